@@ -1,0 +1,15 @@
+//! Cryptographic suites of IKEv2: what is negotiated ([`proposal`]), key exchange
+//! ([`dh`]), pseudo-random functions and key derivation ([`prf`], [`keymat`]), and
+//! protection of encrypted payloads ([`cipher`], [`sk`]).
+//!
+//! Every secret lives in a type that zeroizes on drop and whose `Debug` prints no key
+//! material ([`secret::SecretBytes`]). Randomness comes from the caller as
+//! `rand_core::{RngCore, CryptoRng}` so tests are reproducible.
+
+pub mod cipher;
+pub mod dh;
+pub mod keymat;
+pub mod prf;
+pub mod proposal;
+pub mod secret;
+pub mod sk;
