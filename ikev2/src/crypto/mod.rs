@@ -6,6 +6,7 @@
 //! material ([`secret::SecretBytes`]). Randomness comes from the caller as
 //! `rand_core::{RngCore, CryptoRng}` so tests are reproducible.
 
+pub mod algorithms;
 pub mod cipher;
 pub mod dh;
 pub mod keymat;

@@ -463,7 +463,10 @@ mod tests {
 
     #[test]
     fn known_values_print_their_names() {
-        assert_eq!(format!("{:?}", NotifyType::NO_PROPOSAL_CHOSEN), "NO_PROPOSAL_CHOSEN");
+        assert_eq!(
+            format!("{:?}", NotifyType::NO_PROPOSAL_CHOSEN),
+            "NO_PROPOSAL_CHOSEN"
+        );
         assert_eq!(format!("{}", DhGroup::ECP_384), "ECP_384");
         assert_eq!(DhGroup::ECP_384.0, 20);
         assert_eq!(ExchangeType::IKE_AUTH.0, 35);
