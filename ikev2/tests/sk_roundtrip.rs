@@ -383,6 +383,10 @@ fn length_fields_are_checked_before_crypto() {
     assert_eq!(r.decrypt_message(&msg, 27), Err(SkError::BadLength));
     assert_eq!(r.decrypt_message(&msg, msg.len()), Err(SkError::Truncated));
     assert_eq!(r.decrypt_message(&msg, usize::MAX), Err(SkError::Truncated));
+    for off in [usize::MAX, usize::MAX - 3, usize::MAX - 5, usize::MAX - 8] {
+        assert!(r.decrypt_message(&msg, off).is_err());
+        assert!(r.decrypt_fragment(&msg, off).is_err());
+    }
     assert_eq!(r.decrypt_message(&msg[..20], 28), Err(SkError::Truncated));
 }
 

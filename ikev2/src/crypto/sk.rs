@@ -506,7 +506,8 @@ impl SkProtector {
     pub fn decrypt_fragment(&self, message: &[u8], skf_offset: usize) -> Result<Fragment, SkError> {
         let fields = skf_offset
             .checked_add(GENERIC_HEADER_LEN)
-            .and_then(|o| message.get(o..o + 4))
+            .and_then(|o| message.get(o..))
+            .and_then(|rest| rest.get(..4))
             .ok_or(SkError::Truncated)?;
         let number = u16::from_be_bytes([fields[0], fields[1]]);
         let total = u16::from_be_bytes([fields[2], fields[3]]);
