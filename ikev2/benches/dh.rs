@@ -17,20 +17,10 @@ use num_bigint_dig::BigUint;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-const GROUPS: [DhGroup; 7] = [
-    DhGroup::MODP_2048,
-    DhGroup::MODP_3072,
-    DhGroup::MODP_4096,
-    DhGroup::ECP_256,
-    DhGroup::ECP_384,
-    DhGroup::ECP_521,
-    DhGroup::CURVE25519,
-];
-
 fn key_exchange(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(0x1ce);
     let mut g = c.benchmark_group("dh");
-    for group in GROUPS {
+    for group in dh::SUPPORTED_GROUPS {
         let name = group.to_string();
         g.bench_function(BenchmarkId::new("generate", &name), |b| {
             b.iter(|| DhPrivate::generate(group, &mut rng).expect("supported"))

@@ -11,16 +11,6 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::Value;
 
-const ALL_GROUPS: [DhGroup; 7] = [
-    DhGroup::MODP_2048,
-    DhGroup::MODP_3072,
-    DhGroup::MODP_4096,
-    DhGroup::ECP_256,
-    DhGroup::ECP_384,
-    DhGroup::ECP_521,
-    DhGroup::CURVE25519,
-];
-
 fn group_of(v: &Value) -> DhGroup {
     DhGroup(u16::try_from(vectors::u64_field(v, "group")).expect("group fits in u16"))
 }
@@ -55,6 +45,23 @@ fn check_ke_payload(v: &Value, field: &str, group: DhGroup, public: &[u8]) {
     assert_eq!(&ke[8..], public, "{id}: {field} key exchange data");
 }
 
+/// The vector's key pair: both public values and g^ir computed from each side. Field
+/// names differ per file: `(public_i, public_r, shared)`. Returns (g^i, g^r).
+fn check_pair(v: &Value, group: DhGroup, fields: [&str; 3]) -> (Vec<u8>, Vec<u8>) {
+    let id = vectors::id(v);
+    let [gi_field, gr_field, shared_field] = fields;
+    let i = key(group, &vectors::hex_field(v, "i"));
+    let r = key(group, &vectors::hex_field(v, "r"));
+    let gi = vectors::hex_field(v, gi_field);
+    let gr = vectors::hex_field(v, gr_field);
+    let expected = vectors::hex_field(v, shared_field);
+    assert_eq!(i.public_value(), gi, "{id}: g^i");
+    assert_eq!(r.public_value(), gr, "{id}: g^r");
+    assert_eq!(shared(&i, &gr), expected, "{id}: (g^r)^i");
+    assert_eq!(shared(&r, &gi), expected, "{id}: (g^i)^r");
+    (gi, gr)
+}
+
 fn generated(group: DhGroup, seed: u64) -> DhPrivate {
     DhPrivate::generate(group, &mut ChaCha20Rng::seed_from_u64(seed)).expect("supported group")
 }
@@ -75,15 +82,7 @@ fn modp_known_answers() {
             "{id}"
         );
 
-        let i = key(group, &vectors::hex_field(v, "i"));
-        let r = key(group, &vectors::hex_field(v, "r"));
-        let gi = vectors::hex_field(v, "gi");
-        let gr = vectors::hex_field(v, "gr");
-        let expected = vectors::hex_field(v, "shared");
-        assert_eq!(i.public_value(), gi, "{id}: g^i");
-        assert_eq!(r.public_value(), gr, "{id}: g^r");
-        assert_eq!(shared(&i, &gr), expected, "{id}: (g^r)^i");
-        assert_eq!(shared(&r, &gi), expected, "{id}: (g^i)^r");
+        let (gi, _) = check_pair(v, group, ["gi", "gr", "shared"]);
         check_ke_payload(v, "ke_payload_i_constructed", group, &gi);
         seen.push(group);
     }
@@ -120,20 +119,12 @@ fn ecp_known_answers() {
         let id = vectors::id(v);
         let group = group_of(v);
         per_group[usize::from(group.0 - 19)] += 1;
-        let i_bytes = vectors::hex_field(v, "i");
-        let i = key(group, &i_bytes);
-        let r = key(group, &vectors::hex_field(v, "r"));
-        let gi = vectors::hex_field(v, "gi_xy");
-        let gr = vectors::hex_field(v, "gr_xy");
-        let expected = vectors::hex_field(v, "shared_girx");
-        assert_eq!(i.public_value(), gi, "{id}: g^i");
-        assert_eq!(r.public_value(), gr, "{id}: g^r");
-        assert_eq!(shared(&i, &gr), expected, "{id}: (g^r)^i");
-        assert_eq!(shared(&r, &gi), expected, "{id}: (g^i)^r");
+        let (gi, gr) = check_pair(v, group, ["gi_xy", "gr_xy", "shared_girx"]);
         check_ke_payload(v, "ke_payload_i_constructed", group, &gi);
         check_ke_payload(v, "ke_payload_r_constructed", group, &gr);
 
         // A scalar given without its leading zero octets is the same scalar.
+        let i_bytes = vectors::hex_field(v, "i");
         let stripped: Vec<u8> = i_bytes.iter().copied().skip_while(|&b| b == 0).collect();
         assert_eq!(
             key(group, &stripped).public_value(),
@@ -152,15 +143,7 @@ fn x25519_known_answers() {
         let id = vectors::id(v);
         let group = group_of(v);
         assert_eq!(group, DhGroup::CURVE25519, "{id}");
-        let i = key(group, &vectors::hex_field(v, "i"));
-        let r = key(group, &vectors::hex_field(v, "r"));
-        let gi = vectors::hex_field(v, "gi");
-        let gr = vectors::hex_field(v, "gr");
-        let expected = vectors::hex_field(v, "shared");
-        assert_eq!(i.public_value(), gi, "{id}: g^i");
-        assert_eq!(r.public_value(), gr, "{id}: g^r");
-        assert_eq!(shared(&i, &gr), expected, "{id}: (g^r)^i");
-        assert_eq!(shared(&r, &gi), expected, "{id}: (g^i)^r");
+        let (gi, _) = check_pair(v, group, ["gi", "gr", "shared"]);
         check_ke_payload(v, "ke_payload_i_constructed", group, &gi);
     }
 }
@@ -461,7 +444,7 @@ proptest! {
     #[test]
     fn both_sides_agree(seed in any::<u64>()) {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
-        for group in ALL_GROUPS {
+        for group in dh::SUPPORTED_GROUPS {
             let a = DhPrivate::generate(group, &mut rng).expect("supported");
             let b = DhPrivate::generate(group, &mut rng).expect("supported");
             prop_assert_ne!(a.public_value(), b.public_value());

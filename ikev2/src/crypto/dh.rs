@@ -189,6 +189,18 @@ impl std::fmt::Debug for DhPrivate {
     }
 }
 
+/// The groups this module implements, in IANA order (the same set as
+/// [`super::algorithms::dh_supported`]).
+pub const SUPPORTED_GROUPS: [DhGroup; 7] = [
+    DhGroup::MODP_2048,
+    DhGroup::MODP_3072,
+    DhGroup::MODP_4096,
+    DhGroup::ECP_256,
+    DhGroup::ECP_384,
+    DhGroup::ECP_521,
+    DhGroup::CURVE25519,
+];
+
 /// Octets of Key Exchange Data (and of a public value) for a group we implement.
 pub fn public_value_len(group: DhGroup) -> Option<usize> {
     Some(match group {
@@ -477,20 +489,10 @@ mod tests {
     use rand_chacha::ChaCha20Rng;
     use rand_core::SeedableRng;
 
-    const GROUPS: [DhGroup; 7] = [
-        DhGroup::MODP_2048,
-        DhGroup::MODP_3072,
-        DhGroup::MODP_4096,
-        DhGroup::ECP_256,
-        DhGroup::ECP_384,
-        DhGroup::ECP_521,
-        DhGroup::CURVE25519,
-    ];
-
     #[test]
     fn public_values_have_the_group_length() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        for group in GROUPS {
+        for group in SUPPORTED_GROUPS {
             let key = DhPrivate::generate(group, &mut rng).expect("supported");
             assert_eq!(
                 Some(key.public_value().len()),
@@ -510,6 +512,28 @@ mod tests {
         assert_eq!(modp_exponent_bits(DhGroup::MODP_3072), Some(256));
         assert_eq!(modp_exponent_bits(DhGroup::MODP_4096), Some(320));
         assert_eq!(modp_exponent_bits(DhGroup::ECP_256), None);
+    }
+
+    /// algorithms.rs decides what we negotiate; this module what we can compute.
+    #[test]
+    fn supported_groups_agree_with_negotiation() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        for n in 0..=u16::from(u8::MAX) {
+            let group = DhGroup(n);
+            let here = SUPPORTED_GROUPS.contains(&group);
+            assert_eq!(
+                here,
+                crate::crypto::algorithms::dh_supported(group),
+                "{group}"
+            );
+            assert_eq!(here, public_value_len(group).is_some(), "{group}");
+            if !here {
+                assert_eq!(
+                    DhPrivate::generate(group, &mut rng).map(|_| ()),
+                    Err(DhError::UnsupportedGroup(group))
+                );
+            }
+        }
     }
 
     #[test]
