@@ -394,3 +394,99 @@ pub fn samples() -> Vec<(&'static str, Vec<u8>)> {
         ("handmade_informational_dpd_request.bin", dpd),
     ]
 }
+
+// ------------------------------------------------------------------ fuzz seeds
+
+/// Decrypted SK contents, as seeds for the `ike_message` fuzz target (whose chain
+/// parsing starts with IDi, SA, Notify or Delete). The messages above reach the
+/// fuzzer through `scripts/fuzz-smoke`, which copies `tests/data/*.bin`.
+fn inner_chain_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use std::net::Ipv4Addr;
+    let spi = 0xc5a1_0b2eu32.to_be_bytes();
+    let esp = |spi: &'static [u8]| Sa {
+        proposals: vec![Proposal {
+            num: 1,
+            protocol: ProtocolId::ESP,
+            spi,
+            transforms: vec![
+                Transform::encr(EncrId::AES_CBC, Some(128)),
+                Transform::integ(IntegId::HMAC_SHA2_256_128),
+                Transform::esn(EsnId::NO_ESN),
+            ],
+        }],
+    };
+    let spi: &'static [u8] = Box::leak(Box::new(spi));
+    let ts = Ts {
+        selectors: vec![
+            TrafficSelector::ipv4_range(Ipv4Addr::new(10, 1, 0, 0), Ipv4Addr::new(10, 1, 255, 255)),
+            TrafficSelector::ipv6_range("fec1::".parse().unwrap(), "fec1::ffff".parse().unwrap()),
+        ],
+    };
+    let chains = vec![
+        (
+            "inner_ike_auth_request.bin",
+            vec![
+                Payload::IdI(Id::new(IdType::RFC822_ADDR, b"carol@strongswan.org")),
+                Payload::CertReq(CertReq { encoding: CertEncoding::X509_SIGNATURE, data: &[0x44; 20] }),
+                Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT, &[])),
+                Payload::IdR(Id::new(IdType::IPV4_ADDR, &[192, 168, 0, 1])),
+                Payload::Auth(Auth { method: AuthMethod::DIGITAL_SIGNATURE, data: &[0x55; 72] }),
+                Payload::Cp(Cp {
+                    cfg_type: CfgType::REQUEST,
+                    attributes: vec![
+                        CfgAttribute::new(CfgAttributeType::INTERNAL_IP4_ADDRESS, &[]),
+                        CfgAttribute::new(CfgAttributeType::INTERNAL_IP6_ADDRESS, &[]),
+                    ],
+                }),
+                Payload::Sa(esp(spi)),
+                Payload::TsI(ts.clone()),
+                Payload::TsR(ts.clone()),
+            ],
+        ),
+        (
+            "inner_create_child_sa_request.bin",
+            vec![
+                Payload::Notify(Notify::with_spi(ProtocolId::ESP, spi, NotifyType::REKEY_SA, &[])),
+                Payload::Sa(esp(spi)),
+                Payload::Nonce(Nonce { data: &[0x66; 32] }),
+                Payload::Ke(Ke { group: DhGroup::ECP_256, data: &[0x77; 64] }),
+                Payload::TsI(ts.clone()),
+                Payload::TsR(ts),
+            ],
+        ),
+        (
+            "inner_informational_delete.bin",
+            vec![
+                Payload::Delete(Delete::esp(vec![0xc5a1_0b2e, 0xc5a1_0b2f])),
+                Payload::Delete(Delete::ike()),
+            ],
+        ),
+    ];
+    chains
+        .into_iter()
+        .map(|(name, payloads)| {
+            let mut out = vec![];
+            emit_payload_chain(&payloads, &mut out).unwrap();
+            (name, out)
+        })
+        .collect()
+}
+
+#[test]
+fn fuzz_seeds_parse() {
+    let firsts = [PayloadType::IDI, PayloadType::NOTIFY, PayloadType::DELETE];
+    for ((name, bytes), first) in inner_chain_seeds().into_iter().zip(firsts) {
+        let chain = parse_payload_chain(first, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!chain.is_empty());
+    }
+}
+
+#[test]
+#[ignore = "rewrites fuzz/seeds/ike_message/inner_*.bin"]
+fn write_fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/ike_message");
+    fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in inner_chain_seeds() {
+        fs::write(dir.join(name), bytes).unwrap();
+    }
+}
