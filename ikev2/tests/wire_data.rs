@@ -427,10 +427,16 @@ fn inner_chain_seeds() -> Vec<(&'static str, Vec<u8>)> {
             "inner_ike_auth_request.bin",
             vec![
                 Payload::IdI(Id::new(IdType::RFC822_ADDR, b"carol@strongswan.org")),
-                Payload::CertReq(CertReq { encoding: CertEncoding::X509_SIGNATURE, data: &[0x44; 20] }),
+                Payload::CertReq(CertReq {
+                    encoding: CertEncoding::X509_SIGNATURE,
+                    data: &[0x44; 20],
+                }),
                 Payload::Notify(Notify::new(NotifyType::INITIAL_CONTACT, &[])),
                 Payload::IdR(Id::new(IdType::IPV4_ADDR, &[192, 168, 0, 1])),
-                Payload::Auth(Auth { method: AuthMethod::DIGITAL_SIGNATURE, data: &[0x55; 72] }),
+                Payload::Auth(Auth {
+                    method: AuthMethod::DIGITAL_SIGNATURE,
+                    data: &[0x55; 72],
+                }),
                 Payload::Cp(Cp {
                     cfg_type: CfgType::REQUEST,
                     attributes: vec![
@@ -446,10 +452,18 @@ fn inner_chain_seeds() -> Vec<(&'static str, Vec<u8>)> {
         (
             "inner_create_child_sa_request.bin",
             vec![
-                Payload::Notify(Notify::with_spi(ProtocolId::ESP, spi, NotifyType::REKEY_SA, &[])),
+                Payload::Notify(Notify::with_spi(
+                    ProtocolId::ESP,
+                    spi,
+                    NotifyType::REKEY_SA,
+                    &[],
+                )),
                 Payload::Sa(esp(spi)),
                 Payload::Nonce(Nonce { data: &[0x66; 32] }),
-                Payload::Ke(Ke { group: DhGroup::ECP_256, data: &[0x77; 64] }),
+                Payload::Ke(Ke {
+                    group: DhGroup::ECP_256,
+                    data: &[0x77; 64],
+                }),
                 Payload::TsI(ts.clone()),
                 Payload::TsR(ts),
             ],

@@ -173,6 +173,11 @@ fn emit_refuses_unencodable_messages() {
         };
         assert_eq!(m.to_vec().unwrap_err().kind(), ErrorKind::InvalidValue);
     }
+    // a failed chain emission leaves the buffer as it was
+    let mut out = vec![1, 2, 3];
+    let bad = [Payload::Nonce(Nonce { data: &[0; 4] })];
+    assert!(emit_payload_chain(&bad, &mut out).is_err());
+    assert_eq!(out, [1, 2, 3]);
     // minor version beyond its nibble
     let m = Message {
         header: HeaderRepr {

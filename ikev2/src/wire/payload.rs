@@ -189,41 +189,30 @@ impl<'a> Payload<'a> {
         )
     }
 
-    /// Interprets the body of a raw payload.
+    /// Interprets the body of a raw payload. Error offsets are those of `raw`.
     pub fn from_raw(raw: &RawPayload<'a>) -> Result<Self, Error> {
-        let base = raw.offset.saturating_add(PAYLOAD_HEADER_LEN);
         let body = raw.body;
-        let p = match raw.ty {
-            PayloadType::SA => Payload::Sa(Sa::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::KE => Payload::Ke(Ke::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::IDI => Payload::IdI(Id::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::IDR => Payload::IdR(Id::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::CERT => Payload::Cert(Cert::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::CERTREQ => {
-                Payload::CertReq(CertReq::parse(body).map_err(|e| e.shifted(base))?)
-            }
-            PayloadType::AUTH => Payload::Auth(Auth::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::NONCE => Payload::Nonce(Nonce::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::NOTIFY => {
-                Payload::Notify(Notify::parse(body).map_err(|e| e.shifted(base))?)
-            }
-            PayloadType::DELETE => {
-                Payload::Delete(Delete::parse(body).map_err(|e| e.shifted(base))?)
-            }
-            PayloadType::VENDOR_ID => {
-                Payload::VendorId(VendorId::parse(body).map_err(|e| e.shifted(base))?)
-            }
-            PayloadType::TSI => Payload::TsI(Ts::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::TSR => Payload::TsR(Ts::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::SK => Payload::Sk(Sk {
+        let parsed = match raw.ty {
+            PayloadType::SA => Sa::parse(body).map(Payload::Sa),
+            PayloadType::KE => Ke::parse(body).map(Payload::Ke),
+            PayloadType::IDI => Id::parse(body).map(Payload::IdI),
+            PayloadType::IDR => Id::parse(body).map(Payload::IdR),
+            PayloadType::CERT => Cert::parse(body).map(Payload::Cert),
+            PayloadType::CERTREQ => CertReq::parse(body).map(Payload::CertReq),
+            PayloadType::AUTH => Auth::parse(body).map(Payload::Auth),
+            PayloadType::NONCE => Nonce::parse(body).map(Payload::Nonce),
+            PayloadType::NOTIFY => Notify::parse(body).map(Payload::Notify),
+            PayloadType::DELETE => Delete::parse(body).map(Payload::Delete),
+            PayloadType::VENDOR_ID => VendorId::parse(body).map(Payload::VendorId),
+            PayloadType::TSI => Ts::parse(body).map(Payload::TsI),
+            PayloadType::TSR => Ts::parse(body).map(Payload::TsR),
+            PayloadType::SK => Ok(Payload::Sk(Sk {
                 first_inner: raw.next,
                 body,
-            }),
-            PayloadType::CP => Payload::Cp(Cp::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::EAP => Payload::Eap(Eap::parse(body).map_err(|e| e.shifted(base))?),
-            PayloadType::SKF => {
-                Payload::Skf(Skf::parse(raw.next, body).map_err(|e| e.shifted(base))?)
-            }
+            })),
+            PayloadType::CP => Cp::parse(body).map(Payload::Cp),
+            PayloadType::EAP => Eap::parse(body).map(Payload::Eap),
+            PayloadType::SKF => Skf::parse(raw.next, body).map(Payload::Skf),
             ty if raw.critical => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedCritical(ty),
@@ -231,13 +220,14 @@ impl<'a> Payload<'a> {
                     "payload chain",
                 ));
             }
-            ty => Payload::Unknown {
+            ty => Ok(Payload::Unknown {
                 ty,
                 critical: false,
                 body,
-            },
+            }),
         };
-        Ok(p)
+        // body parsers count from the first octet after the generic header
+        parsed.map_err(|e| e.shifted(raw.offset.saturating_add(PAYLOAD_HEADER_LEN)))
     }
 
     /// The payload type that announces this payload in the chain.
@@ -353,10 +343,20 @@ pub(crate) fn parse_chain_at(
 /// Appends `payloads` as a chain, computing every length and next-payload field, and
 /// returns the type of the first payload (to put in the IKE header or the SK payload;
 /// `NO_NEXT_PAYLOAD` for an empty chain). An SK or SKF payload may only come last.
+/// On error `out` is left as it was.
 pub fn emit_payload_chain(
     payloads: &[Payload<'_>],
     out: &mut Vec<u8>,
 ) -> Result<PayloadType, Error> {
+    let start = out.len();
+    let r = emit_chain(payloads, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
+fn emit_chain(payloads: &[Payload<'_>], out: &mut Vec<u8>) -> Result<PayloadType, Error> {
     if payloads.len() > MAX_PAYLOADS {
         return Err(Error::new(
             ErrorKind::TooManyPayloads,
