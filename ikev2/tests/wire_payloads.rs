@@ -615,12 +615,14 @@ fn delete() {
         kind_at(Delete::parse(&h("03 04 0001 c0ffee01 c0ffee02")).unwrap_err()),
         (ErrorKind::BadSubstructure, 2)
     );
-    // IKE with an SPI size or count, ESP with SPI size 8, unknown protocol
+    // the SPI count of an IKE delete describes no octets and is ignored
+    assert_eq!(Delete::parse(&h("01 00 0003")).unwrap(), Delete::ike());
+    // IKE with an SPI size, ESP with SPI size 8, unknown protocol, protocol NONE
     for bad in [
         "01 08 0000",
-        "01 00 0001",
         "03 08 0001 0000000000000001",
         "09 04 0000",
+        "00 00 0000",
     ] {
         assert_eq!(
             kind_at(Delete::parse(&h(bad)).unwrap_err()),

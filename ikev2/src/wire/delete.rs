@@ -6,7 +6,9 @@
 //!
 //! Deleting the IKE SA uses protocol IKE, SPI size 0 and no SPIs (the SA is the one
 //! the message belongs to); Child SAs are deleted by their 4-octet inbound SPIs.
-//! Other protocols and sizes are rejected (as strongSwan does).
+//! Other protocols and sizes are rejected (as strongSwan does). The SPI count of an
+//! IKE delete is ignored on receipt and sent as 0: with SPI size 0 it describes no
+//! octets, and strongSwan accepts any value there too.
 
 use super::codec::{Reader, WriteExt, count_u16};
 use super::enums::ProtocolId;
@@ -44,14 +46,11 @@ impl Delete {
         let spi_size = r.u8()?;
         let count_at = r.offset();
         let count = r.u16()?;
-        let ok = match protocol {
-            ProtocolId::IKE => spi_size == 0 && count == 0,
-            ProtocolId::ESP | ProtocolId::AH => spi_size == 4,
-            _ => false,
+        let count = match protocol {
+            ProtocolId::IKE if spi_size == 0 => 0,
+            ProtocolId::ESP | ProtocolId::AH if spi_size == 4 => count,
+            _ => return Err(r.err_at(ErrorKind::InvalidValue, 0)),
         };
-        if !ok {
-            return Err(r.err_at(ErrorKind::InvalidValue, 0));
-        }
         let mut spis = Vec::with_capacity(usize::from(count).min(r.remaining() / 4));
         for _ in 0..count {
             spis.push(r.u32()?);

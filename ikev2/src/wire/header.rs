@@ -158,7 +158,8 @@ impl fmt::Debug for Flags {
 }
 
 /// A read-only view of an IKE header at the start of a buffer (smoltcp style). Only
-/// [`Header::new_checked`] builds one, so every accessor is infallible.
+/// [`Header::new_checked`] builds one, so every accessor is infallible: they index a
+/// `[u8; HEADER_LEN]` at constant positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     bytes: &'a [u8; HEADER_LEN],
