@@ -18,6 +18,7 @@ script fails if any encrypted IKE message cannot be decrypted.
 Only needs python3 + the `cryptography` package.
 """
 import argparse
+import json
 import hashlib
 import hmac
 import os
@@ -155,9 +156,11 @@ def parse_log(path):
 
 
 def ike_keysets(events):
-    """Group Sk_* dumps (per thread, in order) into key sets."""
+    """Group Sk_* dumps (per thread, in order) into key sets; the g^ir and
+    SKEYSEED dumps that precede them on the same thread are kept too."""
     sets, cur = [], {}
-    names = {"Sk_d secret": "d", "Sk_ai secret": "ai", "Sk_ar secret": "ar",
+    names = {"shared Diffie Hellman secret": "gir", "SKEYSEED": "skeyseed",
+             "Sk_d secret": "d", "Sk_ai secret": "ai", "Sk_ar secret": "ar",
              "Sk_ei secret": "ei", "Sk_er secret": "er", "Sk_pi secret": "pi",
              "Sk_pr secret": "pr"}
     for ev in events:
@@ -165,7 +168,7 @@ def ike_keysets(events):
             continue
         thread, k = ev[1], names[ev[2]]
         c = cur.setdefault(thread, {})
-        if k == "d":
+        if k == "gir" or (k == "d" and "d" in c):
             c.clear()
         c[k] = ev[3]
         if k == "pr" and "ei" in c:
@@ -177,17 +180,40 @@ def ike_keysets(events):
 def child_keysets(events):
     """ESP key material followed (same thread) by the 'established' line."""
     out, cur = [], {}
-    names = {"encryption initiator key": "ei", "encryption responder key": "er",
+    names = {"DH secret": "gir", "seed": "seed",
+             "encryption initiator key": "ei", "encryption responder key": "er",
              "integrity initiator key": "ai", "integrity responder key": "ar"}
     for ev in events:
         if ev[0] == "dump" and ev[2] in names:
-            cur.setdefault(ev[1], {})[names[ev[2]]] = ev[3]
+            k = names[ev[2]]
+            c = cur.setdefault(ev[1], {})
+            if k == "gir" or (k == "seed" and "gir" not in c):
+                c.clear()
+            c[k] = ev[3]
         elif ev[0] == "child":
             c = cur.pop(ev[1], None)
             if c and "ei" in c:
                 c.update(name=ev[2], uid=ev[3], spi_in=ev[4], spi_out=ev[5])
                 out.append(c)
     return out
+
+
+PRF_HASH = {20: hashlib.sha1, 32: hashlib.sha256, 48: hashlib.sha384, 64: hashlib.sha512}
+PRF_NAME = {20: "PRF_HMAC_SHA1", 32: "PRF_HMAC_SHA2_256", 48: "PRF_HMAC_SHA2_384",
+            64: "PRF_HMAC_SHA2_512"}
+
+
+def prf(h, key, data):
+    return hmac.new(key, data, h).digest()
+
+
+def prf_plus(h, key, seed, n):
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = prf(h, key, t + seed + bytes([i]))
+        out += t
+        i += 1
+    return out[:n]
 
 
 # ------------------------------------------------------------------ IKE
@@ -487,7 +513,7 @@ def main():
             "%02d" % n, fn + ".bin", "%.3f" % m.ts,
             "%s:%d" % (m.src, m.sport), "%s:%d" % (m.dst, m.dport),
             EXCHANGES.get(m.exch, str(m.exch)), str(m.msgid),
-            ("I" if m.from_initiator else "") + ("R" if m.response else ""),
+            (("I" if m.from_initiator else "") + ("R" if m.response else "")) or "-",
             m.spi_i.hex(), m.spi_r.hex(), str(m.length),
             str(m.ike_sa + 1) if m.exch != 34 else "-",
             m.outer, str(m.inner_np) if m.plain is not None and m.exch != 34 else "",
@@ -530,8 +556,105 @@ def main():
     with open(os.path.join(a.out, "esp_sa"), "w") as f:
         for r in esp_rows:
             f.write(r + "\n")
-    print("%s: %d IKE messages, %d IKE SAs decrypted with logged keys, %d ESP SAs verified"
-          % (a.out, len(ikes), len(sa_keys), esp_ok))
+    # ---- key derivation check + keymat.json (known-answer data for ikev2d)
+    def bodies(first, data):
+        return [(t, b) for t, _c, b, _o in walk(first, data)] if first else []
+
+    def first_body(lst, t):
+        for tt, b in lst:
+            if tt == t:
+                return b
+        return None
+
+    def sa_spi(sa_body):
+        return sa_body[8:8 + sa_body[6]] if sa_body and len(sa_body) >= 8 else b""
+
+    names = {}
+    for n, m in enumerate(ikes, 1):
+        names.setdefault(id(m), rows[n - 1][1])
+    ike_out, ks_by_sa = [], {}
+    for (spi_i, spi_r), (i, suite) in sa_keys.items():
+        ks = keysets[i]
+        ks_by_sa[(spi_i, spi_r)] = ks
+        ent = OrderedDict(spi_i=spi_i.hex(), spi_r=spi_r.hex(), suite=suite[0])
+        h = PRF_HASH.get(len(ks.get("skeyseed", b"")))
+        ni = nr = old = None
+        for rq, rs in pairs:
+            q, r = full(rq), full(rs)
+            if not q or not r:
+                continue
+            if q.exch == 34 and q.spi_i == spi_i and r.spi_r == spi_r:
+                ni = first_body(bodies(q.np, q.raw[28:q.length]), 40)
+                nr = first_body(bodies(r.np, r.raw[28:r.length]), 40)
+                ent["created_by"] = [names[id(x)] for x in rq + rs]
+            elif q.exch == 36 and q.plain is not None and r.plain is not None:
+                qb, rb = bodies(q.inner_np, q.plain), bodies(r.inner_np, r.plain)
+                if sa_spi(first_body(qb, 33)) == spi_i and sa_spi(first_body(rb, 33)) == spi_r:
+                    ni, nr = first_body(qb, 40), first_body(rb, 40)
+                    old = ks_by_sa.get((q.spi_i, q.spi_r)) or keysets[sa_keys[(q.spi_i, q.spi_r)][0]]
+                    ent["created_by"] = [names[id(x)] for x in rq + rs]
+                    ent["rekeyed_from"] = [q.spi_i.hex(), q.spi_r.hex()]
+        ent["prf"] = PRF_NAME.get(len(ks.get("skeyseed", b"")), "?")
+        ent["ni"] = ni.hex() if ni else None
+        ent["nr"] = nr.hex() if nr else None
+        ent["g_ir"] = ks.get("gir", b"").hex()
+        for k in ("skeyseed", "d", "ai", "ar", "ei", "er", "pi", "pr"):
+            ent["sk_" + k if k != "skeyseed" else k] = ks.get(k, b"").hex()
+        ok = False
+        if h and ni and nr and "gir" in ks:
+            if old is None:
+                seed_ok = prf(h, ni + nr, ks["gir"]) == ks["skeyseed"]
+            else:
+                seed_ok = prf(h, old["d"], ks["gir"] + ni + nr) == ks["skeyseed"]
+            allk = b"".join(ks.get(k, b"") for k in ("d", "ai", "ar", "ei", "er", "pi", "pr"))
+            ok = seed_ok and prf_plus(h, ks["skeyseed"], ni + nr + spi_i + spi_r, len(allk)) == allk
+        ent["derivation_verified"] = ok
+        if not ok:
+            raise SystemExit("IKE SA %s_i %s_r: logged keys do not re-derive" % (spi_i.hex(), spi_r.hex()))
+        ike_out.append(ent)
+    child_out = []
+    for c in children:
+        ent = OrderedDict(name=c["name"], uid=c["uid"], spi_in=c["spi_in"], spi_out=c["spi_out"])
+        ent["spi_in"], ent["spi_out"] = "%08x" % c["spi_in"], "%08x" % c["spi_out"]
+        ent["pfs_g_ir"] = c.get("gir", b"").hex()
+        ent["seed"] = c.get("seed", b"").hex()
+        for k in ("ei", "ai", "er", "ar"):
+            ent["encr_" + k[1] if k[0] == "e" else "integ_" + k[1]] = c.get(k, b"").hex()
+        ent["keymat_from_ike_sa"] = None
+        want = b"".join(c.get(k, b"") for k in ("ei", "ai", "er", "ar"))
+        for sa, ks in ks_by_sa.items():
+            h = PRF_HASH.get(len(ks["d"]))
+            if h and "seed" in c and prf_plus(h, ks["d"], c["seed"], len(want)) == want:
+                ent["keymat_from_ike_sa"] = [sa[0].hex(), sa[1].hex()]
+        if ent["keymat_from_ike_sa"] is None:
+            raise SystemExit("CHILD_SA %s{%d}: keys do not re-derive from any SK_d" % (c["name"], c["uid"]))
+        # which SPI carries initiator->responder traffic (checked on captured ESP)
+        ent["spi_of_encr_i"] = ent["spi_of_encr_r"] = None
+        for spi in (c["spi_in"], c["spi_out"]):
+            pk = esps.get(spi)
+            if pk and esp_verify(pk[0][2], c["ei"]) is not None:
+                ent["spi_of_encr_i"] = "%08x" % spi
+            if pk and esp_verify(pk[0][2], c["er"]) is not None:
+                ent["spi_of_encr_r"] = "%08x" % spi
+        if not any({x["spi_in"], x["spi_out"]} == {ent["spi_in"], ent["spi_out"]} for x in child_out):
+            child_out.append(ent)
+    with open(os.path.join(a.out, "keymat.json"), "w") as f:
+        json.dump(OrderedDict(
+            scenario=a.scenario, strongswan=a.strongswan,
+            note=("IKE SA keys re-derived and checked: SKEYSEED = prf(Ni|Nr, g^ir) "
+                  "(rekey: prf(SK_d_old, g^ir|Ni|Nr)), {SK_d..SK_pr} = prf+(SKEYSEED, "
+                  "Ni|Nr|SPIi|SPIr). CHILD keys: KEYMAT = prf+(SK_d, seed) = encr_i|integ_i|"
+                  "encr_r|integ_r with seed = [g^ir|]Ni|Nr of the exchange that created "
+                  "the CHILD_SA; encr_i protects traffic from that exchange's initiator "
+                  "(spi_of_encr_i: the SPI that traffic carries, checked against captured "
+                  "ESP). spi_in/spi_out are node a's view. AES-GCM keys include the "
+                  "4-octet salt."),
+            ike_sas=ike_out, child_sas=child_out), f, indent=1)
+        f.write("\n")
+
+    print("%s: %d IKE messages, %d IKE SAs decrypted + key derivation re-checked, "
+          "%d CHILD_SA keymats re-derived, %d ESP SAs verified on captured ESP"
+          % (a.out, len(ikes), len(sa_keys), len(child_out), esp_ok))
     for r in rows:
         print("  %s %-55s %s" % (r[0], r[1], r[14] or r[12]))
 
