@@ -6,7 +6,10 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HexError {
     /// A character that is neither a hex digit nor a separator, at this character index.
-    BadCharacter { index: usize, ch: char },
+    BadCharacter {
+        index: usize,
+        ch: char,
+    },
     /// An odd number of hex digits.
     OddLength,
     Empty,
@@ -70,6 +73,7 @@ pub fn strip_non_esp_marker(datagram: &[u8]) -> (&[u8], bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -92,8 +96,14 @@ mod tests {
 
     #[test]
     fn marker_is_stripped_only_when_present() {
-        assert_eq!(strip_non_esp_marker(&[0, 0, 0, 0, 1, 2]), (&[1u8, 2][..], true));
-        assert_eq!(strip_non_esp_marker(&[0, 0, 0, 1, 2]), (&[0u8, 0, 0, 1, 2][..], false));
+        assert_eq!(
+            strip_non_esp_marker(&[0, 0, 0, 0, 1, 2]),
+            (&[1u8, 2][..], true)
+        );
+        assert_eq!(
+            strip_non_esp_marker(&[0, 0, 0, 1, 2]),
+            (&[0u8, 0, 0, 1, 2][..], false)
+        );
         assert_eq!(strip_non_esp_marker(&[0, 0]), (&[0u8, 0][..], false));
     }
 }

@@ -61,6 +61,7 @@
 mod keywords;
 mod parse;
 mod select;
+mod wire_conv;
 
 use core::fmt;
 
@@ -72,6 +73,7 @@ use crate::wire::{DhGroup, EncrId, EsnId, IntegId, PrfId, ProtocolId, TransformT
 pub use keywords::{Severity, keywords};
 pub use parse::{ProposalError, ProposalListError};
 pub use select::{Mismatch, NoProposalChosen, Preference, SelectOptions, select, select_with};
+pub use wire_conv::UnsupportedAttribute;
 
 /// One transform of a proposal: a type, an ID in that type's registry and the
 /// KEY_LENGTH attribute in bits, if any.
