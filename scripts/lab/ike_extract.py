@@ -415,7 +415,7 @@ def main():
         np_, pt, fno, ftot = sk_decrypt(m, keysets[i], suite)
         if fno:
             m.frag = (fno, ftot)
-            key = (m.spi_i, m.spi_r, m.msgid, m.response)
+            key = (m.spi_i, m.spi_r, m.msgid, m.response, m.from_initiator)
             frags[key][fno] = (np_, pt)
             if len(frags[key]) == ftot:
                 parts = [frags[key][n] for n in range(1, ftot + 1)]
@@ -503,7 +503,7 @@ def main():
             f.write(m.raw[:m.length])
         plainfile = ""
         if m.plain is not None and m.exch != 34:
-            pk = (m.spi_i, m.spi_r, m.msgid, m.response, m.plain)
+            pk = (m.spi_i, m.spi_r, m.msgid, m.response, m.from_initiator, m.plain)
             if pk not in written_plain:   # retransmissions: write once
                 written_plain.add(pk)
                 plainfile = "decrypted/%02d-%s-%s.inner.bin" % (n, lab, rr)
