@@ -10,4 +10,5 @@
 //!   derivation, and protection of the SK/SKF payloads.
 
 pub mod crypto;
+pub mod ts;
 pub mod wire;
