@@ -10,5 +10,6 @@
 //!   derivation, and protection of the SK/SKF payloads.
 
 pub mod crypto;
+pub mod nat;
 pub mod ts;
 pub mod wire;
