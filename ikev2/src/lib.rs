@@ -9,5 +9,8 @@
 //! - [`crypto`]: proposals and their negotiation, Diffie-Hellman groups, PRFs, key
 //!   derivation, and protection of the SK/SKF payloads.
 
+pub mod cookie;
 pub mod crypto;
+pub mod nat;
+pub mod ts;
 pub mod wire;
