@@ -8,6 +8,9 @@
 //!   (RFC 7296 section 3, RFC 7383 fragments).
 //! - [`crypto`]: proposals and their negotiation, Diffie-Hellman groups, PRFs, key
 //!   derivation, and protection of the SK/SKF payloads.
+//! - [`ts`]: traffic selectors (swanctl syntax, intersection, responder narrowing).
+//! - [`nat`]: NAT detection hashes (RFC 7296 section 2.23).
+//! - [`cookie`]: stateless IKE_SA_INIT cookies (RFC 7296 section 2.6).
 
 pub mod cookie;
 pub mod crypto;
