@@ -33,7 +33,8 @@
 //!   MTU of 1280 (1232 octets, RFC 4443 section 2.4 (c)).
 //! - **Header fields**: IPv4 TOS 0xc0 (precedence 6, internetwork control, RFC 1812
 //!   section 4.3.2.5), identification 0 with DF set (an atomic datagram, whose
-//!   identification RFC 6864 leaves free), TTL 64. IPv6 traffic class 0, flow label 0, hop limit 64.
+//!   identification RFC 6864 leaves free), TTL 64. IPv6 traffic class 0, flow
+//!   label 0, hop limit 64.
 //! - **MTU bounds**: the MTU reported is at least 68 for IPv4 (RFC 791) and 1280 for
 //!   IPv6 (RFC 8200 section 5); hosts ignore smaller values (RFC 8201 section 4). A
 //!   tunnel whose inner room is below 1280 must carry IPv6 by fragmenting the outer

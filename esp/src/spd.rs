@@ -219,9 +219,10 @@ pub fn matches_outbound(
             .any(|r| r.contains_packet(packet.dst(), proto, dport))
 }
 
-/// The inbound selector check of RFC 4301 section 5.2 (step 4: after ESP processing
-/// the packet is matched against the selectors of the SA it came in on): whether a packet decapsulated from
-/// an SA with these selectors is one the SA may carry. Its source must be in one of
+/// The inbound selector check of RFC 4301 section 5.2 (step 4: after ESP
+/// processing the packet is matched against the selectors of the SA it came in on):
+/// whether a packet decapsulated from an SA with these selectors is one the SA may
+/// carry. Its source must be in one of
 /// `remote_ts` and its destination in one of `local_ts` (with protocol and ports).
 /// A packet that fails is to be dropped and counted.
 ///

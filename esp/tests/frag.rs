@@ -283,7 +283,10 @@ fn offset_overflow() {
 
 proptest! {
     #[test]
-    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300), mtu in any::<u16>()) {
+    fn random_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        mtu in any::<u16>(),
+    ) {
         let _ = fragment_ipv4(&bytes, mtu, |_| {});
         let _ = fragment_count(&bytes, mtu);
     }

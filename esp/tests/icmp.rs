@@ -397,7 +397,10 @@ fn rate_limiter() {
 
 proptest! {
     #[test]
-    fn random_input_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1600), mtu in any::<u16>()) {
+    fn random_input_never_panics(
+        bytes in proptest::collection::vec(any::<u8>(), 0..1600),
+        mtu in any::<u16>(),
+    ) {
         let mut out = Vec::new();
         let _ = too_big_reply(&bytes, mtu, None, &mut out);
     }
@@ -423,19 +426,23 @@ proptest! {
                 let sliced = SlicedPacket::from_ip(&out).expect("parses");
                 match (&sliced.net, &sliced.transport) {
                     (Some(etherparse::NetSlice::Ipv4(ip)), Some(TransportSlice::Icmpv4(icmp))) => {
-                        prop_assert_eq!(ip.header().to_header().calc_header_checksum(), ip.header().header_checksum());
+                        let h = ip.header();
+                        prop_assert_eq!(h.to_header().calc_header_checksum(), h.header_checksum());
                         prop_assert_eq!(ip.header().destination(), H1);
                         prop_assert!(out.len() <= 576);
                         let q = icmp.payload();
                         prop_assert_eq!(q, &pkt[..q.len()]);
-                        prop_assert_eq!(icmp.header().checksum, Icmpv4Header::with_checksum(icmp.icmp_type(), q).checksum);
+                        let expect = Icmpv4Header::with_checksum(icmp.icmp_type(), q);
+                        prop_assert_eq!(icmp.header().checksum, expect.checksum);
                     }
                     (Some(etherparse::NetSlice::Ipv6(ip)), Some(TransportSlice::Icmpv6(icmp))) => {
                         prop_assert_eq!(ip.header().destination(), A1);
                         prop_assert!(out.len() <= 1280);
                         let q = icmp.payload();
                         prop_assert_eq!(q, &pkt[..q.len()]);
-                        let expect = Icmpv6Header::with_checksum(icmp.icmp_type(), ip.header().source(), A1, q).expect("sum");
+                        let src = ip.header().source();
+                        let expect = Icmpv6Header::with_checksum(icmp.icmp_type(), src, A1, q)
+                            .expect("sum");
                         prop_assert_eq!(icmp.header().checksum, expect.checksum);
                     }
                     other => prop_assert!(false, "unexpected {:?}", other),

@@ -355,19 +355,29 @@ fn malformed_options_and_headers() {
 
 proptest! {
     #[test]
-    fn random_bytes_never_panic(mut bytes in proptest::collection::vec(any::<u8>(), 0..200), max in any::<u16>()) {
+    fn random_bytes_never_panic(
+        mut bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        max in any::<u16>(),
+    ) {
         let _ = clamp_mss(&mut bytes, max);
     }
 
     /// Random bytes after a plausible header: exercises the option walker.
     #[test]
     fn random_options_never_panic_and_keep_checksum(
-        opts in proptest::collection::vec(any::<u8>(), 0..10).prop_map(|mut v| { v.resize(v.len().div_ceil(4) * 4, 0); v }),
+        opts in proptest::collection::vec(any::<u8>(), 0..10).prop_map(|mut v| {
+            v.resize(v.len().div_ceil(4) * 4, 0);
+            v
+        }),
         tail in proptest::collection::vec(any::<u8>(), 0..30),
         max in any::<u16>(),
         v6 in any::<bool>(),
     ) {
-        let mut p = if v6 { tcp_v6(&opts, Flags::Syn, &tail, false) } else { tcp_v4(&opts, Flags::Syn, &tail) };
+        let mut p = if v6 {
+            tcp_v6(&opts, Flags::Syn, &tail, false)
+        } else {
+            tcp_v4(&opts, Flags::Syn, &tail)
+        };
         let before = p.clone();
         match clamp_mss(&mut p, max) {
             MssOutcome::Clamped { to, .. } => {
@@ -391,7 +401,11 @@ proptest! {
         opts.extend_from_slice(&mss(m));
         opts.resize(opts.len().div_ceil(4) * 4, 0);
         let flags = if synack { Flags::SynAck } else { Flags::Syn };
-        let mut p = if v6 { tcp_v6(&opts, flags, &payload, lead_nops == 1) } else { tcp_v4(&opts, flags, &payload) };
+        let mut p = if v6 {
+            tcp_v6(&opts, flags, &payload, lead_nops == 1)
+        } else {
+            tcp_v4(&opts, flags, &payload)
+        };
         let outcome = clamp_mss(&mut p, max);
         if m > max {
             prop_assert_eq!(outcome, MssOutcome::Clamped { from: m, to: max });

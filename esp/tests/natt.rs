@@ -202,7 +202,8 @@ proptest! {
                 prop_assert!(d.len() >= 8 && d[..4] != [0, 0, 0, 0]);
             }
             Classified4500::Invalid => prop_assert!(
-                d.len() < 8 && d != [0xff] || (d.len() >= 4 && d[..4] == [0, 0, 0, 0] && d.len() < 32)
+                (d.len() < 8 && d != [0xff])
+                    || (d.len() >= 4 && d[..4] == [0, 0, 0, 0] && d.len() < 32)
             ),
             _ => prop_assert!(false, "new variant"),
         }

@@ -388,7 +388,8 @@ proptest! {
         removed in proptest::collection::vec(any::<bool>(), 6),
         src in 0..ADDRS.len(), dst in 0..ADDRS.len(),
         l4 in prop_oneof![
-            (any::<u16>(), prop_oneof![Just(443u16), Just(53), Just(22), any::<u16>()]).prop_map(|(s, d)| L4::Tcp(s, d)),
+            (any::<u16>(), prop_oneof![Just(443u16), Just(53), Just(22), any::<u16>()])
+                .prop_map(|(s, d)| L4::Tcp(s, d)),
             (any::<u16>(), prop_oneof![Just(53u16), any::<u16>()]).prop_map(|(s, d)| L4::Udp(s, d)),
             (prop_oneof![Just(8u8), Just(0), Just(3)], 0u8..5).prop_map(|(t, c)| L4::Icmp(t, c)),
         ],
