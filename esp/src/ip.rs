@@ -609,6 +609,182 @@ mod tests {
         assert_eq!(inc, checksum(&data));
     }
 
+    /// An IPv6 packet: fixed header with `next`, then `rest`.
+    fn v6(next: u8, rest: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&(rest.len() as u16).to_be_bytes());
+        p.extend_from_slice(&[next, 64]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(rest);
+        p
+    }
+
+    const TCP_PORTS: [u8; 20] = [
+        0x1f, 0x90, 0x01, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0, 0x50, 2, 0, 0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn ipv6_walks_hop_by_hop_routing_dest_opts_and_ah() {
+        let mut rest = vec![ipv6_ext::ROUTING, 0, 1, 4, 0, 0, 0, 0]; // hop-by-hop, 8
+        rest.extend_from_slice(&[ipv6_ext::DEST_OPTS, 1]); // routing, 16
+        rest.extend_from_slice(&[0; 14]);
+        rest.extend_from_slice(&[ipv6_ext::AH, 0, 1, 4, 0, 0, 0, 0]); // dest opts, 8
+        rest.extend_from_slice(&[ip_proto::TCP, 4, 0, 0]); // AH, (4 + 2) * 4 = 24
+        rest.extend_from_slice(&[0; 20]);
+        rest.extend_from_slice(&TCP_PORTS);
+        let p = v6(ipv6_ext::HOP_BY_HOP, &rest);
+        let v = PacketView::parse(&p).expect("valid");
+        assert_eq!(v.protocol(), ip_proto::TCP);
+        assert_eq!(v.l4_offset(), 40 + 8 + 16 + 8 + 24);
+        assert_eq!(v.ports(), Some((8080, 443)));
+        assert!(v.dont_fragment());
+        assert!(!v.is_fragment());
+    }
+
+    #[test]
+    fn ipv6_fragments() {
+        // first fragment: ports visible
+        let mut rest = vec![ip_proto::TCP, 0, 0, 1, 0, 0, 0, 9];
+        rest.extend_from_slice(&TCP_PORTS);
+        let v_first = v6(ipv6_ext::FRAGMENT, &rest);
+        let v = PacketView::parse(&v_first).expect("valid");
+        assert_eq!(v.ports(), Some((8080, 443)));
+        assert!(v.is_fragment() && !v.is_non_first_fragment());
+        // non-first: no ports, protocol from the fragment header
+        let rest = [
+            ip_proto::UDP,
+            0,
+            0x05,
+            0x00,
+            0,
+            0,
+            0,
+            9,
+            1,
+            2,
+            3,
+            4,
+            5,
+            6,
+            7,
+            8,
+        ];
+        let p = v6(ipv6_ext::FRAGMENT, &rest);
+        let v = PacketView::parse(&p).expect("valid");
+        assert_eq!(v.protocol(), ip_proto::UDP);
+        assert_eq!(v.fragment_offset(), 0x500);
+        assert!(!v.more_fragments());
+        assert_eq!(v.ports(), None);
+        assert_eq!(v.l4_offset(), 48);
+        // atomic fragment (offset 0, M clear): a whole packet
+        let mut rest = vec![ip_proto::TCP, 0, 0, 0, 0, 0, 0, 9];
+        rest.extend_from_slice(&TCP_PORTS);
+        let p = v6(ipv6_ext::FRAGMENT, &rest);
+        let v = PacketView::parse(&p).expect("valid");
+        assert!(v.has_ipv6_fragment_header() && !v.is_fragment());
+        // a first fragment too short for the ports: no ports rather than an error
+        let p = v6(
+            ipv6_ext::FRAGMENT,
+            &[ip_proto::TCP, 0, 0, 1, 0, 0, 0, 9, 0x1f],
+        );
+        assert_eq!(PacketView::parse(&p).expect("valid").ports(), None);
+    }
+
+    #[test]
+    fn ipv6_upper_layers_without_ports() {
+        for next in [ipv6_ext::NO_NEXT_HEADER, ip_proto::ESP, ip_proto::GRE] {
+            let p = v6(next, &[0; 8]);
+            let v = PacketView::parse(&p).expect("valid");
+            assert_eq!((v.protocol(), v.ports()), (next, None));
+        }
+        let p = v6(ip_proto::ICMPV6, &[128, 0, 0, 0, 0, 0, 0, 0]);
+        let v = PacketView::parse(&p).expect("valid");
+        assert_eq!(v.ports(), Some((0x8000, 0x8000)));
+    }
+
+    #[test]
+    fn ipv6_malformed() {
+        // extension header running past the payload
+        let p = v6(ipv6_ext::DEST_OPTS, &[ip_proto::TCP, 2, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Truncated { .. })
+        ));
+        // no room for the length octet
+        let p = v6(ipv6_ext::ROUTING, &[ip_proto::TCP]);
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Truncated { .. })
+        ));
+        // payload length beyond the buffer
+        let mut p = v6(ip_proto::UDP, &[0; 8]);
+        p.truncate(47);
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Truncated { need: 48, have: 47 })
+        ));
+        // a chain of 17 destination options headers
+        let mut rest = Vec::new();
+        for _ in 0..17 {
+            rest.extend_from_slice(&[ipv6_ext::DEST_OPTS, 0, 1, 4, 0, 0, 0, 0]);
+        }
+        let p = v6(ipv6_ext::DEST_OPTS, &rest);
+        assert_eq!(PacketView::parse(&p), Err(IpError::TooManyExtensions));
+        // truncated UDP in an unfragmented packet
+        let p = v6(ip_proto::UDP, &[0, 1, 0]);
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Truncated { need: 4, have: 3 })
+        ));
+    }
+
+    #[test]
+    fn bad_versions_and_lengths() {
+        assert_eq!(PacketView::parse(&[0x50; 40]), Err(IpError::Version(5)));
+        assert!(matches!(
+            PacketView::parse(&[]),
+            Err(IpError::Truncated { need: 1, have: 0 })
+        ));
+        let mut p = v4(17, &[0, 1, 0, 2, 0, 8, 0, 0]);
+        p[0] = 0x44;
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Ipv4Length { ihl: 16, .. })
+        ));
+        let mut p = v4(17, &[0, 1, 0, 2, 0, 8, 0, 0]);
+        p[3] = 19;
+        assert!(matches!(
+            PacketView::parse(&p),
+            Err(IpError::Ipv4Length { total_len: 19, .. })
+        ));
+        assert!(matches!(
+            PacketView::parse(&p[..19]),
+            Err(IpError::Truncated { need: 20, have: 19 })
+        ));
+    }
+
+    #[test]
+    fn non_unicast_classification() {
+        for a in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "127.0.0.1",
+            "224.0.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+        ] {
+            assert!(is_ipv4_non_unicast(a.parse().expect("v4")), "{a}");
+        }
+        for a in ["10.0.0.1", "192.0.2.1", "223.255.255.254"] {
+            assert!(!is_ipv4_non_unicast(a.parse().expect("v4")), "{a}");
+        }
+        for a in ["::", "::1", "ff02::1"] {
+            assert!(is_ipv6_non_unicast(a.parse().expect("v6")), "{a}");
+        }
+        assert!(!is_ipv6_non_unicast("2001:db8::1".parse().expect("v6")));
+    }
+
     #[test]
     fn odd_length_checksum() {
         // RFC 1071 pads an odd octet with zero on the right.
