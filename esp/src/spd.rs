@@ -37,10 +37,13 @@
 //!
 //! [`Spd::lookup_outbound`] is a linear scan of the policies in precedence order and
 //! stops at the first match: O(P) for P = the sum over SAs of |local| × |remote|,
-//! each step two range comparisons, no allocation. That is the right structure for
-//! the handful of SAs a gateway usually has (tens of nanoseconds); a trie keyed on
-//! the destination would pay off only with thousands of policies. Insertion and
+//! each step a few integer comparisons on precomputed ranges, no allocation. That
+//! is the right structure for the handful of SAs a gateway usually has (a few
+//! nanoseconds per policy); a trie keyed on the destination would pay off only with
+//! hundreds or thousands of policies. Insertion and
 //! removal re-sort the policies (O(P log P)) and belong to the control path.
+
+use core::net::IpAddr;
 
 use ikev2::ts::TrafficSelector;
 
@@ -67,8 +70,10 @@ struct Entry<T> {
 
 #[derive(Debug, Clone, Copy)]
 struct Policy {
-    local: TrafficSelector,
-    remote: TrafficSelector,
+    /// Whether both selectors are IPv4.
+    v4: bool,
+    local: Side,
+    remote: Side,
     rank: Rank,
     seq: u64,
     /// Index into `entries`.
@@ -168,12 +173,18 @@ impl<T> Spd<T> {
     /// if no policy matches.
     pub fn lookup_outbound(&self, packet: &PacketView<'_>) -> Option<&T> {
         let (sport, dport) = split_ports(packet);
-        let (src, dst, proto) = (packet.src(), packet.dst(), packet.protocol());
+        let proto = packet.protocol();
+        let (v4, src, dst) = (
+            !packet.is_ipv6(),
+            addr_u128(packet.src()),
+            addr_u128(packet.dst()),
+        );
         self.policies
             .iter()
             .find(|p| {
-                p.local.contains_packet(src, proto, sport)
-                    && p.remote.contains_packet(dst, proto, dport)
+                p.v4 == v4
+                    && p.local.matches(src, proto, sport)
+                    && p.remote.matches(dst, proto, dport)
             })
             .map(|p| &self.entries[p.entry].value)
     }
@@ -183,12 +194,16 @@ impl<T> Spd<T> {
         for (i, e) in self.entries.iter().enumerate() {
             for l in &e.local {
                 for r in &e.remote {
-                    if l.is_empty() || r.is_empty() || l.is_ipv4() != r.is_ipv4() {
+                    if l.is_ipv4() != r.is_ipv4() {
                         continue;
                     }
+                    let (Some(local), Some(remote)) = (Side::new(l), Side::new(r)) else {
+                        continue;
+                    };
                     self.policies.push(Policy {
-                        local: *l,
-                        remote: *r,
+                        v4: l.is_ipv4(),
+                        local,
+                        remote,
                         rank: rank(l, r),
                         seq: e.seq,
                         entry: i,
@@ -243,6 +258,57 @@ pub fn check_inbound(
             .any(|l| l.contains_packet(packet.dst(), proto, dport))
 }
 
+/// One selector in the form the lookup compares fastest: integers, no `IpAddr`.
+/// [`Side::matches`] is [`TrafficSelector::contains_packet`] for an address of the
+/// selector's family (the SPD tests check the two agree).
+#[derive(Debug, Clone, Copy)]
+struct Side {
+    lo: u128,
+    hi: u128,
+    proto: u8,
+    port_lo: u16,
+    port_hi: u16,
+    any_port: bool,
+    opaque: bool,
+}
+
+impl Side {
+    /// `None` for an empty selector (mixed families, inverted ranges).
+    fn new(ts: &TrafficSelector) -> Option<Self> {
+        if ts.is_empty() {
+            return None;
+        }
+        Some(Self {
+            lo: addr_u128(ts.start),
+            hi: addr_u128(ts.end),
+            proto: ts.ip_proto,
+            port_lo: ts.start_port,
+            port_hi: ts.end_port,
+            any_port: ts.has_any_port(),
+            opaque: ts.is_opaque(),
+        })
+    }
+
+    #[inline]
+    fn matches(&self, addr: u128, proto: u8, port: Option<u16>) -> bool {
+        self.lo <= addr
+            && addr <= self.hi
+            && (self.proto == 0 || self.proto == proto)
+            && (self.any_port
+                || match port {
+                    None => self.opaque,
+                    Some(p) => self.port_lo <= p && p <= self.port_hi,
+                })
+    }
+}
+
+fn addr_u128(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
 fn split_ports(packet: &PacketView<'_>) -> (Option<u16>, Option<u16>) {
     match packet.ports() {
         Some((s, d)) => (Some(s), Some(d)),
@@ -261,15 +327,12 @@ fn rank(l: &TrafficSelector, r: &TrafficSelector) -> Rank {
 /// The prefix length of the smallest CIDR block holding the selector's range (its
 /// exact prefix length if it is one block).
 fn covering_prefix(ts: &TrafficSelector) -> u8 {
-    let (lo, hi, bits) = match (ts.start, ts.end) {
-        (core::net::IpAddr::V4(a), core::net::IpAddr::V4(b)) => {
-            (u128::from(u32::from(a)), u128::from(u32::from(b)), 32u32)
-        }
-        (core::net::IpAddr::V6(a), core::net::IpAddr::V6(b)) => {
-            (u128::from(a), u128::from(b), 128u32)
-        }
+    let bits = match (ts.start, ts.end) {
+        (IpAddr::V4(_), IpAddr::V4(_)) => 32u32,
+        (IpAddr::V6(_), IpAddr::V6(_)) => 128,
         _ => return 0,
     };
+    let (lo, hi) = (addr_u128(ts.start), addr_u128(ts.end));
     let differing = 128 - (lo ^ hi).leading_zeros();
     // `differing` <= bits for a well-formed range of this family
     u8::try_from(bits.saturating_sub(differing)).unwrap_or(0)

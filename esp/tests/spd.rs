@@ -415,3 +415,58 @@ proptest! {
         }
     }
 }
+
+fn arb_selector() -> impl Strategy<Value = TrafficSelector> {
+    (
+        any::<u32>(),
+        any::<u32>(),
+        prop_oneof![Just(0u8), Just(6), Just(17), Just(1)],
+        prop_oneof![
+            Just((0u16, 0xffffu16)),
+            Just((0xffff, 0)),
+            (any::<u16>(), any::<u16>()).prop_map(|(a, b)| (a.min(b), a.max(b))),
+        ],
+    )
+        .prop_map(|(a, b, proto, (sp, ep))| TrafficSelector {
+            ip_proto: proto,
+            start_port: sp,
+            end_port: ep,
+            start: IpAddr::from(a.min(b).to_be_bytes()),
+            end: IpAddr::from(a.max(b).to_be_bytes()),
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The SPD's precomputed matcher agrees with `TrafficSelector::contains_packet`
+    /// on arbitrary selectors and packets.
+    #[test]
+    fn precomputed_matcher_agrees_with_ts(
+        l in arb_selector(),
+        r in arb_selector(),
+        src in any::<u32>(),
+        dst in any::<u32>(),
+        l4 in prop_oneof![
+            (any::<u16>(), any::<u16>()).prop_map(|(s, d)| L4::Tcp(s, d)),
+            (any::<u16>(), any::<u16>()).prop_map(|(s, d)| L4::Udp(s, d)),
+            (any::<u8>(), any::<u8>()).prop_map(|(t, c)| L4::Icmp(t, c)),
+        ],
+        frag in any::<bool>(),
+    ) {
+        let s = core::net::Ipv4Addr::from(src).to_string();
+        let d = core::net::Ipv4Addr::from(dst).to_string();
+        let mut pkt = packet(&s, &d, l4);
+        if frag {
+            pkt[6] = 0x01; // offset 2048: a non-first fragment, no ports
+            set_v4_checksum(&mut pkt);
+        }
+        let view = PacketView::parse(&pkt).expect("valid");
+        let mut spd = Spd::new();
+        spd.insert(&[l], &[r], ());
+        prop_assert_eq!(
+            spd.lookup_outbound(&view).is_some(),
+            matches_outbound(&[l], &[r], &view)
+        );
+    }
+}
