@@ -226,14 +226,20 @@ impl Plan {
         if flags & IPV4_DF != 0 {
             return Err(FragError::DontFragment);
         }
-        let needed_first = if plan.base_is_zero { ihl } else { other_len };
-        for (r, h) in [
-            (plan.first_room, needed_first),
-            (plan.other_room, other_len),
-        ] {
-            if r < 8 {
-                return Err(FragError::MtuTooSmall { mtu, header_len: h });
-            }
+        // The first fragment of the datagram keeps every option; any later one
+        // (all of them if the input is itself a non-first fragment) only the
+        // copied ones.
+        if plan.base_is_zero && plan.first_room < 8 {
+            return Err(FragError::MtuTooSmall {
+                mtu,
+                header_len: ihl,
+            });
+        }
+        if plan.other_room < 8 {
+            return Err(FragError::MtuTooSmall {
+                mtu,
+                header_len: other_len,
+            });
         }
         // The last fragment's offset (at most 8191 units of 8 octets) must fit.
         if (base + (total_len - ihl)).saturating_sub(1) / 8 > usize::from(IPV4_OFFSET_MASK) {

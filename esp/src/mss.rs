@@ -66,8 +66,9 @@ pub const fn default_mss(tunnel_mtu: u16, ipv6: bool) -> u16 {
 
 /// Lowers every MSS option of a TCP SYN or SYN-ACK in `packet` (an IPv4 or IPv6
 /// packet) that is above `max_mss` to `max_mss`, fixing the TCP checksum
-/// incrementally. The first fragment of a fragmented segment is clamped too, as long
-/// as the whole TCP header is in it. See [`MssOutcome`].
+/// incrementally. The first fragment of a fragmented segment is clamped too when
+/// the whole TCP header is in it (a first fragment that cuts the TCP header short
+/// is reported [`MssOutcome::Malformed`] and left alone). See [`MssOutcome`].
 pub fn clamp_mss(packet: &mut [u8], max_mss: u16) -> MssOutcome {
     let (tcp, end) = match PacketView::parse(packet) {
         Err(_) => return MssOutcome::Malformed,

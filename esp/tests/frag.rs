@@ -317,3 +317,20 @@ proptest! {
         }
     }
 }
+
+/// An input that is a non-first fragment but still carries a non-copied option
+/// (which RFC 791 says it should not): only the copied options are kept, and the
+/// MTU check is against that smaller header.
+#[test]
+fn non_first_input_with_stray_options() {
+    let opts = [0x44, 8, 5, 0, 0, 0, 0, 0]; // timestamp, not copied
+    let mut p = udp_packet(300, &opts);
+    p[6] = 0x20; // MF
+    p[7] = 10; // offset 80
+    fix_checksum(&mut p);
+    // 20 + 8 octets is enough for the 20-octet headers the pieces get
+    let frags = collect(&p, 28).expect("fragments");
+    assert!(frags.iter().all(|f| f.len() <= 28 && hdr(f).ihl == 20));
+    assert_eq!(hdr(&frags[0]).offset, 80);
+    assert!(frags.iter().all(|f| hdr(f).mf));
+}
