@@ -21,7 +21,8 @@
 //!    specific; a range that is not one CIDR block counts as the smallest block
 //!    that covers it, as strongSwan's `to_subnet` does);
 //! 2. whether a port range is restricted on either side (anything but 0-65535,
-//!    OPAQUE included);
+//!    OPAQUE included; strongSwan derives this flag from the port or port mask it
+//!    can install, so there a wide range may count as unrestricted);
 //! 3. whether a protocol is restricted on either side;
 //! 4. among equal ranks, the most recently inserted wins. That is libipsec's order
 //!    (a new policy goes before those of equal priority) and also what an update of
@@ -40,8 +41,9 @@
 //! each step a few integer comparisons on precomputed ranges, no allocation. That
 //! is the right structure for the handful of SAs a gateway usually has (a few
 //! nanoseconds per policy); a trie keyed on the destination would pay off only with
-//! hundreds or thousands of policies. Insertion and
-//! removal re-sort the policies (O(P log P)) and belong to the control path.
+//! hundreds or thousands of policies (bench `esp/benches/pkt.rs`: about 40 ns for
+//! parse + lookup through 33 policies). Insertion and removal rebuild and re-sort
+//! the policies (O(P log P)) and belong to the control path.
 
 use core::net::IpAddr;
 
