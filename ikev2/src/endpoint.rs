@@ -509,6 +509,20 @@ impl Endpoint {
 
     // -- internals -------------------------------------------------------------------
 
+    /// Connection `i` as SAs share it.
+    #[cfg(test)]
+    pub(crate) fn connection(&self, i: usize) -> Arc<ConnectionConfig> {
+        self.conns[i].clone()
+    }
+
+    /// Adds a hand-built SA (tests replaying captures).
+    #[cfg(test)]
+    pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
+        self.by_spi.insert(sa.our_spi(), sa.id);
+        self.next_id = self.next_id.max(sa.id.0 + 1);
+        self.sas.insert(sa.id, sa);
+    }
+
     fn new_id(&mut self) -> IkeSaId {
         let id = IkeSaId(self.next_id);
         self.next_id += 1;

@@ -27,4 +27,7 @@ pub mod nat;
 pub mod ts;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, Stats, Transmit};

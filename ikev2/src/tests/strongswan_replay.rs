@@ -1,0 +1,201 @@
+//! Replays strongSwan 5.9.8's real IKE_AUTH request to our responder.
+//!
+//! We cannot redo strongSwan's Diffie-Hellman (its private value is gone), so the
+//! responder IKE SA is set up from the keys the capture recorded (keymat.json); then
+//! the captured IKE_AUTH request goes in through `handle_datagram` on port 4500. This
+//! checks, on real bytes: SK decryption, the initiator's PSK AUTH, ID matching, ESP
+//! proposal selection, TS narrowing, CHILD SA key derivation (against strongSwan's
+//! ESP keys) and our own AUTH, which must equal strongSwan's byte for byte (same
+//! IKE_SA_INIT response, nonce, SK_pr and ID).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::config::{ChildConfig, ConnectionConfig, EndpointConfig, SharedSecret};
+use crate::crypto::algorithms::{EncrAlgorithm, IkeSuite, IntegAlgorithm, PrfAlgorithm};
+use crate::crypto::keymat::IkeKeys;
+use crate::crypto::proposal::Proposal;
+use crate::crypto::secret::SecretBytes;
+use crate::crypto::sk::{Opened, SkProtector};
+use crate::event::Event;
+use crate::ike_sa::{IkeSa, SaCrypto, State};
+use crate::nat::NatStatus;
+use crate::wire::{DhGroup, IkeSpi, Payload, ProtocolId, parse_payload_chain};
+use crate::{Endpoint, wire};
+
+fn data(scenario: &str, file: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/strongswan")
+        .join(scenario)
+        .join(file);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn hex_field(v: &Value, k: &str) -> Vec<u8> {
+    hex::decode(v[k].as_str().unwrap_or_else(|| panic!("{k}"))).unwrap()
+}
+
+fn node_b() -> Endpoint {
+    let mut c = ConnectionConfig::new("lab");
+    c.local_addrs = vec!["192.0.2.2".parse().unwrap()];
+    c.remote_addrs = vec!["192.0.2.1".parse().unwrap()];
+    c.local_id = "192.0.2.2".parse().unwrap();
+    c.remote_id = "192.0.2.1".parse().unwrap();
+    c.proposals = Proposal::parse_list(ProtocolId::IKE, "aes256-sha256-modp2048").unwrap();
+    let mut child = ChildConfig::new("net");
+    // Wider than strongSwan's proposal on our remote side: narrowed to 10.1.0.0/24.
+    child.local_ts = vec!["10.2.0.0/24".parse().unwrap()];
+    child.remote_ts = vec!["10.0.0.0/8".parse().unwrap()];
+    child.esp_proposals = Proposal::parse_list(ProtocolId::ESP, "aes256gcm16").unwrap();
+    c.children = vec![child];
+    let cfg = EndpointConfig {
+        connections: vec![c],
+        secrets: vec![SharedSecret::new(
+            vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
+            "ikev2d-strongswan-lab-psk",
+        )],
+        ..EndpointConfig::default()
+    };
+    Endpoint::new(Arc::new(cfg), [3; 32])
+}
+
+#[test]
+fn verifies_and_answers_strongswans_ike_auth() {
+    let keymat: Value =
+        serde_json::from_slice(&data("modp2048", "keymat.json")).expect("keymat.json");
+    let ike = &keymat["ike_sas"][0];
+    let child = &keymat["child_sas"][0];
+    let suite = IkeSuite {
+        encr: EncrAlgorithm::AesCbc { key_bits: 256 },
+        integ: Some(IntegAlgorithm::HmacSha256_128),
+        prf: PrfAlgorithm::HmacSha256,
+        dh: DhGroup::MODP_2048,
+    };
+    let key = |k: &str| SecretBytes::new(hex_field(ike, k));
+    let keys = IkeKeys {
+        sk_d: key("sk_d"),
+        sk_ai: key("sk_ai"),
+        sk_ar: key("sk_ar"),
+        sk_ei: key("sk_ei"),
+        sk_er: key("sk_er"),
+        sk_pi: key("sk_pi"),
+        sk_pr: key("sk_pr"),
+    };
+    let spi = |k: &str| IkeSpi::from_bytes(hex_field(ike, k).try_into().unwrap());
+    let now = Instant::now();
+    let mut ep = node_b();
+    let conn = ep.connection(0);
+    let a500: SocketAddr = "192.0.2.1:500".parse().unwrap();
+    let b500: SocketAddr = "192.0.2.2:500".parse().unwrap();
+    let mut sa = IkeSa::new(
+        crate::event::IkeSaId(1),
+        conn.clone(),
+        false,
+        spi("spi_i"),
+        spi("spi_r"),
+        b500,
+        a500,
+        now,
+    );
+    sa.candidates = vec![conn];
+    sa.crypto = Some(SaCrypto::new(suite, keys, false).unwrap());
+    sa.ni = hex_field(ike, "ni");
+    sa.nr = hex_field(ike, "nr");
+    sa.init_request = data("modp2048", "01-ike_sa_init-req-500.bin");
+    sa.init_response = data("modp2048", "02-ike_sa_init-resp-500.bin");
+    sa.state = State::Authenticating;
+    sa.nat = NatStatus {
+        local_behind_nat: false,
+        remote_behind_nat: true,
+    };
+    sa.nat_t = true;
+    sa.responses.answered(0, vec![sa.init_response.clone()]);
+    ep.insert_sa(sa);
+
+    // strongSwan's IKE_AUTH request, on port 4500 with the non-ESP marker.
+    let a4500: SocketAddr = "192.0.2.1:4500".parse().unwrap();
+    let b4500: SocketAddr = "192.0.2.2:4500".parse().unwrap();
+    let mut datagram = vec![0u8; 4];
+    datagram.extend(data("modp2048", "03-ike_auth-req-4500.bin"));
+    ep.handle_datagram(now, b4500, a4500, &datagram);
+
+    let mut up = None;
+    let mut installed = None;
+    while let Some(e) = ep.poll_event() {
+        match e {
+            Event::IkeSaUp(u) => up = Some(u),
+            Event::ChildSaInstalled(c) => installed = Some(c),
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    let up = up.expect("IKE SA up: strongSwan's AUTH verified");
+    assert_eq!(up.remote_id.to_string(), "192.0.2.1");
+    assert_eq!((up.local, up.remote), (b4500, a4500), "floated to 4500");
+    let c = installed.expect("CHILD SA installed");
+    assert_eq!(c.keys.encr_in.expose(), hex_field(child, "encr_i"));
+    assert_eq!(c.keys.encr_out.expose(), hex_field(child, "encr_r"));
+    assert!(c.keys.integ_in.is_empty() && c.keys.integ_out.is_empty());
+    let a_spi_in = u32::from_str_radix(child["spi_in"].as_str().unwrap(), 16).unwrap();
+    assert_eq!(c.spi_out, a_spi_in, "we send with strongSwan's inbound SPI");
+    assert!(c.encap);
+    assert_eq!(c.local_ts[0].to_string(), "10.2.0.0/24");
+    assert_eq!(c.remote_ts[0].to_string(), "10.1.0.0/24");
+
+    // Our response, decrypted the way strongSwan would.
+    let t = ep.poll_transmit().expect("IKE_AUTH response");
+    assert!(ep.poll_transmit().is_none());
+    assert_eq!((t.local, t.remote), (b4500, a4500));
+    assert_eq!(t.payload[..4], [0, 0, 0, 0]);
+    let msg = &t.payload[4..];
+    let initiator = SkProtector::initiator(
+        suite.encr,
+        suite.integ,
+        &hex_field(ike, "sk_ei"),
+        &hex_field(ike, "sk_ai"),
+        &hex_field(ike, "sk_er"),
+        &hex_field(ike, "sk_ar"),
+    )
+    .unwrap();
+    let Opened::Message(plain) = initiator.open(msg).expect("our response verifies") else {
+        panic!("fragment")
+    };
+    let ours = parse_payload_chain(plain.next_payload, &plain.payloads).unwrap();
+    let theirs_bytes = data("modp2048", "decrypted/04-ike_auth-resp.inner.bin");
+    let theirs = parse_payload_chain(wire::PayloadType::IDR, &theirs_bytes).unwrap();
+    let auth = |p: &[Payload<'_>]| {
+        p.iter()
+            .find_map(|x| match x {
+                Payload::Auth(a) => Some(a.data.to_vec()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(auth(&ours), auth(&theirs), "our AUTH is strongSwan's AUTH");
+    let idr = |p: &[Payload<'_>]| {
+        p.iter()
+            .find_map(|x| match x {
+                Payload::IdR(i) => Some(i.auth_octets()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(idr(&ours), idr(&theirs));
+    let sa_of = |p: &[Payload<'_>]| {
+        p.iter()
+            .find_map(|x| match x {
+                Payload::Sa(s) => Some(Proposal::from_wire(&s.proposals[0]).unwrap()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert_eq!(sa_of(&ours).transforms(), sa_of(&theirs).transforms());
+
+    // The retransmitted request gets the cached response.
+    ep.handle_datagram(now, b4500, a4500, &datagram);
+    assert_eq!(ep.poll_transmit().unwrap().payload, t.payload);
+}
