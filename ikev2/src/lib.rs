@@ -14,9 +14,11 @@
 //!   and the next deadline come out of [`Endpoint::poll_transmit`],
 //!   [`Endpoint::poll_event`] and [`Endpoint::poll_timeout`]. Its configuration is in
 //!   [`config`], its events in [`event`], failure causes in [`error`].
-//! - [`ts`], [`nat`]: traffic selectors and NAT detection.
+//! - [`ts`], [`nat`], [`cookie`]: traffic selectors, NAT detection, IKE_SA_INIT
+//!   cookies.
 
 pub mod config;
+pub mod cookie;
 pub mod crypto;
 mod endpoint;
 pub mod error;
