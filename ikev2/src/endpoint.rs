@@ -17,6 +17,7 @@ use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConnectionConfig, EndpointConfig, Identity};
+use crate::cookie::CookieGenerator;
 use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::proposal;
 use crate::error::{CommandError, Phase};
@@ -27,7 +28,9 @@ use crate::exchange::{Task, rules};
 use crate::ike_sa::{IkeSa, needs_marker};
 use crate::nat::NatStatus;
 use crate::ts::TrafficSelector;
-use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType};
+use crate::wire::{
+    ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
+};
 
 /// A datagram to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +198,8 @@ pub struct Endpoint {
     init_index: HashMap<InitKey, IkeSaId>,
     half_open_total: usize,
     half_open_by_ip: HashMap<IpAddr, usize>,
+    /// Made at the first IKE_SA_INIT request (it needs a time).
+    cookies: Option<CookieGenerator>,
     next_id: u64,
 }
 
@@ -220,6 +225,7 @@ impl Endpoint {
             init_index: HashMap::new(),
             half_open_total: 0,
             half_open_by_ip: HashMap::new(),
+            cookies: None,
             next_id: 1,
         }
     }
@@ -624,6 +630,46 @@ impl Endpoint {
         }
     }
 
+    /// RFC 7296 section 2.6: while `cookie_threshold` or more SAs are half-open, an
+    /// IKE_SA_INIT request must start with a COOKIE notify we made for this initiator
+    /// (SPIi, address, Ni); otherwise it is answered with one and forgotten. Returns
+    /// whether to go on with the request.
+    fn check_cookie(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &HeaderRepr,
+        payloads: &[Payload<'_>],
+    ) -> bool {
+        if self.half_open_total < self.config.cookie_threshold {
+            return true;
+        }
+        let rng = &mut self.sh.rng;
+        let cookies = self
+            .cookies
+            .get_or_insert_with(|| CookieGenerator::new(rng, now));
+        cookies.maybe_rotate(now, rng);
+        let Some(ni) = payloads.iter().find_map(|p| match p {
+            Payload::Nonce(n) => Some(n.data),
+            _ => None,
+        }) else {
+            return false;
+        };
+        if let Some(Payload::Notify(n)) = payloads.first() {
+            if n.ty == NotifyType::COOKIE && cookies.verify(n.data, ni, remote.ip(), hdr.spi_i) {
+                return true;
+            }
+        }
+        let cookie = cookies.cookie(ni, remote.ip(), hdr.spi_i);
+        self.sh.stats.dropped_cookie_required += 1;
+        if let Some(m) = ike_init::notify_response(hdr, NotifyType::COOKIE, &cookie) {
+            self.sh.stats.cookies_sent += 1;
+            self.sh.send(local, remote, &m);
+        }
+        false
+    }
+
     fn handle_init_request(
         &mut self,
         now: Instant,
@@ -665,6 +711,9 @@ impl Endpoint {
         };
         if rules::check(ExchangeType::IKE_SA_INIT, false, &parsed.payloads).is_err() {
             self.sh.stats.dropped_invalid += 1;
+            return;
+        }
+        if !self.check_cookie(now, local, remote, hdr, &parsed.payloads) {
             return;
         }
         let cfg = &self.config;

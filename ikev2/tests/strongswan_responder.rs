@@ -186,3 +186,60 @@ fn asks_strongswan_for_another_group() {
     );
     assert_eq!(ep.ike_sa_count(), 1);
 }
+
+/// strongSwan's request with N(COOKIE) put first, as its retry would be.
+fn with_cookie(request: &[u8], cookie: &[u8]) -> Vec<u8> {
+    let mut out = request[..28].to_vec();
+    let first = out[16];
+    out[16] = 41; // Notify
+    let len = 8 + cookie.len();
+    out.extend_from_slice(&[first, 0, (len >> 8) as u8, len as u8, 0, 0]);
+    out.extend_from_slice(&NotifyType::COOKIE.0.to_be_bytes());
+    out.extend_from_slice(cookie);
+    out.extend_from_slice(&request[28..]);
+    let total = (out.len() as u32).to_be_bytes();
+    out[24..28].copy_from_slice(&total);
+    out
+}
+
+#[test]
+fn demands_a_cookie_from_strongswan_and_accepts_it() {
+    let request = capture("modp2048", "01-ike_sa_init-req-500.bin");
+    let a: SocketAddr = "192.0.2.1:500".parse().unwrap();
+    let b: SocketAddr = "192.0.2.2:500".parse().unwrap();
+    // node b with cookies always required.
+    let mut cfg = node_b("aes256-sha256-modp2048").config().clone();
+    cfg.cookie_threshold = 0;
+    let mut ep = Endpoint::new(Arc::new(cfg), [9; 32]);
+    let now = Instant::now();
+    ep.handle_datagram(now, b, a, &request);
+    let t = ep.poll_transmit().unwrap();
+    let resp = Message::parse(&t.payload).unwrap();
+    let [Payload::Notify(n)] = resp.payloads.as_slice() else {
+        panic!("{:?}", resp.payloads)
+    };
+    assert_eq!(n.ty, NotifyType::COOKIE);
+    assert!(resp.header.spi_r.is_zero());
+    assert_eq!(
+        ep.ike_sa_count(),
+        0,
+        "no state before the cookie comes back"
+    );
+    let retry = with_cookie(&request, n.data);
+    Message::parse(&retry).unwrap();
+    // A wrong cookie is refused again.
+    let mut forged = n.data.to_vec();
+    forged[10] ^= 1;
+    ep.handle_datagram(now, b, a, &with_cookie(&request, &forged));
+    let again = ep.poll_transmit().unwrap().payload;
+    let again = Message::parse(&again).unwrap();
+    assert!(matches!(&again.payloads[..], [Payload::Notify(n)] if n.ty == NotifyType::COOKIE));
+    assert_eq!(ep.ike_sa_count(), 0);
+    // The right one is accepted.
+    ep.handle_datagram(now, b, a, &retry);
+    let ok = ep.poll_transmit().unwrap().payload;
+    let ok = Message::parse(&ok).unwrap();
+    assert!(ok.payloads.iter().any(|p| matches!(p, Payload::Ke(_))));
+    assert_eq!(ep.ike_sa_count(), 1);
+    assert_eq!(ep.stats().cookies_sent, 2);
+}

@@ -4,10 +4,10 @@
 //! A rule gives the minimum and maximum count of one payload type. Payload types
 //! without a rule are not allowed, except unknown non-critical ones, which are skipped
 //! (RFC 7296 section 2.5). When a message carries an error notify (type below 16384),
-//! the minimum counts are not enforced: an error response needs nothing else
-//! (strongSwan's "sufficient" notifies).
+//! or a COOKIE, the minimum counts are not enforced: such a response needs nothing
+//! else (strongSwan's "sufficient" notifies).
 
-use crate::wire::{ExchangeType, Payload, PayloadType};
+use crate::wire::{ExchangeType, NotifyType, Payload, PayloadType};
 
 #[derive(Debug, Clone, Copy)]
 struct Rule {
@@ -109,7 +109,7 @@ pub(crate) fn check(
     };
     let has_error = payloads
         .iter()
-        .any(|p| matches!(p, Payload::Notify(n) if n.ty.is_error()));
+        .any(|p| matches!(p, Payload::Notify(n) if n.ty.is_error() || n.ty == NotifyType::COOKIE));
     for p in payloads {
         if matches!(p, Payload::Unknown { .. }) {
             continue;
@@ -141,7 +141,7 @@ pub(crate) fn check(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::wire::{Nonce, Notify, NotifyType};
+    use crate::wire::{Nonce, Notify};
 
     #[test]
     fn missing_and_surplus_payloads() {

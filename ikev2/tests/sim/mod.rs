@@ -56,6 +56,18 @@ impl Nat {
         }
     }
 
+    /// Port forwarding: datagrams to `public:port` go to `private:port`, and those
+    /// from `private:port` leave from `public:port` (a responder behind a NAT).
+    pub fn forward(mut self, private: &str, ports: &[u16]) -> Self {
+        let ip: IpAddr = private.parse().expect("address");
+        for &p in ports {
+            let a = SocketAddr::new(ip, p);
+            self.out.insert(a, p);
+            self.back.insert(p, a);
+        }
+        self
+    }
+
     fn outbound(&mut self, src: SocketAddr) -> SocketAddr {
         let port = *self.out.entry(src).or_insert_with(|| {
             let p = self.next_port;
