@@ -21,7 +21,7 @@ use crate::crypto::algorithms::{EncrAlgorithm, IkeSuite, IntegAlgorithm, PrfAlgo
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::proposal::Proposal;
 use crate::crypto::secret::SecretBytes;
-use crate::crypto::sk::{Opened, SkProtector};
+use crate::crypto::sk::{FragmentAssembler, FragmentLimits, Opened, Reassembly, SkProtector};
 use crate::event::Event;
 use crate::ike_sa::{IkeSa, SaCrypto, State};
 use crate::nat::NatStatus;
@@ -40,18 +40,18 @@ fn hex_field(v: &Value, k: &str) -> Vec<u8> {
     hex::decode(v[k].as_str().unwrap_or_else(|| panic!("{k}"))).unwrap()
 }
 
-fn node_b() -> Endpoint {
+fn node_b(ike: &str, esp: &str, fragment_size: usize) -> Endpoint {
     let mut c = ConnectionConfig::new("lab");
     c.local_addrs = vec!["192.0.2.2".parse().unwrap()];
     c.remote_addrs = vec!["192.0.2.1".parse().unwrap()];
     c.local_id = "192.0.2.2".parse().unwrap();
     c.remote_id = "192.0.2.1".parse().unwrap();
-    c.proposals = Proposal::parse_list(ProtocolId::IKE, "aes256-sha256-modp2048").unwrap();
+    c.proposals = Proposal::parse_list(ProtocolId::IKE, ike).unwrap();
     let mut child = ChildConfig::new("net");
     // Wider than strongSwan's proposal on our remote side: narrowed to 10.1.0.0/24.
     child.local_ts = vec!["10.2.0.0/24".parse().unwrap()];
     child.remote_ts = vec!["10.0.0.0/8".parse().unwrap()];
-    child.esp_proposals = Proposal::parse_list(ProtocolId::ESP, "aes256gcm16").unwrap();
+    child.esp_proposals = Proposal::parse_list(ProtocolId::ESP, esp).unwrap();
     c.children = vec![child];
     let cfg = EndpointConfig {
         connections: vec![c],
@@ -59,23 +59,90 @@ fn node_b() -> Endpoint {
             vec!["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
             "ikev2d-strongswan-lab-psk",
         )],
+        fragment_size,
         ..EndpointConfig::default()
     };
     Endpoint::new(Arc::new(cfg), [3; 32])
 }
 
+/// One captured scenario to replay.
+struct Scenario {
+    name: &'static str,
+    suite: IkeSuite,
+    ike: &'static str,
+    esp: &'static str,
+    fragment_size: usize,
+    /// The IKE_AUTH request as sent (one message or every fragment).
+    request: &'static [&'static str],
+    /// strongSwan's decrypted IKE_AUTH response.
+    response_inner: &'static str,
+}
+
+const CBC: IkeSuite = IkeSuite {
+    encr: EncrAlgorithm::AesCbc { key_bits: 256 },
+    integ: Some(IntegAlgorithm::HmacSha256_128),
+    prf: PrfAlgorithm::HmacSha256,
+    dh: DhGroup::MODP_2048,
+};
+
 #[test]
 fn verifies_and_answers_strongswans_ike_auth() {
-    let keymat: Value =
-        serde_json::from_slice(&data("modp2048", "keymat.json")).expect("keymat.json");
+    replay(&Scenario {
+        name: "modp2048",
+        suite: CBC,
+        ike: "aes256-sha256-modp2048",
+        esp: "aes256gcm16",
+        fragment_size: 1280,
+        request: &["03-ike_auth-req-4500.bin"],
+        response_inner: "decrypted/04-ike_auth-resp.inner.bin",
+    });
+}
+
+#[test]
+fn reassembles_strongswans_fragments_and_fragments_the_answer() {
+    replay(&Scenario {
+        name: "fragmentation",
+        suite: CBC,
+        ike: "aes256-sha256-modp2048",
+        esp: "aes256gcm16-aes128gcm16,aes256-aes128-sha256-sha384-sha512,chacha20poly1305",
+        fragment_size: 200,
+        request: &[
+            "03-ike_auth-req-4500-frag1of4.bin",
+            "04-ike_auth-req-4500-frag2of4.bin",
+            "05-ike_auth-req-4500-frag3of4.bin",
+            "06-ike_auth-req-4500-frag4of4.bin",
+        ],
+        response_inner: "decrypted/08-ike_auth-resp.inner.bin",
+    });
+}
+
+#[test]
+fn aead_ike_sa_and_pfs_group_in_ike_auth() {
+    replay(&Scenario {
+        name: "aead-pfs",
+        suite: IkeSuite {
+            encr: EncrAlgorithm::AesGcm {
+                key_bits: 256,
+                icv_len: 16,
+            },
+            integ: None,
+            prf: PrfAlgorithm::HmacSha256,
+            dh: DhGroup::CURVE25519,
+        },
+        ike: "aes256gcm16-prfsha256-curve25519",
+        esp: "aes256gcm16-curve25519",
+        fragment_size: 1280,
+        request: &["03-ike_auth-req-4500.bin"],
+        response_inner: "decrypted/04-ike_auth-resp.inner.bin",
+    });
+}
+
+fn replay(sc: &Scenario) {
+    let name = sc.name;
+    let keymat: Value = serde_json::from_slice(&data(name, "keymat.json")).expect("keymat.json");
     let ike = &keymat["ike_sas"][0];
     let child = &keymat["child_sas"][0];
-    let suite = IkeSuite {
-        encr: EncrAlgorithm::AesCbc { key_bits: 256 },
-        integ: Some(IntegAlgorithm::HmacSha256_128),
-        prf: PrfAlgorithm::HmacSha256,
-        dh: DhGroup::MODP_2048,
-    };
+    let suite = sc.suite;
     let key = |k: &str| SecretBytes::new(hex_field(ike, k));
     let keys = IkeKeys {
         sk_d: key("sk_d"),
@@ -88,7 +155,7 @@ fn verifies_and_answers_strongswans_ike_auth() {
     };
     let spi = |k: &str| IkeSpi::from_bytes(hex_field(ike, k).try_into().unwrap());
     let now = Instant::now();
-    let mut ep = node_b();
+    let mut ep = node_b(sc.ike, sc.esp, sc.fragment_size);
     let conn = ep.connection(0);
     let a500: SocketAddr = "192.0.2.1:500".parse().unwrap();
     let b500: SocketAddr = "192.0.2.2:500".parse().unwrap();
@@ -106,23 +173,33 @@ fn verifies_and_answers_strongswans_ike_auth() {
     sa.crypto = Some(SaCrypto::new(suite, keys, false).unwrap());
     sa.ni = hex_field(ike, "ni");
     sa.nr = hex_field(ike, "nr");
-    sa.init_request = data("modp2048", "01-ike_sa_init-req-500.bin");
-    sa.init_response = data("modp2048", "02-ike_sa_init-resp-500.bin");
+    sa.init_request = data(name, "01-ike_sa_init-req-500.bin");
+    sa.init_response = data(name, "02-ike_sa_init-resp-500.bin");
     sa.state = State::Authenticating;
     sa.nat = NatStatus {
         local_behind_nat: false,
         remote_behind_nat: true,
     };
     sa.nat_t = true;
+    sa.peer_fragmentation = true;
     sa.responses.answered(0, vec![sa.init_response.clone()]);
     ep.insert_sa(sa);
 
     // strongSwan's IKE_AUTH request, on port 4500 with the non-ESP marker.
     let a4500: SocketAddr = "192.0.2.1:4500".parse().unwrap();
     let b4500: SocketAddr = "192.0.2.2:4500".parse().unwrap();
-    let mut datagram = vec![0u8; 4];
-    datagram.extend(data("modp2048", "03-ike_auth-req-4500.bin"));
-    ep.handle_datagram(now, b4500, a4500, &datagram);
+    let datagrams: Vec<Vec<u8>> = sc
+        .request
+        .iter()
+        .map(|f| {
+            let mut d = vec![0u8; 4];
+            d.extend(data(name, f));
+            d
+        })
+        .collect();
+    for d in &datagrams {
+        ep.handle_datagram(now, b4500, a4500, d);
+    }
 
     let mut up = None;
     let mut installed = None;
@@ -130,28 +207,53 @@ fn verifies_and_answers_strongswans_ike_auth() {
         match e {
             Event::IkeSaUp(u) => up = Some(u),
             Event::ChildSaInstalled(c) => installed = Some(c),
-            other => panic!("unexpected event {other:?}"),
+            other => panic!("{name}: unexpected event {other:?}"),
         }
     }
     let up = up.expect("IKE SA up: strongSwan's AUTH verified");
     assert_eq!(up.remote_id.to_string(), "192.0.2.1");
     assert_eq!((up.local, up.remote), (b4500, a4500), "floated to 4500");
     let c = installed.expect("CHILD SA installed");
-    assert_eq!(c.keys.encr_in.expose(), hex_field(child, "encr_i"));
-    assert_eq!(c.keys.encr_out.expose(), hex_field(child, "encr_r"));
-    assert!(c.keys.integ_in.is_empty() && c.keys.integ_out.is_empty());
+    assert_eq!(
+        c.keys.encr_in.expose(),
+        hex_field(child, "encr_i"),
+        "{name}"
+    );
+    assert_eq!(
+        c.keys.encr_out.expose(),
+        hex_field(child, "encr_r"),
+        "{name}"
+    );
+    assert_eq!(
+        c.keys.integ_in.expose(),
+        hex_field(child, "integ_i"),
+        "{name}"
+    );
+    assert_eq!(
+        c.keys.integ_out.expose(),
+        hex_field(child, "integ_r"),
+        "{name}"
+    );
     let a_spi_in = u32::from_str_radix(child["spi_in"].as_str().unwrap(), 16).unwrap();
     assert_eq!(c.spi_out, a_spi_in, "we send with strongSwan's inbound SPI");
     assert!(c.encap);
+    assert_eq!(c.suite.dh, None, "no PFS in IKE_AUTH");
     assert_eq!(c.local_ts[0].to_string(), "10.2.0.0/24");
     assert_eq!(c.remote_ts[0].to_string(), "10.1.0.0/24");
 
-    // Our response, decrypted the way strongSwan would.
-    let t = ep.poll_transmit().expect("IKE_AUTH response");
-    assert!(ep.poll_transmit().is_none());
-    assert_eq!((t.local, t.remote), (b4500, a4500));
-    assert_eq!(t.payload[..4], [0, 0, 0, 0]);
-    let msg = &t.payload[4..];
+    // Our response, decrypted (and reassembled) the way strongSwan would.
+    let mut sent = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        assert_eq!((t.local, t.remote), (b4500, a4500));
+        assert_eq!(t.payload[..4], [0, 0, 0, 0]);
+        assert!(t.payload.len() + 28 <= sc.fragment_size, "{name}: too big");
+        sent.push(t.payload);
+    }
+    assert_eq!(
+        sent.len() > 1,
+        sc.fragment_size < 1280,
+        "{name}: fragmented iff small"
+    );
     let initiator = SkProtector::initiator(
         suite.encr,
         suite.integ,
@@ -161,11 +263,21 @@ fn verifies_and_answers_strongswans_ike_auth() {
         &hex_field(ike, "sk_ar"),
     )
     .unwrap();
-    let Opened::Message(plain) = initiator.open(msg).expect("our response verifies") else {
-        panic!("fragment")
-    };
+    let mut asm = FragmentAssembler::new(FragmentLimits::default());
+    let mut plain = None;
+    for m in &sent {
+        match initiator.open(&m[4..]).expect("our response verifies") {
+            Opened::Message(p) => plain = Some(p),
+            Opened::Fragment(f) => {
+                if let Reassembly::Complete(p) = asm.add(f).unwrap() {
+                    plain = Some(p);
+                }
+            }
+        }
+    }
+    let plain = plain.expect("complete response");
     let ours = parse_payload_chain(plain.next_payload, &plain.payloads).unwrap();
-    let theirs_bytes = data("modp2048", "decrypted/04-ike_auth-resp.inner.bin");
+    let theirs_bytes = data(name, sc.response_inner);
     let theirs = parse_payload_chain(wire::PayloadType::IDR, &theirs_bytes).unwrap();
     let auth = |p: &[Payload<'_>]| {
         p.iter()
@@ -175,7 +287,11 @@ fn verifies_and_answers_strongswans_ike_auth() {
             })
             .unwrap()
     };
-    assert_eq!(auth(&ours), auth(&theirs), "our AUTH is strongSwan's AUTH");
+    assert_eq!(
+        auth(&ours),
+        auth(&theirs),
+        "{name}: our AUTH is strongSwan's AUTH"
+    );
     let idr = |p: &[Payload<'_>]| {
         p.iter()
             .find_map(|x| match x {
@@ -193,9 +309,20 @@ fn verifies_and_answers_strongswans_ike_auth() {
             })
             .unwrap()
     };
-    assert_eq!(sa_of(&ours).transforms(), sa_of(&theirs).transforms());
+    assert_eq!(
+        sa_of(&ours).transforms(),
+        sa_of(&theirs).transforms(),
+        "{name}"
+    );
 
-    // The retransmitted request gets the cached response.
-    ep.handle_datagram(now, b4500, a4500, &datagram);
-    assert_eq!(ep.poll_transmit().unwrap().payload, t.payload);
+    // A retransmitted request gets the cached response again (for fragments: on
+    // fragment 1, once).
+    for d in &datagrams {
+        ep.handle_datagram(now, b4500, a4500, d);
+    }
+    let mut again = Vec::new();
+    while let Some(t) = ep.poll_transmit() {
+        again.push(t.payload);
+    }
+    assert_eq!(again, sent, "{name}");
 }
