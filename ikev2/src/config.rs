@@ -55,6 +55,9 @@ pub struct EndpointConfig {
     pub reassembly_timeout: Duration,
     /// Largest datagram accepted (`charon.max_packet` = 10000).
     pub max_packet: usize,
+    /// NAT-keepalive interval when we are behind a NAT (`charon.keep_alive` = 20 s,
+    /// RFC 3948 section 4); zero disables keepalives.
+    pub keep_alive: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -71,6 +74,7 @@ impl Default for EndpointConfig {
             fragment_limits: FragmentLimits::default(),
             reassembly_timeout: Duration::from_secs(30),
             max_packet: 10_000,
+            keep_alive: Duration::from_secs(20),
         }
     }
 }

@@ -163,6 +163,16 @@ impl Shared {
         });
     }
 
+    /// Queues a datagram as is (a NAT-keepalive).
+    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        self.stats.sent += 1;
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: payload.to_vec(),
+        });
+    }
+
     pub(crate) fn event(&mut self, e: Event) {
         self.events.push_back(e);
     }

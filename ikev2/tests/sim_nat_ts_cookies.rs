@@ -247,3 +247,21 @@ fn half_open_sas_trigger_cookies_and_per_peer_blocking() {
     assert_eq!(net.nodes[1].ep.half_open_count(), 0);
     assert_eq!(net.nodes[1].ep.stats().half_open_timeouts, 4);
 }
+
+#[test]
+fn keepalives_hold_the_nat_mapping() {
+    let mut net = nat_before_initiator();
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.drive_for(Duration::from_secs(65));
+    // One every 20 s from the side behind the NAT, none from the other.
+    let ka: Vec<_> = net.nodes[0]
+        .sent
+        .iter()
+        .filter(|(_, t)| t.payload == [0xff])
+        .collect();
+    assert_eq!(ka.len(), 3);
+    assert!(ka.iter().all(|(_, t)| t.local.port() == 4500));
+    assert_eq!(net.nodes[1].ep.stats().keepalives, 3);
+    assert!(!net.nodes[1].sent.iter().any(|(_, t)| t.payload == [0xff]));
+}

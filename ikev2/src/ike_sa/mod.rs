@@ -135,6 +135,8 @@ pub(crate) struct IkeSa {
     pub remote: SocketAddr,
     pub created: Instant,
     pub last_received: Instant,
+    /// When we last sent anything (for NAT keepalives).
+    pub last_sent: Instant,
     pub crypto: Option<SaCrypto>,
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -194,6 +196,7 @@ impl IkeSa {
             remote,
             created: now,
             last_received: now,
+            last_sent: now,
             crypto: None,
             ni: Vec::new(),
             nr: Vec::new(),
@@ -267,10 +270,11 @@ impl IkeSa {
     // -- sending ---------------------------------------------------------------------
 
     /// Sends IKE messages from our current addresses.
-    pub(crate) fn transmit(&self, ctx: &mut Ctx<'_>, messages: &[Vec<u8>]) {
+    pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, messages: &[Vec<u8>]) {
         for m in messages {
             ctx.sh.send(self.local, self.remote, m);
         }
+        self.last_sent = ctx.now;
     }
 
     /// Encrypts a payload chain into one SK message, or SKF fragments when the

@@ -7,6 +7,7 @@
 //! | half-open | responder between IKE_SA_INIT and IKE_AUTH | delete the SA, report [`Cause::HalfOpenTimeout`] |
 //! | reassembly | fragments of an incomplete message are held | drop them |
 //! | DPD | established, `dpd_delay` > 0, nothing in flight | send an empty INFORMATIONAL (liveness check, section 1.4) |
+//! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
 use std::time::Instant;
 
@@ -43,7 +44,13 @@ impl IkeSa {
             .reassembly_responses
             .deadline(ctx_config.reassembly_timeout));
         arm(self.dpd_due());
+        arm(self.keepalive_due(ctx_config));
         t
+    }
+
+    fn keepalive_due(&self, config: &crate::config::EndpointConfig) -> Option<Instant> {
+        (self.is_established() && self.nat.local_behind_nat && !config.keep_alive.is_zero())
+            .then(|| self.last_sent + config.keep_alive)
     }
 
     fn dpd_due(&self) -> Option<Instant> {
@@ -82,6 +89,10 @@ impl IkeSa {
             .is_some_and(|o| o.deadline <= now);
         if due {
             self.retransmit_or_give_up(ctx);
+        }
+        if self.keepalive_due(ctx.config).is_some_and(|d| d <= now) {
+            ctx.sh.send_raw(self.local, self.remote, &[0xff]);
+            self.last_sent = now;
         }
         if self.dpd_due().is_some_and(|d| d <= now) {
             self.queue

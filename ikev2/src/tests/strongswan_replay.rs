@@ -76,6 +76,9 @@ struct Scenario {
     request: &'static [&'static str],
     /// strongSwan's decrypted IKE_AUTH response.
     response_inner: &'static str,
+    /// Also replay the INFORMATIONAL and CREATE_CHILD_SA requests that followed
+    /// (the modp2048 capture's sequence).
+    followups: bool,
 }
 
 const CBC: IkeSuite = IkeSuite {
@@ -95,6 +98,7 @@ fn verifies_and_answers_strongswans_ike_auth() {
         fragment_size: 1280,
         request: &["03-ike_auth-req-4500.bin"],
         response_inner: "decrypted/04-ike_auth-resp.inner.bin",
+        followups: true,
     });
 }
 
@@ -113,6 +117,7 @@ fn reassembles_strongswans_fragments_and_fragments_the_answer() {
             "06-ike_auth-req-4500-frag4of4.bin",
         ],
         response_inner: "decrypted/08-ike_auth-resp.inner.bin",
+        followups: false,
     });
 }
 
@@ -134,6 +139,7 @@ fn aead_ike_sa_and_pfs_group_in_ike_auth() {
         fragment_size: 1280,
         request: &["03-ike_auth-req-4500.bin"],
         response_inner: "decrypted/04-ike_auth-resp.inner.bin",
+        followups: false,
     });
 }
 
@@ -325,4 +331,65 @@ fn replay(sc: &Scenario) {
         again.push(t.payload);
     }
     assert_eq!(again, sent, "{name}");
+
+    if !sc.followups {
+        return;
+    }
+    // What strongSwan (node a) sent next, each answered as strongSwan's node b did,
+    // except that rekeying is refused for now.
+    let mut exchange = |file: &str, msgid: u32| -> (Vec<u8>, Vec<Event>) {
+        let mut d = vec![0u8; 4];
+        d.extend(data(name, file));
+        ep.handle_datagram(now, b4500, a4500, &d);
+        let t = ep
+            .poll_transmit()
+            .unwrap_or_else(|| panic!("{file}: no answer"));
+        let hdr = wire::Header::new_checked(&t.payload[4..]).unwrap();
+        assert_eq!(hdr.message_id(), msgid, "{file}");
+        assert!(hdr.flags().is_response() && !hdr.flags().is_initiator());
+        let Opened::Message(p) = initiator.open(&t.payload[4..]).unwrap() else {
+            panic!("{file}: fragment")
+        };
+        let mut events = Vec::new();
+        while let Some(e) = ep.poll_event() {
+            events.push(e);
+        }
+        let mut inner = vec![p.next_payload.0];
+        inner.extend(p.payloads);
+        (inner, events)
+    };
+    let parse = |inner: &[u8]| -> Vec<String> {
+        parse_payload_chain(wire::PayloadType(inner[0]), &inner[1..])
+            .unwrap()
+            .iter()
+            .map(|p| match p {
+                Payload::Notify(n) => format!("N({})", n.ty),
+                Payload::Delete(d) => format!("D({},{:08x?})", d.protocol, d.spis),
+                other => format!("{}", other.payload_type()),
+            })
+            .collect()
+    };
+    // MOBIKE address update: acknowledged, ignored.
+    let (inner, events) = exchange("05-informational_mobike_addresses-req-4500.bin", 2);
+    assert!(parse(&inner).is_empty() && events.is_empty());
+    // CHILD SA rekey: refused (a later issue).
+    let (inner, events) = exchange("11-create_child_sa_rekey_child-req-4500.bin", 3);
+    assert_eq!(parse(&inner), ["N(NO_ADDITIONAL_SAS)"]);
+    assert!(events.is_empty());
+    // Delete of the CHILD SA: answered with our SPI of the pair.
+    let (inner, events) = exchange("13-informational_delete_child-req-4500.bin", 4);
+    assert_eq!(parse(&inner), [format!("D(ESP,[{:08x}])", c.spi_in)]);
+    assert!(matches!(&events[..], [Event::ChildSaDeleted(d)] if d.spi_in == c.spi_in));
+    // IKE SA rekey: refused.
+    let (inner, _) = exchange("15-create_child_sa_rekey_ike-req-4500.bin", 5);
+    assert_eq!(parse(&inner), ["N(NO_ADDITIONAL_SAS)"]);
+    // Delete of the IKE SA.
+    let (inner, events) = exchange("17-informational_delete_ike-req-4500.bin", 6);
+    assert!(parse(&inner).is_empty());
+    assert!(matches!(
+        &events[..],
+        [Event::IkeSaDown(d)] if d.reason == crate::event::DownReason::DeletedByPeer
+    ));
+    assert_eq!(ep.ike_sa_count(), 0);
+    assert_eq!(ep.stats().rekeys_refused, 2);
 }
