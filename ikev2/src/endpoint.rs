@@ -368,6 +368,9 @@ impl Endpoint {
             .remote_addrs
             .first()
             .ok_or_else(|| CommandError::NoRemoteAddress(conn.to_owned()))?;
+        if c.local_addrs.is_empty() && c.local_id.is_any() {
+            return Err(CommandError::NoLocalIdentity(conn.to_owned()));
+        }
         let group = proposal::first_dh_group(&c.proposals)
             .ok_or_else(|| CommandError::NoDhGroup(conn.to_owned()))?;
         let local_ip = c.local_addrs.first().copied().unwrap_or(match remote_ip {

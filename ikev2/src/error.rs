@@ -246,6 +246,11 @@ pub enum CommandError {
     NoRemoteAddress(String),
     #[error("connection {0:?} has no IKE proposal with a DH group ikev2d implements")]
     NoDhGroup(String),
+    #[error(
+        "connection {0:?} has neither a local address nor a local id: set local_addrs or \
+         local_id"
+    )]
+    NoLocalIdentity(String),
     #[error("no IKE SA {0}")]
     UnknownIkeSa(u64),
 }

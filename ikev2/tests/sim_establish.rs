@@ -31,3 +31,133 @@ fn psk_site_to_site_comes_up() {
     assert_eq!(net.nodes[1].sent.len(), 2);
     assert_eq!(net.nodes[1].ep.half_open_count(), 0);
 }
+
+#[test]
+fn every_identity_type() {
+    use ikev2::config::SharedSecret;
+    for (ida, idb) in [
+        ("a.example.com", "@b.example.com"),
+        ("alice@example.com", "bob@example.com"),
+        ("@#0102030405", "keyid:#a0b0c0"),
+        ("2001:db8::a", "2001:db8::b"),
+        (
+            "asn1dn:#300f310d300b06035504030c0461616161",
+            "asn1dn:#300f310d300b06035504030c0462626262",
+        ),
+    ] {
+        let secrets = vec![SharedSecret::new(vec![id(ida), id(idb)], "per-id key")];
+        let s2 = secrets.clone();
+        let mut net = pair_with(
+            1,
+            |a| {
+                conn(a).local_id = id(ida);
+                conn(a).remote_id = id(idb);
+                a.secrets = secrets;
+            },
+            |b| {
+                conn(b).local_id = id(idb);
+                conn(b).remote_id = id(ida);
+                b.secrets = s2;
+            },
+        );
+        net.initiate(0, "ab");
+        assert!(
+            net.drive_until(Duration::from_secs(5), |n| n.established(1)),
+            "{ida} / {idb}: {:?} {:?}",
+            net.failures(0),
+            net.failures(1)
+        );
+        assert_eq!(net.ike_ups(1)[0].remote_id, id(ida));
+        assert_eq!(net.ike_ups(0)[0].remote_id, id(idb));
+    }
+}
+
+#[test]
+fn responder_picks_connection_and_psk_by_peer_id() {
+    use std::sync::Arc;
+
+    use ikev2::Endpoint;
+    use ikev2::config::{EndpointConfig, SharedSecret};
+
+    // B serves two road warriors from any address, told apart by their IDs.
+    let rw = |name: &str, peer: &str| {
+        let mut c = site(name, IP_B, IP_A, false);
+        c.remote_addrs.clear();
+        c.remote_id = id(peer);
+        c.children[0].remote_ts = vec!["dynamic".parse().unwrap()];
+        c
+    };
+    let b_cfg = EndpointConfig {
+        connections: vec![rw("x", "x@example.com"), rw("y", "y@example.com")],
+        secrets: vec![
+            SharedSecret::new(vec![id("x@example.com")], "key of x"),
+            SharedSecret::new(vec![id("y@example.com")], "key of y"),
+        ],
+        ..EndpointConfig::default()
+    };
+    let client = |me: &str, addr: &str, key: &str| {
+        let mut c = site("home", addr, IP_B, true);
+        c.local_id = id(me);
+        c.children[0].local_ts = vec!["dynamic".parse().unwrap()];
+        EndpointConfig {
+            connections: vec![c],
+            secrets: vec![SharedSecret::new(vec![id(me)], key)],
+            ..EndpointConfig::default()
+        }
+    };
+    let nodes = vec![
+        (
+            Endpoint::new(
+                Arc::new(client("x@example.com", "192.0.2.10", "key of x")),
+                seed(1),
+            ),
+            vec![ip("192.0.2.10")],
+        ),
+        (Endpoint::new(Arc::new(b_cfg), seed(2)), vec![ip(IP_B)]),
+        (
+            Endpoint::new(
+                Arc::new(client("y@example.com", "192.0.2.20", "key of y")),
+                seed(3),
+            ),
+            vec![ip("192.0.2.20")],
+        ),
+    ];
+    let mut net = Network::new(nodes, 1);
+    net.initiate(0, "home");
+    net.initiate(2, "home");
+    net.drive_for(Duration::from_secs(5));
+    let ups = net.ike_ups(1);
+    assert_eq!(ups.len(), 2, "{:?}", net.failures(1));
+    let mut conns: Vec<_> = ups
+        .iter()
+        .map(|u| (u.conn.clone(), u.remote_id.to_string()))
+        .collect();
+    conns.sort();
+    assert_eq!(
+        conns,
+        [
+            ("x".to_string(), "x@example.com".to_string()),
+            ("y".to_string(), "y@example.com".to_string())
+        ]
+    );
+    // "dynamic" resolved to each client's address.
+    let c = net.children(1);
+    let mut remotes: Vec<String> = c.iter().map(|c| c.remote_ts[0].to_string()).collect();
+    remotes.sort();
+    assert_eq!(remotes, ["192.0.2.10/32", "192.0.2.20/32"]);
+    // A client with the other's key is refused.
+    let mut bad = client("x@example.com", "192.0.2.30", "key of y");
+    bad.connections[0].name = "bad".into();
+    net.nodes.push(sim::Node {
+        ep: Endpoint::new(Arc::new(bad), seed(4)),
+        addrs: vec![ip("192.0.2.30")],
+        events: Vec::new(),
+        sent: Vec::new(),
+    });
+    net.initiate(3, "bad");
+    net.drive_for(Duration::from_secs(5));
+    assert!(matches!(
+        net.failures(1).last().unwrap().cause,
+        ikev2::error::Cause::AuthMismatch { .. }
+    ));
+}

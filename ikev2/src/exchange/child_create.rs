@@ -613,6 +613,10 @@ impl ChildCreate {
         }
     }
 
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        self.proposed.as_ref().map(|p| p.spi_in)
+    }
+
     pub(crate) fn build(
         &mut self,
         sa: &mut IkeSa,

@@ -41,6 +41,10 @@ impl IkeAuth {
         })
     }
 
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        self.child.as_ref().map(|p| p.spi_in)
+    }
+
     pub(crate) fn build(&mut self, sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<Chain, Cause> {
         let conn = sa.conn.clone();
         let local_id = conn.effective_local_id(sa.local);

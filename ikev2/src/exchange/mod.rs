@@ -134,6 +134,16 @@ pub(crate) fn find<'a, 'p, T>(
 }
 
 impl Task {
+    /// The inbound ESP SPI this task reserved for a CHILD SA it proposed, if any (to
+    /// release it when the IKE SA dies mid-exchange).
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        match self {
+            Task::IkeAuth(t) => t.reserved_spi(),
+            Task::ChildCreate(t) => t.reserved_spi(),
+            Task::IkeInit(_) | Task::Informational(_) => None,
+        }
+    }
+
     /// The request's payloads; `Ok(None)` if there is nothing to send any more.
     pub(crate) fn build(
         &mut self,

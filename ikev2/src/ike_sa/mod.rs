@@ -490,6 +490,9 @@ impl IkeSa {
             }
             Outcome::Failed(cause) => {
                 self.requests.outstanding = None;
+                if let Some(spi) = task.reserved_spi() {
+                    ctx.sh.child_spis.remove(&spi);
+                }
                 self.fail(ctx, Phase::of(exchange), cause, true, None);
             }
             Outcome::Deleted => {
@@ -759,6 +762,9 @@ impl IkeSa {
             }));
         }
         self.state = State::Dead;
+        if let Some(spi) = self.active.as_ref().and_then(Task::reserved_spi) {
+            ctx.sh.child_spis.remove(&spi);
+        }
         self.active = None;
         self.queue.clear();
         self.requests.outstanding = None;
