@@ -24,6 +24,18 @@ fn psk_site_to_site_comes_up() {
     assert_eq!(ca.local_ts[0].to_string(), "10.1.0.0/24");
     assert_eq!(ca.remote_ts[0].to_string(), "10.2.0.0/24");
     assert!(!ca.encap);
+    // Key material never shows in Debug output.
+    let shown = format!("{:?} {:?}", net.nodes[0].events, net.nodes[1].events);
+    assert!(shown.contains("redacted"));
+    let key_hex: String = ca
+        .keys
+        .encr_out
+        .expose()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let key_dec = format!("{:?}", ca.keys.encr_out.expose());
+    assert!(!shown.contains(&key_hex) && !shown.contains(&key_dec[1..key_dec.len() - 1]));
     assert_eq!(ca.local.port(), 500);
     assert!(net.failures(0).is_empty() && net.failures(1).is_empty());
     // Two exchanges, four datagrams, nothing retransmitted.
