@@ -34,11 +34,11 @@ pub(crate) struct IkeAuth {
 }
 
 impl IkeAuth {
-    pub(crate) fn new(_sa: &IkeSa) -> Result<Self, Cause> {
-        Ok(Self {
+    pub(crate) fn new() -> Self {
+        Self {
             child: None,
             childless: false,
-        })
+        }
     }
 
     pub(crate) fn reserved_spi(&self) -> Option<u32> {

@@ -266,7 +266,7 @@ impl IkeInit {
             ctx.sh.stats.nat_detected += 1;
         }
         sa.state = State::Authenticating;
-        let auth = super::ike_auth::IkeAuth::new(sa)?;
+        let auth = super::ike_auth::IkeAuth::new();
         sa.queue.push_front(Task::IkeAuth(Box::new(auth)));
         Ok(())
     }
