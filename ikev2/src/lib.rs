@@ -8,12 +8,28 @@
 //!   (RFC 7296 section 3, RFC 7383 fragments).
 //! - [`crypto`]: proposals and their negotiation, Diffie-Hellman groups, PRFs, key
 //!   derivation, and protection of the SK/SKF payloads.
-//! - [`ts`]: traffic selectors (swanctl syntax, intersection, responder narrowing).
-//! - [`nat`]: NAT detection hashes (RFC 7296 section 2.23).
-//! - [`cookie`]: stateless IKE_SA_INIT cookies (RFC 7296 section 2.6).
+//! - [`Endpoint`]: the sans-IO state machine that sets up IKE and CHILD SAs, as
+//!   initiator and responder. Datagrams and time go in through
+//!   [`Endpoint::handle_datagram`] and [`Endpoint::handle_timeout`]; datagrams, events
+//!   and the next deadline come out of [`Endpoint::poll_transmit`],
+//!   [`Endpoint::poll_event`] and [`Endpoint::poll_timeout`]. Its configuration is in
+//!   [`config`], its events in [`event`], failure causes in [`error`].
+//! - [`ts`], [`nat`], [`cookie`]: traffic selectors, NAT detection, IKE_SA_INIT
+//!   cookies.
 
+pub mod config;
 pub mod cookie;
 pub mod crypto;
+mod endpoint;
+pub mod error;
+pub mod event;
+mod exchange;
+mod ike_sa;
 pub mod nat;
 pub mod ts;
 pub mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, Stats, Transmit};

@@ -1,0 +1,810 @@
+//! The [`Endpoint`]: every IKE SA of one daemon, driven by datagrams, time and
+//! commands, polled for datagrams, events and the next deadline.
+//!
+//! It does what strongSwan's `receiver.c` and `ike_sa_manager.c` do before an IKE SA
+//! handles a message: strip the non-ESP marker of port 4500, sanity-check the size and
+//! header, answer IKE_SA_INIT requests (half-open limits, cookies, retransmissions of
+//! IKE_SA_INIT), and route everything else by our SPI. Nothing a peer sends can make
+//! it panic, and nothing unauthenticated can take down an established SA.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+
+use crate::config::{ConnectionConfig, EndpointConfig, Identity};
+use crate::cookie::CookieGenerator;
+use crate::crypto::algorithms::{EspSuite, IkeSuite};
+use crate::crypto::proposal;
+use crate::error::{CommandError, Phase};
+use crate::event::{DownReason, Event, Failure, IkeSaId};
+use crate::exchange::ike_init::{self, IkeInit, InitKey};
+use crate::exchange::informational::Informational;
+use crate::exchange::{Task, rules};
+use crate::ike_sa::{IkeSa, needs_marker};
+use crate::nat::NatStatus;
+use crate::ts::TrafficSelector;
+use crate::wire::{
+    ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
+};
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// The UDP payload: the IKE message, after the non-ESP marker when sent from a
+    /// port other than 500.
+    pub payload: Vec<u8>,
+}
+
+/// Counters of what the endpoint did with its input. Every dropped datagram is
+/// counted under exactly one `dropped_*` reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    pub received: u64,
+    pub sent: u64,
+    /// NAT-keepalives (a single 0xff octet on port 4500), ignored.
+    pub keepalives: u64,
+    /// Non-IKE datagrams on port 4500 (ESP: non-zero SPI where the marker should be).
+    pub dropped_non_ike: u64,
+    pub dropped_too_large: u64,
+    /// Not a well-formed IKE message (header, lengths, payload syntax, decryption
+    /// framing).
+    pub dropped_parse_error: u64,
+    /// No IKE SA with our SPI, or the peer's SPI does not match.
+    pub dropped_unknown_spi: u64,
+    /// ICV or AEAD tag did not verify.
+    pub dropped_bad_icv: u64,
+    /// A request whose message ID is neither the expected one nor the last answered.
+    pub dropped_out_of_window: u64,
+    /// A retransmitted request we answered already and do not answer again (later
+    /// fragments of a retransmission, a retransmitted IKE_SA_INIT of an established SA).
+    pub dropped_duplicate: u64,
+    /// A response that answers nothing we sent, or a message in the wrong state.
+    pub dropped_unexpected: u64,
+    /// Well-formed but against the protocol (payload rules, flags, nonsense answers).
+    pub dropped_invalid: u64,
+    /// IKE_SA_INIT without a valid cookie while cookies are required.
+    pub dropped_cookie_required: u64,
+    pub dropped_half_open_limit: u64,
+    pub dropped_block_threshold: u64,
+    pub dropped_fragment_limit: u64,
+    pub dropped_fragment_timeout: u64,
+    pub retransmitted_requests: u64,
+    pub retransmitted_responses: u64,
+    pub fragmented_messages: u64,
+    pub reassembled_messages: u64,
+    pub cookies_sent: u64,
+    pub cookie_retries: u64,
+    pub invalid_ke_sent: u64,
+    pub invalid_ke_retries: u64,
+    pub nat_detected: u64,
+    pub half_open_timeouts: u64,
+    pub child_sas_installed: u64,
+    pub rekeys_refused: u64,
+}
+
+/// One IKE SA as [`Endpoint::ike_sas`] shows it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct IkeSaStatus {
+    pub id: IkeSaId,
+    pub conn: String,
+    /// `CONNECTING`, `AUTHENTICATING`, `ESTABLISHED`, `DELETING`.
+    pub state: &'static str,
+    pub initiator: bool,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub local_id: Identity,
+    pub remote_id: Identity,
+    /// Once IKE_SA_INIT completed.
+    pub suite: Option<IkeSuite>,
+    pub nat: NatStatus,
+    pub children: Vec<ChildSaStatus>,
+}
+
+/// One CHILD SA pair in [`IkeSaStatus`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ChildSaStatus {
+    pub name: String,
+    pub spi_in: u32,
+    pub spi_out: u32,
+    pub suite: EspSuite,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// Endpoint-level work an SA asks for while it handles a message.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// The peer sent INITIAL_CONTACT: delete our other IKE SAs between these IDs.
+    InitialContact {
+        keep: IkeSaId,
+        local_id: Identity,
+        remote_id: Identity,
+    },
+}
+
+/// State every SA writes to: randomness, output queues, counters.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub rng: ChaCha20Rng,
+    pub transmits: VecDeque<Transmit>,
+    pub events: VecDeque<Event>,
+    pub stats: Stats,
+    /// Our inbound ESP SPIs in use.
+    pub child_spis: HashSet<u32>,
+    pub actions: Vec<Action>,
+}
+
+impl Shared {
+    /// Queues an IKE message from `local` to `remote`, with the non-ESP marker when
+    /// `local` is not port 500.
+    pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
+        let mut payload = Vec::with_capacity(msg.len() + 4);
+        if needs_marker(local) {
+            payload.extend_from_slice(&[0; 4]);
+        }
+        payload.extend_from_slice(msg);
+        self.stats.sent += 1;
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload,
+        });
+    }
+
+    /// Queues a datagram as is (a NAT-keepalive).
+    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+        self.stats.sent += 1;
+        self.transmits.push_back(Transmit {
+            local,
+            remote,
+            payload: payload.to_vec(),
+        });
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    /// A fresh inbound ESP SPI: random, not in use, above the reserved 1-255.
+    pub(crate) fn new_child_spi(&mut self) -> u32 {
+        loop {
+            let spi = self.rng.next_u32();
+            if spi >= 0x100 && self.child_spis.insert(spi) {
+                return spi;
+            }
+        }
+    }
+}
+
+/// What an SA sees of the endpoint while it runs.
+#[derive(Debug)]
+pub(crate) struct Ctx<'a> {
+    pub now: Instant,
+    pub config: &'a EndpointConfig,
+    pub sh: &'a mut Shared,
+}
+
+/// All IKE SAs of a daemon. Sans-IO: see the crate documentation.
+#[derive(Debug)]
+pub struct Endpoint {
+    config: Arc<EndpointConfig>,
+    conns: Vec<Arc<ConnectionConfig>>,
+    sh: Shared,
+    sas: BTreeMap<IkeSaId, IkeSa>,
+    by_spi: HashMap<IkeSpi, IkeSaId>,
+    /// Responder SAs by the initiator's SPI and address of their IKE_SA_INIT.
+    init_index: HashMap<InitKey, IkeSaId>,
+    half_open_total: usize,
+    half_open_by_ip: HashMap<IpAddr, usize>,
+    /// Made at the first IKE_SA_INIT request (it needs a time).
+    cookies: Option<CookieGenerator>,
+    next_id: u64,
+}
+
+impl Endpoint {
+    /// An endpoint with `config`. All randomness (SPIs, nonces, DH private values,
+    /// IVs) comes from a ChaCha20 generator seeded with `seed`: the daemon passes 32
+    /// octets from the OS, tests a constant to be reproducible.
+    pub fn new(config: Arc<EndpointConfig>, seed: [u8; 32]) -> Self {
+        let conns = config.connections.iter().cloned().map(Arc::new).collect();
+        Self {
+            config,
+            conns,
+            sh: Shared {
+                rng: ChaCha20Rng::from_seed(seed),
+                transmits: VecDeque::new(),
+                events: VecDeque::new(),
+                stats: Stats::default(),
+                child_spis: HashSet::new(),
+                actions: Vec::new(),
+            },
+            sas: BTreeMap::new(),
+            by_spi: HashMap::new(),
+            init_index: HashMap::new(),
+            half_open_total: 0,
+            half_open_by_ip: HashMap::new(),
+            cookies: None,
+            next_id: 1,
+        }
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    // -- inputs ----------------------------------------------------------------------
+
+    /// A UDP datagram received on `local` from `remote`.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        data: &[u8],
+    ) {
+        self.sh.stats.received += 1;
+        let msg = if needs_marker(local) {
+            match data {
+                [0, 0, 0, 0, rest @ ..] => rest,
+                [0xff] => {
+                    self.sh.stats.keepalives += 1;
+                    return;
+                }
+                _ => {
+                    self.sh.stats.dropped_non_ike += 1;
+                    return;
+                }
+            }
+        } else {
+            data
+        };
+        if msg.len() > self.config.max_packet {
+            self.sh.stats.dropped_too_large += 1;
+            return;
+        }
+        let Ok(view) = Header::new_checked(msg) else {
+            self.sh.stats.dropped_parse_error += 1;
+            return;
+        };
+        let hdr = match HeaderRepr::parse(&view) {
+            Ok(h) => h,
+            Err(e) => {
+                self.sh.stats.dropped_parse_error += 1;
+                if let ErrorKind::InvalidMajorVersion(_) = e.kind() {
+                    self.answer_major_version(&view, local, remote);
+                }
+                return;
+            }
+        };
+        if usize::try_from(view.length()).ok() != Some(msg.len()) {
+            self.sh.stats.dropped_parse_error += 1;
+            return;
+        }
+        let is_init_request = hdr.spi_r.is_zero() && !hdr.flags.is_response();
+        if is_init_request {
+            if hdr.exchange_type == ExchangeType::IKE_SA_INIT
+                && hdr.message_id == 0
+                && hdr.flags.is_initiator()
+            {
+                self.handle_init_request(now, local, remote, msg, &hdr);
+            } else {
+                self.sh.stats.dropped_unknown_spi += 1;
+            }
+            return;
+        }
+        // The peer's I flag tells which half of the header is our SPI.
+        let (ours, theirs) = if hdr.flags.is_initiator() {
+            (hdr.spi_r, hdr.spi_i)
+        } else {
+            (hdr.spi_i, hdr.spi_r)
+        };
+        let Some(&id) = self.by_spi.get(&ours) else {
+            self.sh.stats.dropped_unknown_spi += 1;
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            self.sh.stats.dropped_unknown_spi += 1;
+            return;
+        };
+        let peer_spi = if sa.initiator { sa.spi_r } else { sa.spi_i };
+        // Before IKE_SA_INIT completes the initiator does not know SPIr yet.
+        if peer_spi != theirs && !peer_spi.is_zero() {
+            self.sh.stats.dropped_unknown_spi += 1;
+            return;
+        }
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            sh: &mut self.sh,
+        };
+        sa.handle_message(&mut ctx, local, remote, msg, &hdr);
+        self.settle(now, id);
+    }
+
+    /// Timers whose deadline is `now` or earlier fire.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let config = self.config.clone();
+        let due: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.next_timeout(&config).is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            if let Some(sa) = self.sas.get_mut(&id) {
+                let mut ctx = Ctx {
+                    now,
+                    config: &self.config,
+                    sh: &mut self.sh,
+                };
+                sa.handle_timeout(&mut ctx);
+            }
+            self.settle(now, id);
+        }
+    }
+
+    /// Starts an IKE SA for connection `conn` (with all its children: the first in
+    /// IKE_AUTH, the others with CREATE_CHILD_SA).
+    pub fn initiate(&mut self, now: Instant, conn: &str) -> Result<IkeSaId, CommandError> {
+        let c = self
+            .conns
+            .iter()
+            .find(|c| c.name == conn)
+            .cloned()
+            .ok_or_else(|| CommandError::UnknownConnection(conn.to_owned()))?;
+        let remote_ip = *c
+            .remote_addrs
+            .first()
+            .ok_or_else(|| CommandError::NoRemoteAddress(conn.to_owned()))?;
+        if c.local_addrs.is_empty() && c.local_id.is_any() {
+            return Err(CommandError::NoLocalIdentity(conn.to_owned()));
+        }
+        let group = proposal::first_dh_group(&c.proposals)
+            .ok_or_else(|| CommandError::NoDhGroup(conn.to_owned()))?;
+        let local_ip = c.local_addrs.first().copied().unwrap_or(match remote_ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        });
+        let local = SocketAddr::new(local_ip, c.local_port);
+        let remote = SocketAddr::new(remote_ip, c.remote_port);
+        let spi_i = self.new_ike_spi();
+        let id = self.new_id();
+        let mut sa = IkeSa::new(id, c.clone(), true, spi_i, IkeSpi::ZERO, local, remote, now);
+        sa.first_contact = !self
+            .sas
+            .values()
+            .any(|s| s.conn.name == c.name && s.is_established());
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            sh: &mut self.sh,
+        };
+        let task =
+            IkeInit::new(&mut ctx, group).map_err(|_| CommandError::NoDhGroup(conn.to_owned()))?;
+        sa.queue.push_back(Task::IkeInit(Box::new(task)));
+        sa.start_next(&mut ctx);
+        self.by_spi.insert(spi_i, id);
+        self.sas.insert(id, sa);
+        self.settle(now, id);
+        Ok(id)
+    }
+
+    /// Deletes every IKE SA of connection `conn` (an established one with a Delete
+    /// exchange, one being set up at once). Returns how many there were.
+    pub fn terminate(&mut self, now: Instant, conn: &str) -> Result<usize, CommandError> {
+        if !self.conns.iter().any(|c| c.name == conn) {
+            return Err(CommandError::UnknownConnection(conn.to_owned()));
+        }
+        let ids: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.conn.name == conn)
+            .map(|(id, _)| *id)
+            .collect();
+        for &id in &ids {
+            self.terminate_sa(now, id);
+        }
+        Ok(ids.len())
+    }
+
+    /// Deletes one IKE SA.
+    pub fn terminate_ike_sa(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        if !self.sas.contains_key(&id) {
+            return Err(CommandError::UnknownIkeSa(id.0));
+        }
+        self.terminate_sa(now, id);
+        Ok(())
+    }
+
+    fn terminate_sa(&mut self, now: Instant, id: IkeSaId) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            sh: &mut self.sh,
+        };
+        if sa.is_established() {
+            let deleting = sa
+                .queue
+                .iter()
+                .chain(sa.active.as_ref())
+                .any(|t| matches!(t, Task::Informational(Informational::DeleteIke)));
+            if !deleting {
+                // Whatever was queued is moot.
+                sa.queue.clear();
+                sa.queue
+                    .push_back(Task::Informational(Informational::DeleteIke));
+                sa.start_next(&mut ctx);
+            }
+        } else {
+            sa.go_down(&mut ctx, DownReason::Terminated);
+        }
+        self.settle(now, id);
+    }
+
+    // -- outputs ---------------------------------------------------------------------
+
+    /// The next datagram to send.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.sh.transmits.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.sh.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) must be called next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.sas
+            .values()
+            .filter_map(|sa| sa.next_timeout(&self.config))
+            .min()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.sh.stats
+    }
+
+    /// IKE SAs in any state.
+    pub fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// A snapshot of every IKE SA and its CHILD SAs, for status displays.
+    pub fn ike_sas(&self) -> Vec<IkeSaStatus> {
+        self.sas
+            .values()
+            .map(|sa| IkeSaStatus {
+                id: sa.id,
+                conn: sa.conn.name.clone(),
+                state: sa.state.name(),
+                initiator: sa.initiator,
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                local: sa.local,
+                remote: sa.remote,
+                local_id: sa.local_id.clone(),
+                remote_id: sa.remote_id.clone(),
+                suite: sa.crypto.as_ref().map(|c| c.suite),
+                nat: sa.nat,
+                children: sa
+                    .children
+                    .iter()
+                    .map(|c| ChildSaStatus {
+                        name: c.name.clone(),
+                        spi_in: c.spi_in,
+                        spi_out: c.spi_out,
+                        suite: c.suite,
+                        local_ts: c.local_ts.clone(),
+                        remote_ts: c.remote_ts.clone(),
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// Responder IKE SAs waiting for IKE_AUTH.
+    pub fn half_open_count(&self) -> usize {
+        self.half_open_total
+    }
+
+    // -- internals -------------------------------------------------------------------
+
+    /// Connection `i` as SAs share it.
+    #[cfg(test)]
+    pub(crate) fn connection(&self, i: usize) -> Arc<ConnectionConfig> {
+        self.conns[i].clone()
+    }
+
+    /// Adds a hand-built SA (tests replaying captures).
+    #[cfg(test)]
+    pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
+        self.by_spi.insert(sa.our_spi(), sa.id);
+        self.next_id = self.next_id.max(sa.id.0 + 1);
+        self.sas.insert(sa.id, sa);
+    }
+
+    fn new_id(&mut self) -> IkeSaId {
+        let id = IkeSaId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn new_ike_spi(&mut self) -> IkeSpi {
+        loop {
+            let spi = IkeSpi(self.sh.rng.next_u64());
+            if !spi.is_zero() && !self.by_spi.contains_key(&spi) {
+                return spi;
+            }
+        }
+    }
+
+    /// After an SA ran: endpoint actions, half-open accounting, removal when dead.
+    fn settle(&mut self, now: Instant, id: IkeSaId) {
+        let actions = std::mem::take(&mut self.sh.actions);
+        let mut touched = vec![id];
+        for a in actions {
+            match a {
+                Action::InitialContact {
+                    keep,
+                    local_id,
+                    remote_id,
+                } => {
+                    for (other, sa) in self.sas.iter_mut() {
+                        if *other == keep
+                            || !sa.was_up
+                            || sa.is_dead()
+                            || sa.local_id != local_id
+                            || sa.remote_id != remote_id
+                        {
+                            continue;
+                        }
+                        let mut ctx = Ctx {
+                            now,
+                            config: &self.config,
+                            sh: &mut self.sh,
+                        };
+                        sa.go_down(&mut ctx, DownReason::Replaced);
+                        touched.push(*other);
+                    }
+                }
+            }
+        }
+        for id in touched {
+            self.settle_one(id);
+        }
+    }
+
+    fn settle_one(&mut self, id: IkeSaId) {
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        if sa.counted_half_open && !sa.is_half_open() {
+            sa.counted_half_open = false;
+            self.half_open_total = self.half_open_total.saturating_sub(1);
+            if let Some(((_, addr), _)) = sa.init_key {
+                if let Some(n) = self.half_open_by_ip.get_mut(&addr.ip()) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.half_open_by_ip.remove(&addr.ip());
+                    }
+                }
+            }
+        }
+        if sa.is_dead() {
+            if self.by_spi.get(&sa.our_spi()) == Some(&id) {
+                self.by_spi.remove(&sa.our_spi());
+            }
+            if let Some((key, _)) = sa.init_key {
+                if self.init_index.get(&key) == Some(&id) {
+                    self.init_index.remove(&key);
+                }
+            }
+            self.sas.remove(&id);
+        }
+    }
+
+    /// RFC 7296 section 2.5: a request with a major version above 2 is answered
+    /// INVALID_MAJOR_VERSION (with version 2 in the header).
+    fn answer_major_version(&mut self, view: &Header<'_>, local: SocketAddr, remote: SocketAddr) {
+        if view.flags().is_response() || view.major_version() < 2 {
+            return;
+        }
+        let request = HeaderRepr {
+            spi_i: view.spi_i(),
+            spi_r: view.spi_r(),
+            minor_version: 0,
+            exchange_type: view.exchange_type(),
+            flags: view.flags(),
+            message_id: view.message_id(),
+        };
+        if let Some(m) =
+            ike_init::notify_response(&request, NotifyType::INVALID_MAJOR_VERSION, &[2])
+        {
+            self.sh.send(local, remote, &m);
+        }
+    }
+
+    /// RFC 7296 section 2.6: while `cookie_threshold` or more SAs are half-open, an
+    /// IKE_SA_INIT request must start with a COOKIE notify we made for this initiator
+    /// (SPIi, address, Ni); otherwise it is answered with one and forgotten. Returns
+    /// whether to go on with the request.
+    fn check_cookie(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        hdr: &HeaderRepr,
+        payloads: &[Payload<'_>],
+    ) -> bool {
+        if self.half_open_total < self.config.cookie_threshold {
+            return true;
+        }
+        let rng = &mut self.sh.rng;
+        let cookies = self
+            .cookies
+            .get_or_insert_with(|| CookieGenerator::new(rng, now));
+        cookies.maybe_rotate(now, rng);
+        let Some(ni) = payloads.iter().find_map(|p| match p {
+            Payload::Nonce(n) => Some(n.data),
+            _ => None,
+        }) else {
+            return false;
+        };
+        if let Some(Payload::Notify(n)) = payloads.first() {
+            if n.ty == NotifyType::COOKIE && cookies.verify(n.data, ni, remote.ip(), hdr.spi_i) {
+                return true;
+            }
+        }
+        let cookie = cookies.cookie(ni, remote.ip(), hdr.spi_i);
+        self.sh.stats.dropped_cookie_required += 1;
+        if let Some(m) = ike_init::notify_response(hdr, NotifyType::COOKIE, &cookie) {
+            self.sh.stats.cookies_sent += 1;
+            self.sh.send(local, remote, &m);
+        }
+        false
+    }
+
+    fn handle_init_request(
+        &mut self,
+        now: Instant,
+        local: SocketAddr,
+        remote: SocketAddr,
+        msg: &[u8],
+        hdr: &HeaderRepr,
+    ) {
+        let key: InitKey = (hdr.spi_i, remote);
+        let hash: [u8; 32] = Sha256::digest(msg).into();
+        if let Some(sa) = self.init_index.get(&key).and_then(|id| self.sas.get(id)) {
+            // strongSwan's INVALID_KE retry reuses SPIi, but then we kept no state; a
+            // request we hold an SA for is a retransmission if its bytes are the same.
+            let same = sa.init_key.is_some_and(|(_, h)| h == hash);
+            if same && sa.is_half_open() {
+                let response = sa.init_response.clone();
+                self.sh.stats.retransmitted_responses += 1;
+                self.sh.send(local, remote, &response);
+            } else {
+                self.sh.stats.dropped_duplicate += 1;
+            }
+            return;
+        }
+        let parsed = match Message::parse(msg) {
+            Ok(m) => m,
+            Err(e) => {
+                self.sh.stats.dropped_parse_error += 1;
+                if let ErrorKind::UnsupportedCritical(ty) = e.kind() {
+                    if let Some(m) = ike_init::notify_response(
+                        hdr,
+                        NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
+                        &[ty.0],
+                    ) {
+                        self.sh.send(local, remote, &m);
+                    }
+                }
+                return;
+            }
+        };
+        if rules::check(ExchangeType::IKE_SA_INIT, false, &parsed.payloads).is_err() {
+            self.sh.stats.dropped_invalid += 1;
+            return;
+        }
+        if !self.check_cookie(now, local, remote, hdr, &parsed.payloads) {
+            return;
+        }
+        let cfg = &self.config;
+        if cfg.half_open_limit > 0 && self.half_open_total >= cfg.half_open_limit {
+            self.sh.stats.dropped_half_open_limit += 1;
+            return;
+        }
+        let from_peer = self.half_open_by_ip.get(&remote.ip()).copied().unwrap_or(0);
+        if cfg.block_threshold > 0 && from_peer >= cfg.block_threshold {
+            self.sh.stats.dropped_block_threshold += 1;
+            return;
+        }
+        let mut candidates: Vec<(u8, Arc<ConnectionConfig>)> = self
+            .conns
+            .iter()
+            .filter_map(|c| {
+                c.address_match(local.ip(), remote.ip())
+                    .map(|s| (s, c.clone()))
+            })
+            .collect();
+        candidates.sort_by_key(|c| core::cmp::Reverse(c.0));
+        let candidates: Vec<Arc<ConnectionConfig>> =
+            candidates.into_iter().map(|(_, c)| c).collect();
+        let Some(first) = candidates.first().cloned() else {
+            if let Some(m) = ike_init::notify_response(hdr, NotifyType::NO_PROPOSAL_CHOSEN, &[]) {
+                self.sh.send(local, remote, &m);
+            }
+            self.sh.event(Event::Failed(Failure {
+                conn: None,
+                ike_sa: None,
+                child: None,
+                phase: Phase::IkeSaInit,
+                remote,
+                cause: crate::error::Cause::NoConnectionForAddress { local, remote },
+                initiator: false,
+                ike_sa_kept: false,
+            }));
+            return;
+        };
+        let spi_r = self.new_ike_spi();
+        let id = self.new_id();
+        let mut sa = IkeSa::new(id, first, false, hdr.spi_i, spi_r, local, remote, now);
+        sa.candidates = candidates;
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            sh: &mut self.sh,
+        };
+        match ike_init::respond(&mut sa, &mut ctx, msg, &parsed.payloads) {
+            Ok(response) => {
+                ctx.sh.send(local, remote, &response);
+                sa.init_key = Some((key, hash));
+                sa.counted_half_open = true;
+                self.half_open_total += 1;
+                *self.half_open_by_ip.entry(remote.ip()).or_insert(0) += 1;
+                self.by_spi.insert(spi_r, id);
+                self.init_index.insert(key, id);
+                self.sas.insert(id, sa);
+            }
+            Err(refusal) => {
+                if let Some((ty, data)) = refusal.notify {
+                    if let Some(m) = ike_init::notify_response(hdr, ty, &data) {
+                        ctx.sh.send(local, remote, &m);
+                    }
+                }
+                if let Some(cause) = refusal.failure {
+                    ctx.sh.event(Event::Failed(Failure {
+                        conn: Some(sa.conn.name.clone()),
+                        ike_sa: None,
+                        child: None,
+                        phase: Phase::IkeSaInit,
+                        remote,
+                        cause,
+                        initiator: false,
+                        ike_sa_kept: false,
+                    }));
+                }
+            }
+        }
+    }
+}

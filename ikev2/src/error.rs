@@ -1,0 +1,256 @@
+//! Why an exchange failed, as an operator reads it.
+//!
+//! [`Cause`] is typed (tests and the daemon match on it) and its `Display` is the
+//! sentence `ikev2d status` and the logs show: what happened, and where that points
+//! (a PSK, an ID, a proposal, a selector, a firewall). Failures are reported in
+//! [`Event::Failed`](crate::event::Event::Failed) with the [`Phase`] they happened
+//! in.
+//!
+//! [`CommandError`] is what a command ([`Endpoint::initiate`](crate::Endpoint)) returns
+//! when it cannot even start.
+
+use core::fmt;
+use core::net::SocketAddr;
+
+use crate::config::Identity;
+use crate::crypto::proposal::{NoProposalChosen, Proposal};
+use crate::ts::{TrafficSelector, describe_list};
+use crate::wire::{DhGroup, ExchangeType, NotifyType};
+
+/// The exchange a failure happened in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Phase {
+    IkeSaInit,
+    IkeAuth,
+    CreateChildSa,
+    Informational,
+}
+
+impl Phase {
+    pub(crate) fn of(exchange: ExchangeType) -> Phase {
+        match exchange {
+            ExchangeType::IKE_SA_INIT => Phase::IkeSaInit,
+            ExchangeType::IKE_AUTH => Phase::IkeAuth,
+            ExchangeType::CREATE_CHILD_SA => Phase::CreateChildSa,
+            _ => Phase::Informational,
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::IkeSaInit => "IKE_SA_INIT",
+            Phase::IkeAuth => "IKE_AUTH",
+            Phase::CreateChildSa => "CREATE_CHILD_SA",
+            Phase::Informational => "INFORMATIONAL",
+        })
+    }
+}
+
+/// Why an IKE or CHILD SA could not be set up, or went down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Cause {
+    /// No request got an answer (RFC 7296 section 2.4).
+    Timeout {
+        retransmits: u32,
+        remote: SocketAddr,
+    },
+    /// We found no acceptable proposal among the peer's (as responder), or the peer
+    /// chose one we did not offer (as initiator).
+    NoProposalChosen(Box<NoProposalChosen>),
+    /// The peer answered NO_PROPOSAL_CHOSEN to what we offered.
+    PeerRejectedProposals { ours: Vec<Proposal> },
+    /// The peer asked for a DH group (INVALID_KE_PAYLOAD) that none of our proposals
+    /// has.
+    InvalidKeGroup {
+        requested: DhGroup,
+        ours: Vec<Proposal>,
+    },
+    /// The peer kept asking for another DH group or cookie.
+    TooManyRetries { what: &'static str },
+    /// The peer answered AUTHENTICATION_FAILED: our AUTH did not verify with its key,
+    /// or it has no connection or key for our ID.
+    PeerAuthenticationFailed,
+    /// The peer's AUTH did not verify with the key we have for its ID.
+    AuthMismatch { peer_id: Identity },
+    /// No pre-shared key is configured for this pair of identities.
+    NoPsk {
+        local_id: Identity,
+        peer_id: Identity,
+    },
+    /// No connection accepts this peer identity (responder).
+    NoConnectionForId {
+        peer_id: Identity,
+        remote: SocketAddr,
+    },
+    /// No connection is configured for these addresses (responder, IKE_SA_INIT).
+    NoConnectionForAddress {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    /// The responder identified with an ID other than the one configured.
+    PeerIdMismatch {
+        expected: Identity,
+        received: Identity,
+    },
+    /// No configured selectors intersect the peer's (as responder).
+    TsUnacceptable {
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+        peer_tsi: Vec<TrafficSelector>,
+        peer_tsr: Vec<TrafficSelector>,
+    },
+    /// The peer answered TS_UNACCEPTABLE to our selectors.
+    PeerTsUnacceptable {
+        local_ts: Vec<TrafficSelector>,
+        remote_ts: Vec<TrafficSelector>,
+    },
+    /// The responder narrowed to selectors outside what we proposed.
+    TsNotSubset {
+        proposed_local: Vec<TrafficSelector>,
+        proposed_remote: Vec<TrafficSelector>,
+        tsi: Vec<TrafficSelector>,
+        tsr: Vec<TrafficSelector>,
+    },
+    /// The peer answered with another error notify.
+    PeerNotify(NotifyType),
+    /// A childless IKE_AUTH against our `childless` policy (either direction).
+    Childless(&'static str),
+    /// The responder half-open SA got no IKE_AUTH in time.
+    HalfOpenTimeout { remote: SocketAddr },
+    /// The peer sent a message that breaks the protocol (missing payload, wrong DH
+    /// group in KE, invalid public value ...).
+    Protocol(String),
+    /// An internal limit or error on our side (should not happen).
+    Internal(String),
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Cause::Timeout {
+                retransmits,
+                remote,
+            } => write!(
+                f,
+                "no response after {retransmits} retransmissions to {remote}: UDP 500/4500 \
+                 blocked or peer down"
+            ),
+            Cause::NoProposalChosen(n) => write!(f, "{n}"),
+            Cause::PeerRejectedProposals { ours } => write!(
+                f,
+                "peer answered NO_PROPOSAL_CHOSEN: we offered [{}]; compare with the peer's \
+                 proposals",
+                list(ours)
+            ),
+            Cause::InvalidKeGroup { requested, ours } => write!(
+                f,
+                "peer answered INVALID_KE_PAYLOAD asking for DH group {requested}, which none \
+                 of our proposals has: we offered [{}]",
+                list(ours)
+            ),
+            Cause::TooManyRetries { what } => {
+                write!(f, "giving up after 5 retries: peer kept asking for {what}")
+            }
+            Cause::PeerAuthenticationFailed => {
+                f.write_str("peer answered AUTHENTICATION_FAILED: pre-shared key or ID mismatch")
+            }
+            Cause::AuthMismatch { peer_id } => write!(
+                f,
+                "peer sent AUTH that does not verify: pre-shared key mismatch (peer ID {peer_id})"
+            ),
+            Cause::NoPsk { local_id, peer_id } => write!(
+                f,
+                "no PSK for peer ID {peer_id} (local ID {local_id}): add a secret with these IDs"
+            ),
+            Cause::NoConnectionForId { peer_id, remote } => write!(
+                f,
+                "no connection accepts peer ID {peer_id} from {remote}: check remote id"
+            ),
+            Cause::NoConnectionForAddress { local, remote } => write!(
+                f,
+                "no connection configured for {remote} -> {local}: check local_addrs/remote_addrs"
+            ),
+            Cause::PeerIdMismatch { expected, received } => write!(
+                f,
+                "peer identified as {received}, but remote id is {expected}"
+            ),
+            Cause::TsUnacceptable {
+                local_ts,
+                remote_ts,
+                peer_tsi,
+                peer_tsr,
+            } => write!(
+                f,
+                "TS_UNACCEPTABLE: local_ts/remote_ts do not match: we have local_ts [{}] \
+                 remote_ts [{}], peer proposed TSi [{}] TSr [{}]",
+                describe_list(local_ts),
+                describe_list(remote_ts),
+                describe_list(peer_tsi),
+                describe_list(peer_tsr)
+            ),
+            Cause::PeerTsUnacceptable {
+                local_ts,
+                remote_ts,
+            } => write!(
+                f,
+                "peer answered TS_UNACCEPTABLE: local_ts/remote_ts do not match: we proposed \
+                 TSi [{}] TSr [{}]",
+                describe_list(local_ts),
+                describe_list(remote_ts)
+            ),
+            Cause::TsNotSubset {
+                proposed_local,
+                proposed_remote,
+                tsi,
+                tsr,
+            } => write!(
+                f,
+                "peer narrowed to selectors outside our proposal: we proposed TSi [{}] TSr [{}], \
+                 peer answered TSi [{}] TSr [{}]",
+                describe_list(proposed_local),
+                describe_list(proposed_remote),
+                describe_list(tsi),
+                describe_list(tsr)
+            ),
+            Cause::PeerNotify(n) => write!(f, "peer answered {n}"),
+            Cause::Childless(why) => f.write_str(why),
+            Cause::HalfOpenTimeout { remote } => write!(
+                f,
+                "no IKE_AUTH from {remote} after IKE_SA_INIT: UDP 4500 blocked, fragments \
+                 dropped, or peer gave up"
+            ),
+            Cause::Protocol(s) => write!(f, "peer violated the protocol: {s}"),
+            Cause::Internal(s) => write!(f, "internal error: {s}"),
+        }
+    }
+}
+
+fn list(p: &[Proposal]) -> String {
+    p.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why a command could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommandError {
+    #[error("no connection named {0:?}")]
+    UnknownConnection(String),
+    #[error("connection {0:?} has no remote address to initiate to")]
+    NoRemoteAddress(String),
+    #[error("connection {0:?} has no IKE proposal with a DH group ikev2d implements")]
+    NoDhGroup(String),
+    #[error(
+        "connection {0:?} has neither a local address nor a local id: set local_addrs or \
+         local_id"
+    )]
+    NoLocalIdentity(String),
+    #[error("no IKE SA {0}")]
+    UnknownIkeSa(u64),
+}

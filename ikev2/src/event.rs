@@ -1,0 +1,180 @@
+//! What an [`Endpoint`](crate::Endpoint) reports: SAs coming up and going down, and
+//! failures with their phase and cause. CHILD SA events carry everything the ESP data
+//! plane needs to install the SA pair.
+//!
+//! Key material is in [`SecretBytes`]: zeroized on drop, redacted by `Debug`.
+
+use core::fmt;
+use core::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::Identity;
+use crate::crypto::algorithms::{EspSuite, IkeSuite};
+use crate::crypto::secret::SecretBytes;
+use crate::error::{Cause, Phase};
+use crate::nat::NatStatus;
+use crate::ts::TrafficSelector;
+use crate::wire::IkeSpi;
+
+/// Identifies one IKE SA of an endpoint for its whole life (SPIs change on rekey).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IkeSaId(pub u64);
+
+impl fmt::Display for IkeSaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Something the daemon must act on or report.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event {
+    IkeSaUp(IkeSaUp),
+    IkeSaDown(IkeSaDown),
+    ChildSaInstalled(Box<ChildSaInstalled>),
+    ChildSaDeleted(ChildSaDeleted),
+    /// An exchange failed. The IKE SA is gone unless the failure only concerned a
+    /// CHILD SA (then `ike_sa_kept` is set).
+    Failed(Failure),
+}
+
+/// An IKE SA is established (IKE_AUTH completed and verified).
+#[derive(Debug, Clone)]
+pub struct IkeSaUp {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    /// Whether we are the original initiator.
+    pub initiator: bool,
+    pub suite: IkeSuite,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub local_id: Identity,
+    pub remote_id: Identity,
+    pub nat: NatStatus,
+}
+
+/// An established IKE SA is gone. Its CHILD SAs were reported deleted just before.
+#[derive(Debug, Clone)]
+pub struct IkeSaDown {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    pub reason: DownReason,
+}
+
+/// Why an established IKE SA went down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// `terminate` was called.
+    Terminated,
+    /// The peer deleted it.
+    DeletedByPeer,
+    /// The peer started over with INITIAL_CONTACT, so this older SA is stale.
+    Replaced,
+    /// An exchange on it failed (see the [`Event::Failed`] just before).
+    Failed(Cause),
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::Terminated => f.write_str("terminated locally"),
+            DownReason::DeletedByPeer => f.write_str("deleted by peer"),
+            DownReason::Replaced => {
+                f.write_str("replaced: peer sent INITIAL_CONTACT in a new IKE SA")
+            }
+            DownReason::Failed(c) => write!(f, "failed: {c}"),
+        }
+    }
+}
+
+/// The keys of a CHILD SA pair, already split by direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaKeys {
+    /// Decrypts ESP we receive (SPI `spi_in`). AEAD keys include the 4-octet salt.
+    pub encr_in: SecretBytes,
+    /// Empty for AEAD suites.
+    pub integ_in: SecretBytes,
+    pub encr_out: SecretBytes,
+    pub integ_out: SecretBytes,
+}
+
+/// Rekey and hard-expiry times of a CHILD SA, from its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildLifetimes {
+    pub rekey_time: Duration,
+    pub life_time: Duration,
+}
+
+/// A CHILD SA pair was negotiated: install the inbound SA (`spi_in`) and the outbound
+/// SA (`spi_out`).
+#[derive(Debug, Clone)]
+pub struct ChildSaInstalled {
+    pub conn: String,
+    pub child: String,
+    pub ike_sa: IkeSaId,
+    /// Our SPI: the peer sends ESP with it.
+    pub spi_in: u32,
+    /// The peer's SPI: we send ESP with it.
+    pub spi_out: u32,
+    pub suite: EspSuite,
+    pub keys: ChildSaKeys,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    /// ESP in UDP (RFC 3948) on `local`/`remote` (port 4500): a NAT was detected or
+    /// encapsulation forced.
+    pub encap: bool,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub lifetimes: ChildLifetimes,
+    /// Whether we initiated the exchange that created it.
+    pub initiator: bool,
+}
+
+/// A CHILD SA pair is gone (remove both SAs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaDeleted {
+    pub conn: String,
+    pub child: String,
+    pub ike_sa: IkeSaId,
+    pub spi_in: u32,
+    pub spi_out: u32,
+}
+
+/// An exchange failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The connection, when known (a responder may fail before it picks one).
+    pub conn: Option<String>,
+    pub ike_sa: Option<IkeSaId>,
+    /// The CHILD SA config concerned, if the failure is about a CHILD SA.
+    pub child: Option<String>,
+    pub phase: Phase,
+    pub remote: SocketAddr,
+    pub cause: Cause,
+    /// Whether we initiated the failed exchange.
+    pub initiator: bool,
+    /// The IKE SA survived (only a CHILD SA failed).
+    pub ike_sa_kept: bool,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(c) = &self.conn {
+            write!(f, "{c}: ")?;
+        }
+        if let Some(c) = &self.child {
+            write!(f, "CHILD SA {c}: ")?;
+        }
+        write!(
+            f,
+            "{} with {} failed: {}",
+            self.phase, self.remote, self.cause
+        )
+    }
+}

@@ -1,0 +1,728 @@
+//! Creating CHILD SAs (RFC 7296 sections 1.3.1, 2.9, 2.17; strongSwan
+//! `child_create.c`): inside IKE_AUTH (no KE, the PFS group of the ESP proposal is
+//! ignored, section 1.2) and with CREATE_CHILD_SA (with a KE when the proposal has a
+//! PFS group).
+//!
+//! The initiator proposes its ESP proposals with a fresh inbound SPI and its
+//! selectors (`dynamic` resolved to the tunnel addresses). The responder picks the
+//! first configured child whose selectors intersect the proposal, narrows to the
+//! intersection (section 2.9; [`narrow_pair`]) and selects a proposal; if no child's
+//! selectors intersect it answers TS_UNACCEPTABLE, if none has an acceptable
+//! proposal NO_PROPOSAL_CHOSEN. The initiator checks that the answer is within what it
+//! proposed. Keys: KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr), split per direction.
+//!
+//! Rekeying CHILD or IKE SAs (N(REKEY_SA), an IKE proposal) is a later issue: such
+//! requests are answered NO_ADDITIONAL_SAS.
+
+use crate::config::ChildConfig;
+use crate::crypto::algorithms::EspSuite;
+use crate::crypto::dh::DhPrivate;
+use crate::crypto::keymat::ChildKeys;
+use crate::crypto::proposal::{self, Preference, Proposal, SelectOptions};
+use crate::crypto::secret::SecretBytes;
+use crate::endpoint::Ctx;
+use crate::error::{Cause, Phase};
+use crate::event::{ChildLifetimes, ChildSaInstalled, ChildSaKeys, Event};
+use crate::ike_sa::{ChildSa, IkeSa};
+use crate::ts::{TrafficSelector, narrow_pair};
+use crate::wire::{self, DhGroup, Ke, Nonce, NotifyType, Payload, ProtocolId, Ts};
+
+use super::ike_init::{nonce, numbered, peer_proposals};
+use super::{Chain, Outcome, Task, find, find_notify, first_error};
+
+/// What the initiator proposed for one CHILD SA.
+#[derive(Debug, Clone)]
+pub(crate) struct Proposed {
+    /// Index into the connection's children.
+    pub child: usize,
+    pub spi_in: u32,
+    pub proposals: Vec<Proposal>,
+    pub tsi: Vec<TrafficSelector>,
+    pub tsr: Vec<TrafficSelector>,
+}
+
+impl Proposed {
+    pub(crate) fn push_sa(&self, c: &mut Chain) -> Result<(), Cause> {
+        c.push(&Payload::Sa(wire::Sa {
+            proposals: self.proposals.iter().map(Proposal::to_wire).collect(),
+        }))
+    }
+
+    pub(crate) fn push_ts(&self, c: &mut Chain) -> Result<(), Cause> {
+        push_ts(c, &self.tsi, &self.tsr)
+    }
+}
+
+fn push_ts(c: &mut Chain, tsi: &[TrafficSelector], tsr: &[TrafficSelector]) -> Result<(), Cause> {
+    let wire = |l: &[TrafficSelector]| Ts {
+        selectors: l.iter().map(TrafficSelector::to_wire).collect(),
+    };
+    c.push(&Payload::TsI(wire(tsi)))?;
+    c.push(&Payload::TsR(wire(tsr)))
+}
+
+/// The selectors of a child on one side, `dynamic` resolved to `host`.
+fn resolve(specs: &[crate::ts::TsSpec], host: core::net::IpAddr) -> Vec<TrafficSelector> {
+    specs
+        .iter()
+        .map(|s| s.resolve(host.to_canonical()))
+        .collect()
+}
+
+fn from_wire(ts: &Ts<'_>) -> Vec<TrafficSelector> {
+    ts.selectors
+        .iter()
+        .filter_map(TrafficSelector::from_wire)
+        .collect()
+}
+
+/// A proposal for child `child` of the SA's connection, with a new inbound SPI.
+pub(crate) fn propose(sa: &IkeSa, ctx: &mut Ctx<'_>, child: usize) -> Result<Proposed, Cause> {
+    let cfg = sa
+        .conn
+        .children
+        .get(child)
+        .ok_or_else(|| Cause::Internal(format!("no child {child}")))?;
+    let spi_in = ctx.sh.new_child_spi();
+    let proposals = numbered(&cfg.esp_proposals)
+        .into_iter()
+        .map(|p| p.with_spi(spi_in.to_be_bytes().to_vec()))
+        .collect();
+    Ok(Proposed {
+        child,
+        spi_in,
+        proposals,
+        tsi: resolve(&cfg.local_ts, sa.local.ip()),
+        tsr: resolve(&cfg.remote_ts, sa.remote.ip()),
+    })
+}
+
+/// Derives the keys and reports a new CHILD SA. `exchange_initiator`: whether we
+/// initiated the exchange that created it (its Ni is ours).
+#[allow(clippy::too_many_arguments)]
+fn install(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    cfg: &ChildConfig,
+    spi_in: u32,
+    spi_out: u32,
+    suite: EspSuite,
+    local_ts: Vec<TrafficSelector>,
+    remote_ts: Vec<TrafficSelector>,
+    ni: &[u8],
+    nr: &[u8],
+    g_ir: Option<&SecretBytes>,
+    exchange_initiator: bool,
+) -> Result<(), Cause> {
+    let crypto = sa
+        .crypto
+        .as_ref()
+        .ok_or_else(|| Cause::Internal("no keys".into()))?;
+    let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr)
+        .map_err(|e| Cause::Internal(e.to_string()))?;
+    let ChildKeys {
+        encr_i,
+        integ_i,
+        encr_r,
+        integ_r,
+    } = keys;
+    let keys = if exchange_initiator {
+        ChildSaKeys {
+            encr_in: encr_r,
+            integ_in: integ_r,
+            encr_out: encr_i,
+            integ_out: integ_i,
+        }
+    } else {
+        ChildSaKeys {
+            encr_in: encr_i,
+            integ_in: integ_i,
+            encr_out: encr_r,
+            integ_out: integ_r,
+        }
+    };
+    sa.children.push(ChildSa {
+        name: cfg.name.clone(),
+        spi_in,
+        spi_out,
+        suite,
+        local_ts: local_ts.clone(),
+        remote_ts: remote_ts.clone(),
+    });
+    ctx.sh.stats.child_sas_installed += 1;
+    ctx.sh
+        .event(Event::ChildSaInstalled(Box::new(ChildSaInstalled {
+            conn: sa.conn.name.clone(),
+            child: cfg.name.clone(),
+            ike_sa: sa.id,
+            spi_in,
+            spi_out,
+            suite,
+            keys,
+            local_ts,
+            remote_ts,
+            encap: sa.encap(),
+            local: sa.local,
+            remote: sa.remote,
+            lifetimes: ChildLifetimes {
+                rekey_time: cfg.rekey_time,
+                life_time: cfg.life_time,
+            },
+            initiator: exchange_initiator,
+        })));
+    Ok(())
+}
+
+/// The initiator's side of a response that should create the CHILD SA `p`.
+/// Failures are reported as CHILD SA failures; the IKE SA stays.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn complete(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    p: Proposed,
+    payloads: &[Payload<'_>],
+    ni: &[u8],
+    nr: &[u8],
+    g_ir: Option<&SecretBytes>,
+    phase: Phase,
+) {
+    let conn = sa.conn.clone();
+    let Some(cfg) = conn.children.get(p.child) else {
+        return;
+    };
+    let checked = check_response(&p, cfg, payloads, phase).and_then(|r| match r.1.dh {
+        // PFS: the chosen proposal has a group, so the response must carry its KE.
+        Some(g) if g_ir.is_none() => Err(Cause::Protocol(format!(
+            "the chosen ESP proposal has PFS group {g} but the response has no matching KE"
+        ))),
+        _ => Ok(r),
+    });
+    match checked {
+        Ok((spi_out, suite, tsi, tsr)) => {
+            if let Err(cause) = install(
+                sa, ctx, cfg, p.spi_in, spi_out, suite, tsi, tsr, ni, nr, g_ir, true,
+            ) {
+                ctx.sh.child_spis.remove(&p.spi_in);
+                sa.fail_child(ctx, phase, cause, true, &cfg.name);
+            }
+        }
+        Err(cause) => {
+            ctx.sh.child_spis.remove(&p.spi_in);
+            sa.fail_child(ctx, phase, cause, true, &cfg.name);
+        }
+    }
+}
+
+/// What the responder chose, checked against what we proposed.
+fn check_response(
+    p: &Proposed,
+    cfg: &ChildConfig,
+    payloads: &[Payload<'_>],
+    phase: Phase,
+) -> Result<(u32, EspSuite, Vec<TrafficSelector>, Vec<TrafficSelector>), Cause> {
+    if let Some(err) = first_error(payloads) {
+        return Err(match err.ty {
+            NotifyType::NO_PROPOSAL_CHOSEN => Cause::PeerRejectedProposals {
+                ours: cfg.esp_proposals.clone(),
+            },
+            NotifyType::TS_UNACCEPTABLE => Cause::PeerTsUnacceptable {
+                local_ts: p.tsi.clone(),
+                remote_ts: p.tsr.clone(),
+            },
+            ty => Cause::PeerNotify(ty),
+        });
+    }
+    let sa_payload = find(payloads, |x| match x {
+        Payload::Sa(s) => Some(s),
+        _ => None,
+    });
+    let tsi = find(payloads, |x| match x {
+        Payload::TsI(t) => Some(from_wire(t)),
+        _ => None,
+    });
+    let tsr = find(payloads, |x| match x {
+        Payload::TsR(t) => Some(from_wire(t)),
+        _ => None,
+    });
+    let (Some(sa_payload), Some(tsi), Some(tsr)) = (sa_payload, tsi, tsr) else {
+        return Err(Cause::Protocol(
+            "the response creates no CHILD SA (SA, TSi or TSr missing)".into(),
+        ));
+    };
+    let [chosen] = sa_payload.proposals.as_slice() else {
+        return Err(Cause::Protocol(
+            "the response must carry exactly one proposal".into(),
+        ));
+    };
+    let chosen = Proposal::from_wire(chosen).map_err(|e| Cause::Protocol(e.to_string()))?;
+    let spi_out = chosen
+        .spi
+        .as_slice()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .map_err(|_| Cause::Protocol("ESP proposal without a 4-octet SPI".into()))?;
+    let selected = proposal::select_with(
+        &cfg.esp_proposals,
+        std::slice::from_ref(&chosen),
+        SelectOptions {
+            preference: Preference::PreferOurs,
+            skip_dh: phase == Phase::IkeAuth,
+        },
+    )
+    .map_err(Cause::NoProposalChosen)?;
+    let suite = selected
+        .esp_suite()
+        .ok_or_else(|| Cause::Protocol("the chosen ESP proposal is incomplete".into()))?;
+    let inside = |got: &[TrafficSelector], proposed: &[TrafficSelector]| {
+        !got.is_empty() && got.iter().all(|g| proposed.iter().any(|q| q.contains(g)))
+    };
+    if !inside(&tsi, &p.tsi) || !inside(&tsr, &p.tsr) {
+        return Err(Cause::TsNotSubset {
+            proposed_local: p.tsi.clone(),
+            proposed_remote: p.tsr.clone(),
+            tsi,
+            tsr,
+        });
+    }
+    Ok((spi_out, suite, tsi, tsr))
+}
+
+/// What the responder accepted.
+struct Accepted {
+    child: usize,
+    /// The selected proposal with our SPI.
+    proposal: Proposal,
+    spi_out: u32,
+    suite: EspSuite,
+    tsi: Vec<TrafficSelector>,
+    tsr: Vec<TrafficSelector>,
+}
+
+/// Why the responder refused: the notify to answer and the cause to report.
+struct Refused {
+    notify: NotifyType,
+    data: Vec<u8>,
+    child: Option<String>,
+    cause: Option<Cause>,
+}
+
+/// Responder: picks a child and a proposal for the initiator's SA/TSi/TSr.
+fn choose(
+    sa: &IkeSa,
+    ctx: &mut Ctx<'_>,
+    payloads: &[Payload<'_>],
+    skip_dh: bool,
+) -> Result<Accepted, Box<Refused>> {
+    let syntax = || {
+        Box::new(Refused {
+            notify: NotifyType::INVALID_SYNTAX,
+            data: Vec::new(),
+            child: None,
+            cause: Some(Cause::Protocol(
+                "CHILD SA request without SA, TSi or TSr".into(),
+            )),
+        })
+    };
+    let sa_payload = find(payloads, |x| match x {
+        Payload::Sa(s) => Some(s),
+        _ => None,
+    })
+    .ok_or_else(syntax)?;
+    let tsi = find(payloads, |x| match x {
+        Payload::TsI(t) => Some(from_wire(t)),
+        _ => None,
+    })
+    .ok_or_else(syntax)?;
+    let tsr = find(payloads, |x| match x {
+        Payload::TsR(t) => Some(from_wire(t)),
+        _ => None,
+    })
+    .ok_or_else(syntax)?;
+    let theirs: Vec<Proposal> = peer_proposals(sa_payload)
+        .into_iter()
+        .filter(|p| p.protocol == ProtocolId::ESP)
+        .collect();
+    let conn = &sa.conn;
+    let mut no_proposal: Option<(usize, Box<proposal::NoProposalChosen>)> = None;
+    for (i, cfg) in conn.children.iter().enumerate() {
+        let local = resolve(&cfg.local_ts, sa.local.ip());
+        let remote = resolve(&cfg.remote_ts, sa.remote.ip());
+        let Some((tsi_n, tsr_n)) = narrow_pair(&local, &remote, &tsi, &tsr) else {
+            continue;
+        };
+        let options = SelectOptions {
+            preference: Preference::PreferOurs,
+            skip_dh,
+        };
+        match proposal::select_with(&cfg.esp_proposals, &theirs, options) {
+            Ok(selected) => {
+                let Ok(spi_out) = <[u8; 4]>::try_from(selected.spi.as_slice()) else {
+                    return Err(Box::new(Refused {
+                        notify: NotifyType::INVALID_SYNTAX,
+                        data: Vec::new(),
+                        child: Some(cfg.name.clone()),
+                        cause: Some(Cause::Protocol("ESP proposal without a 4-octet SPI".into())),
+                    }));
+                };
+                let Some(suite) = selected.esp_suite() else {
+                    continue;
+                };
+                let spi_in = ctx.sh.new_child_spi();
+                return Ok(Accepted {
+                    child: i,
+                    proposal: selected.with_spi(spi_in.to_be_bytes().to_vec()),
+                    spi_out: u32::from_be_bytes(spi_out),
+                    suite,
+                    tsi: tsi_n,
+                    tsr: tsr_n,
+                });
+            }
+            Err(e) => {
+                if no_proposal.is_none() {
+                    no_proposal = Some((i, e));
+                }
+            }
+        }
+    }
+    if let Some((i, e)) = no_proposal {
+        return Err(Box::new(Refused {
+            notify: NotifyType::NO_PROPOSAL_CHOSEN,
+            data: Vec::new(),
+            child: conn.children.get(i).map(|c| c.name.clone()),
+            cause: Some(Cause::NoProposalChosen(e)),
+        }));
+    }
+    let (local_ts, remote_ts) = conn.children.first().map_or_else(
+        || (Vec::new(), Vec::new()),
+        |c| {
+            (
+                resolve(&c.local_ts, sa.local.ip()),
+                resolve(&c.remote_ts, sa.remote.ip()),
+            )
+        },
+    );
+    Err(Box::new(Refused {
+        notify: NotifyType::TS_UNACCEPTABLE,
+        data: Vec::new(),
+        child: None,
+        cause: Some(Cause::TsUnacceptable {
+            local_ts,
+            remote_ts,
+            peer_tsi: tsi,
+            peer_tsr: tsr,
+        }),
+    }))
+}
+
+/// The responder's CHILD SA inside IKE_AUTH: SA, TSi, TSr appended to `resp`, or an
+/// error notify.
+pub(crate) fn respond(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    payloads: &[Payload<'_>],
+    resp: &mut Chain,
+    ni: &[u8],
+    nr: &[u8],
+    phase: Phase,
+) {
+    match choose(sa, ctx, payloads, true) {
+        Ok(a) => {
+            let conn = sa.conn.clone();
+            let Some(cfg) = conn.children.get(a.child) else {
+                return;
+            };
+            let built = resp
+                .push(&Payload::Sa(wire::Sa {
+                    proposals: vec![a.proposal.to_wire()],
+                }))
+                .and_then(|()| push_ts(resp, &a.tsi, &a.tsr));
+            let spi_in = spi_of(&a.proposal);
+            let r = built.and_then(|()| {
+                install(
+                    sa,
+                    ctx,
+                    cfg,
+                    spi_in,
+                    a.spi_out,
+                    a.suite,
+                    a.tsr.clone(),
+                    a.tsi.clone(),
+                    ni,
+                    nr,
+                    None,
+                    false,
+                )
+            });
+            if let Err(cause) = r {
+                ctx.sh.child_spis.remove(&spi_in);
+                sa.fail_child(ctx, phase, cause, false, &cfg.name);
+            }
+        }
+        Err(r) => refuse(sa, ctx, resp, *r, phase),
+    }
+}
+
+fn spi_of(p: &Proposal) -> u32 {
+    p.spi
+        .as_slice()
+        .try_into()
+        .map(u32::from_be_bytes)
+        .unwrap_or(0)
+}
+
+fn refuse(sa: &IkeSa, ctx: &mut Ctx<'_>, resp: &mut Chain, r: Refused, phase: Phase) {
+    let _ = resp.notify(r.notify, &r.data);
+    if let Some(cause) = r.cause {
+        let f = sa.failure(phase, cause, false, r.child, true);
+        ctx.sh.event(Event::Failed(f));
+    }
+}
+
+/// The responder's side of CREATE_CHILD_SA.
+pub(crate) fn process_request(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    payloads: &[Payload<'_>],
+    resp: &mut Chain,
+) {
+    let rekey = find_notify(payloads, NotifyType::REKEY_SA).is_some()
+        || find(payloads, |p| match p {
+            Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
+            _ => None,
+        })
+        .unwrap_or(false);
+    if rekey {
+        // Rekeying is a later issue.
+        ctx.sh.stats.rekeys_refused += 1;
+        let _ = resp.notify(NotifyType::NO_ADDITIONAL_SAS, &[]);
+        return;
+    }
+    let Some(ni) = find(payloads, |p| match p {
+        Payload::Nonce(n) => Some(n.data.to_vec()),
+        _ => None,
+    }) else {
+        let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);
+        return;
+    };
+    let ke = find(payloads, |p| match p {
+        Payload::Ke(k) => Some(k),
+        _ => None,
+    });
+    let a = match choose(sa, ctx, payloads, false) {
+        Ok(a) => a,
+        Err(r) => return refuse(sa, ctx, resp, *r, Phase::CreateChildSa),
+    };
+    let spi_in = spi_of(&a.proposal);
+    let conn = sa.conn.clone();
+    let Some(cfg) = conn.children.get(a.child) else {
+        return;
+    };
+    // PFS (RFC 7296 section 1.3.1): a KE of the selected group.
+    let mut dh_and_secret: Option<(DhPrivate, SecretBytes)> = None;
+    if let Some(group) = a.suite.dh {
+        let ke = match ke {
+            Some(k) if k.group == group => k,
+            _ => {
+                ctx.sh.child_spis.remove(&spi_in);
+                ctx.sh.stats.invalid_ke_sent += 1;
+                let _ = resp.notify(NotifyType::INVALID_KE_PAYLOAD, &group.0.to_be_bytes());
+                return;
+            }
+        };
+        let r = DhPrivate::generate(group, &mut ctx.sh.rng)
+            .map_err(|e| e.to_string())
+            .and_then(|dh| {
+                dh.shared_secret(ke.data)
+                    .map(|s| (dh, s))
+                    .map_err(|e| e.to_string())
+            });
+        match r {
+            Ok(x) => dh_and_secret = Some(x),
+            Err(e) => {
+                ctx.sh.child_spis.remove(&spi_in);
+                let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+                sa.fail_child(
+                    ctx,
+                    Phase::CreateChildSa,
+                    Cause::Protocol(format!("invalid KE payload: {e}")),
+                    false,
+                    &cfg.name,
+                );
+                return;
+            }
+        }
+    }
+    let nr = nonce(ctx);
+    let built = (|| -> Result<(), Cause> {
+        resp.push(&Payload::Sa(wire::Sa {
+            proposals: vec![a.proposal.to_wire()],
+        }))?;
+        resp.push(&Payload::Nonce(Nonce { data: &nr }))?;
+        if let Some((dh, _)) = &dh_and_secret {
+            resp.push(&Payload::Ke(Ke {
+                group: dh.group(),
+                data: dh.public_value(),
+            }))?;
+        }
+        push_ts(resp, &a.tsi, &a.tsr)
+    })();
+    let g_ir = dh_and_secret.as_ref().map(|(_, s)| s);
+    let r = built.and_then(|()| {
+        install(
+            sa,
+            ctx,
+            cfg,
+            spi_in,
+            a.spi_out,
+            a.suite,
+            a.tsr.clone(),
+            a.tsi.clone(),
+            &ni,
+            &nr,
+            g_ir,
+            false,
+        )
+    });
+    if let Err(cause) = r {
+        ctx.sh.child_spis.remove(&spi_in);
+        sa.fail_child(ctx, Phase::CreateChildSa, cause, false, &cfg.name);
+    }
+}
+
+/// The initiator's CREATE_CHILD_SA task for a new CHILD SA.
+#[derive(Debug)]
+pub(crate) struct ChildCreate {
+    child: usize,
+    /// A DH group the responder asked for (INVALID_KE_PAYLOAD).
+    group: Option<DhGroup>,
+    proposed: Option<Proposed>,
+    nonce: Vec<u8>,
+    dh: Option<DhPrivate>,
+    retries: u32,
+}
+
+impl ChildCreate {
+    pub(crate) fn new(child: usize) -> Self {
+        Self {
+            child,
+            group: None,
+            proposed: None,
+            nonce: Vec::new(),
+            dh: None,
+            retries: 0,
+        }
+    }
+
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        self.proposed.as_ref().map(|p| p.spi_in)
+    }
+
+    pub(crate) fn build(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Option<Chain>, Cause> {
+        if !sa.is_established() {
+            return Ok(None);
+        }
+        let p = propose(sa, ctx, self.child)?;
+        let cfg = &sa.conn.children[self.child];
+        let group = self
+            .group
+            .or_else(|| proposal::first_dh_group(&cfg.esp_proposals));
+        self.dh = match group {
+            Some(g) => Some(
+                DhPrivate::generate(g, &mut ctx.sh.rng)
+                    .map_err(|e| Cause::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        self.nonce = nonce(ctx);
+        let mut c = Chain::new();
+        p.push_sa(&mut c)?;
+        c.push(&Payload::Nonce(Nonce { data: &self.nonce }))?;
+        if let Some(dh) = &self.dh {
+            c.push(&Payload::Ke(Ke {
+                group: dh.group(),
+                data: dh.public_value(),
+            }))?;
+        }
+        p.push_ts(&mut c)?;
+        self.proposed = Some(p);
+        Ok(Some(c))
+    }
+
+    pub(crate) fn process_response(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload<'_>],
+    ) -> Outcome {
+        let Some(p) = self.proposed.take() else {
+            return Outcome::Done;
+        };
+        let conn = sa.conn.clone();
+        let cfg = &conn.children[self.child];
+        if let Some(group) =
+            find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD).and_then(|n| n.invalid_ke_group())
+        {
+            ctx.sh.child_spis.remove(&p.spi_in);
+            if proposal::contains_dh_group(&cfg.esp_proposals, group) && self.retries < 5 {
+                // Try again in a new exchange with the requested group.
+                let mut again = ChildCreate::new(self.child);
+                again.group = Some(group);
+                again.retries = self.retries + 1;
+                sa.queue.push_front(Task::ChildCreate(Box::new(again)));
+            } else {
+                let cause = Cause::InvalidKeGroup {
+                    requested: group,
+                    ours: cfg.esp_proposals.clone(),
+                };
+                sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
+            }
+            return Outcome::Done;
+        }
+        let nr = find(payloads, |x| match x {
+            Payload::Nonce(n) => Some(n.data.to_vec()),
+            _ => None,
+        });
+        let ke = find(payloads, |x| match x {
+            Payload::Ke(k) => Some(k),
+            _ => None,
+        });
+        let g_ir = match (&self.dh, ke) {
+            (Some(dh), Some(ke)) if ke.group == dh.group() => match dh.shared_secret(ke.data) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    ctx.sh.child_spis.remove(&p.spi_in);
+                    let cause = Cause::Protocol(format!("invalid KE payload: {e}"));
+                    sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
+                    return Outcome::Done;
+                }
+            },
+            _ => None,
+        };
+        let ni = self.nonce.clone();
+        let nr = match nr {
+            Some(nr) => nr,
+            None if first_error(payloads).is_some() => Vec::new(),
+            None => {
+                ctx.sh.child_spis.remove(&p.spi_in);
+                let cause = Cause::Protocol("CREATE_CHILD_SA response without a nonce".into());
+                sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
+                return Outcome::Done;
+            }
+        };
+        complete(
+            sa,
+            ctx,
+            p,
+            payloads,
+            &ni,
+            &nr,
+            g_ir.as_ref(),
+            Phase::CreateChildSa,
+        );
+        Outcome::Done
+    }
+}

@@ -1,0 +1,92 @@
+//! INFORMATIONAL exchanges (RFC 7296 sections 1.4, 1.5, 2.4; strongSwan
+//! `ike_delete.c`, `child_delete.c`, `ike_dpd.c`): deleting the IKE SA or CHILD SAs,
+//! liveness checks, and the AUTHENTICATION_FAILED notification of section 2.21.2.
+
+use crate::endpoint::Ctx;
+use crate::error::{Cause, Phase};
+use crate::event::DownReason;
+use crate::ike_sa::{IkeSa, State};
+use crate::wire::{Delete, NotifyType, Payload, ProtocolId};
+
+use super::{Chain, Outcome, has_notify};
+
+/// The INFORMATIONAL requests we send.
+#[derive(Debug)]
+pub(crate) enum Informational {
+    /// Delete the IKE SA (and with it every CHILD SA).
+    DeleteIke,
+    /// An empty request: is the peer alive?
+    Dpd,
+}
+
+impl Informational {
+    pub(crate) fn build(&mut self, sa: &mut IkeSa, _ctx: &mut Ctx<'_>) -> Result<Chain, Cause> {
+        let mut c = Chain::new();
+        match self {
+            Informational::DeleteIke => {
+                sa.state = State::Deleting;
+                c.push(&Payload::Delete(Delete::ike()))?;
+            }
+            Informational::Dpd => {}
+        }
+        Ok(c)
+    }
+
+    pub(crate) fn process_response(
+        &mut self,
+        _sa: &mut IkeSa,
+        _ctx: &mut Ctx<'_>,
+        _payloads: &[Payload<'_>],
+    ) -> Outcome {
+        match self {
+            Informational::DeleteIke => Outcome::Deleted,
+            Informational::Dpd => Outcome::Done,
+        }
+    }
+}
+
+/// The responder's side: deletes and notifications from the peer.
+pub(crate) fn process_request(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    payloads: &[Payload<'_>],
+    resp: &mut Chain,
+) {
+    if has_notify(payloads, NotifyType::AUTHENTICATION_FAILED) {
+        // The initiator could not verify our AUTH (RFC 7296 section 2.21.2).
+        sa.fail(
+            ctx,
+            Phase::IkeAuth,
+            Cause::PeerAuthenticationFailed,
+            false,
+            None,
+        );
+        return;
+    }
+    let mut ours = Vec::new();
+    for p in payloads {
+        let Payload::Delete(d) = p else { continue };
+        match d.protocol {
+            ProtocolId::IKE => {
+                sa.go_down(ctx, DownReason::DeletedByPeer);
+                return;
+            }
+            ProtocolId::ESP => {
+                for spi in &d.spis {
+                    // The peer names its inbound SPI, our outbound one.
+                    let Some(c) = sa.children.iter().find(|c| c.spi_out == *spi) else {
+                        continue;
+                    };
+                    let spi_in = c.spi_in;
+                    if sa.remove_child(ctx, spi_in).is_some() {
+                        ours.push(spi_in);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if !ours.is_empty() {
+        let _ = resp.push(&Payload::Delete(Delete::esp(ours)));
+    }
+}

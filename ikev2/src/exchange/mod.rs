@@ -1,0 +1,178 @@
+//! Exchanges as tasks (strongSwan's `sa/ikev2/tasks`): one file per exchange, a
+//! closed [`Task`] enum for the requests we initiate, and `process_request` functions
+//! for the requests we answer.
+//!
+//! | file | initiator task | responder side | RFC 7296 |
+//! |---|---|---|---|
+//! | [`ike_init`] | IKE_SA_INIT request, COOKIE and INVALID_KE retries | [`ike_init::respond`] (before any SA exists) | 1.2, 2.6, 2.23 |
+//! | [`ike_auth`] | IKE_AUTH with PSK and the first CHILD SA | [`ike_auth::process_request`] | 1.2, 2.15 |
+//! | [`child_create`] | CREATE_CHILD_SA for a new CHILD SA; the CHILD SA part of IKE_AUTH | [`child_create::process_request`] | 1.3.1, 2.9, 2.17 |
+//! | [`informational`] | Delete, liveness check, AUTHENTICATION_FAILED | [`informational::process_request`] | 1.4, 2.4, 2.21 |
+//!
+//! [`rules`] checks payload counts before any of them runs.
+
+pub(crate) mod child_create;
+pub(crate) mod ike_auth;
+pub(crate) mod ike_init;
+pub(crate) mod informational;
+pub(crate) mod rules;
+
+use crate::endpoint::Ctx;
+use crate::error::Cause;
+use crate::ike_sa::IkeSa;
+use crate::wire::{self, ExchangeType, Notify, NotifyType, Payload, PayloadType};
+
+/// A request we initiate, in progress or queued. One variant per exchange file; each
+/// keeps what it needs to process the response.
+#[derive(Debug)]
+pub(crate) enum Task {
+    IkeInit(Box<ike_init::IkeInit>),
+    IkeAuth(Box<ike_auth::IkeAuth>),
+    ChildCreate(Box<child_create::ChildCreate>),
+    Informational(informational::Informational),
+}
+
+impl Task {
+    /// The exchange type of the request.
+    pub(crate) fn exchange(&self) -> ExchangeType {
+        match self {
+            Task::IkeInit(_) => ExchangeType::IKE_SA_INIT,
+            Task::IkeAuth(_) => ExchangeType::IKE_AUTH,
+            Task::ChildCreate(_) => ExchangeType::CREATE_CHILD_SA,
+            Task::Informational(_) => ExchangeType::INFORMATIONAL,
+        }
+    }
+}
+
+/// What processing a response leads to.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The exchange is complete; the next queued task may start.
+    Done,
+    /// Send the request again with the same message ID (IKE_SA_INIT after COOKIE or
+    /// INVALID_KE_PAYLOAD); the task was updated.
+    Retry,
+    /// Not a response we can use (an unauthenticated IKE_SA_INIT response that does
+    /// not make sense); keep waiting, retransmitting as before.
+    Ignore,
+    /// The IKE SA failed (events already sent or to be sent by the caller).
+    Failed(Cause),
+    /// The IKE SA is deleted (after a Delete exchange); no failure.
+    Deleted,
+}
+
+/// A payload chain under construction: each payload is encoded as it is pushed and
+/// the previous payload's next-payload field is patched.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chain {
+    pub bytes: Vec<u8>,
+    pub first: PayloadType,
+    last: Option<usize>,
+}
+
+impl Chain {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn push(&mut self, p: &Payload<'_>) -> Result<(), Cause> {
+        let at = self.bytes.len();
+        p.emit_with_next(PayloadType::NO_NEXT_PAYLOAD, &mut self.bytes)
+            .map_err(|e| Cause::Internal(format!("encoding {}: {e}", p.payload_type())))?;
+        match self.last {
+            Some(prev) => self.bytes[prev] = p.payload_type().0,
+            None => self.first = p.payload_type(),
+        }
+        self.last = Some(at);
+        Ok(())
+    }
+
+    pub(crate) fn notify(&mut self, ty: NotifyType, data: &[u8]) -> Result<(), Cause> {
+        self.push(&Payload::Notify(Notify::new(ty, data)))
+    }
+
+    /// The whole unencrypted message with `header`.
+    pub(crate) fn to_message(&self, header: &wire::HeaderRepr) -> Result<Vec<u8>, Cause> {
+        let len = u32::try_from(wire::HEADER_LEN + self.bytes.len())
+            .map_err(|_| Cause::Internal("message too long".into()))?;
+        let mut out = header.to_bytes(self.first, len).to_vec();
+        out.extend_from_slice(&self.bytes);
+        Ok(out)
+    }
+}
+
+/// The first notify of type `ty`.
+pub(crate) fn find_notify<'a, 'p>(
+    payloads: &'p [Payload<'a>],
+    ty: NotifyType,
+) -> Option<&'p Notify<'a>> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.ty == ty => Some(n),
+        _ => None,
+    })
+}
+
+/// Whether a notify of type `ty` is present.
+pub(crate) fn has_notify(payloads: &[Payload<'_>], ty: NotifyType) -> bool {
+    find_notify(payloads, ty).is_some()
+}
+
+/// The first error notify (type below 16384).
+pub(crate) fn first_error<'a, 'p>(payloads: &'p [Payload<'a>]) -> Option<&'p Notify<'a>> {
+    payloads.iter().find_map(|p| match p {
+        Payload::Notify(n) if n.ty.is_error() => Some(n),
+        _ => None,
+    })
+}
+
+/// Finds the first payload for which `f` returns `Some`.
+pub(crate) fn find<'a, 'p, T>(
+    payloads: &'p [Payload<'a>],
+    f: impl Fn(&'p Payload<'a>) -> Option<T>,
+) -> Option<T> {
+    payloads.iter().find_map(f)
+}
+
+impl Task {
+    /// The inbound ESP SPI this task reserved for a CHILD SA it proposed, if any (to
+    /// release it when the IKE SA dies mid-exchange).
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        match self {
+            Task::IkeAuth(t) => t.reserved_spi(),
+            Task::ChildCreate(t) => t.reserved_spi(),
+            Task::IkeInit(_) | Task::Informational(_) => None,
+        }
+    }
+
+    /// The request's payloads; `Ok(None)` if there is nothing to send any more.
+    pub(crate) fn build(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Option<Chain>, Cause> {
+        match self {
+            Task::IkeInit(t) => t.build(sa, ctx).map(Some),
+            Task::IkeAuth(t) => t.build(sa, ctx).map(Some),
+            Task::ChildCreate(t) => t.build(sa, ctx),
+            Task::Informational(t) => t.build(sa, ctx).map(Some),
+        }
+    }
+
+    /// Processes the response to the request (`raw` is the whole message, needed for
+    /// the IKE_SA_INIT response that AUTH covers).
+    pub(crate) fn process_response(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        hdr: &wire::HeaderRepr,
+        payloads: &[Payload<'_>],
+        raw: &[u8],
+    ) -> Outcome {
+        match self {
+            Task::IkeInit(t) => t.process_response(sa, ctx, hdr, payloads, raw),
+            Task::IkeAuth(t) => t.process_response(sa, ctx, payloads),
+            Task::ChildCreate(t) => t.process_response(sa, ctx, payloads),
+            Task::Informational(t) => t.process_response(sa, ctx, payloads),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Which payloads each exchange may carry, as data (strongSwan's `payload_rule_t`
+//! tables in `message.c`), checked before any task looks at a message.
+//!
+//! A rule gives the minimum and maximum count of one payload type. Payload types
+//! without a rule are not allowed, except unknown non-critical ones, which are skipped
+//! (RFC 7296 section 2.5). When a message carries an error notify (type below 16384),
+//! or a COOKIE, the minimum counts are not enforced: such a response needs nothing
+//! else (strongSwan's "sufficient" notifies).
+
+use crate::wire::{ExchangeType, NotifyType, Payload, PayloadType};
+
+#[derive(Debug, Clone, Copy)]
+struct Rule {
+    ty: PayloadType,
+    min: u16,
+    max: u16,
+}
+
+const fn r(ty: PayloadType, min: u16, max: u16) -> Rule {
+    Rule { ty, min, max }
+}
+
+const MANY: u16 = u16::MAX;
+
+const IKE_SA_INIT_REQ: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::SA, 1, 1),
+    r(PayloadType::KE, 1, 1),
+    r(PayloadType::NONCE, 1, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+const IKE_SA_INIT_RESP: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::SA, 1, 1),
+    r(PayloadType::KE, 1, 1),
+    r(PayloadType::NONCE, 1, 1),
+    r(PayloadType::CERTREQ, 0, MANY),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+const IKE_AUTH_REQ: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::IDI, 1, 1),
+    r(PayloadType::CERT, 0, MANY),
+    r(PayloadType::CERTREQ, 0, MANY),
+    r(PayloadType::IDR, 0, 1),
+    r(PayloadType::AUTH, 1, 1),
+    r(PayloadType::EAP, 0, 1),
+    r(PayloadType::CP, 0, 1),
+    r(PayloadType::SA, 0, 1),
+    r(PayloadType::TSI, 0, 1),
+    r(PayloadType::TSR, 0, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+const IKE_AUTH_RESP: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::CERT, 0, MANY),
+    r(PayloadType::IDR, 1, 1),
+    r(PayloadType::AUTH, 1, 1),
+    r(PayloadType::EAP, 0, 1),
+    r(PayloadType::CP, 0, 1),
+    r(PayloadType::SA, 0, 1),
+    r(PayloadType::TSI, 0, 1),
+    r(PayloadType::TSR, 0, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+const CREATE_CHILD_SA: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::SA, 1, 1),
+    r(PayloadType::NONCE, 1, 1),
+    r(PayloadType::KE, 0, 1),
+    r(PayloadType::TSI, 0, 1),
+    r(PayloadType::TSR, 0, 1),
+    r(PayloadType::CP, 0, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+const INFORMATIONAL: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::DELETE, 0, MANY),
+    r(PayloadType::CP, 0, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
+fn rules(exchange: ExchangeType, response: bool) -> Option<&'static [Rule]> {
+    Some(match (exchange, response) {
+        (ExchangeType::IKE_SA_INIT, false) => IKE_SA_INIT_REQ,
+        (ExchangeType::IKE_SA_INIT, true) => IKE_SA_INIT_RESP,
+        (ExchangeType::IKE_AUTH, false) => IKE_AUTH_REQ,
+        (ExchangeType::IKE_AUTH, true) => IKE_AUTH_RESP,
+        (ExchangeType::CREATE_CHILD_SA, _) => CREATE_CHILD_SA,
+        (ExchangeType::INFORMATIONAL, _) => INFORMATIONAL,
+        _ => return None,
+    })
+}
+
+/// Whether the payloads of an `exchange` request (`response == false`) or response
+/// fit the rules; `Err` names the first violation.
+pub(crate) fn check(
+    exchange: ExchangeType,
+    response: bool,
+    payloads: &[Payload<'_>],
+) -> Result<(), String> {
+    let Some(rules) = rules(exchange, response) else {
+        return Err(format!("exchange {exchange} is not supported"));
+    };
+    let has_error = payloads
+        .iter()
+        .any(|p| matches!(p, Payload::Notify(n) if n.ty.is_error() || n.ty == NotifyType::COOKIE));
+    for p in payloads {
+        if matches!(p, Payload::Unknown { .. }) {
+            continue;
+        }
+        let ty = p.payload_type();
+        if !rules.iter().any(|r| r.ty == ty) {
+            return Err(format!("payload {ty} not allowed in {exchange}"));
+        }
+    }
+    for rule in rules {
+        let n = payloads
+            .iter()
+            .filter(|p| p.payload_type() == rule.ty)
+            .count();
+        if n > usize::from(rule.max) {
+            return Err(format!(
+                "{n} {} payloads in {exchange}, at most {} allowed",
+                rule.ty, rule.max
+            ));
+        }
+        if n < usize::from(rule.min) && !has_error {
+            return Err(format!("{exchange} lacks a {} payload", rule.ty));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::wire::{Nonce, Notify};
+
+    #[test]
+    fn missing_and_surplus_payloads() {
+        let nonce = Payload::Nonce(Nonce { data: &[0; 16] });
+        let e = check(
+            ExchangeType::IKE_SA_INIT,
+            false,
+            std::slice::from_ref(&nonce),
+        );
+        assert!(e.unwrap_err().contains("lacks a SA"));
+        let err = Payload::Notify(Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, &[]));
+        assert!(check(ExchangeType::IKE_SA_INIT, true, std::slice::from_ref(&err)).is_ok());
+        let e = check(
+            ExchangeType::INFORMATIONAL,
+            false,
+            &[nonce.clone(), err.clone()],
+        );
+        assert!(e.unwrap_err().contains("not allowed"));
+        assert!(check(ExchangeType::INFORMATIONAL, true, &[]).is_ok());
+        assert!(check(ExchangeType(99), false, &[]).is_err());
+    }
+}
