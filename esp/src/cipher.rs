@@ -345,7 +345,9 @@ impl AnyAead {
             #[cfg(feature = "aws-lc")]
             Backend::AwsLc if ring_can => AwsLcAead::new(alg, keymat).map(Self::AwsLc),
             #[cfg(feature = "aws-lc")]
-            Backend::AwsLc => RustCryptoAead::new(alg, keymat).map(|a| Self::RustCrypto(Box::new(a))),
+            Backend::AwsLc => {
+                RustCryptoAead::new(alg, keymat).map(|a| Self::RustCrypto(Box::new(a)))
+            }
             #[cfg(not(feature = "aws-lc"))]
             Backend::AwsLc => Err(SaError::BackendUnavailable),
         }
