@@ -69,11 +69,26 @@ fn suites() -> Vec<(&'static str, EncrAlgorithm, Option<IntegAlgorithm>, Backend
         ("chacha20poly1305/ring", chacha, None, Backend::Ring),
         ("aes128gcm16/rustcrypto", gcm128, None, Backend::RustCrypto),
         ("aes256gcm16/rustcrypto", gcm256, None, Backend::RustCrypto),
-        ("chacha20poly1305/rustcrypto", chacha, None, Backend::RustCrypto),
-        ("aes128-sha256/ring-hmac", cbc128, sha256, Backend::Ring),
-        ("aes256-sha256/ring-hmac", cbc256, sha256, Backend::Ring),
         (
-            "aes256-sha512/ring-hmac",
+            "chacha20poly1305/rustcrypto",
+            chacha,
+            None,
+            Backend::RustCrypto,
+        ),
+        (
+            "aes128-sha256/rustcrypto-hmac",
+            cbc128,
+            sha256,
+            Backend::Ring,
+        ),
+        (
+            "aes256-sha256/rustcrypto-hmac",
+            cbc256,
+            sha256,
+            Backend::Ring,
+        ),
+        (
+            "aes256-sha512/rustcrypto-hmac",
             cbc256,
             Some(IntegAlgorithm::HmacSha512_256),
             Backend::Ring,
@@ -111,8 +126,12 @@ fn raw(c: &mut Criterion) {
                     nonce[4..].copy_from_slice(&n.to_be_bytes());
                     let nonce = ring::aead::Nonce::assume_unique_for_key(nonce);
                     black_box(
-                        key.seal_in_place_separate_tag(nonce, ring::aead::Aad::from(&aad), &mut buf)
-                            .expect("seal"),
+                        key.seal_in_place_separate_tag(
+                            nonce,
+                            ring::aead::Aad::from(&aad),
+                            &mut buf,
+                        )
+                        .expect("seal"),
                     )
                 })
             });

@@ -2,32 +2,36 @@
 //! chosen by benchmark, and AES-CBC + HMAC-SHA2 (encrypt-then-MAC, RFC 4303 section
 //! 3.3.2). [`EspCipher`] applies either to a whole ESP packet in place.
 //!
-//! Backends (numbers in docs/esp-dataplane.md):
-//! - **ring** (default): AES-GCM-16 with 128/256-bit keys, ChaCha20-Poly1305, and the
-//!   HMACs of AES-CBC.
+//! Backends, chosen by benchmark (numbers in docs/esp-dataplane.md):
+//! - **aws-lc-rs** (default; cargo feature `aws-lc`, on by default): AES-GCM-16 with
+//!   128/256-bit keys and ChaCha20-Poly1305.
+//! - **ring**: the same algorithms; the default when built without `aws-lc`.
 //! - **RustCrypto** (through `ikev2::crypto::cipher::AeadCipher`): AES-GCM with a
-//!   192-bit key or an 8/12-octet ICV, which ring lacks; also selectable for all AEADs
-//!   to compare.
-//! - **aws-lc-rs** (cargo feature `aws-lc`): selectable for comparison.
-//! - AES-CBC itself is RustCrypto `aes` + `cbc` (ring has no CBC); `aes` picks AES-NI
-//!   at run time.
+//!   192-bit key or an 8/12-octet ICV, which the other two lack; also selectable for
+//!   all AEADs to compare.
+//! - AES-CBC is RustCrypto `aes` + `cbc` (ring has no CBC; `aes` picks AES-NI at run
+//!   time), its HMAC RustCrypto `hmac` + `sha2` (faster than ring's here).
 //!
 //! Every tag and ICV comparison is constant time, and no plaintext is released before
 //! it succeeded (ring and aws-lc-rs verify the tag of an AEAD before returning the
 //! plaintext; CBC is decrypted only after the HMAC matched).
 //!
 //! Key hygiene: key bytes handed in are [`SecretBytes`] (zeroized by their owner); the
-//! salt, the CBC key schedules (`aes` with `zeroize`) and the IV key are wiped on drop.
-//! ring does not wipe its expanded AES/ChaCha/HMAC keys on drop (its documented
-//! policy); aws-lc-rs does. No `Debug` here prints key material.
+//! salt, the CBC key schedules (`aes` with `zeroize`), the IV key and aws-lc-rs's keys
+//! are wiped on drop. Not wiped: ring's expanded keys (ring does not zeroize) and the
+//! precomputed HMAC states (`hmac` 0.12 has no zeroize support). No `Debug` here
+//! prints key material.
 
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
 use cbc::cipher::block_padding::NoPadding;
 use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, InnerIvInit};
+use hmac::{Hmac, Mac};
 use ikev2::crypto::algorithms::{EncrAlgorithm, IntegAlgorithm};
 use ikev2::crypto::cipher::AeadCipher;
 use ikev2::crypto::secret::SecretBytes;
+use sha1::Sha1;
+use sha2::{Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
@@ -75,18 +79,29 @@ pub enum SaError {
     BackendUnavailable,
 }
 
-/// Which crate runs the AEADs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Which crate runs the AEADs. AES-GCM-192 and GCM with an 8/12-octet ICV, which
+/// neither ring nor aws-lc-rs offers, run on RustCrypto whatever is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Backend {
-    /// ring: the fastest here (docs/esp-dataplane.md). AES-GCM-192 and short-ICV GCM,
-    /// which ring lacks, run on RustCrypto automatically.
-    #[default]
-    Ring,
-    /// RustCrypto `aes-gcm` / `chacha20poly1305` (through the `ikev2` crate).
-    RustCrypto,
-    /// aws-lc-rs; needs the `aws-lc` feature.
+    /// aws-lc-rs (feature `aws-lc`, on by default): the default, the fastest for
+    /// AES-GCM at 1400 octets and equal elsewhere (docs/esp-dataplane.md).
     AwsLc,
+    /// ring: the default when built without `aws-lc`.
+    Ring,
+    /// RustCrypto `aes-gcm` / `chacha20poly1305` (through the `ikev2` crate), 4-5x
+    /// slower: for comparison.
+    RustCrypto,
+}
+
+impl Default for Backend {
+    fn default() -> Self {
+        if cfg!(feature = "aws-lc") {
+            Self::AwsLc
+        } else {
+            Self::Ring
+        }
+    }
 }
 
 /// The small trait every AEAD backend implements. The nonce is `salt | iv`; the salt
@@ -307,7 +322,7 @@ impl std::fmt::Debug for RustCryptoAead {
 
 /// The AEAD of one SA: static dispatch over the backends.
 #[derive(Debug)]
-// The ring key stays inline (it is what every packet touches); the rarer ones are
+// The aws-lc-rs and ring keys stay inline (what every packet touches); the rarer one is
 // boxed.
 #[allow(clippy::large_enum_variant)]
 enum AnyAead {
@@ -441,10 +456,14 @@ where
         .map_err(|_| CryptoError::BadLength)
 }
 
-/// HMAC key with the inner and outer hash states precomputed (ring).
-struct HmacKey {
-    alg: IntegAlgorithm,
-    key: ring::hmac::Key,
+/// HMAC with the inner and outer hash states precomputed (RustCrypto `hmac` +
+/// `sha1`/`sha2`; measured faster than ring's and aws-lc-rs's HMAC here, see
+/// docs/esp-dataplane.md). Each packet clones the keyed state: a copy, no allocation.
+enum HmacKey {
+    Sha1(Hmac<Sha1>),
+    Sha256(Hmac<Sha256>),
+    Sha384(Hmac<Sha384>),
+    Sha512(Hmac<Sha512>),
 }
 
 impl HmacKey {
@@ -456,27 +475,43 @@ impl HmacKey {
                 actual: key.len(),
             });
         }
-        let ring_alg = match alg {
-            IntegAlgorithm::HmacSha1_96 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            IntegAlgorithm::HmacSha256_128 => ring::hmac::HMAC_SHA256,
-            IntegAlgorithm::HmacSha384_192 => ring::hmac::HMAC_SHA384,
-            // IntegAlgorithm is non_exhaustive in name only: these are all its values.
-            _ => ring::hmac::HMAC_SHA512,
-        };
-        Ok(Self {
-            alg,
-            key: ring::hmac::Key::new(ring_alg, key),
+        fn keyed<M: Mac + KeyInit>(key: &[u8]) -> M {
+            <M as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
+        }
+        Ok(match alg {
+            IntegAlgorithm::HmacSha1_96 => Self::Sha1(keyed(key)),
+            IntegAlgorithm::HmacSha256_128 => Self::Sha256(keyed(key)),
+            IntegAlgorithm::HmacSha384_192 => Self::Sha384(keyed(key)),
+            // IntegAlgorithm is non_exhaustive in name only: this is its last value.
+            _ => Self::Sha512(keyed(key)),
         })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Sha1(_) => "HMAC-SHA1-96",
+            Self::Sha256(_) => "HMAC-SHA2-256-128",
+            Self::Sha384(_) => "HMAC-SHA2-384-192",
+            Self::Sha512(_) => "HMAC-SHA2-512-256",
+        }
     }
 
     /// Truncated HMAC of `data | extra` into `out` (icv_len octets).
     #[inline]
     fn compute(&self, data: &[u8], extra: &[u8], out: &mut [u8]) {
-        let mut ctx = ring::hmac::Context::with_key(&self.key);
-        ctx.update(data);
-        ctx.update(extra);
-        let tag = ctx.sign();
-        out.copy_from_slice(&tag.as_ref()[..out.len()]);
+        fn run<M: Mac + Clone>(m: &M, data: &[u8], extra: &[u8], out: &mut [u8]) {
+            let mut m = m.clone();
+            m.update(data);
+            m.update(extra);
+            let tag = m.finalize().into_bytes();
+            out.copy_from_slice(&tag[..out.len()]);
+        }
+        match self {
+            Self::Sha1(m) => run(m, data, extra, out),
+            Self::Sha256(m) => run(m, data, extra, out),
+            Self::Sha384(m) => run(m, data, extra, out),
+            Self::Sha512(m) => run(m, data, extra, out),
+        }
     }
 }
 
@@ -694,7 +729,7 @@ impl std::fmt::Debug for EspCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match &self.kind {
             Kind::Aead(a) => format!("{a:?}"),
-            Kind::CbcHmac(c) => format!("AES-CBC + {:?}, keys redacted", c.hmac.alg),
+            Kind::CbcHmac(c) => format!("AES-CBC + {}, keys redacted", c.hmac.name()),
         };
         f.debug_struct("EspCipher")
             .field("encr", &self.encr)

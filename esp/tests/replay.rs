@@ -14,7 +14,7 @@ use proptest::prelude::*;
 
 fn pair(esn: bool, window: u32) -> (OutboundSa, InboundSa) {
     let (_, encr, integ) = suites()[0];
-    let c = config(encr, integ, esn, 0x4242, 5, Backend::Ring).with_replay_window(window);
+    let c = config(encr, integ, esn, 0x4242, 5, Backend::default()).with_replay_window(window);
     (
         OutboundSa::new(&c, &mut rng(1)).expect("SA"),
         InboundSa::new(&c).expect("SA"),
@@ -83,7 +83,7 @@ fn window_edges() {
 #[test]
 fn default_window_is_1024() {
     let (_, encr, integ) = suites()[0];
-    let c = config(encr, integ, false, 1, 1, Backend::Ring);
+    let c = config(encr, integ, false, 1, 1, Backend::default());
     assert_eq!(
         InboundSa::new(&c).expect("SA").replay_window().window(),
         1024

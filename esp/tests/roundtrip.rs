@@ -30,7 +30,7 @@ proptest! {
     fn encap_then_decap_gives_the_packet_back(
         suite in 0..suites().len(),
         esn in any::<bool>(),
-        ring in any::<bool>(),
+        backend in 0..3usize,
         v6 in any::<bool>(),
         payload in proptest::collection::vec(any::<u8>(), 0..1600),
         start in prop_oneof![
@@ -41,7 +41,7 @@ proptest! {
         headroom in prop_oneof![Just(esp::buf::DEFAULT_HEADROOM), 0usize..40],
         seed in any::<u64>(),
     ) {
-        let backend = if ring { Backend::Ring } else { Backend::RustCrypto };
+        let backend = backends()[backend % backends().len()];
         let (mut out, mut inb) = pair(suite, esn, backend, seed);
         // Without ESN the sequence space ends at 2^32 - 1.
         let start = if esn { start } else { start.min(u64::from(u32::MAX)) };
@@ -84,7 +84,7 @@ proptest! {
         body in proptest::collection::vec(any::<u8>(), 0..200),
         spi_right in any::<bool>(),
     ) {
-        let (_, mut inb) = pair(suite, esn, Backend::Ring, 7);
+        let (_, mut inb) = pair(suite, esn, Backend::default(), 7);
         let mut data = if spi_right { inb.spi().to_be_bytes().to_vec() } else { vec![] };
         data.extend(&body);
         let mut pkt = PacketBuf::from_packet(&data);
@@ -118,7 +118,7 @@ fn every_suite_and_backend_round_trips_all_sizes() {
 
 #[test]
 fn batches() {
-    let (mut out, mut inb) = pair(0, true, Backend::Ring, 9);
+    let (mut out, mut inb) = pair(0, true, Backend::default(), 9);
     let inners: Vec<Vec<u8>> = (0..32)
         .map(|i| ip_packet(i % 2 == 1, &vec![i as u8; i * 40]))
         .collect();
@@ -152,7 +152,7 @@ fn batches() {
 #[test]
 fn icv_failures_are_counted_and_do_not_move_the_window() {
     for (suite, (name, _, _)) in suites().iter().enumerate() {
-        let (mut out, mut inb) = pair(suite, false, Backend::Ring, 11);
+        let (mut out, mut inb) = pair(suite, false, Backend::default(), 11);
         let mut pkts = Vec::new();
         for _ in 0..3 {
             let mut p = PacketBuf::from_packet(&ip_packet(false, &[1; 60]));
@@ -200,7 +200,7 @@ fn forged(out: &mut OutboundSa, seq: u32, plaintext: &[u8]) -> PacketBuf {
 fn padding_and_next_header_failures_are_counted() {
     // AES-GCM (align 4) and AES-CBC (align 16).
     for suite in [0usize, 6] {
-        let (mut out, mut inb) = pair(suite, false, Backend::Ring, 13);
+        let (mut out, mut inb) = pair(suite, false, Backend::default(), 13);
         let align = out.cipher().align();
         let inner = ip_packet(false, &[7; 29]); // 49 octets: padding 1 or 13
         let pad = (align - (inner.len() + 2) % align) % align;
@@ -249,7 +249,7 @@ fn padding_and_next_header_failures_are_counted() {
 
 #[test]
 fn tfc_padding_after_the_inner_packet_is_removed() {
-    let (mut out, mut inb) = pair(0, false, Backend::Ring, 15);
+    let (mut out, mut inb) = pair(0, false, Backend::default(), 15);
     let inner = ip_packet(true, &[1, 2, 3]);
     let mut pt = inner.clone();
     pt.extend([0xEE; 9]); // TFC padding: 43 + 9 + 2 = 54, pad to 56
@@ -262,7 +262,7 @@ fn tfc_padding_after_the_inner_packet_is_removed() {
 
 #[test]
 fn malformed_lengths_and_wrong_spi() {
-    let (mut out, mut inb) = pair(6, false, Backend::Ring, 17); // CBC: whole blocks
+    let (mut out, mut inb) = pair(6, false, Backend::default(), 17); // CBC: whole blocks
     let mut p = PacketBuf::from_packet(&ip_packet(false, &[0; 20]));
     encapsulate(&mut out, &mut p).expect("encapsulate");
     let esp = p.as_slice().to_vec();
@@ -289,7 +289,7 @@ fn malformed_lengths_and_wrong_spi() {
 #[test]
 fn lifetimes_raise_events_and_hard_limit_drops() {
     let (_, encr, integ) = suites()[0];
-    let c = config(encr, integ, false, 0x77, 19, Backend::Ring).with_lifetime(esp::Lifetime {
+    let c = config(encr, integ, false, 0x77, 19, Backend::default()).with_lifetime(esp::Lifetime {
         soft_bytes: Some(1000),
         hard_bytes: None,
         soft_packets: None,
@@ -327,7 +327,7 @@ fn lifetimes_raise_events_and_hard_limit_drops() {
 
 #[test]
 fn sequence_exhaustion_without_esn() {
-    let (mut out, mut inb) = pair(0, false, Backend::Ring, 21);
+    let (mut out, mut inb) = pair(0, false, Backend::default(), 21);
     out.advance_seq_for_test(u64::from(u32::MAX) - (1 << 26) - 1);
     let send = |out: &mut OutboundSa| {
         let mut p = PacketBuf::from_packet(&ip_packet(false, &[]));
@@ -356,7 +356,7 @@ fn sequence_exhaustion_without_esn() {
 
 #[test]
 fn outside_drops_can_be_recorded() {
-    let (mut out, mut inb) = pair(0, false, Backend::Ring, 23);
+    let (mut out, mut inb) = pair(0, false, Backend::default(), 23);
     inb.record_drop(DropReason::TsMismatch);
     out.record_drop(DropReason::Mtu);
     assert_eq!(inb.usage().drops.ts_mismatch, 1);
@@ -366,7 +366,7 @@ fn outside_drops_can_be_recorded() {
 #[test]
 fn debug_output_has_no_key_bytes() {
     let (_, encr, integ) = suites()[6];
-    let c = config(encr, integ, false, 1, 25, Backend::Ring);
+    let c = config(encr, integ, false, 1, 25, Backend::default());
     let key_hex = hex::encode(c.encr_key.expose());
     let out = OutboundSa::new(&c, &mut rng(1)).expect("SA");
     let inb = InboundSa::new(&c).expect("SA");
@@ -382,7 +382,7 @@ fn debug_output_has_no_key_bytes() {
 #[test]
 fn mtu_helpers_agree_with_encapsulation() {
     for (suite, (name, _, _)) in suites().iter().enumerate() {
-        let (mut out, _) = pair(suite, false, Backend::Ring, 27);
+        let (mut out, _) = pair(suite, false, Backend::default(), 27);
         for mtu in [100usize, 1280, 1400, 1438, 1500] {
             let max = out.max_inner_len(mtu);
             let mut p = PacketBuf::from_packet(&ip_packet(false, &vec![0; max - 20]));

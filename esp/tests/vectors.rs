@@ -190,7 +190,7 @@ fn draft_mcgrew_gcm_payload_level() {
         }
         if v["esn"] == false {
             // Full decapsulation: authenticates, then refuses the transport-mode payload.
-            let mut sa = InboundSa::new(&config_of(v, Backend::Ring)).expect("SA");
+            let mut sa = InboundSa::new(&config_of(v, Backend::default())).expect("SA");
             let mut pkt = PacketBuf::from_packet(&hex_field(v, "esp_packet"));
             assert_eq!(decapsulate(&mut sa, &mut pkt), Err(DecapError::NextHeader));
             assert_eq!(sa.replay_window().top(), seq, "vector {}", id(v));

@@ -122,7 +122,11 @@ fuzz_target!(|data: &[u8]| {
     let setup = input.u8();
     let (encr, integ) = suite(setup);
     let esn = setup & 0x10 != 0;
-    let backend = if setup & 0x20 != 0 { Backend::RustCrypto } else { Backend::Ring };
+    let backend = match (setup >> 5) & 3 {
+        0 => Backend::AwsLc,
+        1 => Backend::Ring,
+        _ => Backend::RustCrypto,
+    };
     let window = match input.u8() % 5 {
         0 => 1,
         1 => 32,

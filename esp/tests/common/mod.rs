@@ -106,7 +106,7 @@ pub fn ip_packet(v6: bool, payload: &[u8]) -> Vec<u8> {
 pub fn backends() -> Vec<Backend> {
     let mut b = vec![Backend::Ring, Backend::RustCrypto];
     if cfg!(feature = "aws-lc") {
-        b.push(Backend::AwsLc);
+        b.insert(0, Backend::AwsLc);
     }
     b
 }
