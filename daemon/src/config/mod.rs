@@ -436,12 +436,17 @@ fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
         };
     };
     let line = line_of(src, span.start);
-    let key = src
-        .get(span.clone())
-        .unwrap_or("")
-        .trim()
-        .trim_matches('"')
-        .to_owned();
+    // The span covers the key for unknown keys and the value for type errors; in the
+    // latter case the key is what precedes `=` on the line.
+    let line_start = src.get(..span.start).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
+    let before = src.get(line_start..span.start).unwrap_or("");
+    let key = match before.split_once('=') {
+        Some((k, _)) => k,
+        None => src.get(span.clone()).unwrap_or(""),
+    }
+    .trim()
+    .trim_matches('"')
+    .to_owned();
     let header = src
         .lines()
         .take(line)
@@ -700,9 +705,14 @@ impl Cx<'_> {
     }
 
     fn proposals(&mut self, path: &str, list: Option<&Vec<Sp<String>>>, proto: ProtocolId) -> Option<Vec<Proposal>> {
-        let mut all = self.string_list(path, list, |s| {
+        let before = self.errors.len();
+        let all = self.string_list(path, list, |s| {
             Proposal::parse_list(proto, s).map_err(|e| e.to_string())
-        })?;
+        });
+        for f in &mut self.errors[before..] {
+            f.rule = "unknown-algorithm";
+        }
+        let mut all = all?;
         for (i, p) in all.iter_mut().enumerate() {
             *p = p.clone().with_number(u8::try_from(i + 1).unwrap_or(u8::MAX));
         }
@@ -1017,6 +1027,9 @@ impl Cx<'_> {
                 ),
             }
         }
+        let tried = r
+            .keys()
+            .any(|k| matches!(k.get_ref().as_str(), "secret" | "secret_file"));
         match secret {
             Some((secret, text_strength)) => Some(Secret {
                 name: name.get_ref().clone(),
@@ -1024,6 +1037,7 @@ impl Cx<'_> {
                 secret,
                 text_strength,
             }),
+            None if tried => None,
             None => {
                 self.err(&base, name, "no secret: set secret = \"...\" or secret_file = \"path\"");
                 None
