@@ -32,7 +32,10 @@ fn clean_config_exits_0() {
 fn warnings_only_exit_0_and_are_printed() {
     let (code, out) = check(&EXAMPLE.replace("\"20s\"", "\"60s\""), false);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("warning: daemon.keep_alive (line 5): keep_alive 1m is longer"), "{out}");
+    assert!(
+        out.starts_with("warning: daemon.keep_alive (line 5): keep_alive 1m is longer"),
+        "{out}"
+    );
     assert!(out.contains("0 error(s), 1 warning(s): usable"), "{out}");
 }
 
@@ -40,11 +43,25 @@ fn warnings_only_exit_0_and_are_printed() {
 fn errors_exit_1() {
     let (code, out) = check(&EXAMPLE.replace("encap ", "encapsulation "), false);
     assert_eq!(code, 1, "{out}");
-    assert!(out.starts_with("error: connections.site-b.encapsulation (line 15): unknown key `encapsulation`"), "{out}");
-    assert!(out.contains("1 error(s), 0 warning(s): not usable"), "{out}");
-    let (code, out) = check(&EXAMPLE.replace("[\"10.2.0.0/24\"]", "[\"10.1.0.0/16\"]"), false);
+    assert!(
+        out.starts_with(
+            "error: connections.site-b.encapsulation (line 15): unknown key `encapsulation`"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 error(s), 0 warning(s): not usable"),
+        "{out}"
+    );
+    let (code, out) = check(
+        &EXAMPLE.replace("[\"10.2.0.0/24\"]", "[\"10.1.0.0/16\"]"),
+        false,
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("error: connections.site-b.children.net.local_ts[0] (line 23):"), "{out}");
+    assert!(
+        out.contains("error: connections.site-b.children.net.local_ts[0] (line 23):"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -55,7 +72,10 @@ fn unreadable_file_exits_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("cannot read /nonexistent/ikev2d.toml"), "{err}");
+    assert!(
+        err.contains("cannot read /nonexistent/ikev2d.toml"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -37,11 +37,22 @@ fn example_is_clean() {
 #[test]
 fn error_local_ts_overlapping_remote_ts() {
     let text = EXAMPLE.replace("[\"10.2.0.0/24\"]", "[\"10.1.0.128/25\"]");
-    let m = only(&text, "ts-overlap", Severity::Error, "connections.site-b.children.net.local_ts[0]", 23);
-    assert!(m.contains("10.1.0.0/24 overlaps remote_ts[0] 10.1.0.128/25"), "{m}");
+    let m = only(
+        &text,
+        "ts-overlap",
+        Severity::Error,
+        "connections.site-b.children.net.local_ts[0]",
+        23,
+    );
+    assert!(
+        m.contains("10.1.0.0/24 overlaps remote_ts[0] 10.1.0.128/25"),
+        "{m}"
+    );
     assert!(m.contains("disjoint"), "{m}");
     // Different protocols do not overlap.
-    let text = EXAMPLE.replace("[\"10.2.0.0/24\"]", "[\"10.1.0.0/24[tcp]\"]").replace("[\"10.1.0.0/24\"]", "[\"10.1.0.0/24[udp]\"]");
+    let text = EXAMPLE
+        .replace("[\"10.2.0.0/24\"]", "[\"10.1.0.0/24[tcp]\"]")
+        .replace("[\"10.1.0.0/24\"]", "[\"10.1.0.0/24[udp]\"]");
     no_rule(&text, "ts-overlap");
 }
 
@@ -49,63 +60,135 @@ fn error_local_ts_overlapping_remote_ts() {
 fn error_unknown_algorithm() {
     // A keyword strongSwan knows but ikev2d does not implement: a lint error.
     let text = EXAMPLE.replace("aes256-sha256-modp2048", "3des-sha256-modp2048");
-    let m = only(&text, "unknown-algorithm", Severity::Error, "connections.site-b.proposals", 12);
+    let m = only(
+        &text,
+        "unknown-algorithm",
+        Severity::Error,
+        "connections.site-b.proposals",
+        12,
+    );
     assert!(m.contains("does not implement 3des (3DES_CBC)"), "{m}");
     let text = EXAMPLE.replace("aes256gcm16-modp2048", "aes256ccm16-modp2048");
-    let m = only(&text, "unknown-algorithm", Severity::Error, "connections.site-b.children.net.esp_proposals", 25);
+    let m = only(
+        &text,
+        "unknown-algorithm",
+        Severity::Error,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
     assert!(m.contains("aes256ccm16"), "{m}");
     // A keyword nobody knows: a load error with the same rule, ProposalError's text.
     let bad = EXAMPLE.replace("aes256gcm16-modp2048", "aes256gcm17-modp2048");
-    let Err(ikev2d::config::LoadError::Invalid(f)) = DaemonConfig::parse(&bad, Path::new(".")) else {
+    let Err(ikev2d::config::LoadError::Invalid(f)) = DaemonConfig::parse(&bad, Path::new("."))
+    else {
         panic!()
     };
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].rule, "unknown-algorithm");
-    assert_eq!(f[0].path, "connections.site-b.children.net.esp_proposals[0]");
+    assert_eq!(
+        f[0].path,
+        "connections.site-b.children.net.esp_proposals[0]"
+    );
     assert_eq!(f[0].line, Some(25));
-    assert!(f[0].message.contains("unknown algorithm keyword 'aes256gcm17'"), "{}", f[0].message);
+    assert!(
+        f[0].message
+            .contains("unknown algorithm keyword 'aes256gcm17'"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
 fn error_connection_without_secret() {
     let text = EXAMPLE.replace("id     = \"198.51.100.2\"", "id     = \"192.0.2.99\"");
-    let m = only(&text, "missing-secret", Severity::Error, "connections.site-b", 9);
-    assert!(m.contains("no pre-shared key for local id 198.51.100.1 or remote id 198.51.100.2"), "{m}");
+    let m = only(
+        &text,
+        "missing-secret",
+        Severity::Error,
+        "connections.site-b",
+        9,
+    );
+    assert!(
+        m.contains("no pre-shared key for local id 198.51.100.1 or remote id 198.51.100.2"),
+        "{m}"
+    );
     assert!(m.contains("[secrets.ike-site-b]"), "{m}");
     // A secret without owners applies to everyone.
     let text = EXAMPLE.replace("id     = \"198.51.100.2\"\n", "");
     no_rule(&text, "missing-secret");
     // Without any secrets section.
     let cut = EXAMPLE.find("[secrets").unwrap();
-    only(&EXAMPLE[..cut], "missing-secret", Severity::Error, "connections.site-b", 9);
+    only(
+        &EXAMPLE[..cut],
+        "missing-secret",
+        Severity::Error,
+        "connections.site-b",
+        9,
+    );
 }
 
 #[test]
 fn warning_short_psk() {
     let text = EXAMPLE.replace("Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS", "Xq7#vR2m-Lp9");
-    let m = only(&text, "weak-psk", Severity::Warning, "secrets.ike-site-b.secret", 32);
-    assert!(m.contains("12 characters") && m.contains("at least 32 characters"), "{m}");
+    let m = only(
+        &text,
+        "weak-psk",
+        Severity::Warning,
+        "secrets.ike-site-b.secret",
+        32,
+    );
+    assert!(
+        m.contains("12 characters") && m.contains("at least 32 characters"),
+        "{m}"
+    );
     // Short binary keys too.
     let text = EXAMPLE.replace("Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS", "0x0011223344");
-    let m = only(&text, "weak-psk", Severity::Warning, "secrets.ike-site-b.secret", 32);
+    let m = only(
+        &text,
+        "weak-psk",
+        Severity::Warning,
+        "secrets.ike-site-b.secret",
+        32,
+    );
     assert!(m.contains("only 5 octets"), "{m}");
-    let text = EXAMPLE.replace("Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS", "0x00112233445566778899aabbccddeeff");
+    let text = EXAMPLE.replace(
+        "Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS",
+        "0x00112233445566778899aabbccddeeff",
+    );
     no_rule(&text, "weak-psk");
 }
 
 #[test]
 fn warning_psk_with_few_character_classes() {
-    let text = EXAMPLE.replace("Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS", "abcdefghijklmnopqrstuvwxyzabcdefgh");
-    let m = only(&text, "weak-psk", Severity::Warning, "secrets.ike-site-b.secret", 32);
+    let text = EXAMPLE.replace(
+        "Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS",
+        "abcdefghijklmnopqrstuvwxyzabcdefgh",
+    );
+    let m = only(
+        &text,
+        "weak-psk",
+        Severity::Warning,
+        "secrets.ike-site-b.secret",
+        32,
+    );
     assert!(m.contains("34 characters and 1 character class"), "{m}");
-    let text = EXAMPLE.replace("Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS", "abcdefghijklmnopqrstuvwxyzABCDEF12");
+    let text = EXAMPLE.replace(
+        "Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS",
+        "abcdefghijklmnopqrstuvwxyzABCDEF12",
+    );
     no_rule(&text, "weak-psk");
 }
 
 #[test]
 fn warning_ike_and_esp_encryption_strength_differ() {
     let text = EXAMPLE.replace("aes256gcm16-modp2048", "aes128gcm16-modp2048");
-    let m = only(&text, "strength-mismatch", Severity::Warning, "connections.site-b.children.net.esp_proposals", 25);
+    let m = only(
+        &text,
+        "strength-mismatch",
+        Severity::Warning,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
     assert_eq!(
         m,
         "IKE proposal aes256-sha256-modp2048 (AES-256) and ESP proposal aes128gcm16-modp2048 \
@@ -117,23 +200,50 @@ fn warning_ike_and_esp_encryption_strength_differ() {
 #[test]
 fn warning_ike_and_esp_integrity_strength_differ() {
     let text = EXAMPLE.replace("aes256gcm16-modp2048", "aes256-sha512-modp2048");
-    let m = only(&text, "strength-mismatch", Severity::Warning, "connections.site-b.children.net.esp_proposals", 25);
-    assert!(m.contains("HMAC-SHA-256-128, 128-bit ICV") && m.contains("HMAC-SHA-512-256, 256-bit ICV"), "{m}");
+    let m = only(
+        &text,
+        "strength-mismatch",
+        Severity::Warning,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
+    assert!(
+        m.contains("HMAC-SHA-256-128, 128-bit ICV") && m.contains("HMAC-SHA-512-256, 256-bit ICV"),
+        "{m}"
+    );
     assert!(m.contains("differ in integrity strength"), "{m}");
 }
 
 #[test]
 fn warning_sha1() {
     let text = EXAMPLE.replace("aes256-sha256-modp2048", "aes256-sha1-modp2048");
-    let m = only(&text, "weak-algorithm", Severity::Warning, "connections.site-b.proposals", 12);
-    assert!(m.contains("sha1 (HMAC_SHA1_96)") && m.contains("prfsha1"), "{m}");
+    let m = only(
+        &text,
+        "weak-algorithm",
+        Severity::Warning,
+        "connections.site-b.proposals",
+        12,
+    );
+    assert!(
+        m.contains("sha1 (HMAC_SHA1_96)") && m.contains("prfsha1"),
+        "{m}"
+    );
 }
 
 #[test]
 fn warning_modp_below_2048() {
     let text = EXAMPLE.replace("aes256gcm16-modp2048", "aes256gcm16-modp1536");
-    let m = only(&text, "weak-algorithm", Severity::Warning, "connections.site-b.children.net.esp_proposals", 25);
-    assert!(m.contains("modp1536") && m.contains("below 2048 bits"), "{m}");
+    let m = only(
+        &text,
+        "weak-algorithm",
+        Severity::Warning,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
+    assert!(
+        m.contains("modp1536") && m.contains("below 2048 bits"),
+        "{m}"
+    );
     // 2048 itself is fine.
     no_rule(EXAMPLE, "weak-algorithm");
 }
@@ -142,7 +252,10 @@ fn warning_modp_below_2048() {
 fn warning_mss_clamp_larger_than_mtu_allows() {
     let text = EXAMPLE.replace("mss_clamp = \"auto\"", "mss_clamp = 1380");
     let m = only(&text, "mtu-mss", Severity::Warning, "daemon.mss_clamp", 7);
-    assert!(m.contains("mss_clamp 1380 with mtu 1400") && m.contains("at most 1360"), "{m}");
+    assert!(
+        m.contains("mss_clamp 1380 with mtu 1400") && m.contains("at most 1360"),
+        "{m}"
+    );
     // IPv6 selectors need 60 octets of headers.
     let text = EXAMPLE
         .replace("mss_clamp = \"auto\"", "mss_clamp = 1350")
@@ -158,7 +271,10 @@ fn warning_mss_clamp_larger_than_mtu_allows() {
 fn warning_mss_clamp_off_with_small_mtu() {
     let text = EXAMPLE.replace("mss_clamp = \"auto\"", "mss_clamp = \"off\"");
     let m = only(&text, "mtu-mss", Severity::Warning, "daemon.mss_clamp", 7);
-    assert!(m.contains("MSS of 1460") && m.contains("mss_clamp = \"auto\""), "{m}");
+    assert!(
+        m.contains("MSS of 1460") && m.contains("mss_clamp = \"auto\""),
+        "{m}"
+    );
 }
 
 #[test]
@@ -180,8 +296,17 @@ fn warning_mtu_with_esp_overhead_exceeds_path() {
 #[test]
 fn warning_keep_alive_longer_than_30s() {
     let text = EXAMPLE.replace("keep_alive = \"20s\"", "keep_alive = \"45s\"");
-    let m = only(&text, "keep-alive", Severity::Warning, "daemon.keep_alive", 5);
-    assert!(m.contains("keep_alive 45s is longer than 30s") && m.contains("NAT"), "{m}");
+    let m = only(
+        &text,
+        "keep-alive",
+        Severity::Warning,
+        "daemon.keep_alive",
+        5,
+    );
+    assert!(
+        m.contains("keep_alive 45s is longer than 30s") && m.contains("NAT"),
+        "{m}"
+    );
     let text = EXAMPLE.replace("keep_alive = \"20s\"", "keep_alive = 30");
     no_rule(&text, "keep-alive");
 }
@@ -189,14 +314,26 @@ fn warning_keep_alive_longer_than_30s() {
 #[test]
 fn extra_pfs_group_not_in_ike_proposals() {
     let text = EXAMPLE.replace("aes256gcm16-modp2048", "aes256gcm16-ecp384");
-    let m = only(&text, "extra/pfs-group", Severity::Warning, "connections.site-b.children.net.esp_proposals", 25);
+    let m = only(
+        &text,
+        "extra/pfs-group",
+        Severity::Warning,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
     assert!(m.contains("ECP_384") && m.contains("first rekey"), "{m}");
 }
 
 #[test]
 fn extra_start_without_remote_addrs_is_an_error() {
     let text = EXAMPLE.replace("remote_addrs = [\"198.51.100.2\"]", "remote_addrs = []");
-    let m = only(&text, "extra/no-remote-addrs", Severity::Error, "connections.site-b.children.net.start_action", 27);
+    let m = only(
+        &text,
+        "extra/no-remote-addrs",
+        Severity::Error,
+        "connections.site-b.children.net.start_action",
+        27,
+    );
     assert!(m.contains("remote_addrs is empty"), "{m}");
     let text = text.replace("start_action  = \"start\"", "start_action  = \"none\"");
     no_rule(&text, "extra/no-remote-addrs");
@@ -205,14 +342,29 @@ fn extra_start_without_remote_addrs_is_an_error() {
 #[test]
 fn extra_dpd_action_without_dpd_delay() {
     let text = EXAMPLE.replace("dpd_delay    = \"30s\"", "dpd_delay    = 0");
-    let m = only(&text, "extra/dpd-disabled", Severity::Warning, "connections.site-b.children.net.dpd_action", 28);
+    let m = only(
+        &text,
+        "extra/dpd-disabled",
+        Severity::Warning,
+        "connections.site-b.children.net.dpd_action",
+        28,
+    );
     assert!(m.contains("dpd_delay is 0"), "{m}");
 }
 
 #[test]
 fn extra_reauth_time_is_not_implemented() {
-    let text = EXAMPLE.replace("rekey_time   = \"4h\"", "rekey_time   = \"4h\"\nreauth_time = \"1d\"");
-    let m = only(&text, "extra/reauth", Severity::Warning, "connections.site-b.reauth_time", 14);
+    let text = EXAMPLE.replace(
+        "rekey_time   = \"4h\"",
+        "rekey_time   = \"4h\"\nreauth_time = \"1d\"",
+    );
+    let m = only(
+        &text,
+        "extra/reauth",
+        Severity::Warning,
+        "connections.site-b.reauth_time",
+        14,
+    );
     assert!(m.contains("not implemented"), "{m}");
 }
 

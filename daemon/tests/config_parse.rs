@@ -37,7 +37,10 @@ fn one_error(text: &str, path: &str, line: usize) -> String {
     assert_eq!(f[0].path, path, "{f:#?}");
     assert_eq!(f[0].line, Some(line), "{f:#?}");
     let shown = f[0].to_string();
-    assert!(shown.starts_with(&format!("error: {path} (line {line}): ")), "{shown}");
+    assert!(
+        shown.starts_with(&format!("error: {path} (line {line}): ")),
+        "{shown}"
+    );
     f[0].message.clone()
 }
 
@@ -137,7 +140,10 @@ fn defaults_follow_swanctl() {
     assert_eq!(c.local.id, Identity::Any);
     let k = &c.children[0];
     assert_eq!(k.remote_ts, ikev2::config::ChildConfig::new("x").remote_ts);
-    assert_eq!(k.esp_proposals, Proposal::implicit_defaults(ProtocolId::ESP));
+    assert_eq!(
+        k.esp_proposals,
+        Proposal::implicit_defaults(ProtocolId::ESP)
+    );
     assert_eq!(k.life_time, Duration::from_secs(3960));
     assert_eq!(k.rand_time, Duration::from_secs(360));
     assert_eq!(k.replay_window, 32);
@@ -213,7 +219,10 @@ mtu = 1300
     assert_eq!(k.mtu, Some(1300));
     let ep = cfg.to_endpoint_config();
     assert_eq!(ep.half_open_limit, 50);
-    assert_eq!(ep.connections[0].children[0].life_time, Duration::from_secs(7200));
+    assert_eq!(
+        ep.connections[0].children[0].life_time,
+        Duration::from_secs(7200)
+    );
 }
 
 #[test]
@@ -227,21 +236,34 @@ fn connections_and_children_keep_file_order() {
     let cfg = parse(text).unwrap();
     let names: Vec<_> = cfg.connections.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["zeta", "alpha"]);
-    let kids: Vec<_> = cfg.connections[0].children.iter().map(|c| c.name.as_str()).collect();
+    let kids: Vec<_> = cfg.connections[0]
+        .children
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
     assert_eq!(kids, ["b", "a"]);
 }
 
 #[test]
 fn unknown_key_error_names_the_key_and_its_line() {
-    let text = EXAMPLE.replace("encap        = false", "encap        = false\nremote_adrs = []");
+    let text = EXAMPLE.replace(
+        "encap        = false",
+        "encap        = false\nremote_adrs = []",
+    );
     let m = one_error(&text, "connections.site-b.remote_adrs", 16);
     assert!(m.contains("unknown key `remote_adrs`"), "{m}");
-    assert!(m.contains("remote_addrs"), "the expected keys are listed: {m}");
+    assert!(
+        m.contains("remote_addrs"),
+        "the expected keys are listed: {m}"
+    );
 
     let m = one_error("[daemon]\n\nmtu = 1400\ntun = \"x\"\n", "daemon.tun", 4);
     assert!(m.contains("unknown key `tun`"), "{m}");
 
-    let text = EXAMPLE.replace("start_action  = \"start\"", "start_action  = \"start\"\nauto = \"start\"");
+    let text = EXAMPLE.replace(
+        "start_action  = \"start\"",
+        "start_action  = \"start\"\nauto = \"start\"",
+    );
     let m = one_error(&text, "connections.site-b.children.net.auto", 28);
     assert!(m.contains("`auto`"), "{m}");
 
@@ -255,17 +277,40 @@ fn unknown_key_error_names_the_key_and_its_line() {
 
 #[test]
 fn unsupported_strongswan_keys_say_so() {
-    let m = one_error("[connections.c]\nmobike = true\n", "connections.c.mobike", 2);
-    assert!(m.contains("strongSwan key that ikev2d does not support") && m.contains("MOBIKE"), "{m}");
-    let m = one_error("[connections.c]\n[connections.c.children.k]\nupdown = \"/x\"\n", "connections.c.children.k.updown", 3);
+    let m = one_error(
+        "[connections.c]\nmobike = true\n",
+        "connections.c.mobike",
+        2,
+    );
+    assert!(
+        m.contains("strongSwan key that ikev2d does not support") && m.contains("MOBIKE"),
+        "{m}"
+    );
+    let m = one_error(
+        "[connections.c]\n[connections.c.children.k]\nupdown = \"/x\"\n",
+        "connections.c.children.k.updown",
+        3,
+    );
     assert!(m.contains("updown"), "{m}");
     let m = one_error("[connections.c]\nversion = 1\n", "connections.c.version", 2);
     assert!(m.contains("IKEv2 only"), "{m}");
-    let m = one_error("[connections.c]\n[connections.c.children.k]\nmode = \"transport\"\n", "connections.c.children.k.mode", 3);
+    let m = one_error(
+        "[connections.c]\n[connections.c.children.k]\nmode = \"transport\"\n",
+        "connections.c.children.k.mode",
+        3,
+    );
     assert!(m.contains("tunnel mode only"), "{m}");
-    let m = one_error("[connections.c]\nfragmentation = \"force\"\n", "connections.c.fragmentation", 2);
+    let m = one_error(
+        "[connections.c]\nfragmentation = \"force\"\n",
+        "connections.c.fragmentation",
+        2,
+    );
     assert!(m.contains("IKEv1-only"), "{m}");
-    let m = one_error("[connections.c.local]\nauth = \"pubkey\"\n", "connections.c.local.auth", 2);
+    let m = one_error(
+        "[connections.c.local]\nauth = \"pubkey\"\n",
+        "connections.c.local.auth",
+        2,
+    );
     assert!(m.contains("pre-shared keys only"), "{m}");
     let m = one_error("[secrets.eap-x]\nsecret = \"x\"\n", "secrets.eap-x", 1);
     assert!(m.contains("only IKE pre-shared keys"), "{m}");
@@ -286,7 +331,10 @@ fn semantic_errors_name_the_key_path_and_line() {
         12,
     );
     assert!(m.contains("unknown algorithm keyword 'sha265'"), "{m}");
-    assert!(m.contains("did you mean 'sha256'"), "ProposalError's hint is kept: {m}");
+    assert!(
+        m.contains("did you mean 'sha256'"),
+        "ProposalError's hint is kept: {m}"
+    );
 
     let m = one_error(
         &EXAMPLE.replace("[\"10.2.0.0/24\"]", "[\"10.2.0.0/24\", \"10.3.0.0/99\"]"),
@@ -295,7 +343,11 @@ fn semantic_errors_name_the_key_path_and_line() {
     );
     assert!(m.contains("/99"), "{m}");
 
-    let m = one_error(&EXAMPLE.replace("\"1h\"", "\"1hour\""), "connections.site-b.children.net.rekey_time", 26);
+    let m = one_error(
+        &EXAMPLE.replace("\"1h\"", "\"1hour\""),
+        "connections.site-b.children.net.rekey_time",
+        26,
+    );
     assert!(m.contains("invalid duration \"1hour\""), "{m}");
 
     let m = one_error(
@@ -305,17 +357,32 @@ fn semantic_errors_name_the_key_path_and_line() {
     );
     assert!(m.contains("invalid hex in identity"), "{m}");
 
-    let m = one_error(&EXAMPLE.replace("\"restart\"", "\"reboot\""), "connections.site-b.children.net.dpd_action", 28);
-    assert!(m.contains("expected one of clear, none, trap, restart"), "{m}");
+    let m = one_error(
+        &EXAMPLE.replace("\"restart\"", "\"reboot\""),
+        "connections.site-b.children.net.dpd_action",
+        28,
+    );
+    assert!(
+        m.contains("expected one of clear, none, trap, restart"),
+        "{m}"
+    );
 
     let m = one_error(&EXAMPLE.replace("mtu = 1400", "mtu = 100"), "daemon.mtu", 6);
     assert!(m.contains("out of range"), "{m}");
 
-    let m = one_error(&EXAMPLE.replace("\"auto\"        #", "\"on\" #"), "daemon.mss_clamp", 7);
+    let m = one_error(
+        &EXAMPLE.replace("\"auto\"        #", "\"on\" #"),
+        "daemon.mss_clamp",
+        7,
+    );
     assert!(m.contains("\"auto\""), "{m}");
 
     // A wrong type is a syntax error that still names key and line.
-    let m = one_error(&EXAMPLE.replace("encap        = false", "encap        = \"no\""), "connections.site-b.encap", 15);
+    let m = one_error(
+        &EXAMPLE.replace("encap        = false", "encap        = \"no\""),
+        "connections.site-b.encap",
+        15,
+    );
     assert!(m.contains("bool"), "{m}");
 }
 
@@ -331,7 +398,14 @@ fn several_errors_are_all_reported_in_line_order() {
 
 #[test]
 fn durations_accept_integers_and_units() {
-    for (v, secs) in [("45", 45), ("\"45\"", 45), ("\"30s\"", 30), ("\"10m\"", 600), ("\"1h\"", 3600), ("\"1d\"", 86400)] {
+    for (v, secs) in [
+        ("45", 45),
+        ("\"45\"", 45),
+        ("\"30s\"", 30),
+        ("\"10m\"", 600),
+        ("\"1h\"", 3600),
+        ("\"1d\"", 86400),
+    ] {
         let cfg = parse(&format!("[daemon]\nkeep_alive = {v}\n")).unwrap();
         assert_eq!(cfg.daemon.keep_alive, Duration::from_secs(secs), "{v}");
     }
@@ -341,7 +415,12 @@ fn durations_accept_integers_and_units() {
 
 #[test]
 fn mss_clamp_forms() {
-    let m = |v: &str| parse(&format!("[daemon]\nmss_clamp = {v}\n")).unwrap().daemon.mss_clamp;
+    let m = |v: &str| {
+        parse(&format!("[daemon]\nmss_clamp = {v}\n"))
+            .unwrap()
+            .daemon
+            .mss_clamp
+    };
     assert_eq!(m("\"auto\""), MssClamp::Auto);
     assert_eq!(m("\"off\""), MssClamp::Off);
     assert_eq!(m("1360"), MssClamp::Fixed(1360));
@@ -364,14 +443,21 @@ secret = \"plain\"
     assert_eq!(cfg.secrets.len(), 3);
     assert_eq!(cfg.secrets[0].ids.len(), 2);
     assert_eq!(cfg.secrets[0].secret.expose(), [1, 2, 3, 4, 5]);
-    assert_eq!(cfg.secrets[1].ids, vec![Identity::Fqdn("b.example".into()), Identity::Any]);
+    assert_eq!(
+        cfg.secrets[1].ids,
+        vec![Identity::Fqdn("b.example".into()), Identity::Any]
+    );
     assert_eq!(cfg.secrets[1].secret.expose(), [1, 2, 3, 4]);
     assert!(cfg.secrets[2].ids.is_empty());
     assert_eq!(cfg.secrets[2].secret.expose(), b"plain");
 
     let m = one_error("[secrets.ike-a]\nid = \"x\"\n", "secrets.ike-a", 1);
     assert!(m.contains("no secret"), "{m}");
-    let m = one_error("[secrets.ike-a]\nsecret = \"0xzz\"\n", "secrets.ike-a.secret", 2);
+    let m = one_error(
+        "[secrets.ike-a]\nsecret = \"0xzz\"\n",
+        "secrets.ike-a.secret",
+        2,
+    );
     assert!(m.contains("not valid hex"), "{m}");
 }
 
@@ -405,7 +491,10 @@ fn secret_file_is_read_trimmed_and_must_be_private() {
     );
     std::fs::write(&conf, &text).unwrap();
     let cfg = DaemonConfig::load(&conf).unwrap();
-    assert_eq!(cfg.secrets[0].secret.expose(), b"Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS");
+    assert_eq!(
+        cfg.secrets[0].secret.expose(),
+        b"Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS"
+    );
     assert_eq!(ikev2d::config::lint::lint(&cfg), vec![]);
 
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -415,5 +504,9 @@ fn secret_file_is_read_trimmed_and_must_be_private() {
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].path, "secrets.ike-site-b.secret_file");
     assert_eq!(f[0].line, Some(32));
-    assert!(f[0].message.contains("mode 644") && f[0].message.contains("chmod 600"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("mode 644") && f[0].message.contains("chmod 600"),
+        "{}",
+        f[0].message
+    );
 }

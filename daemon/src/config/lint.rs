@@ -33,7 +33,10 @@ pub const PATH_MTU: usize = 1500;
 
 /// All lint findings, errors first, then by line.
 pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
-    let mut l = Lints { cfg, out: Vec::new() };
+    let mut l = Lints {
+        cfg,
+        out: Vec::new(),
+    };
     l.keep_alive();
     l.secrets();
     for (ci, c) in cfg.connections.iter().enumerate() {
@@ -68,7 +71,11 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
                         "start_action = \"{}\" needs a peer to initiate to, but \
                          {base}.remote_addrs is empty: set remote_addrs or use \
                          start_action = \"none\" (respond only)",
-                        if ch.start_action == StartAction::Start { "start" } else { "trap" }
+                        if ch.start_action == StartAction::Start {
+                            "start"
+                        } else {
+                            "trap"
+                        }
                     ),
                 );
             }
@@ -85,7 +92,8 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             }
         }
     }
-    l.out.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
+    l.out
+        .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
     l.out
 }
 
@@ -186,7 +194,11 @@ impl Lints<'_> {
             } else {
                 format!("local id {me} or remote id {other}")
             };
-            let suggest = if other.is_any() { me.to_string() } else { other.to_string() };
+            let suggest = if other.is_any() {
+                me.to_string()
+            } else {
+                other.to_string()
+            };
             self.push(
                 Severity::Error,
                 "missing-secret",

@@ -77,7 +77,10 @@ impl fmt::Display for Finding {
 #[derive(Debug)]
 pub enum LoadError {
     /// The file could not be read (`ikev2d check` exits 2).
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// Syntax or semantic errors; each names its key and line (exit 1).
     Invalid(Vec<Finding>),
 }
@@ -438,7 +441,10 @@ fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
     let line = line_of(src, span.start);
     // The span covers the key for unknown keys and the value for type errors; in the
     // latter case the key is what precedes `=` on the line.
-    let line_start = src.get(..span.start).and_then(|s| s.rfind('\n')).map_or(0, |i| i + 1);
+    let line_start = src
+        .get(..span.start)
+        .and_then(|s| s.rfind('\n'))
+        .map_or(0, |i| i + 1);
     let before = src.get(line_start..span.start).unwrap_or("");
     let key = match before.split_once('=') {
         Some((k, _)) => k,
@@ -475,7 +481,9 @@ fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
             }
             None => format!("unknown key `{field}`{}", {
                 let expected = rest.split_once(", expected ").map(|x| x.1);
-                expected.map(|x| format!(" (expected {x})")).unwrap_or_default()
+                expected
+                    .map(|x| format!(" (expected {x})"))
+                    .unwrap_or_default()
             }),
         }
     } else {
@@ -556,7 +564,12 @@ impl Cx<'_> {
     }
 
     /// One of a fixed set of words.
-    fn word<T: Copy>(&mut self, path: &str, v: Option<&Sp<String>>, words: &[(&str, T)]) -> Option<T> {
+    fn word<T: Copy>(
+        &mut self,
+        path: &str,
+        v: Option<&Sp<String>>,
+        words: &[(&str, T)],
+    ) -> Option<T> {
         let v = v?;
         self.at(path, v);
         let s = v.get_ref().trim();
@@ -664,7 +677,11 @@ impl Cx<'_> {
             if (1.0..=10.0).contains(&b) {
                 d.retransmit.base = b;
             } else {
-                self.err(&p("retransmit_base"), v, format!("{b} is out of range (1.0..=10.0)"));
+                self.err(
+                    &p("retransmit_base"),
+                    v,
+                    format!("{b} is out of range (1.0..=10.0)"),
+                );
             }
         }
         if let Some(x) = self.int(&p("retransmit_tries"), r.retransmit_tries.as_ref(), 0, 100) {
@@ -687,7 +704,12 @@ impl Cx<'_> {
         ) {
             d.cookie_threshold = if x == 0 { usize::MAX } else { x };
         }
-        if let Some(x) = self.int(&p("block_threshold"), r.block_threshold.as_ref(), 0, i64::MAX) {
+        if let Some(x) = self.int(
+            &p("block_threshold"),
+            r.block_threshold.as_ref(),
+            0,
+            i64::MAX,
+        ) {
             d.block_threshold = x;
         }
         if let Some(x) = self.int(
@@ -704,7 +726,12 @@ impl Cx<'_> {
         d
     }
 
-    fn proposals(&mut self, path: &str, list: Option<&Vec<Sp<String>>>, proto: ProtocolId) -> Option<Vec<Proposal>> {
+    fn proposals(
+        &mut self,
+        path: &str,
+        list: Option<&Vec<Sp<String>>>,
+        proto: ProtocolId,
+    ) -> Option<Vec<Proposal>> {
         let before = self.errors.len();
         let all = self.string_list(path, list, |s| {
             Proposal::parse_list(proto, s).map_err(|e| e.to_string())
@@ -714,7 +741,9 @@ impl Cx<'_> {
         }
         let mut all = all?;
         for (i, p) in all.iter_mut().enumerate() {
-            *p = p.clone().with_number(u8::try_from(i + 1).unwrap_or(u8::MAX));
+            *p = p
+                .clone()
+                .with_number(u8::try_from(i + 1).unwrap_or(u8::MAX));
         }
         if all.is_empty() {
             if let Some(first) = list.and_then(|l| l.first()) {
@@ -730,7 +759,11 @@ impl Cx<'_> {
         let Some(r) = r else { return a };
         self.at(path, r);
         let r = r.get_ref();
-        if let Some(m) = self.word(&format!("{path}.auth"), r.auth.as_ref(), &[("psk", AuthMethod::Psk)]) {
+        if let Some(m) = self.word(
+            &format!("{path}.auth"),
+            r.auth.as_ref(),
+            &[("psk", AuthMethod::Psk)],
+        ) {
             a.auth = m;
         } else if let Some(v) = &r.auth {
             // Replace the generic message for the strongSwan methods we lack.
@@ -761,7 +794,9 @@ impl Cx<'_> {
                 .map(|a| {
                     let a = a.trim();
                     a.parse::<IpAddr>().map_err(|_| {
-                        format!("invalid IP address {a:?} (host names and ranges are not supported yet)")
+                        format!(
+                            "invalid IP address {a:?} (host names and ranges are not supported yet)"
+                        )
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -772,7 +807,10 @@ impl Cx<'_> {
                 self.err(
                     &p("version"),
                     v,
-                    format!("version {} is not supported: ikev2d speaks IKEv2 only (version = 2)", v.get_ref()),
+                    format!(
+                        "version {} is not supported: ikev2d speaks IKEv2 only (version = 2)",
+                        v.get_ref()
+                    ),
                 );
                 2
             }
@@ -782,10 +820,18 @@ impl Cx<'_> {
             }
             None => 2,
         };
-        let local_addrs = self.string_list(&p("local_addrs"), r.local_addrs.as_ref(), addrs).unwrap_or_default();
-        let remote_addrs = self.string_list(&p("remote_addrs"), r.remote_addrs.as_ref(), addrs).unwrap_or_default();
-        let local_port = self.int(&p("local_port"), r.local_port.as_ref(), 1, 65535).unwrap_or(IKE_PORT);
-        let remote_port = self.int(&p("remote_port"), r.remote_port.as_ref(), 1, 65535).unwrap_or(IKE_PORT);
+        let local_addrs = self
+            .string_list(&p("local_addrs"), r.local_addrs.as_ref(), addrs)
+            .unwrap_or_default();
+        let remote_addrs = self
+            .string_list(&p("remote_addrs"), r.remote_addrs.as_ref(), addrs)
+            .unwrap_or_default();
+        let local_port = self
+            .int(&p("local_port"), r.local_port.as_ref(), 1, 65535)
+            .unwrap_or(IKE_PORT);
+        let remote_port = self
+            .int(&p("remote_port"), r.remote_port.as_ref(), 1, 65535)
+            .unwrap_or(IKE_PORT);
         let proposals = self
             .proposals(&p("proposals"), r.proposals.as_ref(), ProtocolId::IKE)
             .unwrap_or_else(|| Proposal::defaults(ProtocolId::IKE));
@@ -809,7 +855,11 @@ impl Cx<'_> {
                             Fragmentation::Yes
                         }
                         other => {
-                            self.err(&p("fragmentation"), v, format!("invalid value {other:?}: expected one of yes, accept, no"));
+                            self.err(
+                                &p("fragmentation"),
+                                v,
+                                format!("invalid value {other:?}: expected one of yes, accept, no"),
+                            );
                             Fragmentation::Yes
                         }
                     },
@@ -828,14 +878,29 @@ impl Cx<'_> {
                 ],
             )
             .unwrap_or_default();
-        let keyingtries = self.int(&p("keyingtries"), r.keyingtries.as_ref(), 0, i64::from(u32::MAX)).unwrap_or(1);
-        let rekey_time = self.duration(&p("rekey_time"), r.rekey_time.as_ref()).unwrap_or(Duration::from_secs(4 * 3600));
-        let reauth_time = self.duration(&p("reauth_time"), r.reauth_time.as_ref()).unwrap_or(Duration::ZERO);
+        let keyingtries = self
+            .int(
+                &p("keyingtries"),
+                r.keyingtries.as_ref(),
+                0,
+                i64::from(u32::MAX),
+            )
+            .unwrap_or(1);
+        let rekey_time = self
+            .duration(&p("rekey_time"), r.rekey_time.as_ref())
+            .unwrap_or(Duration::from_secs(4 * 3600));
+        let reauth_time = self
+            .duration(&p("reauth_time"), r.reauth_time.as_ref())
+            .unwrap_or(Duration::ZERO);
         let over_time = self
             .duration(&p("over_time"), r.over_time.as_ref())
             .unwrap_or_else(|| rekey_time.max(reauth_time) / 10);
-        let rand_time = self.duration(&p("rand_time"), r.rand_time.as_ref()).unwrap_or(over_time);
-        let dpd_delay = self.duration(&p("dpd_delay"), r.dpd_delay.as_ref()).unwrap_or(Duration::ZERO);
+        let rand_time = self
+            .duration(&p("rand_time"), r.rand_time.as_ref())
+            .unwrap_or(over_time);
+        let dpd_delay = self
+            .duration(&p("dpd_delay"), r.dpd_delay.as_ref())
+            .unwrap_or(Duration::ZERO);
         let local = self.auth(&p("local"), r.local.as_ref());
         let remote = self.auth(&p("remote"), r.remote.as_ref());
         let mut kids: Vec<_> = r.children.iter().collect();
@@ -877,10 +942,18 @@ impl Cx<'_> {
                 .collect::<Result<Vec<_>, _>>()
         };
         let dynamic = ChildConfig::new("").local_ts;
-        let local_ts = self.string_list(&p("local_ts"), r.local_ts.as_ref(), ts).unwrap_or_else(|| dynamic.clone());
-        let remote_ts = self.string_list(&p("remote_ts"), r.remote_ts.as_ref(), ts).unwrap_or(dynamic);
+        let local_ts = self
+            .string_list(&p("local_ts"), r.local_ts.as_ref(), ts)
+            .unwrap_or_else(|| dynamic.clone());
+        let remote_ts = self
+            .string_list(&p("remote_ts"), r.remote_ts.as_ref(), ts)
+            .unwrap_or(dynamic);
         let esp_proposals = self
-            .proposals(&p("esp_proposals"), r.esp_proposals.as_ref(), ProtocolId::ESP)
+            .proposals(
+                &p("esp_proposals"),
+                r.esp_proposals.as_ref(),
+                ProtocolId::ESP,
+            )
             .unwrap_or_else(|| Proposal::implicit_defaults(ProtocolId::ESP));
         if let Some(v) = &r.mode {
             self.at(&p("mode"), v);
@@ -888,7 +961,9 @@ impl Cx<'_> {
                 self.err(&p("mode"), v, format!("mode {:?} is not supported: ikev2d runs tunnel mode only (mode = \"tunnel\")", v.get_ref()));
             }
         }
-        let rekey_time = self.duration(&p("rekey_time"), r.rekey_time.as_ref()).unwrap_or(Duration::from_secs(3600));
+        let rekey_time = self
+            .duration(&p("rekey_time"), r.rekey_time.as_ref())
+            .unwrap_or(Duration::from_secs(3600));
         let life_time = self
             .duration(&p("life_time"), r.life_time.as_ref())
             .unwrap_or(rekey_time + rekey_time / 10);
@@ -899,22 +974,36 @@ impl Cx<'_> {
             self.err(&p("life_time"), v, "life_time must not be shorter than rekey_time (the SA would expire before it is rekeyed)");
         }
         let max = i64::MAX;
-        let rekey_bytes = self.int(&p("rekey_bytes"), r.rekey_bytes.as_ref(), 0, max).unwrap_or(0u64);
-        let life_bytes = self.int(&p("life_bytes"), r.life_bytes.as_ref(), 0, max).unwrap_or(rekey_bytes + rekey_bytes / 10);
-        let rand_bytes = self.int(&p("rand_bytes"), r.rand_bytes.as_ref(), 0, max).unwrap_or(life_bytes - rekey_bytes.min(life_bytes));
-        let rekey_packets = self.int(&p("rekey_packets"), r.rekey_packets.as_ref(), 0, max).unwrap_or(0u64);
+        let rekey_bytes = self
+            .int(&p("rekey_bytes"), r.rekey_bytes.as_ref(), 0, max)
+            .unwrap_or(0u64);
+        let life_bytes = self
+            .int(&p("life_bytes"), r.life_bytes.as_ref(), 0, max)
+            .unwrap_or(rekey_bytes + rekey_bytes / 10);
+        let rand_bytes = self
+            .int(&p("rand_bytes"), r.rand_bytes.as_ref(), 0, max)
+            .unwrap_or(life_bytes - rekey_bytes.min(life_bytes));
+        let rekey_packets = self
+            .int(&p("rekey_packets"), r.rekey_packets.as_ref(), 0, max)
+            .unwrap_or(0u64);
         let life_packets = self
             .int(&p("life_packets"), r.life_packets.as_ref(), 0, max)
             .unwrap_or(rekey_packets + rekey_packets / 10);
         let rand_packets = self
             .int(&p("rand_packets"), r.rand_packets.as_ref(), 0, max)
             .unwrap_or(life_packets - rekey_packets.min(life_packets));
-        let replay_window = self.int(&p("replay_window"), r.replay_window.as_ref(), 0, 65536).unwrap_or(32);
+        let replay_window = self
+            .int(&p("replay_window"), r.replay_window.as_ref(), 0, 65536)
+            .unwrap_or(32);
         let start_action = self
             .word(
                 &p("start_action"),
                 r.start_action.as_ref(),
-                &[("none", StartAction::None), ("trap", StartAction::Trap), ("start", StartAction::Start)],
+                &[
+                    ("none", StartAction::None),
+                    ("trap", StartAction::Trap),
+                    ("start", StartAction::Start),
+                ],
             )
             .unwrap_or_default();
         let dpd_action = self
@@ -965,7 +1054,11 @@ impl Cx<'_> {
         }
     }
 
-    fn secret(&mut self, name: &Sp<String>, r: &BTreeMap<Sp<String>, Sp<toml::Value>>) -> Option<Secret> {
+    fn secret(
+        &mut self,
+        name: &Sp<String>,
+        r: &BTreeMap<Sp<String>, Sp<toml::Value>>,
+    ) -> Option<Secret> {
         let base = format!("secrets.{}", name.get_ref());
         self.at(&base, name);
         if !name.get_ref().starts_with("ike") {
@@ -984,7 +1077,10 @@ impl Cx<'_> {
             let key = k.get_ref().as_str();
             let path = format!("{base}.{key}");
             self.at(&path, k);
-            let is_id = key == "id" || key.strip_prefix("id").is_some_and(|s| s.starts_with(['-', '_']));
+            let is_id = key == "id"
+                || key
+                    .strip_prefix("id")
+                    .is_some_and(|s| s.starts_with(['-', '_']));
             match (key, v.get_ref()) {
                 (_, toml::Value::String(s)) if is_id => match s.parse::<Identity>() {
                     Ok(id) => ids.push(id),
@@ -995,7 +1091,9 @@ impl Cx<'_> {
                         match x.as_str().map(str::parse::<Identity>) {
                             Some(Ok(id)) => ids.push(id),
                             Some(Err(e)) => self.err(&format!("{path}[{i}]"), v, e.to_string()),
-                            None => self.err(&format!("{path}[{i}]"), v, "an identity must be a string"),
+                            None => {
+                                self.err(&format!("{path}[{i}]"), v, "an identity must be a string")
+                            }
                         }
                     }
                 }
@@ -1018,12 +1116,25 @@ impl Cx<'_> {
                     }
                 }
                 (_, _) if is_id || matches!(key, "ids" | "secret" | "secret_file") => {
-                    self.err(&path, v, format!("{key} must be a {}", if key == "ids" { "list of strings" } else { "string" }));
+                    self.err(
+                        &path,
+                        v,
+                        format!(
+                            "{key} must be a {}",
+                            if key == "ids" {
+                                "list of strings"
+                            } else {
+                                "string"
+                            }
+                        ),
+                    );
                 }
                 _ => self.err(
                     &path,
                     k,
-                    format!("unknown key `{key}` (expected id, id-<suffix>, ids, secret or secret_file)"),
+                    format!(
+                        "unknown key `{key}` (expected id, id-<suffix>, ids, secret or secret_file)"
+                    ),
                 ),
             }
         }
@@ -1039,16 +1150,24 @@ impl Cx<'_> {
             }),
             None if tried => None,
             None => {
-                self.err(&base, name, "no secret: set secret = \"...\" or secret_file = \"path\"");
+                self.err(
+                    &base,
+                    name,
+                    "no secret: set secret = \"...\" or secret_file = \"path\"",
+                );
                 None
             }
         }
     }
 
-    fn read_secret_file(&self, file: &str) -> Result<(SecretBytes, Option<(usize, usize)>), String> {
+    fn read_secret_file(
+        &self,
+        file: &str,
+    ) -> Result<(SecretBytes, Option<(usize, usize)>), String> {
         let path = self.base_dir.join(file);
         let shown = path.display();
-        let meta = std::fs::metadata(&path).map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
@@ -1061,7 +1180,8 @@ impl Cx<'_> {
         }
         #[cfg(not(unix))]
         let _ = meta;
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
         let text = text
             .strip_suffix("\r\n")
             .or_else(|| text.strip_suffix('\n'))
@@ -1093,7 +1213,10 @@ fn decode_secret(s: &str) -> Result<(SecretBytes, Option<(usize, usize)>), Strin
         if s.is_empty() {
             return Err("the secret is empty".to_owned());
         }
-        return Ok((SecretBytes::from_slice(s.as_bytes()), Some((s.chars().count(), classes))));
+        return Ok((
+            SecretBytes::from_slice(s.as_bytes()),
+            Some((s.chars().count(), classes)),
+        ));
     };
     if bytes.is_empty() {
         return Err("the secret is empty".to_owned());
