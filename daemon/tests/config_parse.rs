@@ -510,3 +510,40 @@ fn secret_file_is_read_trimmed_and_must_be_private() {
         f[0].message
     );
 }
+
+#[test]
+fn unknown_key_named_like_its_table() {
+    let m = one_error("[connections.a]\na = 1\n", "connections.a.a", 2);
+    assert!(m.contains("unknown key `a`"), "{m}");
+    let m = one_error(
+        "[connections.a.locals]\nid = \"x\"\n",
+        "connections.a.locals",
+        1,
+    );
+    assert!(m.contains("unknown key `locals`"), "{m}");
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_text(s in "\\PC{0,200}") {
+            let _ = DaemonConfig::parse(&s, Path::new("."));
+        }
+
+        #[test]
+        fn example_with_a_line_replaced(line in 0usize..33, text in "[a-z_\\[\\]=\" 0-9.-]{0,40}") {
+            let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+            if line < lines.len() {
+                lines[line] = &text;
+            }
+            let joined = lines.join("\n");
+            if let Ok(cfg) = DaemonConfig::parse(&joined, Path::new(".")) {
+                let _ = ikev2d::config::lint::lint(&cfg);
+                let _ = cfg.to_endpoint_config();
+            }
+        }
+    }
+}

@@ -69,7 +69,11 @@ impl fmt::Display for Finding {
             (true, Some(l)) => write!(f, "line {l}: ")?,
             (true, None) => {}
         }
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if self.rule.starts_with("extra/") {
+            write!(f, " [{}]", self.rule)?;
+        }
+        Ok(())
     }
 }
 
@@ -453,6 +457,10 @@ fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
     .trim()
     .trim_matches('"')
     .to_owned();
+    let on_header_line = src
+        .lines()
+        .nth(line - 1)
+        .is_some_and(|l| l.trim_start().starts_with('['));
     let header = src
         .lines()
         .take(line)
@@ -469,7 +477,7 @@ fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
     let path = match (is_key, header.is_empty()) {
-        (true, false) if !header.ends_with(&key) => format!("{header}.{key}"),
+        (true, false) if !on_header_line => format!("{header}.{key}"),
         (true, true) => key.clone(),
         _ => header,
     };
