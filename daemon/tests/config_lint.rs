@@ -378,3 +378,29 @@ fn errors_sort_before_warnings() {
     assert_eq!(f[0].severity, Severity::Error);
     assert_eq!(f[1].severity, Severity::Warning);
 }
+
+#[test]
+fn responder_example_is_clean() {
+    let text = include_str!("data/responder.toml");
+    assert_eq!(findings(text), vec![]);
+    let cfg = DaemonConfig::parse(text, Path::new(".")).unwrap();
+    let ep = cfg.to_endpoint_config();
+    assert!(ep.connections[0].remote_addrs.is_empty());
+    assert_eq!(ep.secrets[0].secret.len(), 32);
+}
+
+#[test]
+fn missing_secret_with_remote_any() {
+    // Remote %any: the key is picked by the peer's identity at run time, so a secret
+    // owned by our identity (or by nobody) is enough.
+    let base = "[connections.rw]\n[connections.rw.local]\nid = \"vpn.example.com\"\n";
+    let ok = format!(
+        "{base}[secrets.ike-a]\nid = \"vpn.example.com\"\nsecret = \"0x00112233445566778899aabbccddeeff\"\n"
+    );
+    no_rule(&ok, "missing-secret");
+    let bad = format!(
+        "{base}[secrets.ike-a]\nid = \"other.example.com\"\nsecret = \"0x00112233445566778899aabbccddeeff\"\n"
+    );
+    let m = only(&bad, "missing-secret", Severity::Error, "connections.rw", 1);
+    assert!(m.contains("local id vpn.example.com"), "{m}");
+}

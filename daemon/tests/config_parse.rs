@@ -547,3 +547,12 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn effective_mss() {
+    let d = parse(EXAMPLE).unwrap().daemon;
+    assert_eq!(d.effective_mss(false), Some(1360));
+    assert_eq!(d.effective_mss(true), Some(1340));
+    let d = parse("[daemon]\nmss_clamp = \"off\"\n").unwrap().daemon;
+    assert_eq!(d.effective_mss(false), None);
+}

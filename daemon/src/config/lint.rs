@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ikev2::config::{EndpointConfig, Identity, SharedSecret};
+use ikev2::config::{EndpointConfig, IdMatch, Identity, SharedSecret};
 use ikev2::crypto::algorithms::{EncrAlgorithm, IntegAlgorithm};
 use ikev2::crypto::proposal::Proposal;
 use ikev2::ts::TsSpec;
@@ -188,7 +188,18 @@ impl Lints<'_> {
                 .collect(),
             ..EndpointConfig::default()
         };
-        if ep.find_psk(&me, &other).is_none() {
+        // With remote id %any the key is chosen at run time by the identity the peer
+        // sends: any secret that could apply is enough.
+        let found = if other.is_any() {
+            self.cfg.secrets.iter().any(|s| {
+                s.ids.is_empty()
+                    || me.is_any()
+                    || s.ids.iter().any(|o| o.matches(&me) != IdMatch::None)
+            })
+        } else {
+            ep.find_psk(&me, &other).is_some()
+        };
+        if !found {
             let who = if other.is_any() {
                 format!("local id {me}")
             } else {

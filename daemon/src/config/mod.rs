@@ -179,6 +179,18 @@ impl Default for DaemonSettings {
     }
 }
 
+impl DaemonSettings {
+    /// The MSS to clamp TCP SYNs to for inner packets of this family, `None` when
+    /// clamping is off: `auto` is `mtu - 40` (IPv4) or `mtu - 60` (IPv6).
+    pub fn effective_mss(&self, ipv6: bool) -> Option<u16> {
+        match self.mss_clamp {
+            MssClamp::Auto => Some(self.mtu.saturating_sub(if ipv6 { 60 } else { 40 })),
+            MssClamp::Fixed(m) => Some(m),
+            MssClamp::Off => None,
+        }
+    }
+}
+
 /// Authentication method of a `local`/`remote` section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AuthMethod {
