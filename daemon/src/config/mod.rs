@@ -26,6 +26,8 @@ pub mod duration;
 pub mod lint;
 mod schema;
 
+pub use schema::UNSUPPORTED_KEYS;
+
 use schema::{BoolOrStr, IntOrStr, RawAuth, RawChild, RawConnection, RawDaemon, RawFile, Sp};
 
 /// How bad a finding is: errors make the configuration unusable.
@@ -444,7 +446,14 @@ pub(crate) fn line_of(src: &str, offset: usize) -> usize {
 /// A toml/serde error as a finding: the key path is the table header above the
 /// error plus the key at the error's position.
 fn syntax_finding(src: &str, e: &toml::de::Error) -> Finding {
-    let msg = e.message().trim().to_owned();
+    let msg = e
+        .message()
+        .trim()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
     let Some(span) = e.span() else {
         return Finding {
             severity: Severity::Error,

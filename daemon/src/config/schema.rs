@@ -202,5 +202,4 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "DF/ECN/DSCP copy options are not configurable yet",
     ),
     ("per_cpu_sas", "per-CPU SAs are not supported"),
-    ("local_ts_list", "not a swanctl.conf key; use local_ts"),
 ];
