@@ -15,7 +15,7 @@ fn accepted_keys(table: &str) -> Vec<String> {
         panic!("{table}")
     };
     let m = &f[0].message;
-    let list = m.split_once("expected one of ").unwrap().1;
+    let list = m.split_once("expected ").unwrap().1;
     list.split('`')
         .enumerate()
         .filter(|(i, _)| i % 2 == 1)
