@@ -57,7 +57,7 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             let cb = format!("{base}.children.{}", ch.name);
             l.ts_overlap(&cb, &ch.local_ts, &ch.remote_ts);
             l.algorithms(&format!("{cb}.esp_proposals"), &ch.esp_proposals);
-            l.strength(&base, &cb, &c.proposals, &ch.esp_proposals);
+            l.strength(&cb, &c.proposals, &ch.esp_proposals);
             l.pfs(&cb, &c.proposals, &ch.esp_proposals);
             l.mtu(&cb, ch, &c.remote_addrs);
             if matches!(ch.start_action, StartAction::Start | StartAction::Trap)
@@ -290,14 +290,13 @@ impl Lints<'_> {
         }
     }
 
-    fn strength(&mut self, conn: &str, child: &str, ike: &[Proposal], esp: &[Proposal]) {
+    fn strength(&mut self, child: &str, ike: &[Proposal], esp: &[Proposal]) {
         let (Some(i), Some(e)) = (ike.first(), esp.first()) else {
             return;
         };
         let (Some(ie), Some(ee)) = (i.encr().next(), e.encr().next()) else {
             return;
         };
-        let _ = conn;
         if ie.strength_bits() != ee.strength_bits() {
             self.push(
                 Severity::Warning,
