@@ -1,10 +1,12 @@
-//! ikev2d: an IKEv2/IPsec VPN gateway. For now the binary has one subcommand,
-//! `decode`, which shows a captured IKE message.
+//! ikev2d: an IKEv2/IPsec VPN gateway. For now the binary has two subcommands:
+//! `decode`, which shows a captured IKE message, and `check`, which validates and
+//! lints a configuration file.
 
 use std::io::Read as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use ikev2d::config::{DaemonConfig, Finding, LoadError, Severity};
 
 mod decode;
 mod hexinput;
@@ -27,13 +29,82 @@ enum Command {
         /// The message as hex, or "-" for stdin.
         hex: Option<String>,
     },
+    /// Validate and lint a configuration file. Exit 0 when usable (warnings are
+    /// printed), 1 on errors, 2 when the file cannot be read.
+    Check {
+        /// The configuration file.
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: std::path::PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Decode { json, hex } => run_decode(json, hex),
+        Command::Check { config, json } => run_check(&config, json),
     }
+}
+
+fn run_check(path: &std::path::Path, json: bool) -> ExitCode {
+    let findings = match DaemonConfig::check(path) {
+        Ok(f) => f,
+        Err(e @ LoadError::Io { .. }) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "file": path.display().to_string(), "error": e.to_string()})
+                );
+            } else {
+                eprintln!("ikev2d check: {e}");
+            }
+            return ExitCode::from(2);
+        }
+        Err(LoadError::Invalid(f)) => f,
+    };
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let warnings = findings.len() - errors;
+    if json {
+        let list: Vec<_> = findings.iter().map(finding_json).collect();
+        let out = serde_json::json!({
+            "ok": errors == 0,
+            "file": path.display().to_string(),
+            "errors": errors,
+            "warnings": warnings,
+            "findings": list,
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        for f in &findings {
+            println!("{f}");
+        }
+        let verdict = if errors == 0 { "usable" } else { "not usable" };
+        println!(
+            "{}: {errors} error(s), {warnings} warning(s): {verdict}",
+            path.display()
+        );
+    }
+    if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn finding_json(f: &Finding) -> serde_json::Value {
+    serde_json::json!({
+        "severity": f.severity.to_string(),
+        "rule": f.rule,
+        "path": f.path,
+        "line": f.line,
+        "message": f.message,
+    })
 }
 
 fn run_decode(json: bool, hex: Option<String>) -> ExitCode {
