@@ -5,7 +5,7 @@
 use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
-use crate::ike_sa::{IkeSa, State};
+use crate::ike_sa::{ChildState, IkeSa, State};
 use crate::wire::{Delete, NotifyType, Payload, ProtocolId};
 
 use super::{Chain, Outcome, has_notify};
@@ -74,11 +74,24 @@ pub(crate) fn process_request(
             ProtocolId::ESP => {
                 for spi in &d.spis {
                     // The peer names its inbound SPI, our outbound one.
-                    let Some(c) = sa.children.iter().find(|c| c.spi_out == *spi) else {
+                    let Some(c) = sa.children.iter().find(|c| {
+                        c.spi_out == *spi && !matches!(c.state, ChildState::Lingering(_))
+                    }) else {
                         continue;
                     };
                     let spi_in = c.spi_in;
-                    if sa.remove_child(ctx, spi_in).is_some() {
+                    if c.state == ChildState::Deleting {
+                        // Deletes crossed (RFC 7296 section 1.4.1): ours completes it.
+                        continue;
+                    }
+                    let replaced = c.state == ChildState::Rekeyed
+                        || sa.children.iter().any(|n| n.pending_switch == Some(spi_in));
+                    if replaced {
+                        // The old SA of a rekey: the replacement takes our outbound
+                        // traffic now; the old inbound SA lingers a little.
+                        sa.retire_rekeyed(ctx, spi_in);
+                        ours.push(spi_in);
+                    } else if sa.remove_child(ctx, spi_in).is_some() {
                         ours.push(spi_in);
                     }
                 }

@@ -106,6 +106,21 @@ impl SaCrypto {
     }
 }
 
+/// Where a CHILD SA is in its life (strongSwan's `child_sa_state_t`, reduced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    /// In use.
+    Installed,
+    /// Our rekey of it is in flight.
+    Rekeying,
+    /// Replaced by a rekey; waiting for the Delete (ours or the peer's).
+    Rekeyed,
+    /// Our Delete of it is in flight.
+    Deleting,
+    /// Deleted; the inbound SA lingers until then (`delete_rekeyed_delay`).
+    Lingering(Instant),
+}
+
 /// A CHILD SA pair as the IKE SA remembers it.
 #[derive(Debug, Clone)]
 pub(crate) struct ChildSa {
@@ -115,6 +130,31 @@ pub(crate) struct ChildSa {
     pub suite: EspSuite,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    pub state: ChildState,
+    /// When to start a rekey (`rekey_time` minus jitter); `None` once handled.
+    pub rekey_at: Option<Instant>,
+    /// Hard lifetime: removed then, rekeyed or not.
+    pub expire_at: Instant,
+    /// A rekey replacement whose outbound is not used yet: the old inbound SPI.
+    pub pending_switch: Option<u32>,
+    /// Whether our outbound traffic uses this SA.
+    pub outbound: bool,
+    /// The peer rekeyed this SA while our own rekey of it was in flight (RFC 7296
+    /// section 2.8.1): the inbound SPI of the peer's replacement and the lowest nonce
+    /// of its exchange.
+    pub peer_rekey: Option<(u32, Vec<u8>)>,
+}
+
+impl ChildState {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ChildState::Installed => "INSTALLED",
+            ChildState::Rekeying => "REKEYING",
+            ChildState::Rekeyed => "REKEYED",
+            ChildState::Deleting => "DELETING",
+            ChildState::Lingering(_) => "LINGERING",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -726,6 +766,74 @@ impl IkeSa {
     ) {
         let f = self.failure(phase, cause, initiator, Some(child.to_owned()), true);
         ctx.sh.event(Event::Failed(f));
+    }
+
+    /// Our CHILD SA with inbound SPI `spi_in`.
+    pub(crate) fn child_mut(&mut self, spi_in: u32) -> Option<&mut ChildSa> {
+        self.children.iter_mut().find(|c| c.spi_in == spi_in)
+    }
+
+    /// Outbound traffic of the replacement of `old` (inbound SPI) starts; the old SA
+    /// is deleted and lingers (its inbound SA still receives) for
+    /// `delete_rekeyed_delay`.
+    pub(crate) fn retire_rekeyed(&mut self, ctx: &mut Ctx<'_>, old: u32) {
+        let linger = ctx.now + ctx.config.delete_rekeyed_delay;
+        let Some(pos) = self.children.iter().position(|c| c.spi_in == old) else {
+            return;
+        };
+        let old_spi_out = self.children[pos].spi_out;
+        let was_outbound = self.children[pos].outbound;
+        self.children[pos].state = ChildState::Lingering(linger);
+        self.children[pos].outbound = false;
+        self.children[pos].rekey_at = None;
+        if let Some(new) = self
+            .children
+            .iter_mut()
+            .find(|c| c.pending_switch == Some(old))
+        {
+            new.pending_switch = None;
+            if was_outbound && !new.outbound {
+                new.outbound = true;
+                let e = crate::event::ChildSaOutboundSwitched {
+                    conn: self.conn.name.clone(),
+                    child: new.name.clone(),
+                    ike_sa: self.id,
+                    old_spi_out,
+                    spi_in: new.spi_in,
+                    spi_out: new.spi_out,
+                };
+                ctx.sh.event(Event::ChildSaOutboundSwitched(e));
+            }
+        }
+    }
+
+    /// Switches outbound traffic from `old` (inbound SPI) to `new`.
+    pub(crate) fn switch_outbound(&mut self, ctx: &mut Ctx<'_>, old: u32, new: u32) {
+        let old_spi_out = match self.child_mut(old) {
+            Some(c) if c.outbound => {
+                c.outbound = false;
+                c.spi_out
+            }
+            Some(_) => return,
+            // Gone meanwhile (hard lifetime, deleted by the peer): the new SA is all
+            // there is.
+            None => 0,
+        };
+        let conn = self.conn.name.clone();
+        let id = self.id;
+        if let Some(n) = self.child_mut(new) {
+            n.pending_switch = None;
+            n.outbound = true;
+            let e = crate::event::ChildSaOutboundSwitched {
+                conn,
+                child: n.name.clone(),
+                ike_sa: id,
+                old_spi_out,
+                spi_in: n.spi_in,
+                spi_out: n.spi_out,
+            };
+            ctx.sh.event(Event::ChildSaOutboundSwitched(e));
+        }
     }
 
     /// Removes a CHILD SA by our inbound SPI, reporting it.
