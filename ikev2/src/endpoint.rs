@@ -495,6 +495,36 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
+    pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
+        let (id, state) = self
+            .sas
+            .iter()
+            .find_map(|(id, sa)| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi_in)
+                    .map(|c| (*id, c.state.clone()))
+            })
+            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+        if matches!(state, ChildState::Deleting | ChildState::Lingering(_)) {
+            return Err(CommandError::ChildSaBusy(spi_in));
+        }
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.queue.push_back(Task::ChildDelete(
+                crate::exchange::child_delete::ChildDelete::redundant(spi_in),
+            ));
+            let mut ctx = Ctx {
+                now,
+                config: &self.config,
+                sh: &mut self.sh,
+            };
+            sa.start_next(&mut ctx);
+        }
+        self.settle(now, id);
+        Ok(())
+    }
+
     /// Deletes one IKE SA.
     pub fn terminate_ike_sa(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
         if !self.sas.contains_key(&id) {

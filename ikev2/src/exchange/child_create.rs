@@ -146,7 +146,7 @@ fn install(
     };
     let jitter = random_duration(&mut ctx.sh.rng, cfg.effective_rand_time());
     let rekey_at = (!cfg.rekey_time.is_zero()).then(|| ctx.now + (cfg.rekey_time - jitter));
-    let expire_at = ctx.now + cfg.life_time.max(cfg.rekey_time);
+    let expire_at = ctx.now + cfg.life_time;
     sa.children.push(ChildSa {
         name: cfg.name.clone(),
         spi_in,
@@ -768,6 +768,17 @@ impl ChildCreate {
                 };
                 sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
             }
+            return Outcome::Done;
+        }
+        let refused = first_error(payloads).map(|n| n.ty);
+        if self.rekey.is_some()
+            && matches!(
+                refused,
+                Some(NotifyType::TEMPORARY_FAILURE | NotifyType::CHILD_SA_NOT_FOUND)
+            )
+        {
+            // Collision outcomes, not failures: the rekey task decides what follows.
+            ctx.sh.child_spis.remove(&p.spi_in);
             return Outcome::Done;
         }
         let nr = find(payloads, |x| match x {

@@ -84,7 +84,12 @@ impl ChildRekey {
         let outcome = self.inner.process_response(sa, ctx, payloads);
         let old = self.old;
         let Some(new) = self.inner.installed else {
-            if self.inner.retried {
+            let rekeying = sa
+                .children
+                .iter()
+                .any(|c| c.spi_in == old && c.state == ChildState::Rekeying);
+            if self.inner.retried || !rekeying {
+                // Retried with another group, or the old SA was deleted meanwhile.
                 return outcome;
             }
             // No new SA. Whatever the peer did to the old one decides what is next.

@@ -84,7 +84,15 @@ pub(crate) fn process_request(
                         // Deletes crossed (RFC 7296 section 1.4.1): ours completes it.
                         continue;
                     }
-                    let replaced = c.state == ChildState::Rekeyed
+                    // A collision we have not resolved yet: the peer's replacement is
+                    // the one it keeps, since it deletes the old SA.
+                    let peer_new = c.peer_rekey.as_ref().map(|(n, _)| *n);
+                    let rekeyed = c.state == ChildState::Rekeyed;
+                    if let Some(n) = peer_new.and_then(|n| sa.child_mut(n)) {
+                        n.pending_switch = Some(spi_in);
+                    }
+                    let replaced = peer_new.is_some()
+                        || rekeyed
                         || sa.children.iter().any(|n| n.pending_switch == Some(spi_in));
                     if replaced {
                         // The old SA of a rekey: the replacement takes our outbound

@@ -408,6 +408,8 @@ impl Network {
     /// Steps until nothing is pending or `limit` of simulated time has passed.
     pub fn drive_for(&mut self, limit: Duration) {
         let end = self.now + limit;
+        // Output of commands given since the last step.
+        self.collect();
         while self.next_time().is_some_and(|t| t <= end) {
             self.step();
         }
@@ -539,6 +541,23 @@ pub fn pair_with(
     tweak_b(&mut b);
     let a = Endpoint::new(Arc::new(a), seed(1));
     let b = Endpoint::new(Arc::new(b), seed(2));
+    Network::new(vec![(a, vec![ip(IP_A)]), (b, vec![ip(IP_B)])], seed_net)
+}
+
+/// As [`pair_with`], with the endpoints' RNG seeds (nonces, SPIs, jitter) chosen.
+pub fn pair_seeded(
+    seed_net: u64,
+    seed_a: u8,
+    seed_b: u8,
+    tweak_a: impl FnOnce(&mut EndpointConfig),
+    tweak_b: impl FnOnce(&mut EndpointConfig),
+) -> Network {
+    let mut a = endpoint_config(site("ab", IP_A, IP_B, true), PSK);
+    let mut b = endpoint_config(site("ab", IP_B, IP_A, false), PSK);
+    tweak_a(&mut a);
+    tweak_b(&mut b);
+    let a = Endpoint::new(Arc::new(a), seed(seed_a));
+    let b = Endpoint::new(Arc::new(b), seed(seed_b));
     Network::new(vec![(a, vec![ip(IP_A)]), (b, vec![ip(IP_B)])], seed_net)
 }
 
