@@ -238,13 +238,11 @@ pub enum DpdAction {
 
 impl ConnectionConfig {
     /// `over_time`, default 10 % of `rekey_time`.
-    #[allow(dead_code)] // the IKE rekey timer comes next
     pub(crate) fn effective_over_time(&self) -> Duration {
         self.over_time.unwrap_or(self.rekey_time / 10)
     }
 
     /// `rand_time`, default `over_time`.
-    #[allow(dead_code)] // the IKE rekey timer comes next
     pub(crate) fn effective_rand_time(&self) -> Duration {
         self.rand_time
             .unwrap_or_else(|| self.effective_over_time())

@@ -138,6 +138,14 @@ pub(crate) enum Action {
         local_id: Identity,
         remote_id: Identity,
     },
+    /// An IKE SA was rekeyed: route `new` (our new SPI) to it instead of `old`.
+    Respi {
+        id: IkeSaId,
+        old: IkeSpi,
+        new: IkeSpi,
+    },
+    /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
+    AddSa(Box<IkeSa>),
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -495,6 +503,18 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Rekeys IKE SA `id` now (`swanctl --rekey --ike`).
+    pub fn rekey_ike_sa(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self
+            .sas
+            .get_mut(&id)
+            .filter(|sa| sa.is_established() && !sa.ghost)
+            .ok_or(CommandError::UnknownIkeSa(id.0))?;
+        sa.rekey_at = Some(now);
+        self.handle_timeout(now);
+        Ok(())
+    }
+
     /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
     pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
         let (id, state) = self
@@ -591,13 +611,14 @@ impl Endpoint {
 
     /// IKE SAs in any state.
     pub fn ike_sa_count(&self) -> usize {
-        self.sas.len()
+        self.sas.values().filter(|sa| !sa.ghost).count()
     }
 
     /// A snapshot of every IKE SA and its CHILD SAs, for status displays.
     pub fn ike_sas(&self) -> Vec<IkeSaStatus> {
         self.sas
             .values()
+            .filter(|sa| !sa.ghost)
             .map(|sa| IkeSaStatus {
                 id: sa.id,
                 conn: sa.conn.name.clone(),
@@ -699,6 +720,19 @@ impl Endpoint {
                         sa.go_down(&mut ctx, DownReason::Replaced);
                         touched.push(*other);
                     }
+                }
+                Action::Respi { id, old, new } => {
+                    if self.by_spi.get(&old) == Some(&id) {
+                        self.by_spi.remove(&old);
+                    }
+                    self.by_spi.insert(new, id);
+                }
+                Action::AddSa(mut ghost) => {
+                    let gid = self.new_id();
+                    ghost.id = gid;
+                    self.by_spi.insert(ghost.our_spi(), gid);
+                    self.sas.insert(gid, *ghost);
+                    touched.push(gid);
                 }
             }
         }

@@ -89,6 +89,8 @@ pub enum DownReason {
     Replaced,
     /// An exchange on it failed (see the [`Event::Failed`] just before).
     Failed(Cause),
+    /// Its hard lifetime (`rekey_time` + `over_time`) passed without a rekey.
+    Expired,
 }
 
 impl fmt::Display for DownReason {
@@ -100,6 +102,9 @@ impl fmt::Display for DownReason {
                 f.write_str("replaced: peer sent INITIAL_CONTACT in a new IKE SA")
             }
             DownReason::Failed(c) => write!(f, "failed: {c}"),
+            DownReason::Expired => {
+                f.write_str("expired: not rekeyed within rekey_time + over_time")
+            }
         }
     }
 }

@@ -68,7 +68,18 @@ pub(crate) fn process_request(
         let Payload::Delete(d) = p else { continue };
         match d.protocol {
             ProtocolId::IKE => {
-                sa.go_down(ctx, DownReason::DeletedByPeer);
+                if let Some(theirs) = sa.peer_ike_rekey.take() {
+                    // Colliding IKE rekeys, and the peer deletes the old SA: its new
+                    // SA is the one that stays (RFC 7296 section 2.8.2).
+                    sa.pending_adopt = Some((*theirs, false));
+                    sa.old_deleted = true;
+                    return;
+                }
+                if sa.ghost {
+                    sa.go_down(ctx, DownReason::Terminated);
+                } else {
+                    sa.go_down(ctx, DownReason::DeletedByPeer);
+                }
                 return;
             }
             ProtocolId::ESP => {

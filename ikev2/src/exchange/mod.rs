@@ -37,6 +37,7 @@ pub(crate) enum Task {
     ChildCreate(Box<child_create::ChildCreate>),
     ChildRekey(Box<child_rekey::ChildRekey>),
     ChildDelete(child_delete::ChildDelete),
+    IkeRekey(Box<ike_rekey::IkeRekey>),
     Informational(informational::Informational),
 }
 
@@ -46,7 +47,9 @@ impl Task {
         match self {
             Task::IkeInit(_) => ExchangeType::IKE_SA_INIT,
             Task::IkeAuth(_) => ExchangeType::IKE_AUTH,
-            Task::ChildCreate(_) | Task::ChildRekey(_) => ExchangeType::CREATE_CHILD_SA,
+            Task::ChildCreate(_) | Task::ChildRekey(_) | Task::IkeRekey(_) => {
+                ExchangeType::CREATE_CHILD_SA
+            }
             Task::Informational(_) | Task::ChildDelete(_) => ExchangeType::INFORMATIONAL,
         }
     }
@@ -149,7 +152,10 @@ impl Task {
             Task::IkeAuth(t) => t.reserved_spi(),
             Task::ChildCreate(t) => t.reserved_spi(),
             Task::ChildRekey(t) => t.reserved_spi(),
-            Task::IkeInit(_) | Task::Informational(_) | Task::ChildDelete(_) => None,
+            Task::IkeInit(_)
+            | Task::Informational(_)
+            | Task::ChildDelete(_)
+            | Task::IkeRekey(_) => None,
         }
     }
 
@@ -165,6 +171,7 @@ impl Task {
             Task::ChildCreate(t) => t.build(sa, ctx),
             Task::ChildRekey(t) => t.build(sa, ctx),
             Task::ChildDelete(t) => t.build(sa, ctx),
+            Task::IkeRekey(t) => t.build(sa, ctx),
             Task::Informational(t) => t.build(sa, ctx).map(Some),
         }
     }
@@ -185,6 +192,7 @@ impl Task {
             Task::ChildCreate(t) => t.process_response(sa, ctx, payloads),
             Task::ChildRekey(t) => t.process_response(sa, ctx, payloads),
             Task::ChildDelete(t) => t.process_response(sa, ctx, payloads),
+            Task::IkeRekey(t) => t.process_response(sa, ctx, payloads),
             Task::Informational(t) => t.process_response(sa, ctx, payloads),
         }
     }

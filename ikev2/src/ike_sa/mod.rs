@@ -20,7 +20,7 @@ use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::secret::SecretBytes;
 use crate::crypto::sk::{Opened, SkError, SkPlaintext, SkProtector};
-use crate::endpoint::Ctx;
+use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::{ChildSaDeleted, DownReason, Event, Failure, IkeSaDown, IkeSaId, IkeSaUp};
 use crate::exchange::{self, Chain, Outcome, Task, rules};
@@ -45,6 +45,9 @@ pub(crate) enum State {
     Established,
     /// Our Delete is in flight.
     Deleting,
+    /// A ghost: the old incarnation of a rekeyed IKE SA, waiting for the peer's
+    /// Delete (it answers nothing else but retransmissions).
+    Rekeyed,
     /// Gone; the endpoint removes it.
     Dead,
 }
@@ -56,6 +59,7 @@ impl State {
             State::Authenticating => "AUTHENTICATING",
             State::Established => "ESTABLISHED",
             State::Deleting => "DELETING",
+            State::Rekeyed => "REKEYED",
             State::Dead => "DEAD",
         }
     }
@@ -104,6 +108,20 @@ impl SaCrypto {
             protector,
         })
     }
+}
+
+/// The new IKE SA of a rekey (RFC 7296 section 2.18), before it replaces the old.
+#[derive(Debug)]
+pub(crate) struct NewIke {
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    /// We initiated the rekey exchange, so we are the new SA's original initiator.
+    pub initiator: bool,
+    pub crypto: SaCrypto,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// The lower nonce of the exchange (collisions, section 2.8.2).
+    pub min_nonce: Vec<u8>,
 }
 
 /// Where a CHILD SA is in its life (strongSwan's `child_sa_state_t`, reduced).
@@ -206,6 +224,23 @@ pub(crate) struct IkeSa {
     pub children: Vec<ChildSa>,
     pub reassembly_requests: Reassembler,
     pub reassembly_responses: Reassembler,
+    /// The old incarnation of a rekeyed IKE SA (or a redundant one of a collision):
+    /// no CHILD SAs, no events, it only deletes itself or waits to be deleted.
+    pub ghost: bool,
+    /// When to rekey the IKE SA (`rekey_time` minus jitter).
+    pub rekey_at: Option<Instant>,
+    /// Hard expiry of the IKE SA (`rekey_time` + `over_time`).
+    pub expire_at: Option<Instant>,
+    /// The peer's IKE rekey we answered while ours was in flight.
+    pub peer_ike_rekey: Option<Box<NewIke>>,
+    /// A new IKE SA to switch to once the current exchange is complete, and whether
+    /// we delete the old one (we initiated the winning exchange).
+    pub pending_adopt: Option<(NewIke, bool)>,
+    /// New IKE SAs that lost a collision, to be split off as ghosts: to delete (ours)
+    /// or to wait for the peer's Delete (theirs).
+    pub extra_ghosts: Vec<(NewIke, bool)>,
+    /// The old incarnation's SPIs and windows were deleted by the peer already.
+    pub old_deleted: bool,
 }
 
 impl IkeSa {
@@ -258,6 +293,126 @@ impl IkeSa {
             children: Vec::new(),
             reassembly_requests: Reassembler::default(),
             reassembly_responses: Reassembler::default(),
+            ghost: false,
+            rekey_at: None,
+            expire_at: None,
+            peer_ike_rekey: None,
+            pending_adopt: None,
+            extra_ghosts: Vec::new(),
+            old_deleted: false,
+        }
+    }
+
+    /// Arms the IKE SA's rekey and hard expiry from now.
+    pub(crate) fn schedule_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
+        let conn = &self.conn;
+        if conn.rekey_time.is_zero() {
+            return;
+        }
+        let jitter = crate::exchange::child_create::random_duration(
+            &mut ctx.sh.rng,
+            conn.effective_rand_time(),
+        );
+        self.rekey_at = Some(ctx.now + (conn.rekey_time - jitter));
+        self.expire_at = Some(ctx.now + conn.rekey_time + conn.effective_over_time());
+    }
+
+    /// A ghost SA from a new IKE SA's keys (a redundant SA of a collision).
+    fn ghost_of(&self, ctx: &mut Ctx<'_>, n: NewIke, delete: bool) -> IkeSa {
+        let mut g = IkeSa::new(
+            self.id,
+            self.conn.clone(),
+            n.initiator,
+            n.spi_i,
+            n.spi_r,
+            self.local,
+            self.remote,
+            ctx.now,
+        );
+        g.crypto = Some(n.crypto);
+        self.ghost_common(ctx, g, delete)
+    }
+
+    fn ghost_common(&self, ctx: &mut Ctx<'_>, mut g: IkeSa, delete: bool) -> IkeSa {
+        g.ghost = true;
+        g.state = State::Rekeyed;
+        g.local_id = self.local_id.clone();
+        g.remote_id = self.remote_id.clone();
+        g.nat = self.nat;
+        g.nat_t = self.nat_t;
+        g.peer_fragmentation = self.peer_fragmentation;
+        if delete {
+            g.queue.push_back(Task::Informational(
+                exchange::informational::Informational::DeleteIke,
+            ));
+            g.start_next(ctx);
+        }
+        g
+    }
+
+    /// Switches to the new IKE SA of a rekey: new SPIs, keys and message IDs, the
+    /// same CHILD SAs. The old incarnation becomes a ghost that deletes itself
+    /// (`delete_old`) or waits for the peer's Delete.
+    fn adopt(&mut self, ctx: &mut Ctx<'_>, n: NewIke, delete_old: bool) {
+        let old_spi = self.our_spi();
+        let (old_i, old_r) = (self.spi_i, self.spi_r);
+        let mut g = IkeSa::new(
+            self.id,
+            self.conn.clone(),
+            self.initiator,
+            self.spi_i,
+            self.spi_r,
+            self.local,
+            self.remote,
+            ctx.now,
+        );
+        g.crypto = self.crypto.take();
+        g.requests = core::mem::take(&mut self.requests);
+        g.responses = core::mem::take(&mut self.responses);
+        g.reassembly_requests = core::mem::take(&mut self.reassembly_requests);
+        g.reassembly_responses = core::mem::take(&mut self.reassembly_responses);
+        if g.requests.outstanding.is_some() {
+            // A request of ours on the old SA (a rekey that lost): it ends there.
+            g.active = self.active.take();
+        }
+        let g = self.ghost_common(ctx, g, delete_old && !self.old_deleted);
+        self.spi_i = n.spi_i;
+        self.spi_r = n.spi_r;
+        self.initiator = n.initiator;
+        self.crypto = Some(n.crypto);
+        self.ni = n.ni;
+        self.nr = n.nr;
+        self.peer_ike_rekey = None;
+        self.schedule_ike_rekey(ctx);
+        ctx.sh
+            .event(Event::IkeSaRekeyed(crate::event::IkeSaRekeyed {
+                conn: self.conn.name.clone(),
+                ike_sa: self.id,
+                old_spi_i: old_i,
+                old_spi_r: old_r,
+                spi_i: self.spi_i,
+                spi_r: self.spi_r,
+            }));
+        ctx.sh.actions.push(Action::Respi {
+            id: self.id,
+            old: old_spi,
+            new: self.our_spi(),
+        });
+        if !self.old_deleted {
+            ctx.sh.actions.push(Action::AddSa(Box::new(g)));
+        }
+        self.old_deleted = false;
+    }
+
+    /// After an exchange: switch to a new IKE SA and split off ghosts, if a rekey
+    /// asked for it.
+    pub(crate) fn finish_rekey(&mut self, ctx: &mut Ctx<'_>) {
+        for (n, delete) in core::mem::take(&mut self.extra_ghosts) {
+            let g = self.ghost_of(ctx, n, delete);
+            ctx.sh.actions.push(Action::AddSa(Box::new(g)));
+        }
+        if let Some((n, delete_old)) = self.pending_adopt.take() {
+            self.adopt(ctx, n, delete_old);
         }
     }
 
@@ -518,6 +673,7 @@ impl IkeSa {
         match task.process_response(self, ctx, hdr, payloads, raw) {
             Outcome::Done => {
                 self.requests.complete();
+                self.finish_rekey(ctx);
                 self.start_next(ctx);
             }
             Outcome::Retry => {
@@ -633,9 +789,20 @@ impl IkeSa {
                 let state_ok = match exchange {
                     ExchangeType::IKE_AUTH => self.state == State::Authenticating,
                     ExchangeType::CREATE_CHILD_SA => self.is_established(),
-                    _ => matches!(self.state, State::Established | State::Deleting),
+                    _ => matches!(
+                        self.state,
+                        State::Established | State::Deleting | State::Rekeyed
+                    ),
                 };
-                if !state_ok {
+                let busy = exchange == ExchangeType::CREATE_CHILD_SA
+                    && (matches!(self.state, State::Deleting | State::Rekeyed)
+                        || matches!(self.active, Some(Task::IkeRekey(_)))
+                            && !rules_ike_rekey(&payloads));
+                if busy {
+                    // Being rekeyed or deleted (RFC 7296 section 2.25).
+                    ctx.sh.stats.rekeys_refused += 1;
+                    let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
+                } else if !state_ok {
                     ctx.sh.stats.dropped_invalid += 1;
                     let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);
                 } else {
@@ -654,6 +821,10 @@ impl IkeSa {
             }
         }
         self.send_response(ctx, exchange, hdr.message_id, &resp);
+        if !self.is_dead() {
+            self.finish_rekey(ctx);
+            self.start_next(ctx);
+        }
     }
 
     /// Encrypts, caches and sends our response to request `msgid`.
@@ -699,6 +870,7 @@ impl IkeSa {
     pub(crate) fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = State::Established;
         self.was_up = true;
+        self.schedule_ike_rekey(ctx);
         let Some(crypto) = &self.crypto else {
             return;
         };
@@ -748,6 +920,11 @@ impl IkeSa {
         child: Option<String>,
     ) {
         if self.is_dead() {
+            return;
+        }
+        if self.ghost {
+            // The old incarnation of a rekeyed SA: nothing to report.
+            self.go_down(ctx, DownReason::Terminated);
             return;
         }
         let f = self.failure(phase, cause.clone(), initiator, child, false);
@@ -877,6 +1054,17 @@ impl IkeSa {
         self.queue.clear();
         self.requests.outstanding = None;
     }
+}
+
+/// Whether a CREATE_CHILD_SA request rekeys the IKE SA (its SA payload is for IKE).
+fn rules_ike_rekey(payloads: &[Payload<'_>]) -> bool {
+    payloads.iter().any(|p| match p {
+        Payload::Sa(s) => s
+            .proposals
+            .first()
+            .is_some_and(|p| p.protocol == crate::wire::ProtocolId::IKE),
+        _ => false,
+    })
 }
 
 /// IP and UDP header octets, plus the non-ESP marker, around an IKE message.

@@ -10,6 +10,9 @@
 //! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA) |
 //! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
+//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): the SA goes down ([`DownReason::Expired`]) |
+//! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
 use std::time::Instant;
@@ -21,6 +24,7 @@ use crate::event::DownReason;
 use crate::exchange::Task;
 use crate::exchange::child_delete::ChildDelete;
 use crate::exchange::child_rekey::ChildRekey;
+use crate::exchange::ike_rekey::IkeRekey;
 use crate::exchange::informational::Informational;
 
 impl IkeSa {
@@ -54,6 +58,13 @@ impl IkeSa {
             for c in &self.children {
                 arm(child_deadline(c, self.is_established()));
             }
+        }
+        if self.state == State::Rekeyed {
+            arm(Some(self.created + ctx_config.retransmit.total()));
+        }
+        if self.is_established() {
+            arm(self.rekey_at);
+            arm(self.expire_at);
         }
         t
     }
@@ -103,6 +114,27 @@ impl IkeSa {
         if self.keepalive_due(ctx.config).is_some_and(|d| d <= now) {
             ctx.sh.send_raw(self.local, self.remote, &[0xff]);
             self.last_sent = now;
+        }
+        if self.state == State::Rekeyed && self.created + ctx.config.retransmit.total() <= now {
+            // A ghost the peer never deleted.
+            self.go_down(ctx, DownReason::Terminated);
+            return;
+        }
+        if self.is_established() && self.expire_at.is_some_and(|t| t <= now) {
+            self.go_down(ctx, DownReason::Expired);
+            return;
+        }
+        if self.is_established() && self.rekey_at.is_some_and(|t| t <= now) {
+            self.rekey_at = None;
+            let queued = self
+                .queue
+                .iter()
+                .chain(self.active.as_ref())
+                .any(|t| matches!(t, Task::IkeRekey(_)));
+            if !queued {
+                self.queue
+                    .push_back(Task::IkeRekey(Box::new(IkeRekey::new())));
+            }
         }
         self.child_timers(ctx);
         if self.is_dead() {
