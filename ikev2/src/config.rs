@@ -58,6 +58,9 @@ pub struct EndpointConfig {
     /// NAT-keepalive interval when we are behind a NAT (`charon.keep_alive` = 20 s,
     /// RFC 3948 section 4); zero disables keepalives.
     pub keep_alive: Duration,
+    /// After a rekeyed CHILD SA is deleted, its inbound SA stays installed this long
+    /// so packets still in flight are not lost (`charon.delete_rekeyed_delay` = 5 s).
+    pub delete_rekeyed_delay: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -75,6 +78,7 @@ impl Default for EndpointConfig {
             reassembly_timeout: Duration::from_secs(30),
             max_packet: 10_000,
             keep_alive: Duration::from_secs(20),
+            delete_rekeyed_delay: Duration::from_secs(5),
         }
     }
 }
@@ -203,14 +207,48 @@ pub struct ConnectionConfig {
     /// (strongSwan does unless `unique = never`).
     pub initial_contact: bool,
     pub children: Vec<ChildConfig>,
-    /// IKE SA rekey interval (`rekey_time`, 4 h); not acted on yet.
+    /// IKE SA rekey interval (`rekey_time`, 4 h; zero disables IKE rekeying).
     pub rekey_time: Duration,
-    /// Send an empty INFORMATIONAL when nothing was received from the peer for this
-    /// long (`dpd_delay`; zero disables).
+    /// How long after `rekey_time` the IKE SA is removed if rekeying failed
+    /// (`over_time`; `None` = 10 % of `rekey_time`, as strongSwan).
+    pub over_time: Option<Duration>,
+    /// The IKE rekey happens up to this much before `rekey_time`, chosen at random
+    /// (`rand_time`; `None` = `over_time`, as strongSwan).
+    pub rand_time: Option<Duration>,
+    /// Send an empty INFORMATIONAL when nothing was received from the peer (IKE or
+    /// ESP, see [`crate::UsageReport`]) for this long (`dpd_delay`; zero disables).
     pub dpd_delay: Duration,
+    /// What to do when the peer is found dead (`dpd_action`).
+    pub dpd_action: DpdAction,
+}
+
+/// What happens when a liveness check (or any exchange) times out
+/// (swanctl.conf `dpd_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DpdAction {
+    /// Remove the IKE SA and its CHILD SAs (strongSwan's default).
+    #[default]
+    Clear,
+    /// Remove them and initiate the connection again at once.
+    Restart,
+    /// Remove them and report [`crate::event::Event::Trap`]: the daemon installs a
+    /// trap policy and calls `initiate` on the next outbound packet.
+    Trap,
 }
 
 impl ConnectionConfig {
+    /// `over_time`, default 10 % of `rekey_time`.
+    pub(crate) fn effective_over_time(&self) -> Duration {
+        self.over_time.unwrap_or(self.rekey_time / 10)
+    }
+
+    /// `rand_time`, default `over_time`.
+    pub(crate) fn effective_rand_time(&self) -> Duration {
+        self.rand_time
+            .unwrap_or_else(|| self.effective_over_time())
+            .min(self.rekey_time)
+    }
+
     /// A connection with strongSwan's defaults: ports 500, `%any` IDs, the
     /// `default` IKE proposals, no children.
     pub fn new(name: impl Into<String>) -> Self {
@@ -229,7 +267,10 @@ impl ConnectionConfig {
             initial_contact: true,
             children: Vec::new(),
             rekey_time: Duration::from_secs(4 * 3600),
+            over_time: None,
+            rand_time: None,
             dpd_delay: Duration::ZERO,
+            dpd_action: DpdAction::Clear,
         }
     }
 
@@ -277,11 +318,26 @@ pub struct ChildConfig {
     pub esp_proposals: Vec<Proposal>,
     /// `rekey_time` (1 h).
     pub rekey_time: Duration,
-    /// `life_time` (rekey_time + 10 %): hard expiry.
+    /// `life_time` (rekey_time + 10 %): hard expiry, even if rekeying failed.
     pub life_time: Duration,
+    /// The rekey happens up to this much before `rekey_time`, chosen at random
+    /// (`rand_time`; `None` = `life_time - rekey_time`, as strongSwan).
+    pub rand_time: Option<Duration>,
+    /// Rekey after this many octets in either direction (`rekey_bytes`; 0 = off),
+    /// as reported by the data plane with [`crate::UsageReport`].
+    pub rekey_bytes: u64,
+    /// Rekey after this many packets (`rekey_packets`; 0 = off).
+    pub rekey_packets: u64,
 }
 
 impl ChildConfig {
+    /// The jitter range of the rekey time.
+    pub(crate) fn effective_rand_time(&self) -> Duration {
+        self.rand_time
+            .unwrap_or_else(|| self.life_time.saturating_sub(self.rekey_time))
+            .min(self.rekey_time)
+    }
+
     /// A child with strongSwan's defaults: `dynamic` selectors on both sides, ESP
     /// proposals as when none are configured, 1 h rekey, 1.1 h life.
     pub fn new(name: impl Into<String>) -> Self {
@@ -297,6 +353,9 @@ impl ChildConfig {
             esp_proposals: Proposal::implicit_defaults(ProtocolId::ESP),
             rekey_time: Duration::from_secs(3600),
             life_time: Duration::from_secs(3960),
+            rand_time: None,
+            rekey_bytes: 0,
+            rekey_packets: 0,
         }
     }
 }

@@ -21,11 +21,12 @@ use crate::cookie::CookieGenerator;
 use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::proposal;
 use crate::error::{CommandError, Phase};
+use crate::event::UsageReport;
 use crate::event::{DownReason, Event, Failure, IkeSaId};
 use crate::exchange::ike_init::{self, IkeInit, InitKey};
 use crate::exchange::informational::Informational;
 use crate::exchange::{Task, rules};
-use crate::ike_sa::{IkeSa, needs_marker};
+use crate::ike_sa::{ChildState, IkeSa, needs_marker};
 use crate::nat::NatStatus;
 use crate::ts::TrafficSelector;
 use crate::wire::{
@@ -116,6 +117,11 @@ pub struct IkeSaStatus {
 #[non_exhaustive]
 pub struct ChildSaStatus {
     pub name: String,
+    /// `INSTALLED`, `REKEYING`, `REKEYED` (replaced, waiting for the Delete),
+    /// `DELETING`, `LINGERING` (deleted, inbound SA kept `delete_rekeyed_delay`).
+    pub state: &'static str,
+    /// Our outbound traffic uses this SA.
+    pub outbound: bool,
     pub spi_in: u32,
     pub spi_out: u32,
     pub suite: EspSuite,
@@ -132,6 +138,14 @@ pub(crate) enum Action {
         local_id: Identity,
         remote_id: Identity,
     },
+    /// An IKE SA was rekeyed: route `new` (our new SPI) to it instead of `old`.
+    Respi {
+        id: IkeSaId,
+        old: IkeSpi,
+        new: IkeSpi,
+    },
+    /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
+    AddSa(Box<IkeSa>),
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -144,6 +158,9 @@ pub(crate) struct Shared {
     /// Our inbound ESP SPIs in use.
     pub child_spis: HashSet<u32>,
     pub actions: Vec<Action>,
+    /// Tests replaying captures: nonces to use instead of random ones, in order.
+    #[cfg(test)]
+    pub nonces: VecDeque<Vec<u8>>,
 }
 
 impl Shared {
@@ -229,6 +246,8 @@ impl Endpoint {
                 stats: Stats::default(),
                 child_spis: HashSet::new(),
                 actions: Vec::new(),
+                #[cfg(test)]
+                nonces: VecDeque::new(),
             },
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
@@ -355,6 +374,43 @@ impl Endpoint {
         }
     }
 
+    /// What the data plane counted on a CHILD SA pair: traffic postpones DPD;
+    /// `rekey_bytes`/`rekey_packets`, the soft limit and sequence number exhaustion
+    /// start a rekey; the hard limit removes the SA (and tells the peer).
+    pub fn handle_usage(&mut self, now: Instant, report: UsageReport) {
+        let found = self.sas.iter_mut().find_map(|(id, sa)| {
+            sa.children
+                .iter()
+                .position(|c| c.spi_in == report.spi_in || c.spi_out == report.spi_out)
+                .map(|i| (*id, sa, i))
+        });
+        let Some((id, sa, i)) = found else {
+            return;
+        };
+        if let Some(t) = report.last_inbound {
+            if t > sa.last_received && t <= now {
+                sa.last_received = t;
+            }
+        }
+        let c = &mut sa.children[i];
+        let cfg = sa.conn.children.iter().find(|cfg| cfg.name == c.name);
+        let over = |limit: u64, n: u64| limit > 0 && n >= limit;
+        let rekey = report.soft_limit_reached
+            || report.seq_exhausted
+            || cfg.is_some_and(|cfg| {
+                over(cfg.rekey_bytes, report.bytes) || over(cfg.rekey_packets, report.packets)
+            });
+        if report.hard_limit_reached {
+            c.expire_at = now;
+        } else if rekey && c.rekey_at.is_none_or(|t| t > now) && c.state == ChildState::Installed {
+            c.rekey_at = Some(now);
+        } else {
+            return;
+        }
+        self.handle_timeout(now);
+        self.settle(now, id);
+    }
+
     /// Starts an IKE SA for connection `conn` (with all its children: the first in
     /// IKE_AUTH, the others with CREATE_CHILD_SA).
     pub fn initiate(&mut self, now: Instant, conn: &str) -> Result<IkeSaId, CommandError> {
@@ -417,6 +473,76 @@ impl Endpoint {
             self.terminate_sa(now, id);
         }
         Ok(ids.len())
+    }
+
+    /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
+    pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
+        let (id, state) = self
+            .sas
+            .iter()
+            .find_map(|(id, sa)| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi_in)
+                    .map(|c| (*id, c.state.clone()))
+            })
+            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+        if state != ChildState::Installed {
+            return Err(CommandError::ChildSaBusy(spi_in));
+        }
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.start_child_rekey(spi_in);
+            let mut ctx = Ctx {
+                now,
+                config: &self.config,
+                sh: &mut self.sh,
+            };
+            sa.start_next(&mut ctx);
+        }
+        self.settle(now, id);
+        Ok(())
+    }
+
+    /// Rekeys IKE SA `id` now (`swanctl --rekey --ike`).
+    pub fn rekey_ike_sa(&mut self, now: Instant, id: IkeSaId) -> Result<(), CommandError> {
+        let sa = self
+            .sas
+            .get_mut(&id)
+            .filter(|sa| sa.is_established() && !sa.ghost)
+            .ok_or(CommandError::UnknownIkeSa(id.0))?;
+        sa.rekey_at = Some(now);
+        self.handle_timeout(now);
+        Ok(())
+    }
+
+    /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
+    pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
+        let (id, state) = self
+            .sas
+            .iter()
+            .find_map(|(id, sa)| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi_in)
+                    .map(|c| (*id, c.state.clone()))
+            })
+            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+        if matches!(state, ChildState::Deleting | ChildState::Lingering(_)) {
+            return Err(CommandError::ChildSaBusy(spi_in));
+        }
+        if let Some(sa) = self.sas.get_mut(&id) {
+            sa.queue.push_back(Task::ChildDelete(
+                crate::exchange::child_delete::ChildDelete::redundant(spi_in),
+            ));
+            let mut ctx = Ctx {
+                now,
+                config: &self.config,
+                sh: &mut self.sh,
+            };
+            sa.start_next(&mut ctx);
+        }
+        self.settle(now, id);
+        Ok(())
     }
 
     /// Deletes one IKE SA.
@@ -485,13 +611,14 @@ impl Endpoint {
 
     /// IKE SAs in any state.
     pub fn ike_sa_count(&self) -> usize {
-        self.sas.len()
+        self.sas.values().filter(|sa| !sa.ghost).count()
     }
 
     /// A snapshot of every IKE SA and its CHILD SAs, for status displays.
     pub fn ike_sas(&self) -> Vec<IkeSaStatus> {
         self.sas
             .values()
+            .filter(|sa| !sa.ghost)
             .map(|sa| IkeSaStatus {
                 id: sa.id,
                 conn: sa.conn.name.clone(),
@@ -510,6 +637,8 @@ impl Endpoint {
                     .iter()
                     .map(|c| ChildSaStatus {
                         name: c.name.clone(),
+                        state: c.state.name(),
+                        outbound: c.outbound,
                         spi_in: c.spi_in,
                         spi_out: c.spi_out,
                         suite: c.suite,
@@ -532,6 +661,12 @@ impl Endpoint {
     #[cfg(test)]
     pub(crate) fn connection(&self, i: usize) -> Arc<ConnectionConfig> {
         self.conns[i].clone()
+    }
+
+    /// The next nonce we make (tests replaying captures).
+    #[cfg(test)]
+    pub(crate) fn push_nonce(&mut self, n: Vec<u8>) {
+        self.sh.nonces.push_back(n);
     }
 
     /// Adds a hand-built SA (tests replaying captures).
@@ -585,6 +720,19 @@ impl Endpoint {
                         sa.go_down(&mut ctx, DownReason::Replaced);
                         touched.push(*other);
                     }
+                }
+                Action::Respi { id, old, new } => {
+                    if self.by_spi.get(&old) == Some(&id) {
+                        self.by_spi.remove(&old);
+                    }
+                    self.by_spi.insert(new, id);
+                }
+                Action::AddSa(mut ghost) => {
+                    let gid = self.new_id();
+                    ghost.id = gid;
+                    self.by_spi.insert(ghost.our_spi(), gid);
+                    self.sas.insert(gid, *ghost);
+                    touched.push(gid);
                 }
             }
         }

@@ -253,4 +253,8 @@ pub enum CommandError {
     NoLocalIdentity(String),
     #[error("no IKE SA {0}")]
     UnknownIkeSa(u64),
+    #[error("no CHILD SA with inbound SPI {0:08x}")]
+    UnknownChildSa(u32),
+    #[error("CHILD SA {0:08x} is being rekeyed or deleted already")]
+    ChildSaBusy(u32),
 }

@@ -33,7 +33,18 @@ pub enum Event {
     IkeSaUp(IkeSaUp),
     IkeSaDown(IkeSaDown),
     ChildSaInstalled(Box<ChildSaInstalled>),
+    /// A rekeyed CHILD SA's replacement now carries our outbound traffic: send with
+    /// `spi_out` instead of `old_spi_out` (make-before-break, RFC 7296 section 2.8).
+    ChildSaOutboundSwitched(ChildSaOutboundSwitched),
     ChildSaDeleted(ChildSaDeleted),
+    /// The IKE SA was rekeyed (RFC 7296 section 2.18): same [`IkeSaId`], new SPIs
+    /// and keys; its CHILD SAs moved to it unchanged.
+    IkeSaRekeyed(IkeSaRekeyed),
+    /// `dpd_action = trap`: the IKE SA of `conn` died; install a trap policy and call
+    /// `initiate` on the next outbound packet that matches it.
+    Trap {
+        conn: String,
+    },
     /// An exchange failed. The IKE SA is gone unless the failure only concerned a
     /// CHILD SA (then `ike_sa_kept` is set).
     Failed(Failure),
@@ -78,6 +89,8 @@ pub enum DownReason {
     Replaced,
     /// An exchange on it failed (see the [`Event::Failed`] just before).
     Failed(Cause),
+    /// Its hard lifetime (`rekey_time` + `over_time`) passed without a rekey.
+    Expired,
 }
 
 impl fmt::Display for DownReason {
@@ -89,6 +102,9 @@ impl fmt::Display for DownReason {
                 f.write_str("replaced: peer sent INITIAL_CONTACT in a new IKE SA")
             }
             DownReason::Failed(c) => write!(f, "failed: {c}"),
+            DownReason::Expired => {
+                f.write_str("expired: not rekeyed within rekey_time + over_time")
+            }
         }
     }
 }
@@ -134,6 +150,56 @@ pub struct ChildSaInstalled {
     pub lifetimes: ChildLifetimes,
     /// Whether we initiated the exchange that created it.
     pub initiator: bool,
+    /// A rekey: the inbound SPI of the CHILD SA this one replaces. Install the
+    /// inbound SA at once (the peer may use it already) and keep the old one.
+    pub rekey_of: Option<u32>,
+    /// Send with `spi_out` at once. False for a rekey: outbound switches with
+    /// [`Event::ChildSaOutboundSwitched`] once the peer has the new inbound SA.
+    pub outbound: bool,
+}
+
+/// Outbound traffic of a rekeyed CHILD SA moves to its replacement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSaOutboundSwitched {
+    pub conn: String,
+    pub child: String,
+    pub ike_sa: IkeSaId,
+    /// The outbound SPI no longer used (0 if that SA is already gone).
+    pub old_spi_out: u32,
+    pub spi_in: u32,
+    pub spi_out: u32,
+}
+
+/// An IKE SA has new SPIs and keys (the old IKE SA is deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IkeSaRekeyed {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    pub old_spi_i: IkeSpi,
+    pub old_spi_r: IkeSpi,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+}
+
+/// What the ESP data plane reports about one CHILD SA pair
+/// ([`crate::Endpoint::handle_usage`]). Counts are totals since installation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageReport {
+    /// Our inbound SPI of the pair (either SPI identifies it).
+    pub spi_in: u32,
+    pub spi_out: u32,
+    /// Octets in either direction, whichever is larger.
+    pub bytes: u64,
+    /// Packets in either direction, whichever is larger.
+    pub packets: u64,
+    /// When the last ESP packet arrived on the inbound SA (postpones DPD).
+    pub last_inbound: Option<std::time::Instant>,
+    /// The data plane's own soft limit: rekey now.
+    pub soft_limit_reached: bool,
+    /// The data plane's hard limit: the SA must go now.
+    pub hard_limit_reached: bool,
+    /// The outbound sequence number is about to wrap (RFC 4303 section 3.3.3): rekey.
+    pub seq_exhausted: bool,
 }
 
 /// A CHILD SA pair is gone (remove both SAs).

@@ -33,3 +33,4 @@ pub mod wire;
 mod tests;
 
 pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, Stats, Transmit};
+pub use event::UsageReport;

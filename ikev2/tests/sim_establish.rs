@@ -165,6 +165,7 @@ fn responder_picks_connection_and_psk_by_peer_id() {
         addrs: vec![ip("192.0.2.30")],
         events: Vec::new(),
         sent: Vec::new(),
+        dp: Default::default(),
     });
     net.initiate(3, "bad");
     net.drive_for(Duration::from_secs(5));

@@ -11,8 +11,10 @@
 //! proposal NO_PROPOSAL_CHOSEN. The initiator checks that the answer is within what it
 //! proposed. Keys: KEYMAT = prf+(SK_d, [g^ir |] Ni | Nr), split per direction.
 //!
-//! Rekeying CHILD or IKE SAs (N(REKEY_SA), an IKE proposal) is a later issue: such
-//! requests are answered NO_ADDITIONAL_SAS.
+//! A request with N(REKEY_SA) rekeys a CHILD SA ([`super::child_rekey`] checks it
+//! first); one with an IKE proposal rekeys the IKE SA ([`super::ike_rekey`]).
+
+use std::time::Duration;
 
 use crate::config::ChildConfig;
 use crate::crypto::algorithms::EspSuite;
@@ -23,7 +25,7 @@ use crate::crypto::secret::SecretBytes;
 use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
 use crate::event::{ChildLifetimes, ChildSaInstalled, ChildSaKeys, Event};
-use crate::ike_sa::{ChildSa, IkeSa};
+use crate::ike_sa::{ChildSa, ChildState, IkeSa};
 use crate::ts::{TrafficSelector, narrow_pair};
 use crate::wire::{self, DhGroup, Ke, Nonce, NotifyType, Payload, ProtocolId, Ts};
 
@@ -113,6 +115,7 @@ fn install(
     nr: &[u8],
     g_ir: Option<&SecretBytes>,
     exchange_initiator: bool,
+    rekey_of: Option<u32>,
 ) -> Result<(), Cause> {
     let crypto = sa
         .crypto
@@ -141,6 +144,9 @@ fn install(
             integ_out: integ_r,
         }
     };
+    let jitter = random_duration(&mut ctx.sh.rng, cfg.effective_rand_time());
+    let rekey_at = (!cfg.rekey_time.is_zero()).then(|| ctx.now + (cfg.rekey_time - jitter));
+    let expire_at = ctx.now + cfg.life_time;
     sa.children.push(ChildSa {
         name: cfg.name.clone(),
         spi_in,
@@ -148,6 +154,12 @@ fn install(
         suite,
         local_ts: local_ts.clone(),
         remote_ts: remote_ts.clone(),
+        state: ChildState::Installed,
+        rekey_at,
+        expire_at,
+        pending_switch: rekey_of,
+        outbound: rekey_of.is_none(),
+        peer_rekey: None,
     });
     ctx.sh.stats.child_sas_installed += 1;
     ctx.sh
@@ -169,6 +181,8 @@ fn install(
                 life_time: cfg.life_time,
             },
             initiator: exchange_initiator,
+            rekey_of,
+            outbound: rekey_of.is_none(),
         })));
     Ok(())
 }
@@ -185,11 +199,10 @@ pub(crate) fn complete(
     nr: &[u8],
     g_ir: Option<&SecretBytes>,
     phase: Phase,
-) {
+    rekey_of: Option<u32>,
+) -> Option<u32> {
     let conn = sa.conn.clone();
-    let Some(cfg) = conn.children.get(p.child) else {
-        return;
-    };
+    let cfg = conn.children.get(p.child)?;
     let checked = check_response(&p, cfg, payloads, phase).and_then(|r| match r.1.dh {
         // PFS: the chosen proposal has a group, so the response must carry its KE.
         Some(g) if g_ir.is_none() => Err(Cause::Protocol(format!(
@@ -199,16 +212,21 @@ pub(crate) fn complete(
     });
     match checked {
         Ok((spi_out, suite, tsi, tsr)) => {
-            if let Err(cause) = install(
-                sa, ctx, cfg, p.spi_in, spi_out, suite, tsi, tsr, ni, nr, g_ir, true,
+            match install(
+                sa, ctx, cfg, p.spi_in, spi_out, suite, tsi, tsr, ni, nr, g_ir, true, rekey_of,
             ) {
-                ctx.sh.child_spis.remove(&p.spi_in);
-                sa.fail_child(ctx, phase, cause, true, &cfg.name);
+                Ok(()) => Some(p.spi_in),
+                Err(cause) => {
+                    ctx.sh.child_spis.remove(&p.spi_in);
+                    sa.fail_child(ctx, phase, cause, true, &cfg.name);
+                    None
+                }
             }
         }
         Err(cause) => {
             ctx.sh.child_spis.remove(&p.spi_in);
             sa.fail_child(ctx, phase, cause, true, &cfg.name);
+            None
         }
     }
 }
@@ -451,6 +469,7 @@ pub(crate) fn respond(
                     nr,
                     None,
                     false,
+                    None,
                 )
             });
             if let Err(cause) = r {
@@ -485,18 +504,26 @@ pub(crate) fn process_request(
     payloads: &[Payload<'_>],
     resp: &mut Chain,
 ) {
-    let rekey = find_notify(payloads, NotifyType::REKEY_SA).is_some()
-        || find(payloads, |p| match p {
-            Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
-            _ => None,
-        })
-        .unwrap_or(false);
-    if rekey {
-        // Rekeying is a later issue.
+    let ike_rekey = find(payloads, |p| match p {
+        Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
+        _ => None,
+    })
+    .unwrap_or(false);
+    if ike_rekey {
+        if super::ike_rekey::process_request(sa, ctx, payloads, resp) {
+            return;
+        }
         ctx.sh.stats.rekeys_refused += 1;
         let _ = resp.notify(NotifyType::NO_ADDITIONAL_SAS, &[]);
         return;
     }
+    let rekey_of = match find_notify(payloads, NotifyType::REKEY_SA) {
+        Some(n) => match super::child_rekey::check_request(sa, ctx, n, resp) {
+            Some(old) => Some(old),
+            None => return,
+        },
+        None => None,
+    };
     let Some(ni) = find(payloads, |p| match p {
         Payload::Nonce(n) => Some(n.data.to_vec()),
         _ => None,
@@ -510,7 +537,12 @@ pub(crate) fn process_request(
     });
     let a = match choose(sa, ctx, payloads, false) {
         Ok(a) => a,
-        Err(r) => return refuse(sa, ctx, resp, *r, Phase::CreateChildSa),
+        Err(r) => {
+            if let Some(old) = rekey_of {
+                super::child_rekey::responder_failed(sa, old);
+            }
+            return refuse(sa, ctx, resp, *r, Phase::CreateChildSa);
+        }
     };
     let spi_in = spi_of(&a.proposal);
     let conn = sa.conn.clone();
@@ -523,6 +555,9 @@ pub(crate) fn process_request(
         let ke = match ke {
             Some(k) if k.group == group => k,
             _ => {
+                if let Some(old) = rekey_of {
+                    super::child_rekey::responder_failed(sa, old);
+                }
                 ctx.sh.child_spis.remove(&spi_in);
                 ctx.sh.stats.invalid_ke_sent += 1;
                 let _ = resp.notify(NotifyType::INVALID_KE_PAYLOAD, &group.0.to_be_bytes());
@@ -581,12 +616,32 @@ pub(crate) fn process_request(
             &nr,
             g_ir,
             false,
+            rekey_of,
         )
     });
-    if let Err(cause) = r {
-        ctx.sh.child_spis.remove(&spi_in);
-        sa.fail_child(ctx, Phase::CreateChildSa, cause, false, &cfg.name);
+    match r {
+        Ok(()) => {
+            if let Some(old) = rekey_of {
+                super::child_rekey::responder_installed(sa, old, spi_in, &ni, &nr);
+            }
+        }
+        Err(cause) => {
+            if let Some(old) = rekey_of {
+                super::child_rekey::responder_failed(sa, old);
+            }
+            ctx.sh.child_spis.remove(&spi_in);
+            sa.fail_child(ctx, Phase::CreateChildSa, cause, false, &cfg.name);
+        }
     }
+}
+
+/// A random duration in `[0, max]` from the endpoint's seeded RNG (rekey jitter).
+pub(crate) fn random_duration(rng: &mut impl rand_core::RngCore, max: Duration) -> Duration {
+    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 {
+        return Duration::ZERO;
+    }
+    Duration::from_millis(rng.next_u64() % (ms + 1))
 }
 
 /// The initiator's CREATE_CHILD_SA task for a new CHILD SA.
@@ -599,6 +654,14 @@ pub(crate) struct ChildCreate {
     nonce: Vec<u8>,
     dh: Option<DhPrivate>,
     retries: u32,
+    /// Rekeying: the inbound SPI of the CHILD SA replaced (sent in N(REKEY_SA)).
+    pub(crate) rekey: Option<u32>,
+    /// After the response: the inbound SPI of the CHILD SA installed, and the
+    /// responder's nonce.
+    pub(crate) installed: Option<u32>,
+    pub(crate) nr: Vec<u8>,
+    /// INVALID_KE_PAYLOAD: a new task with the requested group was queued.
+    pub(crate) retried: bool,
 }
 
 impl ChildCreate {
@@ -610,7 +673,15 @@ impl ChildCreate {
             nonce: Vec::new(),
             dh: None,
             retries: 0,
+            rekey: None,
+            installed: None,
+            nr: Vec::new(),
+            retried: false,
         }
+    }
+
+    pub(crate) fn nonce(&self) -> &[u8] {
+        &self.nonce
     }
 
     pub(crate) fn reserved_spi(&self) -> Option<u32> {
@@ -639,6 +710,15 @@ impl ChildCreate {
         };
         self.nonce = nonce(ctx);
         let mut c = Chain::new();
+        if let Some(old) = self.rekey {
+            // RFC 7296 section 1.3.3: the SPI is our inbound SPI of the SA rekeyed.
+            c.push(&Payload::Notify(wire::Notify::with_spi(
+                ProtocolId::ESP,
+                &old.to_be_bytes(),
+                NotifyType::REKEY_SA,
+                &[],
+            )))?;
+        }
         p.push_sa(&mut c)?;
         c.push(&Payload::Nonce(Nonce { data: &self.nonce }))?;
         if let Some(dh) = &self.dh {
@@ -672,7 +752,15 @@ impl ChildCreate {
                 let mut again = ChildCreate::new(self.child);
                 again.group = Some(group);
                 again.retries = self.retries + 1;
-                sa.queue.push_front(Task::ChildCreate(Box::new(again)));
+                again.rekey = self.rekey;
+                let task = match self.rekey {
+                    Some(old) => {
+                        Task::ChildRekey(Box::new(super::child_rekey::ChildRekey::with(old, again)))
+                    }
+                    None => Task::ChildCreate(Box::new(again)),
+                };
+                sa.queue.push_front(task);
+                self.retried = true;
             } else {
                 let cause = Cause::InvalidKeGroup {
                     requested: group,
@@ -680,6 +768,17 @@ impl ChildCreate {
                 };
                 sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
             }
+            return Outcome::Done;
+        }
+        let refused = first_error(payloads).map(|n| n.ty);
+        if self.rekey.is_some()
+            && matches!(
+                refused,
+                Some(NotifyType::TEMPORARY_FAILURE | NotifyType::CHILD_SA_NOT_FOUND)
+            )
+        {
+            // Collision outcomes, not failures: the rekey task decides what follows.
+            ctx.sh.child_spis.remove(&p.spi_in);
             return Outcome::Done;
         }
         let nr = find(payloads, |x| match x {
@@ -713,7 +812,8 @@ impl ChildCreate {
                 return Outcome::Done;
             }
         };
-        complete(
+        self.nr = nr.clone();
+        self.installed = complete(
             sa,
             ctx,
             p,
@@ -722,6 +822,7 @@ impl ChildCreate {
             &nr,
             g_ir.as_ref(),
             Phase::CreateChildSa,
+            self.rekey,
         );
         Outcome::Done
     }

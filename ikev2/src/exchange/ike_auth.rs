@@ -180,7 +180,7 @@ impl IkeAuth {
         let ni = sa.ni.clone();
         let nr = sa.nr.clone();
         if let Some(p) = self.child.take() {
-            child_create::complete(sa, ctx, p, payloads, &ni, &nr, None, Phase::IkeAuth);
+            child_create::complete(sa, ctx, p, payloads, &ni, &nr, None, Phase::IkeAuth, None);
         }
         // The other children follow with CREATE_CHILD_SA.
         let first = usize::from(!self.childless);

@@ -5,7 +5,7 @@
 use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
-use crate::ike_sa::{IkeSa, State};
+use crate::ike_sa::{ChildState, IkeSa, State};
 use crate::wire::{Delete, NotifyType, Payload, ProtocolId};
 
 use super::{Chain, Outcome, has_notify};
@@ -68,17 +68,49 @@ pub(crate) fn process_request(
         let Payload::Delete(d) = p else { continue };
         match d.protocol {
             ProtocolId::IKE => {
-                sa.go_down(ctx, DownReason::DeletedByPeer);
+                if let Some(theirs) = sa.peer_ike_rekey.take() {
+                    // Colliding IKE rekeys, and the peer deletes the old SA: its new
+                    // SA is the one that stays (RFC 7296 section 2.8.2).
+                    sa.pending_adopt = Some((*theirs, false));
+                    sa.old_deleted = true;
+                    return;
+                }
+                if sa.ghost {
+                    sa.go_down(ctx, DownReason::Terminated);
+                } else {
+                    sa.go_down(ctx, DownReason::DeletedByPeer);
+                }
                 return;
             }
             ProtocolId::ESP => {
                 for spi in &d.spis {
                     // The peer names its inbound SPI, our outbound one.
-                    let Some(c) = sa.children.iter().find(|c| c.spi_out == *spi) else {
+                    let Some(c) = sa.children.iter().find(|c| {
+                        c.spi_out == *spi && !matches!(c.state, ChildState::Lingering(_))
+                    }) else {
                         continue;
                     };
                     let spi_in = c.spi_in;
-                    if sa.remove_child(ctx, spi_in).is_some() {
+                    if c.state == ChildState::Deleting {
+                        // Deletes crossed (RFC 7296 section 1.4.1): ours completes it.
+                        continue;
+                    }
+                    // A collision we have not resolved yet: the peer's replacement is
+                    // the one it keeps, since it deletes the old SA.
+                    let peer_new = c.peer_rekey.as_ref().map(|(n, _)| *n);
+                    let rekeyed = c.state == ChildState::Rekeyed;
+                    if let Some(n) = peer_new.and_then(|n| sa.child_mut(n)) {
+                        n.pending_switch = Some(spi_in);
+                    }
+                    let replaced = peer_new.is_some()
+                        || rekeyed
+                        || sa.children.iter().any(|n| n.pending_switch == Some(spi_in));
+                    if replaced {
+                        // The old SA of a rekey: the replacement takes our outbound
+                        // traffic now; the old inbound SA lingers a little.
+                        sa.retire_rekeyed(ctx, spi_in);
+                        ours.push(spi_in);
+                    } else if sa.remove_child(ctx, spi_in).is_some() {
                         ours.push(spi_in);
                     }
                 }

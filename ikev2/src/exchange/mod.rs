@@ -7,13 +7,19 @@
 //! | [`ike_init`] | IKE_SA_INIT request, COOKIE and INVALID_KE retries | [`ike_init::respond`] (before any SA exists) | 1.2, 2.6, 2.23 |
 //! | [`ike_auth`] | IKE_AUTH with PSK and the first CHILD SA | [`ike_auth::process_request`] | 1.2, 2.15 |
 //! | [`child_create`] | CREATE_CHILD_SA for a new CHILD SA; the CHILD SA part of IKE_AUTH | [`child_create::process_request`] | 1.3.1, 2.9, 2.17 |
+//! | [`child_rekey`] | CREATE_CHILD_SA with N(REKEY_SA), collisions | [`child_rekey::check_request`] (from `child_create`) | 1.3.3, 2.8, 2.8.1 |
+//! | [`child_delete`] | INFORMATIONAL with D(ESP) | in [`informational::process_request`] | 1.4.1 |
+//! | [`ike_rekey`] | CREATE_CHILD_SA with an IKE proposal, collisions | [`ike_rekey::process_request`] (from `child_create`) | 1.3.2, 2.8.2, 2.18 |
 //! | [`informational`] | Delete, liveness check, AUTHENTICATION_FAILED | [`informational::process_request`] | 1.4, 2.4, 2.21 |
 //!
 //! [`rules`] checks payload counts before any of them runs.
 
 pub(crate) mod child_create;
+pub(crate) mod child_delete;
+pub(crate) mod child_rekey;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
+pub(crate) mod ike_rekey;
 pub(crate) mod informational;
 pub(crate) mod rules;
 
@@ -29,6 +35,9 @@ pub(crate) enum Task {
     IkeInit(Box<ike_init::IkeInit>),
     IkeAuth(Box<ike_auth::IkeAuth>),
     ChildCreate(Box<child_create::ChildCreate>),
+    ChildRekey(Box<child_rekey::ChildRekey>),
+    ChildDelete(child_delete::ChildDelete),
+    IkeRekey(Box<ike_rekey::IkeRekey>),
     Informational(informational::Informational),
 }
 
@@ -38,8 +47,10 @@ impl Task {
         match self {
             Task::IkeInit(_) => ExchangeType::IKE_SA_INIT,
             Task::IkeAuth(_) => ExchangeType::IKE_AUTH,
-            Task::ChildCreate(_) => ExchangeType::CREATE_CHILD_SA,
-            Task::Informational(_) => ExchangeType::INFORMATIONAL,
+            Task::ChildCreate(_) | Task::ChildRekey(_) | Task::IkeRekey(_) => {
+                ExchangeType::CREATE_CHILD_SA
+            }
+            Task::Informational(_) | Task::ChildDelete(_) => ExchangeType::INFORMATIONAL,
         }
     }
 }
@@ -140,7 +151,11 @@ impl Task {
         match self {
             Task::IkeAuth(t) => t.reserved_spi(),
             Task::ChildCreate(t) => t.reserved_spi(),
-            Task::IkeInit(_) | Task::Informational(_) => None,
+            Task::ChildRekey(t) => t.reserved_spi(),
+            Task::IkeInit(_)
+            | Task::Informational(_)
+            | Task::ChildDelete(_)
+            | Task::IkeRekey(_) => None,
         }
     }
 
@@ -154,6 +169,9 @@ impl Task {
             Task::IkeInit(t) => t.build(sa, ctx).map(Some),
             Task::IkeAuth(t) => t.build(sa, ctx).map(Some),
             Task::ChildCreate(t) => t.build(sa, ctx),
+            Task::ChildRekey(t) => t.build(sa, ctx),
+            Task::ChildDelete(t) => t.build(sa, ctx),
+            Task::IkeRekey(t) => t.build(sa, ctx),
             Task::Informational(t) => t.build(sa, ctx).map(Some),
         }
     }
@@ -172,6 +190,9 @@ impl Task {
             Task::IkeInit(t) => t.process_response(sa, ctx, hdr, payloads, raw),
             Task::IkeAuth(t) => t.process_response(sa, ctx, payloads),
             Task::ChildCreate(t) => t.process_response(sa, ctx, payloads),
+            Task::ChildRekey(t) => t.process_response(sa, ctx, payloads),
+            Task::ChildDelete(t) => t.process_response(sa, ctx, payloads),
+            Task::IkeRekey(t) => t.process_response(sa, ctx, payloads),
             Task::Informational(t) => t.process_response(sa, ctx, payloads),
         }
     }

@@ -20,7 +20,7 @@ use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::secret::SecretBytes;
 use crate::crypto::sk::{Opened, SkError, SkPlaintext, SkProtector};
-use crate::endpoint::Ctx;
+use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::{ChildSaDeleted, DownReason, Event, Failure, IkeSaDown, IkeSaId, IkeSaUp};
 use crate::exchange::{self, Chain, Outcome, Task, rules};
@@ -45,6 +45,9 @@ pub(crate) enum State {
     Established,
     /// Our Delete is in flight.
     Deleting,
+    /// A ghost: the old incarnation of a rekeyed IKE SA, waiting for the peer's
+    /// Delete (it answers nothing else but retransmissions).
+    Rekeyed,
     /// Gone; the endpoint removes it.
     Dead,
 }
@@ -56,6 +59,7 @@ impl State {
             State::Authenticating => "AUTHENTICATING",
             State::Established => "ESTABLISHED",
             State::Deleting => "DELETING",
+            State::Rekeyed => "REKEYED",
             State::Dead => "DEAD",
         }
     }
@@ -106,6 +110,35 @@ impl SaCrypto {
     }
 }
 
+/// The new IKE SA of a rekey (RFC 7296 section 2.18), before it replaces the old.
+#[derive(Debug)]
+pub(crate) struct NewIke {
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    /// We initiated the rekey exchange, so we are the new SA's original initiator.
+    pub initiator: bool,
+    pub crypto: SaCrypto,
+    pub ni: Vec<u8>,
+    pub nr: Vec<u8>,
+    /// The lower nonce of the exchange (collisions, section 2.8.2).
+    pub min_nonce: Vec<u8>,
+}
+
+/// Where a CHILD SA is in its life (strongSwan's `child_sa_state_t`, reduced).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    /// In use.
+    Installed,
+    /// Our rekey of it is in flight.
+    Rekeying,
+    /// Replaced by a rekey; waiting for the Delete (ours or the peer's).
+    Rekeyed,
+    /// Our Delete of it is in flight.
+    Deleting,
+    /// Deleted; the inbound SA lingers until then (`delete_rekeyed_delay`).
+    Lingering(Instant),
+}
+
 /// A CHILD SA pair as the IKE SA remembers it.
 #[derive(Debug, Clone)]
 pub(crate) struct ChildSa {
@@ -115,6 +148,31 @@ pub(crate) struct ChildSa {
     pub suite: EspSuite,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    pub state: ChildState,
+    /// When to start a rekey (`rekey_time` minus jitter); `None` once handled.
+    pub rekey_at: Option<Instant>,
+    /// Hard lifetime: removed then, rekeyed or not.
+    pub expire_at: Instant,
+    /// A rekey replacement whose outbound is not used yet: the old inbound SPI.
+    pub pending_switch: Option<u32>,
+    /// Whether our outbound traffic uses this SA.
+    pub outbound: bool,
+    /// The peer rekeyed this SA while our own rekey of it was in flight (RFC 7296
+    /// section 2.8.1): the inbound SPI of the peer's replacement and the lowest nonce
+    /// of its exchange.
+    pub peer_rekey: Option<(u32, Vec<u8>)>,
+}
+
+impl ChildState {
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            ChildState::Installed => "INSTALLED",
+            ChildState::Rekeying => "REKEYING",
+            ChildState::Rekeyed => "REKEYED",
+            ChildState::Deleting => "DELETING",
+            ChildState::Lingering(_) => "LINGERING",
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -166,6 +224,23 @@ pub(crate) struct IkeSa {
     pub children: Vec<ChildSa>,
     pub reassembly_requests: Reassembler,
     pub reassembly_responses: Reassembler,
+    /// The old incarnation of a rekeyed IKE SA (or a redundant one of a collision):
+    /// no CHILD SAs, no events, it only deletes itself or waits to be deleted.
+    pub ghost: bool,
+    /// When to rekey the IKE SA (`rekey_time` minus jitter).
+    pub rekey_at: Option<Instant>,
+    /// Hard expiry of the IKE SA (`rekey_time` + `over_time`).
+    pub expire_at: Option<Instant>,
+    /// The peer's IKE rekey we answered while ours was in flight.
+    pub peer_ike_rekey: Option<Box<NewIke>>,
+    /// A new IKE SA to switch to once the current exchange is complete, and whether
+    /// we delete the old one (we initiated the winning exchange).
+    pub pending_adopt: Option<(NewIke, bool)>,
+    /// New IKE SAs that lost a collision, to be split off as ghosts: to delete (ours)
+    /// or to wait for the peer's Delete (theirs).
+    pub extra_ghosts: Vec<(NewIke, bool)>,
+    /// The old incarnation's SPIs and windows were deleted by the peer already.
+    pub old_deleted: bool,
 }
 
 impl IkeSa {
@@ -218,6 +293,126 @@ impl IkeSa {
             children: Vec::new(),
             reassembly_requests: Reassembler::default(),
             reassembly_responses: Reassembler::default(),
+            ghost: false,
+            rekey_at: None,
+            expire_at: None,
+            peer_ike_rekey: None,
+            pending_adopt: None,
+            extra_ghosts: Vec::new(),
+            old_deleted: false,
+        }
+    }
+
+    /// Arms the IKE SA's rekey and hard expiry from now.
+    pub(crate) fn schedule_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
+        let conn = &self.conn;
+        if conn.rekey_time.is_zero() {
+            return;
+        }
+        let jitter = crate::exchange::child_create::random_duration(
+            &mut ctx.sh.rng,
+            conn.effective_rand_time(),
+        );
+        self.rekey_at = Some(ctx.now + (conn.rekey_time - jitter));
+        self.expire_at = Some(ctx.now + conn.rekey_time + conn.effective_over_time());
+    }
+
+    /// A ghost SA from a new IKE SA's keys (a redundant SA of a collision).
+    fn ghost_of(&self, ctx: &mut Ctx<'_>, n: NewIke, delete: bool) -> IkeSa {
+        let mut g = IkeSa::new(
+            self.id,
+            self.conn.clone(),
+            n.initiator,
+            n.spi_i,
+            n.spi_r,
+            self.local,
+            self.remote,
+            ctx.now,
+        );
+        g.crypto = Some(n.crypto);
+        self.ghost_common(ctx, g, delete)
+    }
+
+    fn ghost_common(&self, ctx: &mut Ctx<'_>, mut g: IkeSa, delete: bool) -> IkeSa {
+        g.ghost = true;
+        g.state = State::Rekeyed;
+        g.local_id = self.local_id.clone();
+        g.remote_id = self.remote_id.clone();
+        g.nat = self.nat;
+        g.nat_t = self.nat_t;
+        g.peer_fragmentation = self.peer_fragmentation;
+        if delete {
+            g.queue.push_back(Task::Informational(
+                exchange::informational::Informational::DeleteIke,
+            ));
+            g.start_next(ctx);
+        }
+        g
+    }
+
+    /// Switches to the new IKE SA of a rekey: new SPIs, keys and message IDs, the
+    /// same CHILD SAs. The old incarnation becomes a ghost that deletes itself
+    /// (`delete_old`) or waits for the peer's Delete.
+    fn adopt(&mut self, ctx: &mut Ctx<'_>, n: NewIke, delete_old: bool) {
+        let old_spi = self.our_spi();
+        let (old_i, old_r) = (self.spi_i, self.spi_r);
+        let mut g = IkeSa::new(
+            self.id,
+            self.conn.clone(),
+            self.initiator,
+            self.spi_i,
+            self.spi_r,
+            self.local,
+            self.remote,
+            ctx.now,
+        );
+        g.crypto = self.crypto.take();
+        g.requests = core::mem::take(&mut self.requests);
+        g.responses = core::mem::take(&mut self.responses);
+        g.reassembly_requests = core::mem::take(&mut self.reassembly_requests);
+        g.reassembly_responses = core::mem::take(&mut self.reassembly_responses);
+        if g.requests.outstanding.is_some() {
+            // A request of ours on the old SA (a rekey that lost): it ends there.
+            g.active = self.active.take();
+        }
+        let g = self.ghost_common(ctx, g, delete_old && !self.old_deleted);
+        self.spi_i = n.spi_i;
+        self.spi_r = n.spi_r;
+        self.initiator = n.initiator;
+        self.crypto = Some(n.crypto);
+        self.ni = n.ni;
+        self.nr = n.nr;
+        self.peer_ike_rekey = None;
+        self.schedule_ike_rekey(ctx);
+        ctx.sh
+            .event(Event::IkeSaRekeyed(crate::event::IkeSaRekeyed {
+                conn: self.conn.name.clone(),
+                ike_sa: self.id,
+                old_spi_i: old_i,
+                old_spi_r: old_r,
+                spi_i: self.spi_i,
+                spi_r: self.spi_r,
+            }));
+        ctx.sh.actions.push(Action::Respi {
+            id: self.id,
+            old: old_spi,
+            new: self.our_spi(),
+        });
+        if !self.old_deleted {
+            ctx.sh.actions.push(Action::AddSa(Box::new(g)));
+        }
+        self.old_deleted = false;
+    }
+
+    /// After an exchange: switch to a new IKE SA and split off ghosts, if a rekey
+    /// asked for it.
+    pub(crate) fn finish_rekey(&mut self, ctx: &mut Ctx<'_>) {
+        for (n, delete) in core::mem::take(&mut self.extra_ghosts) {
+            let g = self.ghost_of(ctx, n, delete);
+            ctx.sh.actions.push(Action::AddSa(Box::new(g)));
+        }
+        if let Some((n, delete_old)) = self.pending_adopt.take() {
+            self.adopt(ctx, n, delete_old);
         }
     }
 
@@ -478,6 +673,7 @@ impl IkeSa {
         match task.process_response(self, ctx, hdr, payloads, raw) {
             Outcome::Done => {
                 self.requests.complete();
+                self.finish_rekey(ctx);
                 self.start_next(ctx);
             }
             Outcome::Retry => {
@@ -593,9 +789,20 @@ impl IkeSa {
                 let state_ok = match exchange {
                     ExchangeType::IKE_AUTH => self.state == State::Authenticating,
                     ExchangeType::CREATE_CHILD_SA => self.is_established(),
-                    _ => matches!(self.state, State::Established | State::Deleting),
+                    _ => matches!(
+                        self.state,
+                        State::Established | State::Deleting | State::Rekeyed
+                    ),
                 };
-                if !state_ok {
+                let busy = exchange == ExchangeType::CREATE_CHILD_SA
+                    && (matches!(self.state, State::Deleting | State::Rekeyed)
+                        || matches!(self.active, Some(Task::IkeRekey(_)))
+                            && !rules_ike_rekey(&payloads));
+                if busy {
+                    // Being rekeyed or deleted (RFC 7296 section 2.25).
+                    ctx.sh.stats.rekeys_refused += 1;
+                    let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
+                } else if !state_ok {
                     ctx.sh.stats.dropped_invalid += 1;
                     let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);
                 } else {
@@ -614,6 +821,10 @@ impl IkeSa {
             }
         }
         self.send_response(ctx, exchange, hdr.message_id, &resp);
+        if !self.is_dead() {
+            self.finish_rekey(ctx);
+            self.start_next(ctx);
+        }
     }
 
     /// Encrypts, caches and sends our response to request `msgid`.
@@ -659,6 +870,7 @@ impl IkeSa {
     pub(crate) fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = State::Established;
         self.was_up = true;
+        self.schedule_ike_rekey(ctx);
         let Some(crypto) = &self.crypto else {
             return;
         };
@@ -710,6 +922,11 @@ impl IkeSa {
         if self.is_dead() {
             return;
         }
+        if self.ghost {
+            // The old incarnation of a rekeyed SA: nothing to report.
+            self.go_down(ctx, DownReason::Terminated);
+            return;
+        }
         let f = self.failure(phase, cause.clone(), initiator, child, false);
         ctx.sh.event(Event::Failed(f));
         self.go_down(ctx, DownReason::Failed(cause));
@@ -726,6 +943,74 @@ impl IkeSa {
     ) {
         let f = self.failure(phase, cause, initiator, Some(child.to_owned()), true);
         ctx.sh.event(Event::Failed(f));
+    }
+
+    /// Our CHILD SA with inbound SPI `spi_in`.
+    pub(crate) fn child_mut(&mut self, spi_in: u32) -> Option<&mut ChildSa> {
+        self.children.iter_mut().find(|c| c.spi_in == spi_in)
+    }
+
+    /// Outbound traffic of the replacement of `old` (inbound SPI) starts; the old SA
+    /// is deleted and lingers (its inbound SA still receives) for
+    /// `delete_rekeyed_delay`.
+    pub(crate) fn retire_rekeyed(&mut self, ctx: &mut Ctx<'_>, old: u32) {
+        let linger = ctx.now + ctx.config.delete_rekeyed_delay;
+        let Some(pos) = self.children.iter().position(|c| c.spi_in == old) else {
+            return;
+        };
+        let old_spi_out = self.children[pos].spi_out;
+        let was_outbound = self.children[pos].outbound;
+        self.children[pos].state = ChildState::Lingering(linger);
+        self.children[pos].outbound = false;
+        self.children[pos].rekey_at = None;
+        if let Some(new) = self
+            .children
+            .iter_mut()
+            .find(|c| c.pending_switch == Some(old))
+        {
+            new.pending_switch = None;
+            if was_outbound && !new.outbound {
+                new.outbound = true;
+                let e = crate::event::ChildSaOutboundSwitched {
+                    conn: self.conn.name.clone(),
+                    child: new.name.clone(),
+                    ike_sa: self.id,
+                    old_spi_out,
+                    spi_in: new.spi_in,
+                    spi_out: new.spi_out,
+                };
+                ctx.sh.event(Event::ChildSaOutboundSwitched(e));
+            }
+        }
+    }
+
+    /// Switches outbound traffic from `old` (inbound SPI) to `new`.
+    pub(crate) fn switch_outbound(&mut self, ctx: &mut Ctx<'_>, old: u32, new: u32) {
+        let old_spi_out = match self.child_mut(old) {
+            Some(c) if c.outbound => {
+                c.outbound = false;
+                c.spi_out
+            }
+            Some(_) => return,
+            // Gone meanwhile (hard lifetime, deleted by the peer): the new SA is all
+            // there is.
+            None => 0,
+        };
+        let conn = self.conn.name.clone();
+        let id = self.id;
+        if let Some(n) = self.child_mut(new) {
+            n.pending_switch = None;
+            n.outbound = true;
+            let e = crate::event::ChildSaOutboundSwitched {
+                conn,
+                child: n.name.clone(),
+                ike_sa: id,
+                old_spi_out,
+                spi_in: n.spi_in,
+                spi_out: n.spi_out,
+            };
+            ctx.sh.event(Event::ChildSaOutboundSwitched(e));
+        }
     }
 
     /// Removes a CHILD SA by our inbound SPI, reporting it.
@@ -769,6 +1054,17 @@ impl IkeSa {
         self.queue.clear();
         self.requests.outstanding = None;
     }
+}
+
+/// Whether a CREATE_CHILD_SA request rekeys the IKE SA (its SA payload is for IKE).
+fn rules_ike_rekey(payloads: &[Payload<'_>]) -> bool {
+    payloads.iter().any(|p| match p {
+        Payload::Sa(s) => s
+            .proposals
+            .first()
+            .is_some_and(|p| p.protocol == crate::wire::ProtocolId::IKE),
+        _ => false,
+    })
 }
 
 /// IP and UDP header octets, plus the non-ESP marker, around an IKE message.

@@ -7,15 +7,24 @@
 //! | half-open | responder between IKE_SA_INIT and IKE_AUTH | delete the SA, report [`Cause::HalfOpenTimeout`] |
 //! | reassembly | fragments of an incomplete message are held | drop them |
 //! | DPD | established, `dpd_delay` > 0, nothing in flight | send an empty INFORMATIONAL (liveness check, section 1.4) |
+//! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA) |
+//! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete |
+//! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
+//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): the SA goes down ([`DownReason::Expired`]) |
+//! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
 use std::time::Instant;
 
-use super::{IkeSa, State};
+use super::{ChildSa, ChildState, IkeSa, State};
 use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
 use crate::exchange::Task;
+use crate::exchange::child_delete::ChildDelete;
+use crate::exchange::child_rekey::ChildRekey;
+use crate::exchange::ike_rekey::IkeRekey;
 use crate::exchange::informational::Informational;
 
 impl IkeSa {
@@ -45,6 +54,18 @@ impl IkeSa {
             .deadline(ctx_config.reassembly_timeout));
         arm(self.dpd_due());
         arm(self.keepalive_due(ctx_config));
+        if self.is_established() || self.state == State::Deleting {
+            for c in &self.children {
+                arm(child_deadline(c, self.is_established()));
+            }
+        }
+        if self.state == State::Rekeyed {
+            arm(Some(self.created + ctx_config.retransmit.total()));
+        }
+        if self.is_established() {
+            arm(self.rekey_at);
+            arm(self.expire_at);
+        }
         t
     }
 
@@ -94,11 +115,85 @@ impl IkeSa {
             ctx.sh.send_raw(self.local, self.remote, &[0xff]);
             self.last_sent = now;
         }
+        if self.state == State::Rekeyed && self.created + ctx.config.retransmit.total() <= now {
+            // A ghost the peer never deleted.
+            self.go_down(ctx, DownReason::Terminated);
+            return;
+        }
+        if self.is_established() && self.expire_at.is_some_and(|t| t <= now) {
+            self.go_down(ctx, DownReason::Expired);
+            return;
+        }
+        if self.is_established() && self.rekey_at.is_some_and(|t| t <= now) {
+            self.rekey_at = None;
+            let queued = self
+                .queue
+                .iter()
+                .chain(self.active.as_ref())
+                .any(|t| matches!(t, Task::IkeRekey(_)));
+            if !queued {
+                self.queue
+                    .push_back(Task::IkeRekey(Box::new(IkeRekey::new())));
+            }
+        }
+        self.child_timers(ctx);
+        if self.is_dead() {
+            return;
+        }
         if self.dpd_due().is_some_and(|d| d <= now) {
             self.queue
                 .push_back(Task::Informational(Informational::Dpd));
             self.start_next(ctx);
         }
+    }
+
+    /// Rekeys, hard expiries and lingering inbound SAs of the CHILD SAs.
+    fn child_timers(&mut self, ctx: &mut Ctx<'_>) {
+        let now = ctx.now;
+        let mut i = 0;
+        while i < self.children.len() {
+            let c = &self.children[i];
+            let spi = c.spi_in;
+            match c.state {
+                ChildState::Lingering(t) if t <= now => {
+                    self.remove_child(ctx, spi);
+                    continue;
+                }
+                ChildState::Lingering(_) => {}
+                _ if c.expire_at <= now => {
+                    // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
+                    self.remove_child(ctx, spi);
+                    if self.is_established() {
+                        self.queue
+                            .push_back(Task::ChildDelete(ChildDelete::expired(spi)));
+                    }
+                    continue;
+                }
+                ChildState::Installed
+                    if self.is_established() && c.rekey_at.is_some_and(|t| t <= now) =>
+                {
+                    self.start_child_rekey(spi);
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        self.start_next(ctx);
+    }
+
+    /// Queues a rekey of the CHILD SA with inbound SPI `spi` (once).
+    pub(crate) fn start_child_rekey(&mut self, spi: u32) {
+        let Some(task) = ChildRekey::new(self, spi) else {
+            return;
+        };
+        if let Some(c) = self.child_mut(spi) {
+            if c.state != ChildState::Installed {
+                return;
+            }
+            c.rekey_at = None;
+            c.state = ChildState::Rekeying;
+        }
+        self.queue.push_back(Task::ChildRekey(Box::new(task)));
     }
 
     fn retransmit_or_give_up(&mut self, ctx: &mut Ctx<'_>) {
@@ -126,5 +221,16 @@ impl IkeSa {
             remote: self.remote,
         };
         self.fail(ctx, Phase::of(exchange), cause, true, None);
+    }
+}
+
+/// The next deadline of one CHILD SA.
+fn child_deadline(c: &ChildSa, established: bool) -> Option<Instant> {
+    match c.state {
+        ChildState::Lingering(t) => Some(t),
+        ChildState::Installed if established => {
+            Some(c.rekey_at.map_or(c.expire_at, |r| r.min(c.expire_at)))
+        }
+        _ => Some(c.expire_at),
     }
 }

@@ -336,8 +336,8 @@ fn replay(sc: &Scenario) {
         return;
     }
     // What strongSwan (node a) sent next, each answered as strongSwan's node b did,
-    // except that rekeying is refused for now.
-    let mut exchange = |file: &str, msgid: u32| -> (Vec<u8>, Vec<Event>) {
+    // except that IKE SA rekeying is refused for now.
+    let exchange = |ep: &mut Endpoint, file: &str, msgid: u32| -> (Vec<u8>, Vec<Event>) {
         let mut d = vec![0u8; 4];
         d.extend(data(name, file));
         ep.handle_datagram(now, b4500, a4500, &d);
@@ -370,26 +370,58 @@ fn replay(sc: &Scenario) {
             .collect()
     };
     // MOBIKE address update: acknowledged, ignored.
-    let (inner, events) = exchange("05-informational_mobike_addresses-req-4500.bin", 2);
+    let (inner, events) = exchange(&mut ep, "05-informational_mobike_addresses-req-4500.bin", 2);
     assert!(parse(&inner).is_empty() && events.is_empty());
-    // CHILD SA rekey: refused (a later issue).
-    let (inner, events) = exchange("11-create_child_sa_rekey_child-req-4500.bin", 3);
-    assert_eq!(parse(&inner), ["N(NO_ADDITIONAL_SAS)"]);
-    assert!(events.is_empty());
-    // Delete of the CHILD SA: answered with our SPI of the pair.
-    let (inner, events) = exchange("13-informational_delete_child-req-4500.bin", 4);
+    // CHILD SA rekey: answered, the new SA installed (outbound not yet used) with
+    // strongSwan's keys when we use its responder nonce.
+    let rekeyed = &keymat["child_sas"][1];
+    let seed = hex_field(rekeyed, "seed");
+    ep.push_nonce(seed[32..].to_vec());
+    let (inner, events) = exchange(&mut ep, "11-create_child_sa_rekey_child-req-4500.bin", 3);
+    assert_eq!(parse(&inner), ["SA", "NONCE", "TSI", "TSR"]);
+    let [Event::ChildSaInstalled(n)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(n.rekey_of, Some(c.spi_in));
+    assert!(!n.outbound);
+    assert_eq!(
+        n.spi_out,
+        u32::from_str_radix(rekeyed["spi_in"].as_str().unwrap(), 16).unwrap()
+    );
+    assert_eq!(n.keys.encr_in.expose(), hex_field(rekeyed, "encr_i"));
+    assert_eq!(n.keys.encr_out.expose(), hex_field(rekeyed, "encr_r"));
+    // Delete of the old CHILD SA: answered with our SPI of the pair; our outbound
+    // moves to the new SA, the old inbound SA lingers (delete_rekeyed_delay).
+    let (inner, events) = exchange(&mut ep, "13-informational_delete_child-req-4500.bin", 4);
     assert_eq!(parse(&inner), [format!("D(ESP,[{:08x}])", c.spi_in)]);
-    assert!(matches!(&events[..], [Event::ChildSaDeleted(d)] if d.spi_in == c.spi_in));
-    // IKE SA rekey: refused.
-    let (inner, _) = exchange("15-create_child_sa_rekey_ike-req-4500.bin", 5);
-    assert_eq!(parse(&inner), ["N(NO_ADDITIONAL_SAS)"]);
-    // Delete of the IKE SA.
-    let (inner, events) = exchange("17-informational_delete_ike-req-4500.bin", 6);
+    assert!(
+        matches!(&events[..], [Event::ChildSaOutboundSwitched(s)]
+            if s.old_spi_out == c.spi_out && s.spi_out == n.spi_out),
+        "{events:?}"
+    );
+    let status = ep.ike_sas();
+    let states: Vec<&str> = status[0].children.iter().map(|c| c.state).collect();
+    assert_eq!(states, ["LINGERING", "INSTALLED"]);
+    // IKE SA rekey: answered SA Nr KE; the IKE SA takes the new SPIs (strongSwan's
+    // SPIi, our new SPIr) and keeps its CHILD SAs.
+    let new_ike = &keymat["ike_sas"][1];
+    let (inner, events) = exchange(&mut ep, "15-create_child_sa_rekey_ike-req-4500.bin", 5);
+    assert_eq!(parse(&inner), ["SA", "NONCE", "KE"]);
+    let [Event::IkeSaRekeyed(r)] = &events[..] else {
+        panic!("{events:?}")
+    };
+    assert_eq!(
+        r.spi_i.to_bytes().to_vec(),
+        hex_field(new_ike, "spi_i"),
+        "strongSwan's new SPIi"
+    );
+    assert_eq!(ep.ike_sa_count(), 1);
+    assert_eq!(ep.ike_sas()[0].children.len(), 2);
+    // strongSwan deletes the old IKE SA: the old incarnation goes, silently; the
+    // rekeyed IKE SA and its CHILD SAs stay.
+    let (inner, events) = exchange(&mut ep, "17-informational_delete_ike-req-4500.bin", 6);
     assert!(parse(&inner).is_empty());
-    assert!(matches!(
-        &events[..],
-        [Event::IkeSaDown(d)] if d.reason == crate::event::DownReason::DeletedByPeer
-    ));
-    assert_eq!(ep.ike_sa_count(), 0);
-    assert_eq!(ep.stats().rekeys_refused, 2);
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(ep.ike_sa_count(), 1);
+    assert_eq!(ep.stats().rekeys_refused, 0);
 }

@@ -8,7 +8,7 @@
 //! Include with `mod sim;` from an integration test.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,12 +25,66 @@ pub const IP_A: &str = "198.51.100.1";
 pub const IP_B: &str = "198.51.100.2";
 pub const PSK: &str = "sim-shared-secret-0123456789";
 
+/// A model of one node's ESP data plane, driven by the endpoint's events in order:
+/// which inbound SAs are installed, which outbound SA each child sends with.
+#[derive(Debug, Default)]
+pub struct DataPlane {
+    /// Inbound SPIs installed.
+    pub inbound: HashSet<u32>,
+    /// Outbound SAs installed: SPI -> (installed at, hard lifetime).
+    pub outbound_sas: HashMap<u32, (Instant, Duration)>,
+    /// (conn, child) -> the outbound SPI in use.
+    pub current: HashMap<(String, String), u32>,
+    /// Packets sent, delivered to an installed inbound SA, lost for lack of one.
+    pub sent: u64,
+    pub delivered: u64,
+    pub lost: u64,
+    /// Packets sent on an outbound SA past its hard lifetime.
+    pub past_lifetime: u64,
+    /// Events out of order (outbound switch to an SA not installed ...).
+    pub errors: Vec<String>,
+}
+
+impl DataPlane {
+    fn apply(&mut self, now: Instant, e: &Event) {
+        match e {
+            Event::ChildSaInstalled(c) => {
+                self.inbound.insert(c.spi_in);
+                self.outbound_sas
+                    .insert(c.spi_out, (now, c.lifetimes.life_time));
+                if c.outbound {
+                    self.current
+                        .insert((c.conn.clone(), c.child.clone()), c.spi_out);
+                }
+            }
+            Event::ChildSaOutboundSwitched(s) => {
+                if !self.outbound_sas.contains_key(&s.spi_out) {
+                    self.errors
+                        .push(format!("switch to unknown outbound SA {:08x}", s.spi_out));
+                }
+                self.current
+                    .insert((s.conn.clone(), s.child.clone()), s.spi_out);
+            }
+            Event::ChildSaDeleted(d) => {
+                self.inbound.remove(&d.spi_in);
+                self.outbound_sas.remove(&d.spi_out);
+                let key = (d.conn.clone(), d.child.clone());
+                if self.current.get(&key) == Some(&d.spi_out) {
+                    self.current.remove(&key);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One endpoint and what it reported.
 pub struct Node {
     pub ep: Endpoint,
     /// Addresses datagrams to which are delivered here (after NAT translation).
     pub addrs: Vec<IpAddr>,
     pub events: Vec<Event>,
+    pub dp: DataPlane,
     /// Every datagram this node sent, with the time.
     pub sent: Vec<(Duration, Transmit)>,
 }
@@ -118,6 +172,15 @@ pub struct Network {
     seq: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// Send one ESP packet on every current outbound SA of every node this often
+    /// (`None`: no data traffic).
+    pub esp_interval: Option<Duration>,
+    /// Whether ESP packets suffer `loss` too (off: only IKE is lost, so the data
+    /// plane counts show SA gaps only).
+    pub esp_loss: bool,
+    next_esp: Option<Instant>,
+    /// ESP in flight: (arrival, receiving node, SPI).
+    esp_in_flight: Vec<(Instant, usize, u32)>,
 }
 
 impl Network {
@@ -135,6 +198,7 @@ impl Network {
                     addrs,
                     events: Vec::new(),
                     sent: Vec::new(),
+                    dp: DataPlane::default(),
                 })
                 .collect(),
             latency: Duration::from_millis(10),
@@ -149,6 +213,61 @@ impl Network {
             seq: 0,
             delivered: 0,
             dropped: 0,
+            esp_interval: None,
+            esp_loss: false,
+            next_esp: None,
+            esp_in_flight: Vec::new(),
+        }
+    }
+
+    /// Starts data traffic: one packet per `interval` on each current outbound SA.
+    pub fn start_traffic(&mut self, interval: Duration) {
+        self.esp_interval = Some(interval);
+        self.next_esp = Some(self.now);
+    }
+
+    fn esp_tick(&mut self) {
+        let now = self.now;
+        let Some(interval) = self.esp_interval else {
+            return;
+        };
+        while self.next_esp.is_some_and(|t| t <= now) {
+            self.next_esp = self.next_esp.map(|t| t + interval);
+            for i in 0..self.nodes.len() {
+                let mut spis: Vec<u32> = self.nodes[i].dp.current.values().copied().collect();
+                spis.sort_unstable();
+                let peer = 1 - i.min(1);
+                for spi in spis {
+                    let dp = &mut self.nodes[i].dp;
+                    dp.sent += 1;
+                    if let Some((at, life)) = dp.outbound_sas.get(&spi) {
+                        if now > *at + *life {
+                            dp.past_lifetime += 1;
+                        }
+                    }
+                    if self.esp_loss && self.chance(self.loss) {
+                        continue;
+                    }
+                    self.esp_in_flight.push((now + self.latency, peer, spi));
+                }
+            }
+        }
+        let mut arrived = Vec::new();
+        self.esp_in_flight.retain(|p| {
+            if p.0 <= now {
+                arrived.push(*p);
+                false
+            } else {
+                true
+            }
+        });
+        for (_, to, spi) in arrived {
+            let sender = 1 - to.min(1);
+            if self.nodes[to].dp.inbound.contains(&spi) {
+                self.nodes[sender].dp.delivered += 1;
+            } else {
+                self.nodes[sender].dp.lost += 1;
+            }
         }
     }
 
@@ -174,6 +293,8 @@ impl Network {
                 self.route(i, t);
             }
             while let Some(e) = self.nodes[i].ep.poll_event() {
+                let now = self.now;
+                self.nodes[i].dp.apply(now, &e);
                 self.nodes[i].events.push(e);
             }
         }
@@ -235,10 +356,17 @@ impl Network {
     pub fn next_time(&self) -> Option<Instant> {
         let packets = self.in_flight.iter().map(|p| p.at).min();
         let timers = self.nodes.iter().filter_map(|n| n.ep.poll_timeout()).min();
-        match (packets, timers) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let esp = self.esp_in_flight.iter().map(|p| p.0).min();
+        [packets, timers, esp, self.next_esp]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Stops data traffic (lets `next_time` become `None` again).
+    pub fn stop_traffic(&mut self) {
+        self.esp_interval = None;
+        self.next_esp = None;
     }
 
     /// Advances to the next moment and handles everything due then. False if nothing
@@ -260,6 +388,7 @@ impl Network {
             }
         });
         due.sort_by_key(|p| (p.at, p.seq));
+        self.esp_tick();
         for p in due {
             self.delivered += 1;
             self.nodes[p.to]
@@ -279,6 +408,8 @@ impl Network {
     /// Steps until nothing is pending or `limit` of simulated time has passed.
     pub fn drive_for(&mut self, limit: Duration) {
         let end = self.now + limit;
+        // Output of commands given since the last step.
+        self.collect();
         while self.next_time().is_some_and(|t| t <= end) {
             self.step();
         }
@@ -410,6 +541,23 @@ pub fn pair_with(
     tweak_b(&mut b);
     let a = Endpoint::new(Arc::new(a), seed(1));
     let b = Endpoint::new(Arc::new(b), seed(2));
+    Network::new(vec![(a, vec![ip(IP_A)]), (b, vec![ip(IP_B)])], seed_net)
+}
+
+/// As [`pair_with`], with the endpoints' RNG seeds (nonces, SPIs, jitter) chosen.
+pub fn pair_seeded(
+    seed_net: u64,
+    seed_a: u8,
+    seed_b: u8,
+    tweak_a: impl FnOnce(&mut EndpointConfig),
+    tweak_b: impl FnOnce(&mut EndpointConfig),
+) -> Network {
+    let mut a = endpoint_config(site("ab", IP_A, IP_B, true), PSK);
+    let mut b = endpoint_config(site("ab", IP_B, IP_A, false), PSK);
+    tweak_a(&mut a);
+    tweak_b(&mut b);
+    let a = Endpoint::new(Arc::new(a), seed(seed_a));
+    let b = Endpoint::new(Arc::new(b), seed(seed_b));
     Network::new(vec![(a, vec![ip(IP_A)]), (b, vec![ip(IP_B)])], seed_net)
 }
 

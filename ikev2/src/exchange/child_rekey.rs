@@ -1,0 +1,243 @@
+//! Rekeying CHILD SAs (RFC 7296 sections 1.3.3, 2.8, 2.8.1; strongSwan
+//! `child_rekey.c`): CREATE_CHILD_SA with N(REKEY_SA) naming the SA replaced, and new
+//! SPIs, nonces and (with PFS) KE payloads; then the old SA is deleted.
+//!
+//! Make-before-break, as strongSwan does it:
+//!
+//! 1. The responder installs the new SA pair before it answers; it keeps sending on
+//!    the old SA (the initiator cannot decrypt the new one yet).
+//! 2. The initiator installs the new pair on the response, switches its outbound
+//!    traffic to it at once and deletes the old SA (`ChildDelete`).
+//! 3. The responder switches outbound when that Delete arrives.
+//! 4. Both keep the old inbound SA `delete_rekeyed_delay` (5 s) after the Delete.
+//!
+//! Collisions (section 2.8.1): when both ends rekey the same SA at once, each
+//! answers the other's request. Once both exchanges are complete, the one whose
+//! lowest nonce is the lowest of all four created the redundant SA; its initiator
+//! deletes that SA, the winner's initiator deletes the old one. A rekey of an SA we
+//! already replaced or are deleting is answered TEMPORARY_FAILURE, one of an SA we do
+//! not know CHILD_SA_NOT_FOUND.
+
+use crate::endpoint::Ctx;
+use crate::ike_sa::{ChildState, IkeSa};
+use crate::wire::{Notify, NotifyType, Payload, ProtocolId};
+
+use super::child_create::{ChildCreate, random_duration};
+use super::child_delete::ChildDelete;
+use super::{Chain, Outcome, Task, first_error};
+
+/// The initiator's rekey of one CHILD SA.
+#[derive(Debug)]
+pub(crate) struct ChildRekey {
+    /// Our inbound SPI of the SA rekeyed.
+    pub(crate) old: u32,
+    inner: ChildCreate,
+}
+
+impl ChildRekey {
+    /// A rekey of the CHILD SA with inbound SPI `old`, or `None` if it does not exist
+    /// or its configuration is gone.
+    pub(crate) fn new(sa: &IkeSa, old: u32) -> Option<Self> {
+        let c = sa.children.iter().find(|c| c.spi_in == old)?;
+        let index = sa.conn.children.iter().position(|cfg| cfg.name == c.name)?;
+        let mut inner = ChildCreate::new(index);
+        inner.rekey = Some(old);
+        Some(Self { old, inner })
+    }
+
+    pub(crate) fn with(old: u32, inner: ChildCreate) -> Self {
+        Self { old, inner }
+    }
+
+    pub(crate) fn reserved_spi(&self) -> Option<u32> {
+        self.inner.reserved_spi()
+    }
+
+    pub(crate) fn build(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<Option<Chain>, crate::error::Cause> {
+        // The SA may have been deleted, or rekeyed by the peer, while we waited.
+        match sa.child_mut(self.old) {
+            Some(c) if matches!(c.state, ChildState::Installed | ChildState::Rekeying) => {
+                c.state = ChildState::Rekeying;
+            }
+            _ => return Ok(None),
+        }
+        let r = self.inner.build(sa, ctx);
+        if !matches!(r, Ok(Some(_))) {
+            if let Some(c) = sa.child_mut(self.old) {
+                c.state = ChildState::Installed;
+            }
+        }
+        r
+    }
+
+    pub(crate) fn process_response(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload<'_>],
+    ) -> Outcome {
+        let error = first_error(payloads).map(|n| n.ty);
+        let outcome = self.inner.process_response(sa, ctx, payloads);
+        let old = self.old;
+        let Some(new) = self.inner.installed else {
+            let rekeying = sa
+                .children
+                .iter()
+                .any(|c| c.spi_in == old && c.state == ChildState::Rekeying);
+            if self.inner.retried || !rekeying {
+                // Retried with another group, or the old SA was deleted meanwhile.
+                return outcome;
+            }
+            // No new SA. Whatever the peer did to the old one decides what is next.
+            let peer_rekey = sa.child_mut(old).and_then(|c| c.peer_rekey.take());
+            match (error, peer_rekey) {
+                (_, Some((peer_new, _))) => {
+                    // The peer's rekey of it succeeded: that is the replacement, and
+                    // the peer deletes the old SA.
+                    if let Some(c) = sa.child_mut(old) {
+                        c.state = ChildState::Rekeyed;
+                    }
+                    if let Some(n) = sa.child_mut(peer_new) {
+                        n.pending_switch = Some(old);
+                    }
+                }
+                (Some(NotifyType::CHILD_SA_NOT_FOUND), None) => {
+                    // The peer no longer has it: remove it without a Delete.
+                    sa.remove_child(ctx, old);
+                }
+                (Some(NotifyType::TEMPORARY_FAILURE), None) => {
+                    // Try again a little later (RFC 7296 section 2.25), unless a Delete
+                    // of it arrives first.
+                    let wait = random_duration(&mut ctx.sh.rng, TEMPORARY_FAILURE_RETRY);
+                    if let Some(c) = sa.child_mut(old) {
+                        if c.state == ChildState::Rekeying {
+                            c.state = ChildState::Installed;
+                            c.rekey_at = Some(ctx.now + TEMPORARY_FAILURE_RETRY / 2 + wait);
+                        }
+                    }
+                }
+                (_, None) => {
+                    // Failed (already reported); the old SA lives until its hard
+                    // lifetime.
+                    if let Some(c) = sa.child_mut(old) {
+                        if c.state == ChildState::Rekeying {
+                            c.state = ChildState::Installed;
+                        }
+                    }
+                }
+            }
+            return outcome;
+        };
+        let our_min = lowest(self.inner.nonce(), &self.inner.nr).to_vec();
+        let peer_rekey = sa.child_mut(old).and_then(|c| c.peer_rekey.take());
+        match peer_rekey {
+            Some((peer_new, peer_min)) if our_min < peer_min => {
+                // We lost: our new SA is redundant and ours to delete; the peer's
+                // replacement takes over when the peer deletes the old SA.
+                if let Some(n) = sa.child_mut(new) {
+                    n.pending_switch = None;
+                    n.rekey_at = None;
+                }
+                if let Some(n) = sa.child_mut(peer_new) {
+                    n.pending_switch = Some(old);
+                }
+                if let Some(c) = sa.child_mut(old) {
+                    c.state = ChildState::Rekeyed;
+                }
+                sa.queue
+                    .push_front(Task::ChildDelete(ChildDelete::redundant(new)));
+            }
+            Some((peer_new, _)) => {
+                // We won: the peer deletes its redundant SA; we delete the old one.
+                if let Some(n) = sa.child_mut(peer_new) {
+                    n.pending_switch = None;
+                    n.rekey_at = None;
+                }
+                won(sa, ctx, old, new);
+            }
+            None => won(sa, ctx, old, new),
+        }
+        outcome
+    }
+}
+
+/// How long to wait, at most, before retrying a rekey refused with TEMPORARY_FAILURE.
+const TEMPORARY_FAILURE_RETRY: core::time::Duration = core::time::Duration::from_secs(10);
+
+/// Our new SA replaces `old`: outbound switches now, the old SA is deleted.
+fn won(sa: &mut IkeSa, ctx: &mut Ctx<'_>, old: u32, new: u32) {
+    sa.switch_outbound(ctx, old, new);
+    if let Some(c) = sa.child_mut(old) {
+        c.state = ChildState::Rekeyed;
+        c.rekey_at = None;
+    }
+    sa.queue
+        .push_front(Task::ChildDelete(ChildDelete::rekeyed(old)));
+}
+
+/// The lower of two nonces (compared as unsigned big-endian octet strings, as
+/// strongSwan's `memcmp` of equal-length nonces).
+fn lowest<'a>(a: &'a [u8], b: &'a [u8]) -> &'a [u8] {
+    if a <= b { a } else { b }
+}
+
+/// Responder: the SA a REKEY_SA notify names, if it may be rekeyed; otherwise the
+/// answer (CHILD_SA_NOT_FOUND or TEMPORARY_FAILURE) is put in `resp`.
+pub(crate) fn check_request(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    n: &Notify<'_>,
+    resp: &mut Chain,
+) -> Option<u32> {
+    let spi = <[u8; 4]>::try_from(n.spi).ok().map(u32::from_be_bytes);
+    let found = spi.and_then(|spi| {
+        sa.children
+            .iter()
+            .find(|c| c.spi_out == spi && !matches!(c.state, ChildState::Lingering(_)))
+    });
+    let Some(c) = found else {
+        // RFC 7296 section 2.25.
+        let _ = resp.push(&Payload::Notify(Notify::with_spi(
+            ProtocolId::ESP,
+            n.spi,
+            NotifyType::CHILD_SA_NOT_FOUND,
+            &[],
+        )));
+        ctx.sh.stats.rekeys_refused += 1;
+        return None;
+    };
+    match c.state {
+        ChildState::Installed | ChildState::Rekeying => Some(c.spi_in),
+        _ => {
+            // Already replaced or being deleted (strongSwan answers the same).
+            let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
+            ctx.sh.stats.rekeys_refused += 1;
+            None
+        }
+    }
+}
+
+/// Responder: the peer's replacement `new` of `old` is installed.
+pub(crate) fn responder_installed(sa: &mut IkeSa, old: u32, new: u32, ni: &[u8], nr: &[u8]) {
+    let min = lowest(ni, nr).to_vec();
+    let Some(c) = sa.child_mut(old) else {
+        return;
+    };
+    if c.state == ChildState::Rekeying {
+        // A collision: our own rekey of it is in flight; decided on its response.
+        c.peer_rekey = Some((new, min));
+        if let Some(n) = sa.child_mut(new) {
+            n.pending_switch = None;
+        }
+    } else {
+        c.state = ChildState::Rekeyed;
+        c.rekey_at = None;
+    }
+}
+
+/// Responder: the peer's rekey of `old` failed on our side; nothing changes.
+pub(crate) fn responder_failed(_sa: &mut IkeSa, _old: u32) {}
