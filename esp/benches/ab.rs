@@ -193,10 +193,22 @@ fn dataplane_ab(rounds: usize, quick: bool) {
                 v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
             };
             let (rm, em, dm) = (med(&mut r), med(&mut e), med(&mut d));
-            println!(
-                "| {name} | {backend:?} | {size} | {rm:.2} | {em:.2} | {dm:.2} | {:.2} |",
-                em / rm
-            );
+            let bname = if encr.is_aead() {
+                format!("{backend:?}")
+            } else {
+                "RustCrypto aes+cbc, hmac".to_string()
+            };
+            let ratio = if rm.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{:.2}", em / rm)
+            };
+            let rm = if rm.is_nan() {
+                "-".to_string()
+            } else {
+                format!("{rm:.2}")
+            };
+            println!("| {name} | {bname} | {size} | {rm} | {em:.2} | {dm:.2} | {ratio} |");
         }
     }
 }
