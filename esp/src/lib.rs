@@ -13,8 +13,8 @@
 //! - [`replay::ReplayWindow`]: RFC 6479 bitmap with ESN inference (RFC 4303 A2).
 //! - [`counters`]: octets, packets, drops by reason, lifetimes, [`counters::SaEvent`]s
 //!   and [`counters::SaUsage`] for the IKE side.
-//! - [`cipher`]: the transforms; AEAD backend behind [`cipher::EspAead`] (ring by
-//!   benchmark).
+//! - [`cipher`]: the transforms; the AEAD backend sits behind [`cipher::EspAead`]
+//!   (aws-lc-rs by benchmark, ring without the `aws-lc` feature).
 
 pub mod buf;
 pub mod cipher;
