@@ -627,11 +627,11 @@ impl EspCipher {
         };
         match &self.kind {
             Kind::Aead(aead) => {
-                let (aad_buf, aad_len) = aead_aad(esp, seq_high);
                 let (head, rest) = esp.split_at_mut(body);
                 let (pt, icv) = rest.split_at_mut(icv_at - body);
-                let iv = iv8(head);
-                aead.seal(&iv, &aad_buf[..aad_len], pt, icv)
+                let mut esn_aad = [0u8; 12];
+                let aad = aead_aad(head, seq_high, &mut esn_aad);
+                aead.seal(iv8(head), aad, pt, icv)
             }
             Kind::CbcHmac(c) => {
                 let (head, rest) = esp.split_at_mut(body);
@@ -665,10 +665,10 @@ impl EspCipher {
         };
         match &self.kind {
             Kind::Aead(aead) => {
-                let (aad_buf, aad_len) = aead_aad(esp, seq_high);
                 let (head, rest) = esp.split_at_mut(body);
-                let iv = iv8(head);
-                aead.open(&iv, &aad_buf[..aad_len], rest)
+                let mut esn_aad = [0u8; 12];
+                let aad = aead_aad(head, seq_high, &mut esn_aad);
+                aead.open(iv8(head), aad, rest)
             }
             Kind::CbcHmac(c) => {
                 if (icv_at - body) % AES_BLOCK != 0 {
@@ -693,29 +693,26 @@ impl EspCipher {
     }
 }
 
-/// AAD of an AEAD: SPI | seq (8 octets), or SPI | seq high | seq low with ESN.
+/// AAD of an AEAD: SPI | seq (the first 8 octets of the packet, no copy), or with ESN
+/// SPI | seq high | seq low, built in `esn_buf`.
 #[inline]
-fn aead_aad(esp: &[u8], seq_high: Option<u32>) -> ([u8; 12], usize) {
-    let mut aad = [0u8; 12];
+fn aead_aad<'a>(head: &'a [u8], seq_high: Option<u32>, esn_buf: &'a mut [u8; 12]) -> &'a [u8] {
     match seq_high {
-        None => {
-            aad[..8].copy_from_slice(&esp[..8]);
-            (aad, 8)
-        }
+        None => &head[..ESP_HEADER_LEN],
         Some(hi) => {
-            aad[..4].copy_from_slice(&esp[..4]);
-            aad[4..8].copy_from_slice(&hi.to_be_bytes());
-            aad[8..12].copy_from_slice(&esp[4..8]);
-            (aad, 12)
+            esn_buf[..4].copy_from_slice(&head[..4]);
+            esn_buf[4..8].copy_from_slice(&hi.to_be_bytes());
+            esn_buf[8..12].copy_from_slice(&head[4..8]);
+            esn_buf
         }
     }
 }
 
 #[inline]
-fn iv8(head: &[u8]) -> [u8; AEAD_IV_LEN] {
-    let mut iv = [0u8; AEAD_IV_LEN];
-    iv.copy_from_slice(&head[ESP_HEADER_LEN..ESP_HEADER_LEN + AEAD_IV_LEN]);
-    iv
+fn iv8(head: &[u8]) -> &[u8; AEAD_IV_LEN] {
+    head[ESP_HEADER_LEN..ESP_HEADER_LEN + AEAD_IV_LEN]
+        .try_into()
+        .expect("the header is followed by an 8-octet IV")
 }
 
 #[inline]

@@ -110,7 +110,7 @@ fn decap(sa: &mut InboundSa, pkt: &mut PacketBuf) -> Result<Inner, DecapError> {
         .len()
         .checked_sub(body_at + icv_len)
         .ok_or(DecapError::Malformed)?;
-    if ct_len < 2 || (!c.is_aead() && ct_len % c.align() != 0) {
+    if ct_len < 2 || (!c.is_aead() && ct_len & (c.align() - 1) != 0) {
         return Err(DecapError::Malformed);
     }
     let view = EspPacket::new_unchecked(esp);

@@ -213,10 +213,12 @@ impl OutboundSa {
     }
 }
 
-/// Padding octets for `inner_len` so that inner + padding + 2 is a multiple of `align`.
+/// Padding octets for `inner_len` so that inner + padding + 2 is a multiple of `align`
+/// (a power of two: 4 or 16; masks, not divisions, on the per-packet path).
 #[inline]
 pub(crate) fn pad_len(inner_len: usize, align: usize) -> usize {
-    (align - (inner_len + 2) % align) % align
+    debug_assert!(align.is_power_of_two());
+    align.wrapping_sub(inner_len + 2) & (align - 1)
 }
 
 /// The receiving half of a CHILD SA.

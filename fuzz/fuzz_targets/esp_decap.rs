@@ -144,7 +144,12 @@ fuzz_target!(|data: &[u8]| {
     });
     let config = SaConfig::new(
         Spi(0x0100_0000 | u32::from(setup)),
-        EspSuite { encr, integ, dh: None, esn },
+        EspSuite {
+            encr,
+            integ,
+            dh: None,
+            esn,
+        },
         SecretBytes::new(ek),
         ik,
     )
