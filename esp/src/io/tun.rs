@@ -142,10 +142,9 @@ impl PacketSource for Tun {
                     }
                     self.wait(libc::POLLIN)?;
                 }
-                Err(e) if n > 0 => {
+                // Keep what was read; the next call reports the error.
+                Err(_) if n > 0 => {
                     bufs[n].clear(headroom);
-                    // Reported by the next call.
-                    let _ = e;
                     break;
                 }
                 Err(e) => return Err(e),
