@@ -114,3 +114,24 @@ impl AsRawFd for RawEspSocket {
         self.fd.as_raw_fd()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ipv4_header_len;
+
+    #[test]
+    fn ipv4_header_length() {
+        let mut p = [0u8; 40];
+        p[0] = 0x45;
+        assert_eq!(ipv4_header_len(&p), Some(20));
+        p[0] = 0x46;
+        assert_eq!(ipv4_header_len(&p), Some(24));
+        p[0] = 0x4f;
+        assert_eq!(ipv4_header_len(&p), None, "60 > 40 octets");
+        p[0] = 0x44;
+        assert_eq!(ipv4_header_len(&p), None, "IHL below 5");
+        p[0] = 0x65;
+        assert_eq!(ipv4_header_len(&p), None, "not IPv4");
+        assert_eq!(ipv4_header_len(&[]), None);
+    }
+}

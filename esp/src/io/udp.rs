@@ -313,3 +313,23 @@ pub(crate) fn send_mmsg(
     }
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_round_trip() {
+        for addr in [
+            "192.0.2.7:4500",
+            "0.0.0.0:0",
+            "[2001:db8::1]:4500",
+            "[fe80::1%3]:500",
+        ] {
+            let addr: SocketAddr = addr.parse().expect("address");
+            let (storage, len) = to_sockaddr(&addr);
+            assert_eq!(from_sockaddr(&storage, len), Some(addr));
+            assert_eq!(from_sockaddr(&storage, len - 1), None, "short length");
+        }
+    }
+}
