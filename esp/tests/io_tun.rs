@@ -189,6 +189,17 @@ fn tun_exchanges_packets_with_the_kernel() {
             assert_eq!(from, remote.into());
         }
 
+        // Blocking mode: the read waits in poll(2) for the next packet.
+        tun.set_nonblocking(false);
+        let sender = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            sock.send_to(b"late", remote).expect("send");
+        });
+        let mut bufs: Vec<_> = (0..4).map(|_| PacketBuf::new()).collect();
+        let n = tun.recv_batch(&mut bufs, HEADROOM).expect("blocking read");
+        assert!(n >= 1);
+        sender.join().expect("sender");
+
         tun.set_up(false).expect("down");
     });
 }
