@@ -21,6 +21,10 @@
 //! - [`spd`]: traffic selectors to SA lookup (outbound) and inbound selector checks.
 //! - [`mss`]: TCP MSS clamping; [`icmp`]: "fragmentation needed"/"packet too big";
 //!   [`frag`]: inner IPv4 fragmentation; [`natt`]: port-4500 framing and keepalives.
+//!
+//! With feature `io` (off by default), `io` holds the only system calls: a TUN
+//! device, the UDP port-4500 socket and a raw ESP socket behind batch traits, and
+//! channel-backed doubles for tests.
 
 pub mod buf;
 pub mod cipher;
@@ -29,6 +33,8 @@ pub mod decap;
 pub mod encap;
 pub mod frag;
 pub mod icmp;
+#[cfg(feature = "io")]
+pub mod io;
 pub mod ip;
 pub mod mss;
 pub mod natt;

@@ -1,0 +1,214 @@
+//! A Linux TUN device: `/dev/net/tun` with `ioctl(TUNSETIFF)`, `IFF_TUN |
+//! IFF_NO_PI` (whole IP packets, no 4-octet packet-information prefix, so a packet
+//! lands exactly at the buffer's headroom). MTU and link state are set with
+//! `SIOCSIFMTU`/`SIOCSIFFLAGS` on an `AF_INET` datagram socket, no `ip` command.
+//!
+//! No `IFF_VNET_HDR` (no TSO/GSO offloads) and no `IFF_MULTI_QUEUE` yet (issue 8).
+//! The fd is always `O_NONBLOCK`; "blocking" mode waits in `poll(2)`, so a batch
+//! read takes the first packet (waiting for it) and then whatever else is queued.
+#![allow(unsafe_code)]
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+use super::udp::socket;
+use super::{MAX_BATCH, PacketSink, PacketSource};
+use crate::PacketBuf;
+
+/// A TUN device (layer 3).
+#[derive(Debug)]
+pub struct Tun {
+    file: File,
+    name: String,
+    blocking: bool,
+}
+
+impl Tun {
+    /// Creates the TUN device `name` (at most 15 octets; a `%d` pattern such as
+    /// `"tun%d"` lets the kernel pick a number), or attaches to it if it exists as
+    /// a persistent TUN device. Needs `CAP_NET_ADMIN`. The device starts down and
+    /// in blocking mode.
+    pub fn create(name: &str) -> io::Result<Self> {
+        let mut req = ifreq(name)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open("/dev/net/tun")?;
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &raw mut req) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let name = req
+            .ifr_name
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8 as char)
+            .collect();
+        Ok(Self {
+            file,
+            name,
+            blocking: true,
+        })
+    }
+
+    /// The interface name the kernel gave the device.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the interface MTU (`SIOCSIFMTU`).
+    pub fn set_mtu(&self, mtu: u32) -> io::Result<()> {
+        let mut req = ifreq(&self.name)?;
+        req.ifr_ifru.ifru_mtu =
+            i32::try_from(mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if_ioctl(libc::SIOCSIFMTU, &mut req)
+    }
+
+    /// The interface MTU (`SIOCGIFMTU`).
+    pub fn mtu(&self) -> io::Result<u32> {
+        let mut req = ifreq(&self.name)?;
+        if_ioctl(libc::SIOCGIFMTU, &mut req)?;
+        // SAFETY: SIOCGIFMTU filled the `ifru_mtu` member of the union.
+        let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+        u32::try_from(mtu).map_err(|_| io::Error::from(io::ErrorKind::InvalidData))
+    }
+
+    /// Brings the interface up or down (`SIOCGIFFLAGS`, then `SIOCSIFFLAGS` with
+    /// `IFF_UP` set or cleared).
+    pub fn set_up(&self, up: bool) -> io::Result<()> {
+        let mut req = ifreq(&self.name)?;
+        if_ioctl(libc::SIOCGIFFLAGS, &mut req)?;
+        // SAFETY: SIOCGIFFLAGS filled the `ifru_flags` member of the union.
+        let flags = unsafe { req.ifr_ifru.ifru_flags };
+        let up_flag = libc::IFF_UP as libc::c_short;
+        req.ifr_ifru.ifru_flags = if up {
+            flags | up_flag
+        } else {
+            flags & !up_flag
+        };
+        if_ioctl(libc::SIOCSIFFLAGS, &mut req)
+    }
+
+    /// Non-blocking mode: an empty read gives [`io::ErrorKind::WouldBlock`]. In
+    /// blocking mode (the default) reads wait for the first packet.
+    pub fn set_nonblocking(&mut self, nonblocking: bool) {
+        self.blocking = !nonblocking;
+    }
+
+    fn wait(&self, events: libc::c_short) -> io::Result<()> {
+        let mut pfd = libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one live pollfd, count 1, no timeout.
+            let rc = unsafe { libc::poll(&raw mut pfd, 1, -1) };
+            if rc >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+}
+
+impl PacketSource for Tun {
+    /// One `read(2)` per packet, up to [`MAX_BATCH`] per call. Buffers shorter than
+    /// a packet get it truncated: size them for the MTU plus headroom.
+    fn recv_batch(&mut self, bufs: &mut [PacketBuf], headroom: usize) -> io::Result<usize> {
+        let want = bufs.len().min(MAX_BATCH);
+        let mut n = 0;
+        while n < want {
+            match self.file.read(bufs[n].recv_area(headroom)) {
+                Ok(len) => {
+                    bufs[n].set_len(len);
+                    n += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if n > 0 {
+                        break;
+                    }
+                    if !self.blocking {
+                        return Err(e);
+                    }
+                    self.wait(libc::POLLIN)?;
+                }
+                // Keep what was read; the next call reports the error.
+                Err(_) if n > 0 => {
+                    bufs[n].clear(headroom);
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl PacketSink for Tun {
+    /// One `write(2)` per packet.
+    fn send_batch(&mut self, pkts: &[PacketBuf]) -> io::Result<usize> {
+        let mut n = 0;
+        while n < pkts.len() {
+            match self.file.write(pkts[n].as_slice()) {
+                Ok(_) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.blocking => {
+                    self.wait(libc::POLLOUT)?;
+                }
+                Err(_) if n > 0 => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl AsFd for Tun {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
+}
+
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// A zeroed `ifreq` carrying `name`.
+fn ifreq(name: &str) -> io::Result<libc::ifreq> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains('\0') {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name must be 1 to 15 octets without NUL",
+        ));
+    }
+    // SAFETY: ifreq is plain old data (a name and a union of integers/sockaddrs);
+    // all zeros is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, &src) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = src as libc::c_char;
+    }
+    Ok(req)
+}
+
+/// An interface ioctl on a throwaway `AF_INET` datagram socket.
+fn if_ioctl(request: libc::c_ulong, req: &mut libc::ifreq) -> io::Result<()> {
+    let sock = socket(libc::AF_INET, libc::SOCK_DGRAM, 0)?;
+    // SAFETY: the SIOC[GS]IF* requests used here read/write one `struct ifreq`.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), request, req as *mut libc::ifreq) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! UDP port 4500 (RFC 3948): IKE with the non-ESP marker, ESP, NAT-keepalives, in
+//! `recvmmsg`/`sendmmsg` batches. Also holds the `mmsghdr` plumbing and the
+//! `sockaddr` conversions that [`super::RawEspSocket`] shares.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{Datagram, DatagramKind, DatagramSink, DatagramSource, MAX_BATCH};
+
+/// A UDP socket for port 4500 traffic (IPv4 or IPv6, by the bind address).
+#[derive(Debug)]
+pub struct UdpEncapSocket {
+    sock: UdpSocket,
+}
+
+impl UdpEncapSocket {
+    /// Binds to `addr` (port 4500 in production; any port in tests). With
+    /// `reuse_addr`, sets `SO_REUSEADDR` before binding. IPv6 sockets are
+    /// `IPV6_V6ONLY` so an IPv4 socket can share the port. Blocking; see
+    /// [`Self::set_nonblocking`].
+    pub fn bind(addr: SocketAddr, reuse_addr: bool) -> io::Result<Self> {
+        let domain = match addr {
+            SocketAddr::V4(_) => libc::AF_INET,
+            SocketAddr::V6(_) => libc::AF_INET6,
+        };
+        let fd = socket(domain, libc::SOCK_DGRAM, 0)?;
+        if reuse_addr {
+            setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        }
+        if addr.is_ipv6() {
+            setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        }
+        let (sa, len) = to_sockaddr(&addr);
+        // SAFETY: `sa` is a valid sockaddr of `len` octets for the socket's family;
+        // the fd is open (owned by `fd`).
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&raw const sa).cast::<libc::sockaddr>(),
+                len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            sock: UdpSocket::from(fd),
+        })
+    }
+
+    /// Wraps an already bound socket (e.g. one handed over by the IKE side).
+    pub fn from_std(sock: UdpSocket) -> Self {
+        Self { sock }
+    }
+
+    /// The bound address (with the port the kernel chose for port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock.local_addr()
+    }
+
+    /// Non-blocking mode: an empty receive gives [`io::ErrorKind::WouldBlock`].
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.sock.set_nonblocking(nonblocking)
+    }
+
+    /// The underlying socket (for `SO_RCVBUF`, timeouts, ...).
+    pub fn as_std(&self) -> &UdpSocket {
+        &self.sock
+    }
+}
+
+impl DatagramSource for UdpEncapSocket {
+    fn recv_batch(&mut self, dgrams: &mut [Datagram], headroom: usize) -> io::Result<usize> {
+        let n = recv_mmsg(self.sock.as_raw_fd(), dgrams, headroom, 0)?;
+        for d in &mut dgrams[..n] {
+            if d.kind != DatagramKind::Invalid {
+                d.classify_received();
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl DatagramSink for UdpEncapSocket {
+    fn send_batch(&mut self, dgrams: &[Datagram]) -> io::Result<usize> {
+        send_mmsg(self.sock.as_raw_fd(), dgrams, Datagram::udp_prefix)
+    }
+}
+
+impl AsFd for UdpEncapSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
+    }
+}
+
+impl AsRawFd for UdpEncapSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// `socket(2)` with `SOCK_CLOEXEC`.
+pub(crate) fn socket(domain: i32, ty: i32, proto: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain system call with integer arguments.
+    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+pub(crate) fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    // SAFETY: the option value is a live c_int and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast::<libc::c_void>(),
+            size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `SocketAddr` to a `sockaddr_storage` and its length.
+pub(crate) fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all zeros is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// A `sockaddr_storage` filled by the kernel back to a `SocketAddr`.
+pub(crate) fn from_sockaddr(
+    storage: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> Option<SocketAddr> {
+    let len = len as usize;
+    match i32::from(storage.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is
+            // large enough and aligned for.
+            let sin =
+                unsafe { *(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                sin.sin_addr.s_addr.to_ne_bytes().into(),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above, for sockaddr_in6.
+            let sin6 =
+                unsafe { *(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                sin6.sin6_addr.s6_addr.into(),
+                u16::from_be(sin6.sin6_port),
+                u32::from_be(sin6.sin6_flowinfo),
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// `recvmmsg(MSG_WAITFORONE)` into up to [`MAX_BATCH`] datagrams: blocks (on a
+/// blocking socket) for the first, then takes what is queued. Sets each `buf`'s
+/// length, `peer`, and `kind` = `Invalid` for truncated datagrams and `Esp`
+/// otherwise (the caller refines it).
+pub(crate) fn recv_mmsg(
+    fd: RawFd,
+    dgrams: &mut [Datagram],
+    headroom: usize,
+    flags: i32,
+) -> io::Result<usize> {
+    let want = dgrams.len().min(MAX_BATCH);
+    if want == 0 {
+        return Ok(0);
+    }
+    // SAFETY: these libc structs are plain old data; zeroed is a valid value, and
+    // every pointer in them is set below before use.
+    let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
+    // SAFETY: as above.
+    let mut addrs: [libc::sockaddr_storage; MAX_BATCH] = unsafe { zeroed() };
+    for (i, d) in dgrams[..want].iter_mut().enumerate() {
+        let area = d.buf.recv_area(headroom);
+        iovs[i] = libc::iovec {
+            iov_base: area.as_mut_ptr().cast(),
+            iov_len: area.len(),
+        };
+        let h = &mut hdrs[i].msg_hdr;
+        h.msg_name = (&raw mut addrs[i]).cast();
+        h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_iov = &raw mut iovs[i];
+        h.msg_iovlen = 1;
+    }
+    // SAFETY: `hdrs[..want]` point at live iovecs over the datagrams' receive areas
+    // (each exclusively borrowed through `dgrams` for this call) and at live
+    // sockaddr_storage slots of the size given; the kernel writes only within them.
+    let n = unsafe {
+        libc::recvmmsg(
+            fd,
+            hdrs.as_mut_ptr(),
+            want as libc::c_uint,
+            libc::MSG_WAITFORONE | flags,
+            std::ptr::null_mut(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = n as usize;
+    for (i, d) in dgrams[..n].iter_mut().enumerate() {
+        let h = &hdrs[i];
+        d.buf.set_len(h.msg_len as usize);
+        d.peer = from_sockaddr(&addrs[i], h.msg_hdr.msg_namelen).unwrap_or(d.peer);
+        d.kind = if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+            DatagramKind::Invalid
+        } else {
+            DatagramKind::Esp
+        };
+    }
+    Ok(n)
+}
+
+/// `sendmmsg` of all `dgrams`, [`MAX_BATCH`] per call, each as `prefix(d)` followed
+/// by its buffer (two iovecs: the buffer is not touched). Returns how many were
+/// sent; an error only if none was.
+pub(crate) fn send_mmsg(
+    fd: RawFd,
+    dgrams: &[Datagram],
+    prefix: fn(&Datagram) -> &'static [u8],
+) -> io::Result<usize> {
+    let mut sent = 0;
+    while sent < dgrams.len() {
+        let chunk = &dgrams[sent..dgrams.len().min(sent + MAX_BATCH)];
+        // SAFETY: plain old data, zeroed is valid; pointers are set below.
+        let mut hdrs: [libc::mmsghdr; MAX_BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut iovs: [[libc::iovec; 2]; MAX_BATCH] = unsafe { zeroed() };
+        // SAFETY: as above.
+        let mut addrs: [libc::sockaddr_storage; MAX_BATCH] = unsafe { zeroed() };
+        for (i, d) in chunk.iter().enumerate() {
+            let pre = prefix(d);
+            let body = d.buf.as_slice();
+            iovs[i] = [
+                libc::iovec {
+                    iov_base: pre.as_ptr().cast_mut().cast(),
+                    iov_len: pre.len(),
+                },
+                libc::iovec {
+                    iov_base: body.as_ptr().cast_mut().cast(),
+                    iov_len: body.len(),
+                },
+            ];
+            let (sa, len) = to_sockaddr(&d.peer);
+            addrs[i] = sa;
+            let h = &mut hdrs[i].msg_hdr;
+            h.msg_name = (&raw mut addrs[i]).cast();
+            h.msg_namelen = len;
+            h.msg_iov = iovs[i].as_mut_ptr();
+            h.msg_iovlen = 2;
+        }
+        // SAFETY: every header points at live iovecs over borrowed, initialised
+        // buffers (the kernel only reads them for sendmmsg) and at a live sockaddr
+        // of the length given.
+        let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), chunk.len() as libc::c_uint, 0) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            return if sent > 0 { Ok(sent) } else { Err(err) };
+        }
+        sent += n as usize;
+        if (n as usize) < chunk.len() {
+            break;
+        }
+    }
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_round_trip() {
+        for addr in [
+            "192.0.2.7:4500",
+            "0.0.0.0:0",
+            "[2001:db8::1]:4500",
+            "[fe80::1%3]:500",
+        ] {
+            let addr: SocketAddr = addr.parse().expect("address");
+            let (storage, len) = to_sockaddr(&addr);
+            assert_eq!(from_sockaddr(&storage, len), Some(addr));
+            assert_eq!(from_sockaddr(&storage, len - 1), None, "short length");
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Raw ESP (IP protocol 50) on loopback. Needs CAP_NET_RAW: in CI (`CI=true`) a
+//! missing capability fails the test, elsewhere it is skipped with a message.
+#![cfg(feature = "io")]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use esp::PacketBuf;
+use esp::io::{Datagram, DatagramKind, DatagramSink, DatagramSource, RawEspSocket};
+
+const CAP_NET_RAW: u32 = 13;
+
+/// Whether the effective capability set has `cap` (from /proc/self/status).
+fn has_cap(cap: u32) -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
+            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
+        })
+        .is_some_and(|eff| eff & (1 << cap) != 0)
+}
+
+/// `true` if the test can run; otherwise fails in CI and skips elsewhere.
+fn require_net_raw() -> bool {
+    if has_cap(CAP_NET_RAW) {
+        return true;
+    }
+    let msg = "raw ESP test needs CAP_NET_RAW (run as root)";
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipping: {msg}");
+    false
+}
+
+fn esp_packet(spi: u32, seq: u32, len: usize) -> Vec<u8> {
+    let mut p = Vec::with_capacity(len);
+    p.extend_from_slice(&spi.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.resize(len, 0x5a);
+    p
+}
+
+/// Sends `pkts` from one raw socket to `dst` and receives them on another bound to
+/// `dst`, ignoring other ESP traffic (other SPIs).
+fn loopback_round_trip(dst: IpAddr, spi: u32) {
+    let Ok(mut rx) = RawEspSocket::bind(dst) else {
+        assert!(dst.is_ipv6(), "raw ESP on 127.0.0.1 must work");
+        eprintln!("skipping raw ESP over {dst}: cannot bind");
+        return;
+    };
+    rx.set_nonblocking(true).expect("nonblocking");
+    let unspecified = match dst {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let mut tx = RawEspSocket::bind(unspecified).expect("raw socket");
+    let pkts: Vec<_> = (1..=3)
+        .map(|seq| esp_packet(spi, seq, 40 + 10 * seq as usize))
+        .collect();
+    let batch: Vec<_> = pkts
+        .iter()
+        .map(|p| {
+            Datagram::to(
+                SocketAddr::new(dst, 0),
+                DatagramKind::Esp,
+                PacketBuf::from_packet(p),
+            )
+        })
+        .collect();
+    assert_eq!(tx.send_batch(&batch).expect("send"), 3);
+
+    let mut got = Vec::new();
+    let mut slots: Vec<_> = (0..8).map(|_| Datagram::new()).collect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while got.len() < 3 {
+        assert!(Instant::now() < deadline, "got {} of 3 packets", got.len());
+        match rx.recv_batch(&mut slots, 32) {
+            Ok(n) => got.extend(
+                slots[..n]
+                    .iter()
+                    .filter(|d| d.buf.as_slice().starts_with(&spi.to_be_bytes()))
+                    .cloned(),
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("recv: {e}"),
+        }
+    }
+    for (d, p) in got.iter().zip(&pkts) {
+        assert_eq!(d.buf.as_slice(), &p[..], "IP header stripped, ESP intact");
+        assert_eq!(d.buf.headroom(), 32 + if dst.is_ipv4() { 20 } else { 0 });
+        assert_eq!(d.kind, DatagramKind::Esp);
+        assert_eq!(d.peer.ip(), dst);
+    }
+}
+
+#[test]
+fn raw_esp_ipv4_loopback() {
+    if require_net_raw() {
+        loopback_round_trip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0xe5e5_0004);
+    }
+}
+
+#[test]
+fn raw_esp_ipv6_loopback() {
+    if require_net_raw() {
+        loopback_round_trip(IpAddr::V6(Ipv6Addr::LOCALHOST), 0xe5e5_0006);
+    }
+}

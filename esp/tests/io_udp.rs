@@ -1,0 +1,254 @@
+//! UDP port-4500 batches on loopback (no privileges needed) and the channel
+//! doubles.
+#![cfg(feature = "io")]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use esp::PacketBuf;
+use esp::io::{
+    ChannelSocket, ChannelTun, Datagram, DatagramKind, DatagramSink, DatagramSource, MAX_BATCH,
+    PacketSink, PacketSource, UdpEncapSocket,
+};
+
+const HEADROOM: usize = 64;
+
+fn esp_packet(spi: u32, seq: u32, len: usize) -> Vec<u8> {
+    let mut p = Vec::with_capacity(len);
+    p.extend_from_slice(&spi.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.resize(len, 0xa5);
+    p
+}
+
+fn ike_message(len: usize) -> Vec<u8> {
+    // An IKE header shape: non-zero initiator SPI first (never the marker).
+    let mut p = vec![0x11; 8];
+    p.resize(len, 0x22);
+    p
+}
+
+fn bufs(n: usize) -> Vec<Datagram> {
+    (0..n).map(|_| Datagram::new()).collect()
+}
+
+/// Receives until `want` datagrams arrived (the socket has a read timeout).
+fn recv_n(sock: &mut UdpEncapSocket, want: usize) -> Vec<Datagram> {
+    let mut got = Vec::new();
+    let mut slots = bufs(8);
+    while got.len() < want {
+        let n = sock
+            .recv_batch(&mut slots, HEADROOM)
+            .expect("datagrams within the timeout");
+        assert!(n >= 1 && n <= slots.len());
+        got.extend(slots[..n].iter().cloned());
+    }
+    got
+}
+
+fn loopback_pair(ip: IpAddr) -> Option<(UdpEncapSocket, UdpEncapSocket)> {
+    let a = UdpEncapSocket::bind(SocketAddr::new(ip, 0), true);
+    let b = UdpEncapSocket::bind(SocketAddr::new(ip, 0), false);
+    match (a, b) {
+        (Ok(a), Ok(b)) => {
+            for s in [&a, &b] {
+                s.as_std()
+                    .set_read_timeout(Some(Duration::from_secs(2)))
+                    .expect("timeout");
+            }
+            Some((a, b))
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            assert!(ip.is_ipv6(), "IPv4 loopback must work: {e}");
+            eprintln!("skipping IPv6 loopback: {e}");
+            None
+        }
+    }
+}
+
+fn exchange_mixed_batch(ip: IpAddr) {
+    let Some((mut a, mut b)) = loopback_pair(ip) else {
+        return;
+    };
+    let to_b = b.local_addr().expect("addr");
+    let esp1 = esp_packet(0x1000_0001, 1, 120);
+    let ike = ike_message(80);
+    let esp2 = esp_packet(0x1000_0001, 2, 1400);
+    let batch = vec![
+        Datagram::to(to_b, DatagramKind::Esp, PacketBuf::from_packet(&esp1)),
+        Datagram::to(to_b, DatagramKind::Ike, PacketBuf::from_packet(&ike)),
+        Datagram::to(
+            to_b,
+            DatagramKind::Keepalive,
+            PacketBuf::from_packet(&[0xff]),
+        ),
+        Datagram::to(to_b, DatagramKind::Esp, PacketBuf::from_packet(&esp2)),
+    ];
+    assert_eq!(a.send_batch(&batch).expect("send"), 4);
+
+    let got = recv_n(&mut b, 4);
+    let from_a = a.local_addr().expect("addr");
+    let kinds: Vec<_> = got.iter().map(|d| d.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            DatagramKind::Esp,
+            DatagramKind::Ike,
+            DatagramKind::Keepalive,
+            DatagramKind::Esp
+        ]
+    );
+    assert!(got.iter().all(|d| d.peer == from_a), "peer is the sender");
+    assert_eq!(got[0].buf.as_slice(), &esp1[..]);
+    assert_eq!(got[0].buf.headroom(), HEADROOM, "packet at the headroom");
+    assert_eq!(got[1].buf.as_slice(), &ike[..], "marker stripped");
+    assert_eq!(got[1].buf.headroom(), HEADROOM + 4);
+    assert_eq!(got[2].buf.as_slice(), &[0xff]);
+    assert_eq!(got[3].buf.as_slice(), &esp2[..]);
+}
+
+#[test]
+fn mixed_batch_ipv4() {
+    exchange_mixed_batch(IpAddr::V4(Ipv4Addr::LOCALHOST));
+}
+
+#[test]
+fn mixed_batch_ipv6() {
+    exchange_mixed_batch(IpAddr::V6(Ipv6Addr::LOCALHOST));
+}
+
+#[test]
+fn wire_framing_and_invalid_datagrams() {
+    let mut sock = UdpEncapSocket::bind((Ipv4Addr::LOCALHOST, 0).into(), false).expect("bind");
+    sock.as_std()
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let plain = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let to_plain = plain.local_addr().expect("addr");
+
+    // What goes on the wire: IKE with the marker, ESP without.
+    let ike = ike_message(40);
+    let esp = esp_packet(7, 9, 32);
+    sock.send_batch(&[
+        Datagram::to(to_plain, DatagramKind::Ike, PacketBuf::from_packet(&ike)),
+        Datagram::to(to_plain, DatagramKind::Esp, PacketBuf::from_packet(&esp)),
+    ])
+    .expect("send");
+    let mut wire = [0u8; 2048];
+    let n = plain.recv(&mut wire).expect("ike");
+    assert_eq!(&wire[..4], &[0, 0, 0, 0]);
+    assert_eq!(&wire[4..n], &ike[..]);
+    let n = plain.recv(&mut wire).expect("esp");
+    assert_eq!(&wire[..n], &esp[..]);
+
+    // What is not IKE, ESP or a keepalive, and what does not fit the buffer.
+    let to_sock = sock.local_addr().expect("addr");
+    for bad in [&[0u8, 0, 0, 0, 1][..], &[0xfe][..], &[1, 2, 3][..]] {
+        plain.send_to(bad, to_sock).expect("send");
+    }
+    plain
+        .send_to(&esp_packet(5, 1, 200), to_sock)
+        .expect("send");
+    let mut slots: Vec<Datagram> = (0..3).map(|_| Datagram::new()).collect();
+    slots.push(Datagram::with_buf(PacketBuf::with_capacity(0, 100)));
+    let mut kinds = Vec::new();
+    while kinds.len() < 4 {
+        let start = kinds.len();
+        let n = sock.recv_batch(&mut slots[start..], 0).expect("recv");
+        kinds.extend(slots[start..start + n].iter().map(|d| d.kind));
+    }
+    assert_eq!(kinds, [DatagramKind::Invalid; 4], "last one truncated");
+}
+
+#[test]
+fn large_batches_are_split_and_nonblocking_reports_would_block() {
+    let (mut a, mut b) = loopback_pair(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("loopback");
+    b.set_nonblocking(true).expect("nonblocking");
+    let mut slots = bufs(4);
+    let err = b.recv_batch(&mut slots, HEADROOM).expect_err("empty");
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+
+    let to_b = b.local_addr().expect("addr");
+    let count = MAX_BATCH + 8;
+    let batch: Vec<_> = (0..count)
+        .map(|i| {
+            let p = esp_packet(0x200, i as u32 + 1, 64);
+            Datagram::to(to_b, DatagramKind::Esp, PacketBuf::from_packet(&p))
+        })
+        .collect();
+    assert_eq!(a.send_batch(&batch).expect("send"), count);
+    b.set_nonblocking(false).expect("blocking");
+    let mut slots = bufs(count);
+    let mut seqs = Vec::new();
+    while seqs.len() < count {
+        let n = b.recv_batch(&mut slots, HEADROOM).expect("recv");
+        assert!(n <= MAX_BATCH);
+        seqs.extend(
+            slots[..n]
+                .iter()
+                .map(|d| u32::from_be_bytes(d.buf.as_slice()[4..8].try_into().expect("seq"))),
+        );
+    }
+    assert_eq!(seqs, (1..=count as u32).collect::<Vec<_>>(), "in order");
+}
+
+#[test]
+fn channel_socket_frames_like_udp() {
+    let a_addr: SocketAddr = "192.0.2.1:4500".parse().expect("addr");
+    let b_addr: SocketAddr = "198.51.100.1:4500".parse().expect("addr");
+    let (mut a, mut b) = ChannelSocket::pair(a_addr, b_addr);
+    let ike = ike_message(30);
+    let esp = esp_packet(0x42, 1, 50);
+    let sent = a
+        .send_batch(&[
+            Datagram::to(b_addr, DatagramKind::Ike, PacketBuf::from_packet(&ike)),
+            Datagram::to(b_addr, DatagramKind::Esp, PacketBuf::from_packet(&esp)),
+            Datagram::to(
+                b_addr,
+                DatagramKind::Keepalive,
+                PacketBuf::from_packet(&[0xff]),
+            ),
+        ])
+        .expect("send");
+    assert_eq!(sent, 3);
+    let mut slots = bufs(8);
+    let n = b.recv_batch(&mut slots, HEADROOM).expect("recv");
+    assert_eq!(n, 3);
+    assert_eq!(slots[0].kind, DatagramKind::Ike);
+    assert_eq!(slots[0].buf.as_slice(), &ike[..]);
+    assert_eq!(slots[1].kind, DatagramKind::Esp);
+    assert_eq!(slots[1].buf.as_slice(), &esp[..]);
+    assert_eq!(slots[1].buf.headroom(), HEADROOM);
+    assert_eq!(slots[2].kind, DatagramKind::Keepalive);
+    assert!(slots[..3].iter().all(|d| d.peer == a_addr));
+
+    b.set_nonblocking(true);
+    let err = b.recv_batch(&mut slots, HEADROOM).expect_err("empty");
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    drop(a);
+    assert_eq!(b.recv_batch(&mut slots, HEADROOM).expect("eof"), 0);
+}
+
+#[test]
+fn channel_tun_moves_packets_both_ways() {
+    let (mut tun, kernel) = ChannelTun::new();
+    for i in 0..3u8 {
+        kernel.inbound.send(vec![0x45, i, 0, 20]).expect("send");
+    }
+    let mut pkts: Vec<_> = (0..8).map(|_| PacketBuf::new()).collect();
+    assert_eq!(tun.recv_batch(&mut pkts, HEADROOM).expect("recv"), 3);
+    assert_eq!(pkts[2].as_slice(), &[0x45, 2, 0, 20]);
+    assert_eq!(pkts[2].headroom(), HEADROOM);
+    assert_eq!(tun.send_batch(&pkts[..2]).expect("send"), 2);
+    assert_eq!(kernel.outbound.try_recv().expect("first"), [0x45, 0, 0, 20]);
+    assert_eq!(
+        kernel.outbound.try_recv().expect("second"),
+        [0x45, 1, 0, 20]
+    );
+    drop(kernel);
+    assert_eq!(tun.recv_batch(&mut pkts, HEADROOM).expect("eof"), 0);
+    assert!(tun.send_batch(&pkts[..1]).is_err(), "kernel end gone");
+}
