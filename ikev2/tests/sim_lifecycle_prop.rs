@@ -49,7 +49,7 @@ fn current(net: &Network, node: usize, mirror: bool) -> Vec<(u32, u32)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn both_sides_agree_after_any_interleaving(
@@ -57,55 +57,80 @@ proptest! {
         seed_a in 1u8..200,
         ops in proptest::collection::vec(op(), 1..25),
     ) {
-        let tweak = |c: &mut ikev2::config::EndpointConfig| {
-            let conn = conn(c);
-            conn.rekey_time = Duration::from_secs(90);
-            conn.over_time = Some(Duration::from_secs(200));
-            conn.dpd_delay = Duration::from_secs(30);
-            let child = &mut conn.children[0];
-            child.rekey_time = Duration::from_secs(40);
-            child.life_time = Duration::from_secs(200);
-        };
-        let mut net = pair_seeded(seed_net, seed_a, seed_a.wrapping_add(100), tweak, tweak);
-        net.initiate(0, "ab");
-        prop_assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
-        net.start_traffic(Duration::from_millis(500));
-        for op in &ops {
-            let now = net.now;
-            match *op {
-                Op::Wait(s) => net.drive_for(Duration::from_secs(u64::from(s))),
-                Op::RekeyChild(i) => {
-                    if let Some(c) = current(&net, i, false).first() {
-                        let _ = net.nodes[i].ep.rekey_child(now, c.0);
-                    }
+        check(seed_net, seed_a, &ops)?;
+    }
+}
+
+/// A case the property found: B's CHILD rekey response came (after losses) once A's
+/// colliding rekey had replaced and deleted the SA; B kept its redundant SA.
+#[test]
+fn late_response_to_a_lost_collision_deletes_the_redundant_sa() {
+    use Op::*;
+    let ops = [
+        RekeyChild(0),
+        Wait(29),
+        RekeyChild(1),
+        Loss(22),
+        RekeyIke(1),
+        Wait(63),
+        Wait(1),
+    ];
+    check(377, 152, &ops).unwrap();
+}
+
+fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
+    let tweak = |c: &mut ikev2::config::EndpointConfig| {
+        let conn = conn(c);
+        conn.rekey_time = Duration::from_secs(90);
+        conn.over_time = Some(Duration::from_secs(200));
+        conn.dpd_delay = Duration::from_secs(30);
+        let child = &mut conn.children[0];
+        child.rekey_time = Duration::from_secs(40);
+        child.life_time = Duration::from_secs(200);
+    };
+    let mut net = pair_seeded(seed_net, seed_a, seed_a.wrapping_add(100), tweak, tweak);
+    net.initiate(0, "ab");
+    prop_assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.start_traffic(Duration::from_millis(500));
+    for op in ops {
+        let now = net.now;
+        match *op {
+            Op::Wait(s) => net.drive_for(Duration::from_secs(u64::from(s))),
+            Op::RekeyChild(i) => {
+                if let Some(c) = current(&net, i, false).first() {
+                    let _ = net.nodes[i].ep.rekey_child(now, c.0);
                 }
-                Op::RekeyIke(i) => {
-                    if let Some(s) = net.nodes[i].ep.ike_sas().first() {
-                        let _ = net.nodes[i].ep.rekey_ike_sa(now, s.id);
-                    }
-                }
-                Op::DeleteChild(i) => {
-                    if let Some(c) = current(&net, i, false).first() {
-                        let _ = net.nodes[i].ep.delete_child(now, c.0);
-                    }
-                }
-                Op::Loss(p) => net.loss = f64::from(p) / 100.0,
             }
-        }
-        net.loss = 0.0;
-        // Long enough for retransmissions, lingering SAs and DPD of a dead SA.
-        net.drive_for(Duration::from_secs(400));
-        let a = current(&net, 0, false);
-        let b = current(&net, 1, true);
-        prop_assert_eq!(&a, &b);
-        // Not asserted yet: at most one pair. seed_net = 377, seed_a = 152, ops =
-        // [RekeyChild(0), Wait(29), RekeyChild(1), Loss(22), RekeyIke(1), Wait(63),
-        // Wait(1)] ends with two (identical on both sides) CHILD SAs: a duplicate
-        // that should have been deleted as redundant. See docs/state-machine.md.
-        prop_assert_eq!(net.nodes[0].ep.ike_sa_count(), net.nodes[1].ep.ike_sa_count());
-        for i in 0..2 {
-            prop_assert_eq!(net.nodes[i].dp.past_lifetime, 0);
-            prop_assert!(net.nodes[i].dp.errors.is_empty());
+            Op::RekeyIke(i) => {
+                if let Some(s) = net.nodes[i].ep.ike_sas().first() {
+                    let _ = net.nodes[i].ep.rekey_ike_sa(now, s.id);
+                }
+            }
+            Op::DeleteChild(i) => {
+                if let Some(c) = current(&net, i, false).first() {
+                    let _ = net.nodes[i].ep.delete_child(now, c.0);
+                }
+            }
+            Op::Loss(p) => net.loss = f64::from(p) / 100.0,
         }
     }
+    net.loss = 0.0;
+    // Long enough for retransmissions, lingering SAs and DPD of a dead SA.
+    net.drive_for(Duration::from_secs(400));
+    let a = current(&net, 0, false);
+    let b = current(&net, 1, true);
+    prop_assert_eq!(&a, &b);
+    // At most one pair: no redundant SA of a collision is left over (this once
+    // failed for seed_net = 377, seed_a = 152, ops = [RekeyChild(0), Wait(29),
+    // RekeyChild(1), Loss(22), RekeyIke(1), Wait(63), Wait(1)]).
+    prop_assert!(a.len() <= 1, "{:?}", a);
+    prop_assert_eq!(
+        net.nodes[0].ep.ike_sa_count(),
+        net.nodes[1].ep.ike_sa_count()
+    );
+    for i in 0..2 {
+        prop_assert_eq!(net.nodes[i].dp.past_lifetime, 0);
+        prop_assert!(net.nodes[i].dp.errors.is_empty());
+    }
+    Ok(())
 }
