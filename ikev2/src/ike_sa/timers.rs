@@ -161,16 +161,7 @@ impl IkeSa {
                 }
                 ChildState::Lingering(_) => {}
                 _ if c.expire_at <= now => {
-                    // Hard lifetime: the SA goes, rekeyed or not; the peer is told. A
-                    // replacement still waiting for the peer's Delete takes over.
-                    let successor = self
-                        .children
-                        .iter()
-                        .find(|n| n.pending_switch == Some(spi))
-                        .map(|n| n.spi_in);
-                    if let Some(new) = successor {
-                        self.switch_outbound(ctx, spi, new);
-                    }
+                    // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
                     self.remove_child(ctx, spi);
                     if self.is_established() {
                         self.queue
