@@ -16,7 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 
-use crate::config::{ConnectionConfig, EndpointConfig, Identity};
+use crate::config::{ConnectionConfig, DpdAction, EndpointConfig, Identity};
 use crate::cookie::CookieGenerator;
 use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::proposal;
@@ -146,6 +146,8 @@ pub(crate) enum Action {
     },
     /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
     AddSa(Box<IkeSa>),
+    /// An established IKE SA of `conn` timed out: apply its `dpd_action`.
+    PeerDead { conn: Arc<ConnectionConfig> },
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -727,6 +729,16 @@ impl Endpoint {
                     }
                     self.by_spi.insert(new, id);
                 }
+                Action::PeerDead { conn } => match conn.dpd_action {
+                    DpdAction::Clear => {}
+                    DpdAction::Restart => {
+                        // Errors here were errors at the first initiate too.
+                        let _ = self.initiate(now, &conn.name);
+                    }
+                    DpdAction::Trap => self.sh.event(Event::Trap {
+                        conn: conn.name.clone(),
+                    }),
+                },
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;

@@ -96,3 +96,195 @@ fn terminate_while_connecting_just_stops() {
     assert!(net.nodes[0].ep.terminate(now, "nope").is_err());
     assert!(net.nodes[0].ep.initiate(now, "nope").is_err());
 }
+
+fn dpd(action: ikev2::config::DpdAction) -> impl Fn(&mut ikev2::config::EndpointConfig) {
+    move |c| {
+        conn(c).dpd_delay = Duration::from_secs(30);
+        conn(c).dpd_action = action;
+    }
+}
+
+/// A silent peer is found dead within dpd_delay plus the retransmission budget
+/// (4 s x 1.8^n, 5 retransmissions: 165 s), for each `dpd_action`.
+#[test]
+fn dpd_detects_a_silent_peer_within_delay_plus_retransmissions() {
+    use ikev2::config::DpdAction;
+    for action in [DpdAction::Clear, DpdAction::Restart, DpdAction::Trap] {
+        let mut net = pair_with(1, dpd(action), |_| {});
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        net.filter = Some(Box::new(|_, _| false));
+        let start = net.elapsed();
+        assert!(net.drive_until(Duration::from_secs(400), |n| !downs(n, 0).is_empty()));
+        let took = net.elapsed() - start;
+        assert!(
+            took <= Duration::from_secs(30 + 166),
+            "{action:?}: {took:?}"
+        );
+        assert!(
+            took >= Duration::from_secs(30 + 164),
+            "{action:?}: {took:?}"
+        );
+        let trap = net.nodes[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Trap { conn } if conn == "ab"));
+        assert_eq!(trap, action == DpdAction::Trap, "{action:?}");
+        match action {
+            DpdAction::Restart => {
+                // Initiating again at once; once the peer is back, a new IKE SA comes up
+                // and INITIAL_CONTACT makes the peer drop the stale one.
+                assert_eq!(net.nodes[0].ep.ike_sa_count(), 1);
+                net.filter = None;
+                assert!(net.drive_until(Duration::from_secs(200), |n| n.ike_ups(0).len() == 2));
+                net.drive_for(Duration::from_secs(1));
+                assert_eq!(net.nodes[1].ep.ike_sa_count(), 1);
+                assert!(downs(&net, 1).contains(&DownReason::Replaced));
+            }
+            _ => assert_eq!(net.nodes[0].ep.ike_sa_count(), 0, "{action:?}"),
+        }
+    }
+}
+
+/// ESP traffic reported by the data plane counts as a sign of life: no liveness check
+/// while packets arrive.
+#[test]
+fn inbound_esp_postpones_dpd() {
+    let mut net = pair_with(1, dpd(ikev2::config::DpdAction::Clear), |_| {});
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let c = net.children(0)[0];
+    let (spi_in, spi_out) = (c.spi_in, c.spi_out);
+    let sent = net.nodes[0].sent.len();
+    for _ in 0..20 {
+        net.drive_for(Duration::from_secs(10));
+        let now = net.now;
+        net.nodes[0].ep.handle_usage(
+            now,
+            ikev2::UsageReport {
+                spi_in,
+                spi_out,
+                bytes: 1000,
+                packets: 10,
+                last_inbound: Some(now),
+                ..Default::default()
+            },
+        );
+    }
+    assert_eq!(net.nodes[0].sent.len(), sent, "no DPD while ESP arrives");
+    // Traffic stops: the check comes dpd_delay later.
+    net.drive_for(Duration::from_secs(31));
+    assert_eq!(net.nodes[0].sent.len(), sent + 1);
+}
+
+/// The data plane's byte count, sequence number exhaustion and hard limit.
+#[test]
+fn usage_limits_trigger_rekey_and_expiry() {
+    let mut net = pair_with(1, |c| conn(c).children[0].rekey_bytes = 1_000_000, |_| {});
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let c = net.children(0)[0];
+    let (spi_in, spi_out) = (c.spi_in, c.spi_out);
+    let now = net.now;
+    let report = ikev2::UsageReport {
+        spi_in,
+        spi_out,
+        bytes: 999_999,
+        ..Default::default()
+    };
+    net.nodes[0].ep.handle_usage(now, report.clone());
+    net.drive_for(Duration::from_secs(1));
+    assert_eq!(net.children(0).len(), 1);
+    net.nodes[0].ep.handle_usage(
+        now,
+        ikev2::UsageReport {
+            bytes: 1_000_000,
+            ..report
+        },
+    );
+    net.drive_for(Duration::from_secs(1));
+    assert_eq!(net.children(0).len(), 2, "rekeyed at rekey_bytes");
+    let new = net.children(0)[1];
+    let (spi_in, spi_out) = (new.spi_in, new.spi_out);
+    let now = net.now;
+    net.nodes[0].ep.handle_usage(
+        now,
+        ikev2::UsageReport {
+            spi_in,
+            spi_out,
+            seq_exhausted: true,
+            ..Default::default()
+        },
+    );
+    net.drive_for(Duration::from_secs(1));
+    assert_eq!(net.children(0).len(), 3, "rekeyed at sequence exhaustion");
+    let last = net.children(0)[2];
+    let (spi_in, spi_out) = (last.spi_in, last.spi_out);
+    let now = net.now;
+    net.nodes[0].ep.handle_usage(
+        now,
+        ikev2::UsageReport {
+            spi_in,
+            spi_out,
+            hard_limit_reached: true,
+            ..Default::default()
+        },
+    );
+    net.drive_for(Duration::from_secs(10));
+    // Gone on both sides (the peer was told).
+    for i in 0..2 {
+        let left: usize = net.nodes[i].ep.ike_sas()[0].children.len();
+        assert_eq!(left, 0, "node {i}");
+    }
+}
+
+/// A peer that restarts (all state lost) and connects again with INITIAL_CONTACT
+/// replaces the old IKE and CHILD SAs cleanly (RFC 7296 section 2.4).
+#[test]
+fn restarted_peer_replaces_the_old_sas() {
+    use std::sync::Arc;
+    let mut net = pair();
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let old_child = net.children(1)[0].spi_in;
+    // A restarts: a fresh endpoint with the same configuration, another seed.
+    let cfg = Arc::new(endpoint_config(site("ab", IP_A, IP_B, true), PSK));
+    net.nodes[0].ep = ikev2::Endpoint::new(cfg, seed(77));
+    net.nodes[0].events.clear();
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.ike_ups(1).len() == 2));
+    net.drive_for(Duration::from_secs(1));
+    assert_eq!(downs(&net, 1), [DownReason::Replaced]);
+    assert!(
+        net.nodes[1]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::ChildSaDeleted(d) if d.spi_in == old_child))
+    );
+    assert_eq!(net.nodes[1].ep.ike_sa_count(), 1);
+    assert_eq!(net.nodes[1].ep.ike_sas()[0].children.len(), 1);
+}
+
+/// Deletes of single CHILD SAs in both directions.
+#[test]
+fn child_sa_delete_from_either_side() {
+    for deleter in [0usize, 1] {
+        let mut net = pair();
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        let spi = net.children(deleter)[0].spi_in;
+        let now = net.now;
+        net.nodes[deleter].ep.delete_child(now, spi).unwrap();
+        net.drive_for(Duration::from_secs(2));
+        for i in 0..2 {
+            assert_eq!(net.nodes[i].ep.ike_sa_count(), 1);
+            assert!(net.nodes[i].ep.ike_sas()[0].children.is_empty());
+            assert!(
+                net.nodes[i]
+                    .events
+                    .iter()
+                    .any(|e| matches!(e, Event::ChildSaDeleted(_)))
+            );
+        }
+    }
+}

@@ -132,6 +132,33 @@ impl ChildRekey {
             }
             return outcome;
         };
+        let old_rekeying = sa
+            .children
+            .iter()
+            .any(|c| c.spi_in == old && c.state == ChildState::Rekeying);
+        if !old_rekeying {
+            // The old SA was replaced meanwhile (the peer's rekey won and its Delete
+            // came before our response, e.g. after losses). If its replacement is in
+            // place, ours is redundant; if nothing is (the old SA expired), ours is it.
+            let name = sa.child_mut(new).map(|c| c.name.clone());
+            let replaced = sa.children.iter().any(|c| {
+                c.spi_in != new
+                    && c.spi_in != old
+                    && Some(&c.name) == name.as_ref()
+                    && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+            });
+            if replaced {
+                if let Some(n) = sa.child_mut(new) {
+                    n.pending_switch = None;
+                    n.rekey_at = None;
+                }
+                sa.queue
+                    .push_front(Task::ChildDelete(ChildDelete::redundant(new)));
+            } else {
+                won(sa, ctx, old, new);
+            }
+            return outcome;
+        }
         let our_min = lowest(self.inner.nonce(), &self.inner.nr).to_vec();
         let peer_rekey = sa.child_mut(old).and_then(|c| c.peer_rekey.take());
         match peer_rekey {

@@ -220,7 +220,14 @@ impl IkeSa {
             retransmits,
             remote: self.remote,
         };
+        let was_up = self.was_up && !self.ghost;
         self.fail(ctx, Phase::of(exchange), cause, true, None);
+        if was_up {
+            // The peer is dead: `dpd_action` decides what follows.
+            ctx.sh.actions.push(crate::endpoint::Action::PeerDead {
+                conn: self.conn.clone(),
+            });
+        }
     }
 }
 

@@ -228,10 +228,9 @@ impl Network {
 
     fn esp_tick(&mut self) {
         let now = self.now;
-        let Some(interval) = self.esp_interval else {
-            return;
-        };
-        while self.next_esp.is_some_and(|t| t <= now) {
+        while let (Some(interval), true) =
+            (self.esp_interval, self.next_esp.is_some_and(|t| t <= now))
+        {
             self.next_esp = self.next_esp.map(|t| t + interval);
             for i in 0..self.nodes.len() {
                 let mut spis: Vec<u32> = self.nodes[i].dp.current.values().copied().collect();
