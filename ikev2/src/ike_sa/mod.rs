@@ -619,26 +619,10 @@ impl IkeSa {
         let Some(opened) = self.unprotect(ctx, msg) else {
             return;
         };
-        let plain = match opened {
-            Opened::Message(p) => p,
-            Opened::Fragment(f) => {
-                match self.reassembly_responses.add(
-                    ctx.now,
-                    ctx.config.fragment_limits,
-                    hdr.message_id,
-                    f,
-                ) {
-                    Added::Complete(p) => {
-                        ctx.sh.stats.reassembled_messages += 1;
-                        p
-                    }
-                    Added::Pending => return,
-                    Added::Error => {
-                        ctx.sh.stats.dropped_fragment_limit += 1;
-                        return;
-                    }
-                }
-            }
+        let Some(plain) =
+            complete_plaintext(ctx, &mut self.reassembly_responses, hdr.message_id, opened)
+        else {
+            return;
         };
         self.last_received = ctx.now;
         let payloads = match parse_payload_chain(plain.next_payload, &plain.payloads) {
@@ -739,26 +723,10 @@ impl IkeSa {
             }
             return;
         }
-        let plain = match opened {
-            Opened::Message(p) => p,
-            Opened::Fragment(f) => {
-                match self.reassembly_requests.add(
-                    ctx.now,
-                    ctx.config.fragment_limits,
-                    hdr.message_id,
-                    f,
-                ) {
-                    Added::Complete(p) => {
-                        ctx.sh.stats.reassembled_messages += 1;
-                        p
-                    }
-                    Added::Pending => return,
-                    Added::Error => {
-                        ctx.sh.stats.dropped_fragment_limit += 1;
-                        return;
-                    }
-                }
-            }
+        let Some(plain) =
+            complete_plaintext(ctx, &mut self.reassembly_requests, hdr.message_id, opened)
+        else {
+            return;
         };
         // An authenticated request from new addresses: follow the peer (RFC 7296
         // section 2.23, NAT mapping changes and the move to port 4500).
@@ -1090,5 +1058,32 @@ pub(crate) fn float_port(a: SocketAddr) -> SocketAddr {
         SocketAddr::new(a.ip(), NAT_T_PORT)
     } else {
         a
+    }
+}
+
+/// The whole plaintext of an authenticated message: at once for an SK payload, or when
+/// the last fragment of an SKF series arrives (RFC 7383 section 2.6). Reassemblies and
+/// fragments dropped for exceeding the limits are counted.
+fn complete_plaintext(
+    ctx: &mut Ctx<'_>,
+    assembler: &mut Reassembler,
+    message_id: u32,
+    opened: Opened,
+) -> Option<SkPlaintext> {
+    match opened {
+        Opened::Message(p) => Some(p),
+        Opened::Fragment(f) => {
+            match assembler.add(ctx.now, ctx.config.fragment_limits, message_id, f) {
+                Added::Complete(p) => {
+                    ctx.sh.stats.reassembled_messages += 1;
+                    Some(p)
+                }
+                Added::Pending => None,
+                Added::Error => {
+                    ctx.sh.stats.dropped_fragment_limit += 1;
+                    None
+                }
+            }
+        }
     }
 }
