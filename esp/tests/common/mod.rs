@@ -1,6 +1,8 @@
 //! Helpers shared by the esp integration tests.
 #![allow(dead_code)]
 
+/// The vector loader is the ikev2 crate's: one place decides where the shared vectors live.
+#[path = "../../../ikev2/tests/common/vectors.rs"]
 pub mod vectors;
 
 use esp::cipher::Backend;
