@@ -208,16 +208,8 @@ impl PrfAlgorithm {
 
 /// A Diffie-Hellman group we implement (key exchange method, transform type 4).
 pub fn dh_supported(group: DhGroup) -> bool {
-    matches!(
-        group,
-        DhGroup::MODP_2048
-            | DhGroup::MODP_3072
-            | DhGroup::MODP_4096
-            | DhGroup::ECP_256
-            | DhGroup::ECP_384
-            | DhGroup::ECP_521
-            | DhGroup::CURVE25519
-    )
+    // One list of groups: the one the key-exchange code implements.
+    super::dh::SUPPORTED_GROUPS.contains(&group)
 }
 
 /// The algorithms of an IKE SA, once negotiated.
