@@ -2,3 +2,4 @@
 //! configuration (TOML model, mapping to `ikev2` types, `ikev2d check` lints).
 
 pub mod config;
+pub mod control;

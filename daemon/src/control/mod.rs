@@ -1,0 +1,3 @@
+//! The control socket: protocol types, the daemon-side listener and the client.
+
+pub mod proto;

@@ -1,0 +1,105 @@
+//! The control protocol between `ikev2d` clients (`status`, `up`, `down`, `rekey`)
+//! and the running daemon: one JSON [`Request`] per line on the Unix socket, answered
+//! by one JSON [`Response`] line. The types are also what `status --json` prints, so
+//! they are a stable interface: add fields, never rename them.
+
+use serde::{Deserialize, Serialize};
+
+/// What a client asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Request {
+    Status,
+    /// Initiate every child of `conn`; the answer comes once all are established or
+    /// one failed (or `timeout_secs` passed).
+    Up { conn: String, timeout_secs: u64 },
+    /// Delete the IKE SAs of `conn` (and so its children).
+    Down { conn: String },
+    /// Rekey the IKE SA of `conn` (`child` = None) or the named child.
+    Rekey { conn: String, child: Option<String> },
+}
+
+/// The daemon's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Response {
+    Status(StatusReport),
+    /// The command was carried out; `message` says what happened in operator words.
+    Ok { message: String },
+    /// The command failed; `message` says why (phase and cause when a tunnel failed).
+    Error { message: String },
+}
+
+/// `ikev2d status --json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub connections: Vec<ConnStatus>,
+}
+
+/// `DOWN`, `CONNECTING` or `ESTABLISHED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConnState {
+    Down,
+    Connecting,
+    Established,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnStatus {
+    pub name: String,
+    pub state: ConnState,
+    /// Local and remote address:port of the IKE SA, else the configured addresses.
+    pub local: String,
+    pub remote: String,
+    pub nat_detected: bool,
+    pub ike_sa: Option<IkeSaStatus>,
+    pub children: Vec<ChildStatus>,
+    pub last_error: Option<LastError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IkeSaStatus {
+    /// SPIs as 16 hex digits.
+    pub spi_i: String,
+    pub spi_r: String,
+    /// The negotiated suite in strongSwan's notation (`aes256-sha256-modp2048`).
+    pub proposal: String,
+    pub established_secs: u64,
+    pub rekeys: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChildStatus {
+    pub name: String,
+    /// `INSTALLED`, `REKEYING`, `DELETING`, ... (the ikev2 crate's state names), or
+    /// `DOWN` for a configured child without an SA.
+    pub state: String,
+    /// SPIs as 8 hex digits; empty when down.
+    pub spi_in: String,
+    pub spi_out: String,
+    pub proposal: String,
+    pub local_ts: Vec<String>,
+    pub remote_ts: Vec<String>,
+    /// Cumulative over every SA this child has had (rekeys do not reset them).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// The current SA's own counters.
+    pub sa_bytes_in: u64,
+    pub sa_bytes_out: u64,
+    pub sa_packets_in: u64,
+    pub sa_packets_out: u64,
+    pub rekeys: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastError {
+    /// `IKE_SA_INIT`, `IKE_AUTH`, `CREATE_CHILD_SA`, `INFORMATIONAL`.
+    pub phase: String,
+    /// The cause in operator words (PSK mismatch, proposal mismatch with both lists...).
+    pub reason: String,
+    /// Seconds since the Unix epoch.
+    pub at_unix: u64,
+}
