@@ -14,6 +14,10 @@ mod hexinput;
 #[derive(Parser, Debug)]
 #[command(name = "ikev2d", version, about = "IKEv2/IPsec VPN gateway")]
 struct Cli {
+    /// The daemon's control socket (client commands; default: $IKEV2D_SOCKET, the
+    /// configuration's [daemon] control_socket, /run/ikev2d/ikev2d.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,6 +43,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Client(ikev2d::control::client::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +52,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Decode { json, hex } => run_decode(json, hex),
         Command::Check { config, json } => run_check(&config, json),
+        Command::Client(cmd) => ikev2d::control::client::run(&cmd, cli.socket.as_deref()),
     }
 }
 
