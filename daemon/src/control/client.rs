@@ -462,8 +462,8 @@ mod tests {
             Path::new(DEFAULT_SOCKET)
         );
         // an explicit --config that cannot be read is an error
-        let e = resolve_socket_from(None, None, Some(&missing), &missing)
-            .expect_err("missing config");
+        let e =
+            resolve_socket_from(None, None, Some(&missing), &missing).expect_err("missing config");
         assert!(e.to_string().contains("missing.toml"), "{e}");
     }
 

@@ -99,6 +99,9 @@ pub async fn bind(path: &Path) -> io::Result<ControlListener> {
                 .mode(DIR_MODE)
                 .create(dir)
                 .map_err(|e| with_context(e, format!("cannot create {}", dir.display())))?;
+            // the umask may have narrowed the mode given above
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))
+                .map_err(|e| with_context(e, format!("cannot chmod {}", dir.display())))?;
         }
     }
     match std::fs::symlink_metadata(path) {
