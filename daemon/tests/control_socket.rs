@@ -465,3 +465,39 @@ fn socket_path_from_config_file() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     fake.stop();
 }
+
+#[test]
+fn silent_or_closing_daemon_is_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ikev2d.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).expect("bind");
+    // accepts and never answers
+    let silent = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        std::thread::sleep(Duration::from_millis(800));
+        drop(conn);
+        // then accepts and closes at once
+        let (conn, _) = listener.accept().expect("accept");
+        drop(conn);
+    });
+    let t = Duration::from_millis(300);
+    match client::call(&path, &Request::Status, t) {
+        Err(e @ client::ClientError::Timeout { .. }) => {
+            assert_eq!(
+                e.to_string(),
+                format!("ikev2d at {} did not answer within 0.3 s", path.display())
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    match client::call(&path, &Request::Status, Duration::from_secs(5)) {
+        Err(e @ client::ClientError::NoAnswer { .. }) => {
+            assert!(
+                e.to_string()
+                    .contains("closed the connection without answering")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    silent.join().expect("thread");
+}

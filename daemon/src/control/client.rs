@@ -90,12 +90,14 @@ impl fmt::Display for ClientError {
                     path.display()
                 )
             }
-            ClientError::Timeout { path, after } => write!(
-                f,
-                "ikev2d at {} did not answer within {} s",
-                path.display(),
-                after.as_secs()
-            ),
+            ClientError::Timeout { path, after } => {
+                write!(f, "ikev2d at {} did not answer within ", path.display())?;
+                if after.subsec_millis() == 0 {
+                    write!(f, "{} s", after.as_secs())
+                } else {
+                    write!(f, "{:.1} s", after.as_secs_f64())
+                }
+            }
             ClientError::NoAnswer { path } => write!(
                 f,
                 "ikev2d at {} closed the connection without answering",
@@ -198,21 +200,18 @@ pub fn timeout_for(request: &Request) -> Duration {
 /// `timeout` in all.
 pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
     let deadline = std::time::Instant::now() + timeout;
-    let io_err = |error: io::Error| {
-        if matches!(
-            error.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-        ) {
-            ClientError::Timeout {
-                path: path.to_owned(),
-                after: timeout,
-            }
-        } else {
-            ClientError::Io {
-                path: path.to_owned(),
-                error,
-            }
-        }
+    let io_err = |error: io::Error| match error.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout {
+            path: path.to_owned(),
+            after: timeout,
+        },
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => ClientError::NoAnswer {
+            path: path.to_owned(),
+        },
+        _ => ClientError::Io {
+            path: path.to_owned(),
+            error,
+        },
     };
     let mut stream = UnixStream::connect(path).map_err(|error| ClientError::Connect {
         path: path.to_owned(),
