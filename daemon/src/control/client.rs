@@ -199,6 +199,8 @@ pub fn timeout_for(request: &Request) -> Duration {
 /// Sends `request` to the daemon at `path` and returns its answer, waiting at most
 /// `timeout` in all.
 pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Response, ClientError> {
+    // a year stands for "no limit" and keeps `now + timeout` from overflowing
+    let timeout = timeout.min(Duration::from_secs(365 * 86_400));
     let deadline = std::time::Instant::now() + timeout;
     let io_err = |error: io::Error| match error.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ClientError::Timeout {
@@ -503,6 +505,19 @@ mod tests {
         };
         assert_eq!(timeout_for(&up), Duration::from_secs(70));
         assert_eq!(timeout_for(&Request::Status), DEFAULT_TIMEOUT);
+        let forever = Request::Up {
+            conn: "a".into(),
+            timeout_secs: u64::MAX,
+        };
+        assert!(timeout_for(&forever) >= Duration::from_secs(u64::MAX));
+        // and `call` does not overflow with it
+        let e = call(
+            Path::new("/nonexistent/x.sock"),
+            &forever,
+            timeout_for(&forever),
+        )
+        .expect_err("no socket");
+        assert!(matches!(e, ClientError::Connect { .. }));
     }
 
     #[test]

@@ -346,6 +346,21 @@ mod tests {
     }
 
     #[test]
+    fn response_lines() {
+        let j = |r: &Response| serde_json::to_string(r).expect("serializes");
+        assert_eq!(
+            j(&Response::Status(Default::default())),
+            r#"{"result":"status","connections":[]}"#
+        );
+        assert_eq!(
+            j(&Response::Error {
+                message: "x".into()
+            }),
+            r#"{"result":"error","message":"x"}"#
+        );
+    }
+
+    #[test]
     fn parse_request_errors_are_messages() {
         for bad in [
             &b"not json"[..],
