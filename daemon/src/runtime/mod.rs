@@ -135,7 +135,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         spawn_ike_reader(Arc::clone(&s.udp500), to_control.clone());
     }
 
-    let mut netlink = crate::netlink::Routes::new()
+    let netlink = crate::netlink::Routes::new()
         .await
         .map_err(|e| format!("cannot open netlink: {e}"))?;
     let ifindex = netlink
@@ -151,6 +151,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let listener = crate::control::server::bind(&socket_path)
         .await
         .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+    let socket_cleanup = listener.cleanup();
     let (call_tx, calls) = mpsc::channel(64);
     let control_task = tokio::spawn(listener.serve(call_tx));
     tracing::info!("control socket {}", socket_path.display());
@@ -177,7 +178,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         .await;
     sup.routes.remove_all().await;
     control_task.abort();
-    let _ = std::fs::remove_file(&socket_path);
+    socket_cleanup.remove();
     let Supervisor { data, .. } = sup;
     data.shutdown();
     drop(tun);

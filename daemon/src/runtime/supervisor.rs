@@ -615,7 +615,7 @@ impl Supervisor {
                         Ok(()) => {
                             self.waiters.push(UpWaiter {
                                 conn,
-                                deadline: now + Duration::from_secs(timeout_secs.max(1)),
+                                deadline: now + Duration::from_secs(timeout_secs.clamp(1, 3600)),
                                 reply: call.reply,
                             });
                             return;
