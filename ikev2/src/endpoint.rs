@@ -146,8 +146,10 @@ pub(crate) enum Action {
     },
     /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
     AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` timed out: apply its `dpd_action`.
-    PeerDead { conn: Arc<ConnectionConfig> },
+    /// An established IKE SA of `conn` ended without anyone deleting it: an exchange
+    /// timed out (the peer is dead) or its hard lifetime passed. The connection's
+    /// `dpd_action` decides what follows (strongSwan's `ike_sa.c` `reestablish()`).
+    Reestablish { conn: Arc<ConnectionConfig> },
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -163,6 +165,13 @@ pub(crate) struct Shared {
     /// Tests replaying captures: nonces to use instead of random ones, in order.
     #[cfg(test)]
     pub nonces: VecDeque<Vec<u8>>,
+    /// Tests: answer this many of the peer's next CHILD SA rekey requests with
+    /// NO_PROPOSAL_CHOSEN (a peer whose configuration changed).
+    #[cfg(test)]
+    pub refuse_child_rekeys: u32,
+    /// Tests: the same for IKE SA rekey requests.
+    #[cfg(test)]
+    pub refuse_ike_rekeys: u32,
 }
 
 impl Shared {
@@ -250,6 +259,10 @@ impl Endpoint {
                 actions: Vec::new(),
                 #[cfg(test)]
                 nonces: VecDeque::new(),
+                #[cfg(test)]
+                refuse_child_rekeys: 0,
+                #[cfg(test)]
+                refuse_ike_rekeys: 0,
             },
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
@@ -671,6 +684,14 @@ impl Endpoint {
         self.sh.nonces.push_back(n);
     }
 
+    /// Answers the peer's next `child` CHILD SA rekeys and `ike` IKE SA rekeys with
+    /// NO_PROPOSAL_CHOSEN (simulation tests of failed rekeys).
+    #[cfg(test)]
+    pub(crate) fn refuse_rekeys(&mut self, child: u32, ike: u32) {
+        self.sh.refuse_child_rekeys = child;
+        self.sh.refuse_ike_rekeys = ike;
+    }
+
     /// Adds a hand-built SA (tests replaying captures).
     #[cfg(test)]
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
@@ -729,16 +750,7 @@ impl Endpoint {
                     }
                     self.by_spi.insert(new, id);
                 }
-                Action::PeerDead { conn } => match conn.dpd_action {
-                    DpdAction::Clear => {}
-                    DpdAction::Restart => {
-                        // Errors here were errors at the first initiate too.
-                        let _ = self.initiate(now, &conn.name);
-                    }
-                    DpdAction::Trap => self.sh.event(Event::Trap {
-                        conn: conn.name.clone(),
-                    }),
-                },
+                Action::Reestablish { conn } => self.reestablish(now, &conn.name),
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;
@@ -750,6 +762,37 @@ impl Endpoint {
         }
         for id in touched {
             self.settle_one(id);
+        }
+    }
+
+    /// An established IKE SA of connection `name` ended unplanned (peer dead, hard
+    /// lifetime): with `dpd_action = restart` the connection is initiated again (the
+    /// new SA sends INITIAL_CONTACT, so the peer drops whatever it kept of the old
+    /// one); with `trap` the daemon is told to install a trap policy; with `clear`
+    /// nothing happens. The connection's current configuration decides (it may have
+    /// been reloaded or removed meanwhile). Nothing is started either if another IKE
+    /// SA of the connection is up or on its way already (the peer re-initiated first),
+    /// so there are never two.
+    fn reestablish(&mut self, now: Instant, name: &str) {
+        let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
+            return;
+        };
+        let other = self
+            .sas
+            .values()
+            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead());
+        if other {
+            return;
+        }
+        match conn.dpd_action {
+            DpdAction::Clear => {}
+            DpdAction::Restart => {
+                // Errors here were errors at the first initiate too.
+                let _ = self.initiate(now, name);
+            }
+            DpdAction::Trap => self.sh.event(Event::Trap {
+                conn: name.to_owned(),
+            }),
         }
     }
 
@@ -923,6 +966,7 @@ impl Endpoint {
                 cause: crate::error::Cause::NoConnectionForAddress { local, remote },
                 initiator: false,
                 ike_sa_kept: false,
+                retry_in: None,
             }));
             return;
         };
@@ -962,6 +1006,7 @@ impl Endpoint {
                         cause,
                         initiator: false,
                         ike_sa_kept: false,
+                        retry_in: None,
                     }));
                 }
             }

@@ -225,8 +225,12 @@ pub struct Failure {
     pub cause: Cause,
     /// Whether we initiated the failed exchange.
     pub initiator: bool,
-    /// The IKE SA survived (only a CHILD SA failed).
+    /// The IKE SA survived (only a CHILD SA failed, or a rekey was refused).
     pub ike_sa_kept: bool,
+    /// A failed rekey is tried again this long after the failure (strongSwan's
+    /// `RETRY_INTERVAL` minus a random `RETRY_JITTER`: 6 to 15 s), until the SA's hard
+    /// lifetime. `None` when nothing is retried.
+    pub retry_in: Option<Duration>,
 }
 
 impl fmt::Display for Failure {
@@ -241,6 +245,10 @@ impl fmt::Display for Failure {
             f,
             "{} with {} failed: {}",
             self.phase, self.remote, self.cause
-        )
+        )?;
+        if let Some(t) = self.retry_in {
+            write!(f, "; retrying in {} s", t.as_secs_f64().round())?;
+        }
+        Ok(())
     }
 }

@@ -18,14 +18,18 @@
 use std::time::Instant;
 
 use super::{ChildSa, ChildState, IkeSa, State};
-use crate::endpoint::Ctx;
+use crate::config::DpdAction;
+use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
+use crate::exchange::Chain;
 use crate::exchange::Task;
+use crate::exchange::child_create::ChildCreate;
 use crate::exchange::child_delete::ChildDelete;
 use crate::exchange::child_rekey::ChildRekey;
 use crate::exchange::ike_rekey::IkeRekey;
 use crate::exchange::informational::Informational;
+use crate::wire::{Delete, ExchangeType, Payload};
 
 impl IkeSa {
     /// The earliest deadline of this SA.
@@ -121,7 +125,7 @@ impl IkeSa {
             return;
         }
         if self.is_established() && self.expire_at.is_some_and(|t| t <= now) {
-            self.go_down(ctx, DownReason::Expired);
+            self.expire(ctx);
             return;
         }
         if self.is_established() && self.rekey_at.is_some_and(|t| t <= now) {
@@ -162,10 +166,14 @@ impl IkeSa {
                 ChildState::Lingering(_) => {}
                 _ if c.expire_at <= now => {
                     // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
+                    let (name, rekeying) = (c.name.clone(), c.state == ChildState::Rekeying);
                     self.remove_child(ctx, spi);
                     if self.is_established() {
                         self.queue
                             .push_back(Task::ChildDelete(ChildDelete::expired(spi)));
+                        if !rekeying {
+                            self.recreate_expired(&name);
+                        }
                     }
                     continue;
                 }
@@ -179,6 +187,52 @@ impl IkeSa {
             i += 1;
         }
         self.start_next(ctx);
+    }
+
+    /// The IKE SA's hard lifetime passed without a successful rekey: tell the peer
+    /// with a Delete we do not wait for (strongSwan deletes an expired IKE SA too;
+    /// with a request in flight the window is full and the peer learns from the new
+    /// SA's INITIAL_CONTACT instead), go down ([`DownReason::Expired`]), and let the
+    /// endpoint apply `dpd_action` (restart: initiate again).
+    fn expire(&mut self, ctx: &mut Ctx<'_>) {
+        if self.requests.outstanding.is_none() {
+            let mut chain = Chain::new();
+            if chain.push(&Payload::Delete(Delete::ike())).is_ok() {
+                let header = self.header(ExchangeType::INFORMATIONAL, self.requests.next_id, false);
+                if let Ok(m) = self.protect(ctx, &header, &chain) {
+                    self.transmit(ctx, &m);
+                }
+            }
+        }
+        let keep_up = self.was_up && !self.ghost;
+        self.go_down(ctx, DownReason::Expired);
+        if keep_up {
+            ctx.sh.actions.push(Action::Reestablish {
+                conn: self.conn.clone(),
+            });
+        }
+    }
+
+    /// A CHILD SA of config `name` reached its hard lifetime without being replaced:
+    /// with `dpd_action` restart or trap (the connection is to be kept up), create it
+    /// again in this IKE SA after the Delete, as strongSwan's `child_delete.c` does
+    /// ("CHILD_SA recreate after hard expire"). Not if another SA of that config is
+    /// still in use (a replacement from the peer's rekey).
+    fn recreate_expired(&mut self, name: &str) {
+        if self.conn.dpd_action == DpdAction::Clear || self.ghost {
+            return;
+        }
+        let Some(index) = self.conn.children.iter().position(|c| c.name == name) else {
+            return;
+        };
+        let in_use = self.children.iter().any(|c| {
+            c.name == name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+        });
+        if in_use {
+            return;
+        }
+        self.queue
+            .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
     }
 
     /// Queues a rekey of the CHILD SA with inbound SPI `spi` (once).
@@ -224,7 +278,7 @@ impl IkeSa {
         self.fail(ctx, Phase::of(exchange), cause, true, None);
         if was_up {
             // The peer is dead: `dpd_action` decides what follows.
-            ctx.sh.actions.push(crate::endpoint::Action::PeerDead {
+            ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
             });
         }
