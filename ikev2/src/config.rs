@@ -180,7 +180,10 @@ pub enum Childless {
 }
 
 /// One connection: how to set up an IKE SA with one peer (or a class of peers).
-#[derive(Debug, Clone)]
+///
+/// Equality compares every field (children included); [`crate::Endpoint::reload`]
+/// uses it to tell changed connections from unchanged ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
     pub name: String,
     /// Our addresses; empty means any (as responder). The initiator sends from the
@@ -306,7 +309,7 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 
 /// A CHILD SA template (swanctl.conf `connections.<conn>.children.<name>`); tunnel
 /// mode ESP.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildConfig {
     pub name: String,
     /// Our side's selectors; `dynamic` is our tunnel address.

@@ -129,6 +129,23 @@ pub struct ChildSaStatus {
     pub remote_ts: Vec<TrafficSelector>,
 }
 
+/// What [`Endpoint::reload`] did, connection by connection (names in the order of
+/// the new configuration; removed ones in the order of the old).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// New connections: they can be initiated and answered now.
+    pub added: Vec<String>,
+    /// Connections no longer configured: their IKE SAs were terminated (Delete sent,
+    /// events as for [`Endpoint::terminate`]).
+    pub removed: Vec<String>,
+    /// Connections configured differently: their IKE SAs were terminated like the
+    /// removed ones; nothing is initiated, the daemon decides (e.g. by `start_action`).
+    pub changed: Vec<String>,
+    /// Connections configured exactly as before: their SAs, timers and state are
+    /// untouched.
+    pub unchanged: Vec<String>,
+}
+
 /// Endpoint-level work an SA asks for while it handles a message.
 #[derive(Debug)]
 pub(crate) enum Action {
@@ -276,6 +293,74 @@ impl Endpoint {
 
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// Replaces the configuration (`swanctl --load-all`). Connections are compared by
+    /// name: the IKE SAs (and with them the CHILD SAs) of removed and changed
+    /// connections are terminated as [`terminate`](Self::terminate) does; those of
+    /// unchanged connections keep running untouched (same SPIs, keys, timers).
+    /// Added and changed connections take effect for the next `initiate` and the next
+    /// IKE_SA_INIT from a peer. Endpoint-wide settings (secrets, cookies and
+    /// half-open limits, retransmission, fragment size, keepalives ...) apply from now
+    /// on to all work, including the running SAs' next exchanges. Of two connections
+    /// with the same name the first counts, as for `initiate`.
+    pub fn reload(&mut self, now: Instant, config: Arc<EndpointConfig>) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut conns = Vec::with_capacity(config.connections.len());
+        for new in &config.connections {
+            let old = self.conns.iter().find(|c| c.name == new.name);
+            let first = seen.insert(new.name.as_str());
+            match old {
+                Some(old) if **old == *new => {
+                    if first {
+                        summary.unchanged.push(new.name.clone());
+                    }
+                    conns.push(old.clone());
+                }
+                Some(_) => {
+                    if first {
+                        summary.changed.push(new.name.clone());
+                    }
+                    conns.push(Arc::new(new.clone()));
+                }
+                None => {
+                    if first {
+                        summary.added.push(new.name.clone());
+                    }
+                    conns.push(Arc::new(new.clone()));
+                }
+            }
+        }
+        for old in &self.conns {
+            if !seen.contains(old.name.as_str()) && !summary.removed.contains(&old.name) {
+                summary.removed.push(old.name.clone());
+            }
+        }
+        self.conns = conns;
+        self.config = config;
+        let gone: HashSet<&str> = summary
+            .removed
+            .iter()
+            .chain(&summary.changed)
+            .map(String::as_str)
+            .collect();
+        let ids: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| gone.contains(sa.conn.name.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        for sa in self.sas.values_mut() {
+            // A half-open responder SA picks its connection in IKE_AUTH: only among
+            // those still configured as they were.
+            sa.candidates
+                .retain(|c| summary.unchanged.iter().any(|n| *n == c.name));
+        }
+        for id in ids {
+            self.terminate_sa(now, id);
+        }
+        summary
     }
 
     // -- inputs ----------------------------------------------------------------------

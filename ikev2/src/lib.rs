@@ -37,5 +37,5 @@ mod tests;
 #[cfg(test)]
 extern crate self as ikev2;
 
-pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, Stats, Transmit};
+pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary, Stats, Transmit};
 pub use event::UsageReport;
