@@ -225,14 +225,17 @@ pub struct ConnectionConfig {
     pub dpd_action: DpdAction,
 }
 
-/// What happens when a liveness check (or any exchange) times out
-/// (swanctl.conf `dpd_action`).
+/// What happens when a liveness check (or any exchange) times out, or the IKE SA
+/// reaches its hard lifetime without a successful rekey (swanctl.conf `dpd_action`).
+/// `Restart` and `Trap` also mean "keep this connection up": a CHILD SA that reaches
+/// its hard lifetime is created again in the same IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DpdAction {
     /// Remove the IKE SA and its CHILD SAs (strongSwan's default).
     #[default]
     Clear,
-    /// Remove them and initiate the connection again at once.
+    /// Remove them and initiate the connection again at once (unless another IKE SA
+    /// of the connection is up or being set up already).
     Restart,
     /// Remove them and report [`crate::event::Event::Trap`]: the daemon installs a
     /// trap policy and calls `initiate` on the next outbound packet.

@@ -40,8 +40,9 @@ pub enum Event {
     /// The IKE SA was rekeyed (RFC 7296 section 2.18): same [`IkeSaId`], new SPIs
     /// and keys; its CHILD SAs moved to it unchanged.
     IkeSaRekeyed(IkeSaRekeyed),
-    /// `dpd_action = trap`: the IKE SA of `conn` died; install a trap policy and call
-    /// `initiate` on the next outbound packet that matches it.
+    /// `dpd_action = trap`: the IKE SA of `conn` died (the peer stopped answering, or
+    /// its hard lifetime passed); install a trap policy and call `initiate` on the
+    /// next outbound packet that matches it.
     Trap {
         conn: String,
     },

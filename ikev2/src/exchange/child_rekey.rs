@@ -17,6 +17,11 @@
 //! deletes that SA, the winner's initiator deletes the old one. A rekey of an SA we
 //! already replaced or are deleting is answered TEMPORARY_FAILURE, one of an SA we do
 //! not know CHILD_SA_NOT_FOUND.
+//!
+//! A rekey that fails (an error notify, a response we cannot use, a local error)
+//! leaves the old SA in use and is tried again after
+//! [`rekey_retry_delay`](super::rekey_retry_delay) (6 to 15 s, strongSwan's
+//! `schedule_delayed_rekey`), until the SA's hard lifetime.
 
 use core::time::Duration;
 
@@ -126,8 +131,11 @@ impl ChildRekey {
                     }
                 }
                 (Some(NotifyType::CHILD_SA_NOT_FOUND), None) => {
-                    // The peer no longer has it: remove it without a Delete.
-                    sa.remove_child(ctx, old);
+                    // The peer no longer has it: remove it without a Delete, and
+                    // create it anew if the connection is kept up.
+                    if let Some(c) = sa.remove_child(ctx, old) {
+                        sa.recreate_child(&c.name);
+                    }
                 }
                 (Some(NotifyType::TEMPORARY_FAILURE), None) => {
                     // Try again a little later (RFC 7296 section 2.25), unless a Delete

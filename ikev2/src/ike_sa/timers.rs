@@ -7,11 +7,11 @@
 //! | half-open | responder between IKE_SA_INIT and IKE_AUTH | delete the SA, report [`Cause::HalfOpenTimeout`] |
 //! | reassembly | fragments of an incomplete message are held | drop them |
 //! | DPD | established, `dpd_delay` > 0, nothing in flight | send an empty INFORMATIONAL (liveness check, section 1.4) |
-//! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA) |
-//! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete |
+//! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA); after a failed rekey, 6 to 15 s later (strongSwan's `RETRY_INTERVAL`/`RETRY_JITTER`) |
+//! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete; with `dpd_action` restart or trap, create it again |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
-//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal |
-//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): the SA goes down ([`DownReason::Expired`]) |
+//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
@@ -172,7 +172,7 @@ impl IkeSa {
                         self.queue
                             .push_back(Task::ChildDelete(ChildDelete::expired(spi)));
                         if !rekeying {
-                            self.recreate_expired(&name);
+                            self.recreate_child(&name);
                         }
                     }
                     continue;
@@ -213,12 +213,13 @@ impl IkeSa {
         }
     }
 
-    /// A CHILD SA of config `name` reached its hard lifetime without being replaced:
-    /// with `dpd_action` restart or trap (the connection is to be kept up), create it
-    /// again in this IKE SA after the Delete, as strongSwan's `child_delete.c` does
-    /// ("CHILD_SA recreate after hard expire"). Not if another SA of that config is
-    /// still in use (a replacement from the peer's rekey).
-    fn recreate_expired(&mut self, name: &str) {
+    /// A CHILD SA of config `name` is gone without being replaced (hard lifetime,
+    /// or the peer no longer knows it): with `dpd_action` restart or trap (the
+    /// connection is to be kept up), create it again in this IKE SA, after any queued
+    /// Delete, as strongSwan's `child_delete.c` does ("CHILD_SA recreate after hard
+    /// expire", and on CHILD_SA_NOT_FOUND). Not if another SA of that config is still
+    /// in use (a replacement from the peer's rekey).
+    pub(crate) fn recreate_child(&mut self, name: &str) {
         if self.conn.dpd_action == DpdAction::Clear || self.ghost {
             return;
         }
