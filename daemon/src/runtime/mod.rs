@@ -68,7 +68,7 @@ pub fn run(opts: &RunOptions) -> std::process::ExitCode {
 }
 
 /// A load error in one line (the first error when there are several).
-fn one_line(e: &crate::config::LoadError) -> String {
+pub(crate) fn one_line(e: &crate::config::LoadError) -> String {
     match e {
         crate::config::LoadError::Invalid(findings) => {
             let errors: Vec<_> = findings
@@ -164,7 +164,14 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
-    let mut sup = Supervisor::new(Arc::clone(&config), endpoint, ike_sockets, data, routes);
+    let mut sup = Supervisor::new(
+        Arc::clone(&config),
+        opts.config.clone(),
+        endpoint,
+        ike_sockets,
+        data,
+        routes,
+    );
     tracing::info!(
         "ikev2d {} running with {} connection(s)",
         env!("CARGO_PKG_VERSION"),

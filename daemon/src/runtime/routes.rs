@@ -72,6 +72,23 @@ impl RouteTable {
         self.child_up(conn, child, local_ts, remote_ts).await;
     }
 
+    /// The connection's trap policies are gone (reload): its children's routes stay
+    /// only while they have SAs (`has_sa`).
+    pub async fn untrap(&mut self, conn: &str, has_sa: impl Fn(&str) -> bool) {
+        let children: Vec<String> = self
+            .trapped
+            .iter()
+            .filter(|(c, _)| c == conn)
+            .map(|(_, ch)| ch.clone())
+            .collect();
+        self.trapped.retain(|(c, _)| c != conn);
+        for child in children {
+            if !has_sa(&child) {
+                self.child_down(conn, &child).await;
+            }
+        }
+    }
+
     /// The child's last SA is gone.
     pub async fn child_down(&mut self, conn: &str, child: &str) {
         let key = (conn.to_owned(), child.to_owned());
