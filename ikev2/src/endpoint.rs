@@ -476,7 +476,8 @@ impl Endpoint {
 
     /// What the data plane counted on a CHILD SA pair: traffic postpones DPD;
     /// `rekey_bytes`/`rekey_packets`, the soft limit and sequence number exhaustion
-    /// start a rekey; the hard limit removes the SA (and tells the peer).
+    /// start a rekey (unless a rekey failed already: then its retry comes on its own
+    /// schedule); the hard limit removes the SA (and tells the peer).
     pub fn handle_usage(&mut self, now: Instant, report: UsageReport) {
         let found = self.sas.iter_mut().find_map(|(id, sa)| {
             sa.children
@@ -502,7 +503,11 @@ impl Endpoint {
             });
         if report.hard_limit_reached {
             c.expire_at = now;
-        } else if rekey && c.rekey_at.is_none_or(|t| t > now) && c.state == ChildState::Installed {
+        } else if rekey
+            && c.rekey_at.is_none_or(|t| t > now)
+            && c.state == ChildState::Installed
+            && !c.rekey_retry
+        {
             c.rekey_at = Some(now);
         } else {
             return;

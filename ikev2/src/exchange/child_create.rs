@@ -160,6 +160,7 @@ fn install(
         pending_switch: rekey_of,
         outbound: rekey_of.is_none(),
         peer_rekey: None,
+        rekey_retry: false,
     });
     ctx.sh.stats.child_sas_installed += 1;
     ctx.sh

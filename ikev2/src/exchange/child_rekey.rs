@@ -225,6 +225,7 @@ fn retry_later(sa: &mut IkeSa, ctx: &mut Ctx<'_>, old: u32) -> Option<Duration> 
     }
     c.state = ChildState::Installed;
     c.rekey_at = Some(ctx.now + wait);
+    c.rekey_retry = true;
     Some(wait)
 }
 

@@ -161,6 +161,9 @@ pub(crate) struct ChildSa {
     /// section 2.8.1): the inbound SPI of the peer's replacement and the lowest nonce
     /// of its exchange.
     pub peer_rekey: Option<(u32, Vec<u8>)>,
+    /// A rekey of it failed and `rekey_at` is the retry: usage reports do not bring
+    /// it forward (they repeat their soft limit every time).
+    pub rekey_retry: bool,
 }
 
 impl ChildState {

@@ -250,3 +250,66 @@ fn expired_child_sa_is_recreated_for_restart_only() {
         }
     }
 }
+
+/// The data plane repeats its soft limit in every report; once a rekey failed, its
+/// retry keeps strongSwan's interval instead of starting again at each report.
+#[test]
+fn usage_reports_do_not_hurry_a_rekey_retry() {
+    let mut net = pair();
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.nodes[1].ep.refuse_rekeys(1, 0);
+    let c = net.children(0)[0];
+    let soft = crate::UsageReport {
+        spi_in: c.spi_in,
+        spi_out: c.spi_out,
+        soft_limit_reached: true,
+        ..crate::UsageReport::default()
+    };
+    let now = net.now;
+    net.nodes[0].ep.handle_usage(now, soft.clone());
+    assert!(net.drive_until(Duration::from_secs(1), |n| !n.failures(0).is_empty()));
+    let failed_at = net.elapsed();
+    let wait = net.failures(0)[0].retry_in.expect("retry scheduled");
+    for _ in 0..4 {
+        net.drive_for(Duration::from_secs(1));
+        let now = net.now;
+        net.nodes[0].ep.handle_usage(now, soft.clone());
+    }
+    assert!(net.drive_until(Duration::from_secs(20), |n| child_rekeys(n, 0) == 1));
+    let took = net.elapsed() - failed_at;
+    assert!(took >= wait, "retried after {took:?}, announced {wait:?}");
+    assert_eq!(net.failures(0).len(), 1);
+}
+
+/// A peer that drops our IKE rekey: the exchange times out (RFC 7296 section 2.4),
+/// the SA fails, and `restart` sets it up again; the peer's stale SA is replaced by
+/// INITIAL_CONTACT, so each side ends with one IKE SA.
+#[test]
+fn unanswered_ike_rekey_fails_the_sa_and_restart_replaces_it_cleanly() {
+    let mut net = pair_with(5, ike_times(100, 300, DpdAction::Restart), |_| {});
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    // Drop A's first CREATE_CHILD_SA request and its 5 retransmissions.
+    let mut dropped = 0;
+    net.filter = Some(Box::new(move |from, t| {
+        let off = if t.local.port() == 500 { 0 } else { 4 };
+        let create_child = t.payload.get(off + 18) == Some(&36);
+        let request = t.payload.get(off + 19).is_some_and(|f| f & 0x20 == 0);
+        if from == 0 && create_child && request && dropped < 6 {
+            dropped += 1;
+            return false;
+        }
+        true
+    }));
+    net.drive_for(Duration::from_secs(300));
+    let f = net.failures(0);
+    assert_eq!(f.len(), 1);
+    assert!(matches!(f[0].cause, Cause::Timeout { .. }) && !f[0].ike_sa_kept);
+    assert_eq!(net.ike_ups(0).len(), 2);
+    assert_eq!(downs(&net, 1), [DownReason::Replaced]);
+    assert_eq!(net.nodes[0].ep.ike_sa_count(), 1);
+    assert_eq!(net.nodes[1].ep.ike_sa_count(), 1);
+    assert_eq!(net.children(0).len(), 2);
+    assert_child_pair(net.children(0)[1], net.children(1)[1]);
+}
