@@ -223,6 +223,12 @@ pub struct ConnectionConfig {
     pub dpd_delay: Duration,
     /// What to do when the peer is found dead (`dpd_action`).
     pub dpd_action: DpdAction,
+    /// How many times to try to set up the IKE SA when the peer does not answer
+    /// IKE_SA_INIT or IKE_AUTH (`keyingtries`, 1; 0 = forever). Each try waits out
+    /// the retransmission budget (165 s by default), then the next starts at once, as
+    /// strongSwan's `ike_sa.c` `retransmit()` does. With `dpd_action = restart` and 0,
+    /// a tunnel comes back whenever the peer does.
+    pub keyingtries: u32,
 }
 
 /// What happens when a liveness check (or any exchange) times out, or the IKE SA
@@ -277,6 +283,7 @@ impl ConnectionConfig {
             rand_time: None,
             dpd_delay: Duration::ZERO,
             dpd_action: DpdAction::Clear,
+            keyingtries: 1,
         }
     }
 

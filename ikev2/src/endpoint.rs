@@ -167,6 +167,12 @@ pub(crate) enum Action {
     /// timed out (the peer is dead) or its hard lifetime passed. The connection's
     /// `dpd_action` decides what follows (strongSwan's `ike_sa.c` `reestablish()`).
     Reestablish { conn: Arc<ConnectionConfig> },
+    /// Our IKE_SA_INIT or IKE_AUTH of `conn` got no answer and `keyingtries` allows
+    /// another try: initiate again, this being try number `keyingtry` + 1.
+    Retry {
+        conn: Arc<ConnectionConfig>,
+        keyingtry: u32,
+    },
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -841,6 +847,17 @@ impl Endpoint {
                     self.by_spi.insert(new, id);
                 }
                 Action::Reestablish { conn } => self.reestablish(now, &conn.name),
+                Action::Retry { conn, keyingtry } => {
+                    if self.other_sa_of(&conn.name) {
+                        continue;
+                    }
+                    // Errors here were errors at the first initiate too.
+                    if let Ok(id) = self.initiate(now, &conn.name) {
+                        if let Some(sa) = self.sas.get_mut(&id) {
+                            sa.keyingtry = keyingtry;
+                        }
+                    }
+                }
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;
@@ -867,11 +884,7 @@ impl Endpoint {
         let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
             return;
         };
-        let other = self
-            .sas
-            .values()
-            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead());
-        if other {
+        if self.other_sa_of(name) {
             return;
         }
         match conn.dpd_action {
@@ -884,6 +897,13 @@ impl Endpoint {
                 conn: name.to_owned(),
             }),
         }
+    }
+
+    /// Whether an IKE SA of connection `name` is up or being set up.
+    fn other_sa_of(&self, name: &str) -> bool {
+        self.sas
+            .values()
+            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead())
     }
 
     fn settle_one(&mut self, id: IkeSaId) {

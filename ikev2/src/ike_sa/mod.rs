@@ -244,6 +244,9 @@ pub(crate) struct IkeSa {
     pub extra_ghosts: Vec<(NewIke, bool)>,
     /// The old incarnation's SPIs and windows were deleted by the peer already.
     pub old_deleted: bool,
+    /// Initiator: earlier tries to set up this connection that got no answer
+    /// (`keyingtries`).
+    pub keyingtry: u32,
 }
 
 impl IkeSa {
@@ -303,6 +306,7 @@ impl IkeSa {
             pending_adopt: None,
             extra_ghosts: Vec::new(),
             old_deleted: false,
+            keyingtry: 0,
         }
     }
 

@@ -15,7 +15,7 @@
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
@@ -276,7 +276,23 @@ impl IkeSa {
             remote: self.remote,
         };
         let was_up = self.was_up && !self.ghost;
+        // Setting up: `keyingtries` decides whether to try again (strongSwan's
+        // `retransmit()` in state CONNECTING).
+        let tries = self.conn.keyingtries;
+        let next = self.keyingtry.saturating_add(1);
+        let again = self.initiator
+            && !self.was_up
+            && !self.ghost
+            && matches!(self.state, State::Connecting | State::Authenticating)
+            && (tries == 0 || tries > next);
         self.fail(ctx, Phase::of(exchange), cause, true, None);
+        if again {
+            crate::exchange::note_retry(ctx, self.id, None, Duration::ZERO);
+            ctx.sh.actions.push(Action::Retry {
+                conn: self.conn.clone(),
+                keyingtry: next,
+            });
+        }
         if was_up {
             // The peer is dead: `dpd_action` decides what follows.
             ctx.sh.actions.push(Action::Reestablish {
