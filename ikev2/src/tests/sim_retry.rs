@@ -16,8 +16,10 @@ mod sim;
 use std::time::Duration;
 
 use crate::config::{DpdAction, EndpointConfig};
+use crate::crypto::proposal::Proposal;
 use crate::error::{Cause, Phase};
 use crate::event::{DownReason, Event};
+use crate::wire::ProtocolId;
 use sim::*;
 
 /// Child `net` of A rekeys after 90 to 100 s and expires at `life` s.
@@ -312,4 +314,87 @@ fn unanswered_ike_rekey_fails_the_sa_and_restart_replaces_it_cleanly() {
     assert_eq!(net.nodes[1].ep.ike_sa_count(), 1);
     assert_eq!(net.children(0).len(), 2);
     assert_child_pair(net.children(0)[1], net.children(1)[1]);
+}
+
+/// The whole point: a tunnel configured to stay up (`dpd_action = restart`,
+/// `keyingtries = 0`) with strongSwan's default lifetimes lives through three
+/// months of rekeys, refused rekeys on both sides and hour-long outages, never has
+/// two IKE SAs at once, and is up at the end.
+#[test]
+fn a_tunnel_lives_for_three_months_through_refusals_and_outages() {
+    // A fast DH group: 540 IKE rekeys and the re-initiations are the cost here.
+    let x25519 = || Proposal::parse_list(ProtocolId::IKE, "aes256-sha256-curve25519").unwrap();
+    let keep_up = |c: &mut EndpointConfig| {
+        let ike = conn(c);
+        ike.proposals = x25519();
+        ike.dpd_delay = Duration::from_secs(60);
+        ike.dpd_action = DpdAction::Restart;
+        ike.keyingtries = 0;
+    };
+    let mut net = pair_with(21, keep_up, |b| {
+        conn(b).proposals = x25519();
+        conn(b).dpd_delay = Duration::from_secs(60);
+    });
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.start_traffic(Duration::from_secs(300));
+    let established = |n: &Network, node: usize| {
+        n.nodes[node]
+            .ep
+            .ike_sas()
+            .iter()
+            .filter(|s| s.state == "ESTABLISHED")
+            .count()
+    };
+    let mut most = [0usize; 2];
+    let day = Duration::from_secs(86_400);
+    let mut outages = 0;
+    for d in 0..90 {
+        match d % 10 {
+            3 => net.nodes[1].ep.refuse_rekeys(4, 2),
+            6 => net.nodes[0].ep.refuse_rekeys(3, 3),
+            8 => {
+                // An hour without any IKE datagram getting through.
+                outages += 1;
+                net.filter = Some(Box::new(|_, _| false));
+                net.drive_until(Duration::from_secs(3600), |n| {
+                    most[0] = most[0].max(established(n, 0));
+                    most[1] = most[1].max(established(n, 1));
+                    false
+                });
+                net.filter = None;
+            }
+            _ => {}
+        }
+        net.drive_until(day, |n| {
+            most[0] = most[0].max(established(n, 0));
+            most[1] = most[1].max(established(n, 1));
+            false
+        });
+    }
+    eprintln!(
+        "ups {}/{}, failures {}/{}, child installs {}, downs {:?}",
+        net.ike_ups(0).len(),
+        net.ike_ups(1).len(),
+        net.failures(0).len(),
+        net.failures(1).len(),
+        net.children(0).len(),
+        downs(&net, 0)
+    );
+    assert_eq!(most, [1, 1], "never two IKE SAs at once");
+    assert!(net.established_now(), "the tunnel is up after 90 days");
+    let retried = net
+        .failures(0)
+        .into_iter()
+        .chain(net.failures(1))
+        .filter(|f| f.retry_in.is_some())
+        .count();
+    assert!(retried >= 20, "{retried} retried failures");
+    // Each outage took the tunnel down once (DPD) and it came back by itself.
+    assert!(net.ike_ups(0).len() > outages, "{}", net.ike_ups(0).len());
+    for i in 0..2 {
+        let dp = &net.nodes[i].dp;
+        assert!(dp.errors.is_empty(), "{:?}", dp.errors);
+        assert_eq!(dp.past_lifetime, 0);
+    }
 }
