@@ -52,7 +52,10 @@ pub(crate) fn rekey_retry_delay(rng: &mut impl rand_core::RngCore) -> Duration {
 pub(crate) fn note_retry(ctx: &mut Ctx<'_>, ike_sa: IkeSaId, child: Option<&str>, wait: Duration) {
     let last = ctx.sh.events.iter_mut().rev().find_map(|e| match e {
         Event::Failed(f)
-            if f.ike_sa == Some(ike_sa) && f.retry_in.is_none() && f.child.as_deref() == child =>
+            if f.ike_sa == Some(ike_sa)
+                && f.initiator
+                && f.retry_in.is_none()
+                && f.child.as_deref() == child =>
         {
             Some(f)
         }
