@@ -223,6 +223,10 @@ pub struct ConnectionConfig {
     pub dpd_delay: Duration,
     /// What to do when the peer is found dead (`dpd_action`).
     pub dpd_action: DpdAction,
+    /// What to do when the peer deletes the established IKE SA (`close_action`;
+    /// `Clear` is swanctl's `none`, `Restart` its `start`). As strongSwan warns, do
+    /// not set `Restart` on both ends: each would re-initiate.
+    pub close_action: DpdAction,
     /// How many times to try to set up the IKE SA when the peer does not answer
     /// IKE_SA_INIT or IKE_AUTH (`keyingtries`, 1; 0 = forever). Each try waits out
     /// the retransmission budget (165 s by default), then the next starts at once, as
@@ -283,6 +287,7 @@ impl ConnectionConfig {
             rand_time: None,
             dpd_delay: Duration::ZERO,
             dpd_action: DpdAction::Clear,
+            close_action: DpdAction::Clear,
             keyingtries: 1,
         }
     }

@@ -163,10 +163,15 @@ pub(crate) enum Action {
     },
     /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
     AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` ended without anyone deleting it: an exchange
-    /// timed out (the peer is dead) or its hard lifetime passed. The connection's
-    /// `dpd_action` decides what follows (strongSwan's `ike_sa.c` `reestablish()`).
-    Reestablish { conn: Arc<ConnectionConfig> },
+    /// An established IKE SA of `conn` ended without us deleting it: an exchange
+    /// timed out (the peer is dead) or its hard lifetime passed (then the
+    /// connection's `dpd_action` decides what follows), or the peer deleted it
+    /// (`closed`: its `close_action` decides). strongSwan's `ike_sa.c`
+    /// `reestablish()`.
+    Reestablish {
+        conn: Arc<ConnectionConfig>,
+        closed: bool,
+    },
     /// Our IKE_SA_INIT or IKE_AUTH of `conn` got no answer and `keyingtries` allows
     /// another try: initiate again, this being try number `keyingtry` + 1.
     Retry {
@@ -846,7 +851,7 @@ impl Endpoint {
                     }
                     self.by_spi.insert(new, id);
                 }
-                Action::Reestablish { conn } => self.reestablish(now, &conn.name),
+                Action::Reestablish { conn, closed } => self.reestablish(now, &conn.name, closed),
                 Action::Retry { conn, keyingtry } => {
                     if self.other_sa_of(&conn.name) {
                         continue;
@@ -872,22 +877,28 @@ impl Endpoint {
         }
     }
 
-    /// An established IKE SA of connection `name` ended unplanned (peer dead, hard
-    /// lifetime): with `dpd_action = restart` the connection is initiated again (the
-    /// new SA sends INITIAL_CONTACT, so the peer drops whatever it kept of the old
-    /// one); with `trap` the daemon is told to install a trap policy; with `clear`
-    /// nothing happens. The connection's current configuration decides (it may have
-    /// been reloaded or removed meanwhile). Nothing is started either if another IKE
-    /// SA of the connection is up or on its way already (the peer re-initiated first),
-    /// so there are never two.
-    fn reestablish(&mut self, now: Instant, name: &str) {
+    /// An established IKE SA of connection `name` ended without us deleting it (peer
+    /// dead, hard lifetime: `dpd_action`; deleted by the peer, `closed`:
+    /// `close_action`): with `restart` the connection is initiated again (the new SA
+    /// sends INITIAL_CONTACT, so the peer drops whatever it kept of the old one);
+    /// with `trap` the daemon is told to install a trap policy; with `clear` nothing
+    /// happens. The connection's current configuration decides (it may have been
+    /// reloaded or removed meanwhile). Nothing is started either if another IKE SA of
+    /// the connection is up or on its way already (the peer re-initiated first), so
+    /// there are never two.
+    fn reestablish(&mut self, now: Instant, name: &str, closed: bool) {
         let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
             return;
         };
         if self.other_sa_of(name) {
             return;
         }
-        match conn.dpd_action {
+        let action = if closed {
+            conn.close_action
+        } else {
+            conn.dpd_action
+        };
+        match action {
             DpdAction::Clear => {}
             DpdAction::Restart => {
                 // Errors here were errors at the first initiate too.

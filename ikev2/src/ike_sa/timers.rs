@@ -209,6 +209,7 @@ impl IkeSa {
         if keep_up {
             ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
+                closed: false,
             });
         }
     }
@@ -297,6 +298,7 @@ impl IkeSa {
             // The peer is dead: `dpd_action` decides what follows.
             ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
+                closed: false,
             });
         }
     }
