@@ -212,8 +212,8 @@ pub struct ConnectionConfig {
     pub children: Vec<ChildConfig>,
     /// IKE SA rekey interval (`rekey_time`, 4 h; zero disables IKE rekeying).
     pub rekey_time: Duration,
-    /// How long after `rekey_time` the IKE SA is removed if rekeying failed
-    /// (`over_time`; `None` = 10 % of `rekey_time`, as strongSwan).
+    /// How long after the (jittered) rekey time the IKE SA is removed if rekeying
+    /// failed (`over_time`; `None` = 10 % of `rekey_time`, as strongSwan).
     pub over_time: Option<Duration>,
     /// The IKE rekey happens up to this much before `rekey_time`, chosen at random
     /// (`rand_time`; `None` = `over_time`, as strongSwan).

@@ -90,7 +90,8 @@ pub enum DownReason {
     Replaced,
     /// An exchange on it failed (see the [`Event::Failed`] just before).
     Failed(Cause),
-    /// Its hard lifetime (`rekey_time` + `over_time`) passed without a rekey.
+    /// Its hard lifetime (`over_time` after the jittered rekey time) passed without a
+    /// successful rekey.
     Expired,
 }
 

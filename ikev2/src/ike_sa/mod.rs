@@ -310,7 +310,11 @@ impl IkeSa {
         }
     }
 
-    /// Arms the IKE SA's rekey and hard expiry from now.
+    /// Arms the IKE SA's rekey and hard expiry from now. As strongSwan
+    /// (`ike_sa.c` `set_state`: `STAT_DELETE = STAT_REKEY + over_time`), the hard
+    /// expiry is `over_time` after the jittered rekey time, so there are always
+    /// `over_time` of rekey attempts and the two ends of an SA do not expire at the
+    /// same moment.
     pub(crate) fn schedule_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
         let conn = &self.conn;
         if conn.rekey_time.is_zero() {
@@ -320,8 +324,9 @@ impl IkeSa {
             &mut ctx.sh.rng,
             conn.effective_rand_time(),
         );
-        self.rekey_at = Some(ctx.now + (conn.rekey_time - jitter));
-        self.expire_at = Some(ctx.now + conn.rekey_time + conn.effective_over_time());
+        let rekey_at = ctx.now + conn.rekey_time.saturating_sub(jitter);
+        self.rekey_at = Some(rekey_at);
+        self.expire_at = Some(rekey_at + conn.effective_over_time());
     }
 
     /// A ghost SA from a new IKE SA's keys (a redundant SA of a collision).

@@ -11,7 +11,7 @@
 //! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete; with `dpd_action` restart or trap, create it again |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
 //! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
-//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 

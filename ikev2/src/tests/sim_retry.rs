@@ -398,3 +398,40 @@ fn a_tunnel_lives_for_three_months_through_refusals_and_outages() {
         assert_eq!(dp.past_lifetime, 0);
     }
 }
+
+/// As strongSwan (`STAT_DELETE = STAT_REKEY + over_time`): the hard expiry comes
+/// `over_time` after the jittered rekey time, whatever the jitter.
+#[test]
+fn ike_sa_expires_over_time_after_its_jittered_rekey() {
+    for seed in 1..4u8 {
+        let mut net = pair_seeded(
+            u64::from(seed),
+            seed,
+            100 + seed,
+            |a| {
+                let ike = conn(a);
+                ike.rekey_time = Duration::from_secs(300);
+                ike.over_time = Some(Duration::from_secs(60));
+                ike.rand_time = Some(Duration::from_secs(200));
+            },
+            |b| conn(b).rekey_time = Duration::ZERO,
+        );
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        net.nodes[1].ep.refuse_rekeys(0, u32::MAX);
+        assert!(net.drive_until(Duration::from_secs(400), |n| !n.failures(0).is_empty()));
+        let first_try = net.elapsed();
+        assert!(
+            first_try < Duration::from_secs(300),
+            "jittered: {first_try:?}"
+        );
+        assert!(net.drive_until(Duration::from_secs(100), |n| !downs(n, 0).is_empty()));
+        assert_eq!(downs(&net, 0), [DownReason::Expired]);
+        let window = net.elapsed() - first_try;
+        let over = Duration::from_secs(60);
+        assert!(
+            window <= over && over - window < Duration::from_millis(100),
+            "expired {window:?} after the first rekey"
+        );
+    }
+}
