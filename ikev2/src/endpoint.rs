@@ -200,6 +200,9 @@ pub(crate) struct Shared {
     /// Tests: the same for IKE SA rekey requests.
     #[cfg(test)]
     pub refuse_ike_rekeys: u32,
+    /// Tests: answer this many new CHILD SA requests with TEMPORARY_FAILURE.
+    #[cfg(test)]
+    pub busy_child_creates: u32,
 }
 
 impl Shared {
@@ -291,6 +294,8 @@ impl Endpoint {
                 refuse_child_rekeys: 0,
                 #[cfg(test)]
                 refuse_ike_rekeys: 0,
+                #[cfg(test)]
+                busy_child_creates: 0,
             },
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
@@ -791,6 +796,12 @@ impl Endpoint {
     pub(crate) fn refuse_rekeys(&mut self, child: u32, ike: u32) {
         self.sh.refuse_child_rekeys = child;
         self.sh.refuse_ike_rekeys = ike;
+    }
+
+    /// Answers the peer's next `n` requests for new CHILD SAs with TEMPORARY_FAILURE.
+    #[cfg(test)]
+    pub(crate) fn busy_child_creates(&mut self, n: u32) {
+        self.sh.busy_child_creates = n;
     }
 
     /// Adds a hand-built SA (tests replaying captures).

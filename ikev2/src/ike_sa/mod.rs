@@ -247,6 +247,9 @@ pub(crate) struct IkeSa {
     /// Initiator: earlier tries to set up this connection that got no answer
     /// (`keyingtries`).
     pub keyingtry: u32,
+    /// New CHILD SAs (config index) the peer answered TEMPORARY_FAILURE, and when to
+    /// ask again.
+    pub child_retries: Vec<(Instant, usize)>,
 }
 
 impl IkeSa {
@@ -307,6 +310,7 @@ impl IkeSa {
             extra_ghosts: Vec::new(),
             old_deleted: false,
             keyingtry: 0,
+            child_retries: Vec::new(),
         }
     }
 

@@ -10,6 +10,7 @@
 //! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA); after a failed rekey, 6 to 15 s later (strongSwan's `RETRY_INTERVAL`/`RETRY_JITTER`) |
 //! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete; with `dpd_action` restart or trap, create it again |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
+//! | CHILD create retry | a new CHILD SA was answered TEMPORARY_FAILURE | 6 to 15 s later: ask again |
 //! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
 //! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
@@ -69,6 +70,7 @@ impl IkeSa {
         if self.is_established() {
             arm(self.rekey_at);
             arm(self.expire_at);
+            arm(self.child_retries.iter().map(|(at, _)| *at).min());
         }
         t
     }
@@ -151,9 +153,21 @@ impl IkeSa {
         }
     }
 
-    /// Rekeys, hard expiries and lingering inbound SAs of the CHILD SAs.
+    /// Rekeys, hard expiries and lingering inbound SAs of the CHILD SAs, and new
+    /// CHILD SAs to ask for again.
     fn child_timers(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        if self.is_established() {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.child_retries.iter().partition(|(at, _)| *at <= now);
+            self.child_retries = later;
+            for (_, index) in due {
+                if !self.child_in_use(index) {
+                    self.queue
+                        .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
+                }
+            }
+        }
         let mut i = 0;
         while i < self.children.len() {
             let c = &self.children[i];
@@ -227,14 +241,21 @@ impl IkeSa {
         let Some(index) = self.conn.children.iter().position(|c| c.name == name) else {
             return;
         };
-        let in_use = self.children.iter().any(|c| {
-            c.name == name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
-        });
-        if in_use {
+        if self.child_in_use(index) {
             return;
         }
         self.queue
             .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
+    }
+
+    /// Whether a CHILD SA of child config `index` is in use (not replaced or going).
+    fn child_in_use(&self, index: usize) -> bool {
+        let Some(cfg) = self.conn.children.get(index) else {
+            return true;
+        };
+        self.children.iter().any(|c| {
+            c.name == cfg.name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+        })
     }
 
     /// Queues a rekey of the CHILD SA with inbound SPI `spi` (once).

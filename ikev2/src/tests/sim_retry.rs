@@ -435,3 +435,36 @@ fn ike_sa_expires_over_time_after_its_jittered_rekey() {
         );
     }
 }
+
+/// A new CHILD SA the peer answers TEMPORARY_FAILURE (busy) is asked for again
+/// 6 to 15 s later (strongSwan's `child_create.c` `schedule_delayed_retry`).
+#[test]
+fn busy_peer_gets_asked_for_a_new_child_sa_again() {
+    let second = |a_side: bool| {
+        move |c: &mut EndpointConfig| {
+            let mut child = conn(c).children[0].clone();
+            child.name = "net2".into();
+            let (l, r) = if a_side {
+                ("10.1.1.0/24", "10.2.1.0/24")
+            } else {
+                ("10.2.1.0/24", "10.1.1.0/24")
+            };
+            child.local_ts = vec![l.parse().unwrap()];
+            child.remote_ts = vec![r.parse().unwrap()];
+            conn(c).children.push(child);
+        }
+    };
+    let mut net = pair_with(4, second(true), second(false));
+    net.nodes[1].ep.busy_child_creates(1);
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let start = net.elapsed();
+    net.drive_for(Duration::from_secs(5));
+    assert_eq!(net.children(0).len(), 1, "net2 refused once");
+    assert!(net.failures(0).is_empty(), "busy is not a failure");
+    assert!(net.drive_until(Duration::from_secs(15), |n| n.established(2)));
+    let took = net.elapsed() - start;
+    assert!(took >= Duration::from_secs(6), "{took:?}");
+    assert_eq!(net.children(0)[1].child, "net2");
+    assert_child_pair(net.children(0)[1], net.children(1)[1]);
+}
