@@ -12,7 +12,7 @@
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
 //! | CHILD create retry | a new CHILD SA was answered TEMPORARY_FAILURE | 6 to 15 s later: ask again |
 //! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
-//! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again, INITIAL_CONTACT replaces the peer's SA; otherwise a one-shot Delete tells the peer) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
@@ -203,13 +203,19 @@ impl IkeSa {
         self.start_next(ctx);
     }
 
-    /// The IKE SA's hard lifetime passed without a successful rekey: tell the peer
-    /// with a Delete we do not wait for (strongSwan deletes an expired IKE SA too;
-    /// with a request in flight the window is full and the peer learns from the new
-    /// SA's INITIAL_CONTACT instead), go down ([`DownReason::Expired`]), and let the
-    /// endpoint apply `dpd_action` (restart: initiate again).
+    /// The IKE SA's hard lifetime passed without a successful rekey: go down
+    /// ([`DownReason::Expired`]) and let the endpoint apply `dpd_action`.
+    ///
+    /// The peer is told with a Delete we do not wait for (strongSwan deletes an
+    /// expired IKE SA too), unless we initiate again at once (`restart`) and send
+    /// INITIAL_CONTACT: then the new SA replaces the peer's old one, and a Delete
+    /// would only invite a peer with `close_action = restart` to initiate a second
+    /// SA at the same time. With a request in flight the window is full and no
+    /// Delete can be sent either.
     fn expire(&mut self, ctx: &mut Ctx<'_>) {
-        if self.requests.outstanding.is_none() {
+        let conn = &self.conn;
+        let replaced_by_restart = conn.dpd_action == DpdAction::Restart && conn.initial_contact;
+        if self.requests.outstanding.is_none() && !replaced_by_restart {
             let mut chain = Chain::new();
             if chain.push(&Payload::Delete(Delete::ike())).is_ok() {
                 let header = self.header(ExchangeType::INFORMATIONAL, self.requests.next_id, false);

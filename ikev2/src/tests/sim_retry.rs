@@ -173,8 +173,14 @@ fn ike_sa_that_cannot_be_rekeyed_expires_and_is_reinitiated_for_restart_only() {
         assert!((4..=11).contains(&tries), "{action:?}: {tries} attempts");
         assert!(net.failures(0).iter().all(|f| f.retry_in.is_some()));
         assert_eq!(downs(&net, 0), [DownReason::Expired], "{action:?}");
-        // The peer was told (it has no rekey of its own to expire the SA).
-        assert_eq!(downs(&net, 1), [DownReason::DeletedByPeer], "{action:?}");
+        // The peer learns it (it has no rekey of its own to expire the SA): from
+        // the new SA's INITIAL_CONTACT with restart, from a Delete otherwise.
+        let peer = if action == DpdAction::Restart {
+            DownReason::Replaced
+        } else {
+            DownReason::DeletedByPeer
+        };
+        assert_eq!(downs(&net, 1), [peer], "{action:?}");
         let trap = net.nodes[0]
             .events
             .iter()
@@ -467,4 +473,36 @@ fn busy_peer_gets_asked_for_a_new_child_sa_again() {
     assert!(took >= Duration::from_secs(6), "{took:?}");
     assert_eq!(net.children(0)[1].child, "net2");
     assert_child_pair(net.children(0)[1], net.children(1)[1]);
+}
+
+/// Both ends keep the tunnel up (`restart` for `dpd_action` and `close_action`):
+/// after A's IKE SA expires there is still exactly one IKE SA, because A's restart
+/// replaces B's old SA with INITIAL_CONTACT instead of deleting it (which would make
+/// B initiate too).
+#[test]
+fn expiry_with_both_ends_restarting_gives_one_sa() {
+    let both = |c: &mut EndpointConfig| {
+        conn(c).dpd_action = DpdAction::Restart;
+        conn(c).close_action = DpdAction::Restart;
+    };
+    let mut net = pair_with(
+        5,
+        |a| {
+            ike_times(120, 60, DpdAction::Restart)(a);
+            both(a);
+        },
+        |b| {
+            both(b);
+            conn(b).rekey_time = Duration::ZERO;
+        },
+    );
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.nodes[1].ep.refuse_rekeys(0, u32::MAX);
+    net.drive_for(Duration::from_secs(200));
+    assert_eq!(downs(&net, 0), [DownReason::Expired]);
+    assert_eq!(downs(&net, 1), [DownReason::Replaced]);
+    assert_eq!(net.ike_ups(0).len(), 2);
+    assert_eq!(net.ike_ups(1).len(), 2);
+    assert!(net.established_now());
 }
