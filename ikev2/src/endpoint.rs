@@ -518,7 +518,7 @@ impl Endpoint {
                 over(cfg.rekey_bytes, report.bytes) || over(cfg.rekey_packets, report.packets)
             });
         if report.hard_limit_reached {
-            c.expire_at = now;
+            c.expire_at = Some(now);
         } else if rekey
             && c.rekey_at.is_none_or(|t| t > now)
             && c.state == ChildState::Installed

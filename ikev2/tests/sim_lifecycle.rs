@@ -362,3 +362,34 @@ fn close_action_restart_sets_the_tunnel_up_again_after_the_peers_delete() {
     assert_eq!(net.ike_ups(0).len(), 1);
     assert_eq!(net.nodes[0].ep.ike_sa_count(), 0);
 }
+
+/// `life_time = 0` means no hard lifetime (strongSwan), not "expire at once"; with
+/// `rekey_time = 0` too, the CHILD SA simply stays.
+#[test]
+fn zero_life_time_means_no_hard_lifetime() {
+    let no_limits = |c: &mut ikev2::config::EndpointConfig| {
+        let child = &mut conn(c).children[0];
+        child.life_time = Duration::ZERO;
+        child.rekey_time = Duration::ZERO;
+    };
+    let mut net = pair_with(3, no_limits, no_limits);
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let spi = net.children(0)[0].spi_in;
+    net.drive_for(Duration::from_secs(10 * 24 * 3600));
+    for i in 0..2 {
+        let sas = net.nodes[i].ep.ike_sas();
+        let kids: Vec<u32> = sas
+            .iter()
+            .flat_map(|s| s.children.iter().map(|c| c.spi_in))
+            .collect();
+        assert_eq!(kids.len(), 1, "node {i}: still exactly one CHILD SA");
+    }
+    assert_eq!(net.children(0).len(), 1, "never rekeyed or recreated");
+    assert!(
+        net.nodes[0].ep.ike_sas()[0]
+            .children
+            .iter()
+            .any(|c| c.spi_in == spi)
+    );
+}

@@ -146,7 +146,7 @@ fn install(
     };
     let jitter = random_duration(&mut ctx.sh.rng, cfg.effective_rand_time());
     let rekey_at = (!cfg.rekey_time.is_zero()).then(|| ctx.now + (cfg.rekey_time - jitter));
-    let expire_at = ctx.now + cfg.life_time;
+    let expire_at = (!cfg.life_time.is_zero()).then(|| ctx.now + cfg.life_time);
     sa.children.push(ChildSa {
         name: cfg.name.clone(),
         spi_in,

@@ -151,8 +151,9 @@ pub(crate) struct ChildSa {
     pub state: ChildState,
     /// When to start a rekey (`rekey_time` minus jitter); `None` once handled.
     pub rekey_at: Option<Instant>,
-    /// Hard lifetime: removed then, rekeyed or not.
-    pub expire_at: Instant,
+    /// Hard lifetime: removed then, rekeyed or not; `None` for `life_time = 0` (no
+    /// hard lifetime, as in strongSwan).
+    pub expire_at: Option<Instant>,
     /// A rekey replacement whose outbound is not used yet: the old inbound SPI.
     pub pending_switch: Option<u32>,
     /// Whether our outbound traffic uses this SA.

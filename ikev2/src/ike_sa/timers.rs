@@ -178,7 +178,7 @@ impl IkeSa {
                     continue;
                 }
                 ChildState::Lingering(_) => {}
-                _ if c.expire_at <= now => {
+                _ if c.expire_at.is_some_and(|t| t <= now) => {
                     // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
                     let (name, rekeying) = (c.name.clone(), c.state == ChildState::Rekeying);
                     self.remove_child(ctx, spi);
@@ -335,9 +335,10 @@ impl IkeSa {
 fn child_deadline(c: &ChildSa, established: bool) -> Option<Instant> {
     match c.state {
         ChildState::Lingering(t) => Some(t),
-        ChildState::Installed if established => {
-            Some(c.rekey_at.map_or(c.expire_at, |r| r.min(c.expire_at)))
-        }
-        _ => Some(c.expire_at),
+        ChildState::Installed if established => match (c.rekey_at, c.expire_at) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        },
+        _ => c.expire_at,
     }
 }
