@@ -3,3 +3,5 @@
 
 pub mod config;
 pub mod control;
+pub mod netlink;
+pub mod runtime;

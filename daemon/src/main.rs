@@ -20,6 +20,19 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the daemon in the foreground (logs to stderr). SIGTERM/SIGINT delete every
+    /// IKE SA and exit 0; SIGHUP reloads the configuration.
+    Run {
+        /// The configuration file.
+        #[arg(long, short = 'c', value_name = "PATH")]
+        config: std::path::PathBuf,
+        /// More log detail: -v protocol detail (debug), -vv trace.
+        #[arg(short, long, action = clap::ArgAction::Count)]
+        verbose: u8,
+        /// Control socket path (overrides [daemon].control_socket).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<std::path::PathBuf>,
+    },
     /// Decode one IKE message given as hex (whitespace allowed; "-" or nothing reads
     /// stdin). Exit 0 when it parses, 2 when it does not.
     Decode {
@@ -44,6 +57,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run {
+            config,
+            verbose,
+            socket,
+        } => ikev2d::runtime::run(&ikev2d::runtime::RunOptions {
+            config,
+            verbose,
+            socket,
+        }),
         Command::Decode { json, hex } => run_decode(json, hex),
         Command::Check { config, json } => run_check(&config, json),
     }

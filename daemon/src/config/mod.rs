@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ikev2::config::{
-    ChildConfig, Childless, ConnectionConfig, EndpointConfig, Fragmentation, IKE_PORT, Identity,
-    RetransmitConfig, SharedSecret,
+    ChildConfig, Childless, ConnectionConfig, DpdAction, EndpointConfig, Fragmentation, IKE_PORT,
+    Identity, RetransmitConfig, SharedSecret,
 };
 use ikev2::crypto::proposal::Proposal;
 use ikev2::crypto::secret::SecretBytes;
@@ -140,6 +140,19 @@ pub enum LogLevel {
     Info,
     Debug,
     Trace,
+}
+
+impl LogLevel {
+    /// The `tracing` filter directive for this level.
+    pub fn as_filter(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
 }
 
 /// The `[daemon]` table: process-wide settings (strongswan.conf `charon.*`).
@@ -419,7 +432,25 @@ impl Connection {
         c.fragmentation = self.fragmentation;
         c.childless = self.childless;
         c.rekey_time = self.rekey_time;
+        c.over_time = Some(self.over_time);
+        c.rand_time = Some(self.rand_time);
         c.dpd_delay = self.dpd_delay;
+        // strongSwan sets dpd_action per child; ikev2 acts per IKE SA: the most
+        // keeping action of the children wins (restart > trap > clear).
+        c.dpd_action = self
+            .children
+            .iter()
+            .map(|ch| match ch.dpd_action {
+                PeerAction::Restart => DpdAction::Restart,
+                PeerAction::Trap => DpdAction::Trap,
+                _ => DpdAction::Clear,
+            })
+            .max_by_key(|a| match a {
+                DpdAction::Restart => 2,
+                DpdAction::Trap => 1,
+                _ => 0,
+            })
+            .unwrap_or_default();
         c.children = self.children.iter().map(Child::to_ikev2).collect();
         c
     }
@@ -433,6 +464,9 @@ impl Child {
         c.esp_proposals = self.esp_proposals.clone();
         c.rekey_time = self.rekey_time;
         c.life_time = self.life_time;
+        c.rand_time = Some(self.rand_time);
+        c.rekey_bytes = self.rekey_bytes;
+        c.rekey_packets = self.rekey_packets;
         c
     }
 }

@@ -1,3 +1,4 @@
 //! The control socket: protocol types, the daemon-side listener and the client.
 
 pub mod proto;
+pub mod server;

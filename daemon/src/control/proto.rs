@@ -12,11 +12,19 @@ pub enum Request {
     Status,
     /// Initiate every child of `conn`; the answer comes once all are established or
     /// one failed (or `timeout_secs` passed).
-    Up { conn: String, timeout_secs: u64 },
+    Up {
+        conn: String,
+        timeout_secs: u64,
+    },
     /// Delete the IKE SAs of `conn` (and so its children).
-    Down { conn: String },
+    Down {
+        conn: String,
+    },
     /// Rekey the IKE SA of `conn` (`child` = None) or the named child.
-    Rekey { conn: String, child: Option<String> },
+    Rekey {
+        conn: String,
+        child: Option<String>,
+    },
 }
 
 /// The daemon's answer.
@@ -25,9 +33,13 @@ pub enum Request {
 pub enum Response {
     Status(StatusReport),
     /// The command was carried out; `message` says what happened in operator words.
-    Ok { message: String },
+    Ok {
+        message: String,
+    },
     /// The command failed; `message` says why (phase and cause when a tunnel failed).
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// `ikev2d status --json`.

@@ -45,6 +45,15 @@ impl RawEspSocket {
         Ok(Self { fd, v4 })
     }
 
+    /// A second handle on the same socket (a duplicated fd): one worker receives,
+    /// another sends.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            fd: self.fd.try_clone()?,
+            v4: self.v4,
+        })
+    }
+
     /// Non-blocking mode: an empty receive gives [`io::ErrorKind::WouldBlock`].
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         // SAFETY: fcntl on an fd we own, integer arguments.

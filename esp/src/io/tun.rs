@@ -56,6 +56,16 @@ impl Tun {
         })
     }
 
+    /// A second handle on the same device (a duplicated fd), so one worker can read
+    /// while another writes. Starts in blocking mode.
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(Self {
+            file: self.file.try_clone()?,
+            name: self.name.clone(),
+            blocking: true,
+        })
+    }
+
     /// The interface name the kernel gave the device.
     pub fn name(&self) -> &str {
         &self.name

@@ -1,0 +1,332 @@
+//! What the daemon remembers about its connections beyond the IKE state machine:
+//! when an IKE SA came up, how often it and its children were rekeyed, the last
+//! failure, and traffic counters that survive rekeys (a CHILD SA's counters are
+//! folded into its child's totals when the SA goes, so `status` never resets them).
+//! Builds the [`StatusReport`] of `ikev2d status`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use esp::counters::Direction;
+use ikev2::IkeSaStatus as LiveIkeSa;
+use ikev2::crypto::algorithms::{EspSuite, IkeSuite};
+use ikev2::crypto::proposal::{Proposal, Transform};
+use ikev2::event::{Failure, IkeSaId};
+use ikev2::wire::{EsnId, ProtocolId};
+
+use super::dataplane::SaReport;
+use crate::config::DaemonConfig;
+use crate::control::proto::{
+    ChildStatus, ConnState, ConnStatus, IkeSaStatus, LastError, StatusReport,
+};
+
+/// Octets and packets in one direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+impl Traffic {
+    fn add(&mut self, o: Traffic) {
+        self.bytes += o.bytes;
+        self.packets += o.packets;
+    }
+}
+
+/// One live SA (one direction) the data plane reports on.
+#[derive(Debug, Clone)]
+struct LiveSa {
+    conn: String,
+    child: String,
+    traffic: Traffic,
+}
+
+#[derive(Debug, Default)]
+struct ChildBook {
+    /// Traffic of the child's SAs that are gone.
+    closed_in: Traffic,
+    closed_out: Traffic,
+    rekeys: u64,
+}
+
+#[derive(Debug, Default)]
+struct ConnBook {
+    /// Per IKE SA: when it was established and how often rekeyed.
+    ike: HashMap<IkeSaId, (Instant, u64)>,
+    children: BTreeMap<String, ChildBook>,
+    last_error: Option<LastError>,
+}
+
+/// Daemon-side memory of every connection.
+#[derive(Debug, Default)]
+pub struct Book {
+    conns: BTreeMap<String, ConnBook>,
+    /// Live SAs by (direction, SPI).
+    live: HashMap<(Direction, u32), LiveSa>,
+}
+
+impl Book {
+    fn conn(&mut self, conn: &str) -> &mut ConnBook {
+        self.conns.entry(conn.to_owned()).or_default()
+    }
+
+    pub fn ike_up(&mut self, conn: &str, id: IkeSaId, now: Instant) {
+        self.conn(conn).ike.insert(id, (now, 0));
+    }
+
+    pub fn ike_rekeyed(&mut self, conn: &str, id: IkeSaId) {
+        if let Some(e) = self.conn(conn).ike.get_mut(&id) {
+            e.1 += 1;
+        }
+    }
+
+    pub fn ike_down(&mut self, conn: &str, id: IkeSaId) {
+        self.conn(conn).ike.remove(&id);
+    }
+
+    /// A CHILD SA pair is installed (`rekey`: it replaces another).
+    pub fn child_installed(
+        &mut self,
+        conn: &str,
+        child: &str,
+        spi_in: u32,
+        spi_out: u32,
+        rekey: bool,
+    ) {
+        let c = self
+            .conn(conn)
+            .children
+            .entry(child.to_owned())
+            .or_default();
+        if rekey {
+            c.rekeys += 1;
+        }
+        for key in [(Direction::Inbound, spi_in), (Direction::Outbound, spi_out)] {
+            self.live.entry(key).or_insert_with(|| LiveSa {
+                conn: conn.to_owned(),
+                child: child.to_owned(),
+                traffic: Traffic::default(),
+            });
+        }
+    }
+
+    /// Counters from a worker. A final report folds the SA into its child's totals.
+    pub fn usage(&mut self, r: &SaReport) {
+        let key = (r.usage.direction, r.usage.spi.0);
+        let traffic = Traffic {
+            bytes: r.usage.bytes,
+            packets: r.usage.packets,
+        };
+        if r.removed {
+            if let Some(sa) = self.live.remove(&key) {
+                let c = self
+                    .conns
+                    .entry(sa.conn)
+                    .or_default()
+                    .children
+                    .entry(sa.child)
+                    .or_default();
+                match key.0 {
+                    Direction::Inbound => c.closed_in.add(traffic),
+                    Direction::Outbound => c.closed_out.add(traffic),
+                }
+            }
+        } else if let Some(sa) = self.live.get_mut(&key) {
+            sa.traffic = traffic;
+        }
+    }
+
+    /// The current counters of one live SA.
+    pub fn sa_traffic(&self, dir: Direction, spi: u32) -> Traffic {
+        self.live
+            .get(&(dir, spi))
+            .map(|s| s.traffic)
+            .unwrap_or_default()
+    }
+
+    pub fn failed(&mut self, f: &Failure) {
+        if let Some(conn) = &f.conn {
+            let at_unix = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            self.conn(conn).last_error = Some(LastError {
+                phase: f.phase.to_string(),
+                reason: f.cause.to_string(),
+                at_unix,
+            });
+        }
+    }
+
+    /// Cumulative traffic of a child: closed SAs plus live ones.
+    fn child_totals(&self, conn: &str, child: &str) -> (Traffic, Traffic, u64) {
+        let (mut tin, mut tout, rekeys) = self
+            .conns
+            .get(conn)
+            .and_then(|c| c.children.get(child))
+            .map_or((Traffic::default(), Traffic::default(), 0), |c| {
+                (c.closed_in, c.closed_out, c.rekeys)
+            });
+        for ((dir, _), sa) in &self.live {
+            if sa.conn == conn && sa.child == child {
+                match dir {
+                    Direction::Inbound => tin.add(sa.traffic),
+                    Direction::Outbound => tout.add(sa.traffic),
+                }
+            }
+        }
+        (tin, tout, rekeys)
+    }
+
+    /// `ikev2d status`: every configured connection, with the live IKE SAs.
+    pub fn report(&self, config: &DaemonConfig, live: &[LiveIkeSa], now: Instant) -> StatusReport {
+        let connections = config
+            .connections
+            .iter()
+            .map(|conn| {
+                let sas: Vec<&LiveIkeSa> = live.iter().filter(|s| s.conn == conn.name).collect();
+                let ike = sas
+                    .iter()
+                    .find(|s| s.state == "ESTABLISHED")
+                    .or_else(|| sas.first())
+                    .copied();
+                let book = self.conns.get(&conn.name);
+                let state = match ike {
+                    Some(s) if s.state == "ESTABLISHED" => ConnState::Established,
+                    Some(_) => ConnState::Connecting,
+                    None => ConnState::Down,
+                };
+                let (local, remote) = match ike {
+                    Some(s) => (s.local.to_string(), s.remote.to_string()),
+                    None => (join(&conn.local_addrs), join(&conn.remote_addrs)),
+                };
+                let ike_sa = ike.and_then(|s| {
+                    let suite = s.suite?;
+                    let (since, rekeys) = book
+                        .and_then(|b| b.ike.get(&s.id))
+                        .copied()
+                        .unwrap_or((now, 0));
+                    Some(IkeSaStatus {
+                        spi_i: format!("{:016x}", s.spi_i.0),
+                        spi_r: format!("{:016x}", s.spi_r.0),
+                        proposal: ike_proposal(&suite),
+                        established_secs: now.saturating_duration_since(since).as_secs(),
+                        rekeys,
+                    })
+                });
+                let children = conn
+                    .children
+                    .iter()
+                    .map(|child| {
+                        let live_child = ike.and_then(|s| {
+                            let mine = s.children.iter().filter(|c| c.name == child.name);
+                            let all: Vec<_> = mine.collect();
+                            all.iter()
+                                .find(|c| c.outbound)
+                                .or_else(|| all.first())
+                                .copied()
+                        });
+                        let (tin, tout, rekeys) = self.child_totals(&conn.name, &child.name);
+                        let mut st = ChildStatus {
+                            name: child.name.clone(),
+                            state: "DOWN".to_owned(),
+                            spi_in: String::new(),
+                            spi_out: String::new(),
+                            proposal: String::new(),
+                            local_ts: child.local_ts.iter().map(ToString::to_string).collect(),
+                            remote_ts: child.remote_ts.iter().map(ToString::to_string).collect(),
+                            bytes_in: tin.bytes,
+                            bytes_out: tout.bytes,
+                            packets_in: tin.packets,
+                            packets_out: tout.packets,
+                            sa_bytes_in: 0,
+                            sa_bytes_out: 0,
+                            sa_packets_in: 0,
+                            sa_packets_out: 0,
+                            rekeys,
+                        };
+                        if let Some(c) = live_child {
+                            let sa_in = self.sa_traffic(Direction::Inbound, c.spi_in);
+                            let sa_out = self.sa_traffic(Direction::Outbound, c.spi_out);
+                            st.state = c.state.to_owned();
+                            st.spi_in = format!("{:08x}", c.spi_in);
+                            st.spi_out = format!("{:08x}", c.spi_out);
+                            st.proposal = esp_proposal(&c.suite);
+                            st.local_ts = c.local_ts.iter().map(ToString::to_string).collect();
+                            st.remote_ts = c.remote_ts.iter().map(ToString::to_string).collect();
+                            st.sa_bytes_in = sa_in.bytes;
+                            st.sa_packets_in = sa_in.packets;
+                            st.sa_bytes_out = sa_out.bytes;
+                            st.sa_packets_out = sa_out.packets;
+                        }
+                        st
+                    })
+                    .collect();
+                ConnStatus {
+                    name: conn.name.clone(),
+                    state,
+                    local,
+                    remote,
+                    nat_detected: ike
+                        .is_some_and(|s| s.nat.local_behind_nat || s.nat.remote_behind_nat),
+                    ike_sa,
+                    children,
+                    last_error: book.and_then(|b| b.last_error.clone()),
+                }
+            })
+            .collect();
+        StatusReport { connections }
+    }
+}
+
+fn join(addrs: &[std::net::IpAddr]) -> String {
+    if addrs.is_empty() {
+        return "%any".to_owned();
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A negotiated IKE suite in strongSwan's keyword notation.
+pub fn ike_proposal(s: &IkeSuite) -> String {
+    let mut t = vec![Transform::encr(s.encr)];
+    t.extend(s.integ.map(Transform::integ));
+    t.push(Transform::prf(s.prf));
+    t.push(Transform::dh(s.dh));
+    Proposal::from_transforms(1, ProtocolId::IKE, t).to_string()
+}
+
+/// A negotiated ESP suite in strongSwan's keyword notation.
+pub fn esp_proposal(s: &EspSuite) -> String {
+    let mut t = vec![Transform::encr(s.encr)];
+    t.extend(s.integ.map(Transform::integ));
+    t.extend(s.dh.map(Transform::dh));
+    t.push(Transform::esn(if s.esn {
+        EsnId::ESN
+    } else {
+        EsnId::NO_ESN
+    }));
+    Proposal::from_transforms(1, ProtocolId::ESP, t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_print_as_strongswan_keywords() {
+        let ike = Proposal::parse_ike("aes256-sha256-modp2048")
+            .expect("parses")
+            .ike_suite()
+            .expect("complete");
+        assert_eq!(ike_proposal(&ike), "aes256-sha256-modp2048");
+        let esp = Proposal::parse_esp("aes128gcm16-curve25519")
+            .expect("parses")
+            .esp_suite()
+            .expect("complete");
+        assert_eq!(esp_proposal(&esp), "aes128gcm16-curve25519");
+    }
+}

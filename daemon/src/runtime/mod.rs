@@ -1,0 +1,280 @@
+//! `ikev2d run`: the daemon. Startup order: configuration, TUN device, sockets
+//! (UDP 500 and 4500 and raw ESP per local address), data-plane workers, control
+//! socket, then the control task ([`supervisor::Supervisor`]) until SIGTERM/SIGINT.
+//! Shutdown deletes every IKE SA (DELETE sent, answers awaited briefly), removes the
+//! routes, the TUN device and the control socket.
+
+pub mod book;
+pub mod dataplane;
+pub mod routes;
+pub mod supervisor;
+
+use std::collections::BTreeSet;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use esp::io::{RawEspSocket, Tun, UdpEncapSocket};
+use ikev2::Endpoint;
+use rand_core::{OsRng, RngCore as _};
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+
+use crate::config::DaemonConfig;
+use dataplane::{DataPlane, LocalSockets, Mss};
+use supervisor::{Exit, IkeSockets, Supervisor};
+
+/// Options of `ikev2d run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: std::path::PathBuf,
+    /// `-v` count: 0 = the config's log_level, 1 = debug, 2+ = trace.
+    pub verbose: u8,
+    /// Overrides `[daemon].control_socket`.
+    pub socket: Option<std::path::PathBuf>,
+}
+
+/// Runs the daemon until a signal; the process exit status.
+pub fn run(opts: &RunOptions) -> std::process::ExitCode {
+    let config = match DaemonConfig::load(&opts.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ikev2d: {}: {}", opts.config.display(), one_line(&e));
+            return std::process::ExitCode::from(1);
+        }
+    };
+    init_logging(&config, opts.verbose);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ikev2d: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    match rt.block_on(daemon(config, opts)) {
+        Ok(Exit::Signal) => std::process::ExitCode::SUCCESS,
+        Ok(Exit::WorkerFailed) => std::process::ExitCode::from(1),
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("ikev2d: {e}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+/// A load error in one line (the first error when there are several).
+fn one_line(e: &crate::config::LoadError) -> String {
+    match e {
+        crate::config::LoadError::Invalid(findings) => {
+            let errors: Vec<_> = findings
+                .iter()
+                .filter(|f| f.severity == crate::config::Severity::Error)
+                .collect();
+            match errors.first() {
+                Some(f) => {
+                    let line = f.line.map(|l| format!("line {l}: ")).unwrap_or_default();
+                    let more = if errors.len() > 1 {
+                        format!(" (and {} more; run `ikev2d check`)", errors.len() - 1)
+                    } else {
+                        String::new()
+                    };
+                    format!("{line}{}: {}{more}", f.path, f.message)
+                }
+                None => "invalid configuration".to_owned(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn init_logging(config: &DaemonConfig, verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let level = match verbose {
+        0 => config.daemon.log_level.as_filter(),
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_env("IKEV2D_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String> {
+    let config = Arc::new(config);
+    let d = &config.daemon;
+
+    let tun = Tun::create(&d.tun_name).map_err(|e| {
+        format!(
+            "cannot create TUN device {}: {e} (needs CAP_NET_ADMIN and /dev/net/tun)",
+            d.tun_name
+        )
+    })?;
+    tun.set_mtu(u32::from(d.mtu))
+        .and_then(|()| tun.set_up(true))
+        .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
+    tracing::info!("TUN device {} up, MTU {}", tun.name(), d.mtu);
+
+    let (ike_sockets, local_sockets) = bind_sockets(&config).await?;
+    let (to_control, from_workers) = mpsc::unbounded_channel();
+    let mss = Mss {
+        v4: d.effective_mss(false),
+        v6: d.effective_mss(true),
+    };
+    let data = DataPlane::start(&tun, &local_sockets, mss, to_control.clone())
+        .map_err(|e| format!("cannot start the data plane: {e}"))?;
+    for s in &ike_sockets {
+        spawn_ike_reader(Arc::clone(&s.udp500), to_control.clone());
+    }
+
+    let mut netlink = crate::netlink::Routes::new()
+        .await
+        .map_err(|e| format!("cannot open netlink: {e}"))?;
+    let ifindex = netlink
+        .ifindex(tun.name())
+        .await
+        .map_err(|e| format!("cannot find TUN device {}: {e}", tun.name()))?;
+    let routes = routes::RouteTable::new(Some(netlink), ifindex);
+
+    let socket_path = opts
+        .socket
+        .clone()
+        .unwrap_or_else(|| d.control_socket.clone());
+    let listener = crate::control::server::bind(&socket_path)
+        .await
+        .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+    let (call_tx, calls) = mpsc::channel(64);
+    let control_task = tokio::spawn(listener.serve(call_tx));
+    tracing::info!("control socket {}", socket_path.display());
+
+    let (reload_tx, reload) = mpsc::channel(4);
+    let (stop_tx, stop) = mpsc::channel(4);
+    spawn_signals(reload_tx, stop_tx)
+        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
+
+    let mut seed = [0u8; 32];
+    OsRng.fill_bytes(&mut seed);
+    let endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
+    let mut sup = Supervisor::new(Arc::clone(&config), endpoint, ike_sockets, data, routes);
+    tracing::info!(
+        "ikev2d {} running with {} connection(s)",
+        env!("CARGO_PKG_VERSION"),
+        config.connections.len()
+    );
+    sup.start_actions().await;
+    let mut from_workers = from_workers;
+    let exit = sup.run(&mut from_workers, calls, reload, stop).await;
+    tracing::info!("shutting down: deleting IKE SAs");
+    sup.shutdown(&mut from_workers, Duration::from_secs(3))
+        .await;
+    sup.routes.remove_all().await;
+    control_task.abort();
+    let _ = std::fs::remove_file(&socket_path);
+    let Supervisor { data, .. } = sup;
+    data.shutdown();
+    drop(tun);
+    tracing::info!("stopped");
+    Ok(exit)
+}
+
+/// Binds UDP 500 and 4500 (and raw ESP, if allowed) on every local address the
+/// connections name; connections without local_addrs get the wildcard address.
+async fn bind_sockets(
+    config: &DaemonConfig,
+) -> Result<(Vec<IkeSockets>, Vec<LocalSockets>), String> {
+    let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
+    for c in &config.connections {
+        if c.local_addrs.is_empty() {
+            addrs.insert(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        }
+        addrs.extend(c.local_addrs.iter().copied());
+    }
+    if addrs.is_empty() {
+        addrs.insert(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    }
+    let mut ike = Vec::new();
+    let mut local = Vec::new();
+    for addr in addrs {
+        let udp500 = UdpSocket::bind(SocketAddr::new(addr, 500))
+            .await
+            .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 500)))?;
+        let udp4500 = UdpEncapSocket::bind(SocketAddr::new(addr, 4500), true)
+            .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 4500)))?;
+        let raw = match RawEspSocket::bind(addr) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("no raw ESP socket on {addr} ({e}): only ESP in UDP is possible");
+                None
+            }
+        };
+        let send4500 = udp4500
+            .as_std()
+            .try_clone()
+            .map_err(|e| format!("cannot share the UDP 4500 socket: {e}"))?;
+        tracing::info!(
+            "listening on {addr} UDP 500/4500{}",
+            if raw.is_some() { " and ESP" } else { "" }
+        );
+        ike.push(IkeSockets {
+            addr,
+            udp500: Arc::new(udp500),
+            udp4500: send4500,
+        });
+        local.push(LocalSockets {
+            addr,
+            udp: udp4500,
+            raw,
+        });
+    }
+    Ok((ike, local))
+}
+
+/// Forwards IKE datagrams from a port-500 socket to the control task.
+fn spawn_ike_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<dataplane::WorkerMsg>) {
+    tokio::spawn(async move {
+        let Ok(local) = sock.local_addr() else {
+            return;
+        };
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            match sock.recv_from(&mut buf).await {
+                Ok((n, remote)) => {
+                    let msg = dataplane::WorkerMsg::Ike {
+                        local,
+                        remote,
+                        payload: buf[..n].to_vec(),
+                    };
+                    if tx.send(msg).is_err() {
+                        return;
+                    }
+                }
+                // ICMP port unreachable and the like: keep listening.
+                Err(e) => tracing::debug!("UDP {local}: {e}"),
+            }
+        }
+    });
+}
+
+fn spawn_signals(reload: mpsc::Sender<()>, stop: mpsc::Sender<()>) -> io::Result<()> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM received"); let _ = stop.send(()).await; }
+                _ = int.recv() => { tracing::info!("SIGINT received"); let _ = stop.send(()).await; }
+                _ = hup.recv() => { let _ = reload.send(()).await; }
+            }
+        }
+    });
+    Ok(())
+}

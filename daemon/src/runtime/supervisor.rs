@@ -1,0 +1,770 @@
+//! The control task: the one owner of the [`ikev2::Endpoint`]. It feeds the endpoint
+//! IKE datagrams, timer expiries, data-plane usage and operator commands, and carries
+//! out what the endpoint asks: datagrams to send, SAs to install in the data plane,
+//! routes, trap policies, log lines. No locks around protocol state: everything that
+//! touches it runs on this task.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use esp::counters::{Direction, Lifetime, SaEvent};
+use esp::{InboundSa, OutboundSa, SaConfig, Spi};
+use ikev2::config::DpdAction;
+use ikev2::event::{ChildSaInstalled, Event, Failure};
+use ikev2::{Endpoint, UsageReport};
+use rand_core::OsRng;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+
+use super::book::{Book, esp_proposal, ike_proposal};
+use super::dataplane::{
+    DataCmd, DataPlane, Dest, InboundInstall, OutboundInstall, SaReport, TrapPolicy, WorkerMsg,
+};
+use super::routes::RouteTable;
+use crate::config::{DaemonConfig, StartAction};
+use crate::control::proto::{ConnState, Request, Response};
+use crate::control::server::ControlCall;
+
+/// The IKE sockets of one local address.
+#[derive(Debug)]
+pub struct IkeSockets {
+    pub addr: IpAddr,
+    /// Port 500.
+    pub udp500: Arc<UdpSocket>,
+    /// Port 4500, shared with the inbound data worker (which receives on it).
+    pub udp4500: std::net::UdpSocket,
+}
+
+/// An outbound SA negotiated by a rekey, waiting for the switch.
+#[derive(Debug)]
+struct PendingOutbound {
+    install: OutboundInstall,
+}
+
+/// An `ikev2d up CONN` waiting for its children.
+#[derive(Debug)]
+struct UpWaiter {
+    conn: String,
+    deadline: Instant,
+    reply: oneshot::Sender<Response>,
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Signal,
+    WorkerFailed,
+}
+
+#[derive(Debug)]
+pub struct Supervisor {
+    pub config: Arc<DaemonConfig>,
+    pub endpoint: Endpoint,
+    pub sockets: Vec<IkeSockets>,
+    pub data: DataPlane,
+    pub routes: RouteTable,
+    pub book: Book,
+    pending_out: HashMap<u32, PendingOutbound>,
+    /// CHILD SA pairs by inbound SPI: (conn, child, spi_out), to pair usage reports.
+    pairs: HashMap<u32, (String, String, u32)>,
+    out_to_in: HashMap<u32, u32>,
+    /// Inbound usage already seen, to report pairs to the endpoint.
+    last_in: HashMap<u32, (u64, u64, Option<Instant>)>,
+    waiters: Vec<UpWaiter>,
+    traps: Vec<TrapPolicy>,
+}
+
+impl Supervisor {
+    pub fn new(
+        config: Arc<DaemonConfig>,
+        endpoint: Endpoint,
+        sockets: Vec<IkeSockets>,
+        data: DataPlane,
+        routes: RouteTable,
+    ) -> Self {
+        Self {
+            config,
+            endpoint,
+            sockets,
+            data,
+            routes,
+            book: Book::default(),
+            pending_out: HashMap::new(),
+            pairs: HashMap::new(),
+            out_to_in: HashMap::new(),
+            last_in: HashMap::new(),
+            waiters: Vec::new(),
+            traps: Vec::new(),
+        }
+    }
+
+    /// Starts what the configuration says to start: `start_action = start`
+    /// connections are initiated, `trap` ones get trap policies.
+    pub async fn start_actions(&mut self) {
+        let now = Instant::now();
+        let config = Arc::clone(&self.config);
+        for conn in &config.connections {
+            if conn
+                .children
+                .iter()
+                .any(|c| c.start_action == StartAction::Trap)
+            {
+                self.install_trap(&conn.name).await;
+            }
+            if conn
+                .children
+                .iter()
+                .any(|c| c.start_action == StartAction::Start)
+            {
+                match self.endpoint.initiate(now, &conn.name) {
+                    Ok(id) => tracing::info!("{}: initiating IKE SA {id}", conn.name),
+                    Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
+                }
+            }
+        }
+        self.flush().await;
+    }
+
+    /// The main loop, until a signal or a dead worker.
+    pub async fn run(
+        &mut self,
+        from_workers: &mut mpsc::UnboundedReceiver<WorkerMsg>,
+        mut calls: mpsc::Receiver<ControlCall>,
+        mut reload: mpsc::Receiver<()>,
+        mut stop: mpsc::Receiver<()>,
+    ) -> Exit {
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            let deadline = self
+                .endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                msg = from_workers.recv() => match msg {
+                    Some(WorkerMsg::Ike { local, remote, payload }) => {
+                        self.endpoint.handle_datagram(Instant::now(), local, remote, &payload);
+                    }
+                    Some(WorkerMsg::Usage(reports)) => self.usage(&reports),
+                    Some(WorkerMsg::Trap { conn }) => self.trap_fired(&conn),
+                    Some(WorkerMsg::Failed { worker, error }) => {
+                        tracing::error!("data plane {worker} worker stopped: {error}");
+                        return Exit::WorkerFailed;
+                    }
+                    None => return Exit::WorkerFailed,
+                },
+                Some(call) = calls.recv() => self.control(call),
+                Some(()) = reload.recv() => {
+                    tracing::warn!("SIGHUP: configuration reload is not implemented yet; restart ikev2d to apply changes");
+                }
+                _ = stop.recv() => return Exit::Signal,
+                _ = tokio::time::sleep_until(deadline) => {
+                    self.endpoint.handle_timeout(Instant::now());
+                }
+                _ = tick.tick() => self.expire_waiters(),
+            }
+            self.flush().await;
+        }
+    }
+
+    /// Sends DELETE for every IKE SA and waits (at most `grace`) for them to go.
+    pub async fn shutdown(
+        &mut self,
+        from_workers: &mut mpsc::UnboundedReceiver<WorkerMsg>,
+        grace: Duration,
+    ) {
+        let now = Instant::now();
+        let config = Arc::clone(&self.config);
+        for conn in &config.connections {
+            if let Ok(n) = self.endpoint.terminate(now, &conn.name)
+                && n > 0
+            {
+                tracing::info!("{}: deleting {n} IKE SA(s) on shutdown", conn.name);
+            }
+        }
+        self.flush().await;
+        let end = tokio::time::Instant::now() + grace;
+        while self.endpoint.ike_sa_count() > 0 {
+            let deadline = self
+                .endpoint
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or(end)
+                .min(end);
+            tokio::select! {
+                Some(msg) = from_workers.recv() => {
+                    if let WorkerMsg::Ike { local, remote, payload } = msg {
+                        self.endpoint.handle_datagram(Instant::now(), local, remote, &payload);
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    if tokio::time::Instant::now() >= end {
+                        break;
+                    }
+                    self.endpoint.handle_timeout(Instant::now());
+                }
+            }
+            self.flush().await;
+        }
+    }
+
+    /// Carries out everything the endpoint queued: events first (SAs into the data
+    /// plane, confirmed by a barrier), then datagrams, so a rekey's new inbound SA is
+    /// in place before the message that lets the peer use it leaves.
+    async fn flush(&mut self) {
+        let mut touched_data = false;
+        while let Some(ev) = self.endpoint.poll_event() {
+            touched_data |= self.event(ev).await;
+        }
+        if touched_data {
+            self.data.barrier().await;
+        }
+        while let Some(t) = self.endpoint.poll_transmit() {
+            self.transmit(t).await;
+        }
+    }
+
+    async fn transmit(&mut self, t: ikev2::Transmit) {
+        let sock = self
+            .sockets
+            .iter()
+            .find(|s| s.addr == t.local.ip())
+            .or_else(|| self.sockets.first());
+        let Some(sock) = sock else {
+            tracing::warn!(
+                "no socket for {}: datagram to {} dropped",
+                t.local,
+                t.remote
+            );
+            return;
+        };
+        let res = if t.local.port() == 500 {
+            sock.udp500.send_to(&t.payload, t.remote).await
+        } else {
+            sock.udp4500.send_to(&t.payload, t.remote)
+        };
+        if let Err(e) = res {
+            tracing::debug!(
+                "sending {} octets to {} failed: {e}",
+                t.payload.len(),
+                t.remote
+            );
+        }
+    }
+
+    /// Acts on one endpoint event; true if the data plane was changed.
+    async fn event(&mut self, ev: Event) -> bool {
+        let now = Instant::now();
+        match ev {
+            Event::IkeSaUp(up) => {
+                tracing::info!(
+                    "{}: IKE SA {} established with {} [{}] ({}){}, SPIs {:016x}_i {:016x}_r",
+                    up.conn,
+                    up.ike_sa,
+                    up.remote,
+                    up.remote_id,
+                    ike_proposal(&up.suite),
+                    nat_note(up.nat.local_behind_nat, up.nat.remote_behind_nat),
+                    up.spi_i.0,
+                    up.spi_r.0,
+                );
+                self.book.ike_up(&up.conn, up.ike_sa, now);
+                false
+            }
+            Event::IkeSaDown(down) => {
+                tracing::info!(
+                    "{}: IKE SA {} down: {}",
+                    down.conn,
+                    down.ike_sa,
+                    down.reason
+                );
+                self.book.ike_down(&down.conn, down.ike_sa);
+                false
+            }
+            Event::IkeSaRekeyed(r) => {
+                tracing::info!(
+                    "{}: IKE SA {} rekeyed, new SPIs {:016x}_i {:016x}_r",
+                    r.conn,
+                    r.ike_sa,
+                    r.spi_i.0,
+                    r.spi_r.0
+                );
+                self.book.ike_rekeyed(&r.conn, r.ike_sa);
+                false
+            }
+            Event::ChildSaInstalled(c) => {
+                self.child_installed(*c).await;
+                self.answer_waiters();
+                true
+            }
+            Event::ChildSaOutboundSwitched(s) => {
+                if let Some(p) = self.pending_out.remove(&s.spi_in) {
+                    let mut install = p.install;
+                    install.replaces = (s.old_spi_out != 0).then_some(s.old_spi_out);
+                    self.data
+                        .outbound(DataCmd::InstallOutbound(Box::new(install)));
+                    tracing::info!(
+                        "{}/{}: outbound traffic moved to SPI {:08x} (was {:08x})",
+                        s.conn,
+                        s.child,
+                        s.spi_out,
+                        s.old_spi_out
+                    );
+                }
+                true
+            }
+            Event::ChildSaDeleted(d) => {
+                tracing::info!(
+                    "{}/{}: CHILD SA {:08x}_i {:08x}_o deleted",
+                    d.conn,
+                    d.child,
+                    d.spi_in,
+                    d.spi_out
+                );
+                self.data.inbound(DataCmd::RemoveInbound { spi: d.spi_in });
+                if self.pending_out.remove(&d.spi_in).is_none() {
+                    self.data
+                        .outbound(DataCmd::RemoveOutbound { spi: d.spi_out });
+                }
+                self.pairs.remove(&d.spi_in);
+                self.out_to_in.remove(&d.spi_out);
+                self.last_in.remove(&d.spi_in);
+                let still_up = self
+                    .pairs
+                    .values()
+                    .any(|(conn, child, _)| *conn == d.conn && *child == d.child);
+                if !still_up {
+                    self.routes.child_down(&d.conn, &d.child).await;
+                }
+                true
+            }
+            Event::Trap { conn } => {
+                tracing::info!(
+                    "{conn}: peer is gone; trap installed, the next packet re-initiates"
+                );
+                self.install_trap(&conn).await;
+                true
+            }
+            Event::Failed(f) => {
+                self.failed(&f);
+                false
+            }
+            other => {
+                tracing::debug!("event {other:?}");
+                false
+            }
+        }
+    }
+
+    fn failed(&mut self, f: &Failure) {
+        if f.ike_sa_kept {
+            tracing::warn!("{f}");
+        } else {
+            tracing::error!("{f}");
+        }
+        self.book.failed(f);
+        if let Some(conn) = &f.conn {
+            let (done, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+                .into_iter()
+                .partition(|w| w.conn == *conn);
+            self.waiters = keep;
+            for w in done {
+                let _ = w.reply.send(Response::Error {
+                    message: f.to_string(),
+                });
+            }
+        }
+    }
+
+    async fn child_installed(&mut self, c: ChildSaInstalled) {
+        let Some(child_cfg) = self
+            .config
+            .connections
+            .iter()
+            .find(|x| x.name == c.conn)
+            .and_then(|x| x.children.iter().find(|ch| ch.name == c.child))
+        else {
+            return;
+        };
+        let lifetime = Lifetime {
+            soft_bytes: nonzero(child_cfg.rekey_bytes),
+            hard_bytes: nonzero(child_cfg.life_bytes),
+            soft_packets: nonzero(child_cfg.rekey_packets),
+            hard_packets: nonzero(child_cfg.life_packets),
+        };
+        let integ =
+            |k: &ikev2::crypto::secret::SecretBytes| c.suite.integ.is_some().then(|| k.clone());
+        let in_cfg = SaConfig::new(
+            Spi(c.spi_in),
+            c.suite,
+            c.keys.encr_in.clone(),
+            integ(&c.keys.integ_in),
+        )
+        .with_lifetime(lifetime)
+        .with_replay_window(child_cfg.replay_window);
+        let out_cfg = SaConfig::new(
+            Spi(c.spi_out),
+            c.suite,
+            c.keys.encr_out.clone(),
+            integ(&c.keys.integ_out),
+        )
+        .with_lifetime(lifetime);
+        let inbound = match InboundSa::new(&in_cfg) {
+            Ok(sa) => sa,
+            Err(e) => {
+                tracing::error!("{}/{}: cannot key inbound SA: {e}", c.conn, c.child);
+                return;
+            }
+        };
+        let outbound = match OutboundSa::new(&out_cfg, &mut OsRng) {
+            Ok(sa) => sa,
+            Err(e) => {
+                tracing::error!("{}/{}: cannot key outbound SA: {e}", c.conn, c.child);
+                return;
+            }
+        };
+        let Some(dest) = self.dest(&c) else {
+            tracing::error!(
+                "{}/{}: no socket to send ESP from {} (raw ESP needs CAP_NET_RAW; encap = true forces UDP)",
+                c.conn,
+                c.child,
+                c.local
+            );
+            return;
+        };
+        tracing::info!(
+            "{}/{}: CHILD SA installed{}, SPIs {:08x}_i {:08x}_o, {} === {} ({}{})",
+            c.conn,
+            c.child,
+            if c.rekey_of.is_some() { " (rekey)" } else { "" },
+            c.spi_in,
+            c.spi_out,
+            ikev2::ts::describe_list(&c.local_ts),
+            ikev2::ts::describe_list(&c.remote_ts),
+            esp_proposal(&c.suite),
+            if c.encap { ", ESP in UDP" } else { "" },
+        );
+        self.book
+            .child_installed(&c.conn, &c.child, c.spi_in, c.spi_out, c.rekey_of.is_some());
+        self.pairs
+            .insert(c.spi_in, (c.conn.clone(), c.child.clone(), c.spi_out));
+        self.out_to_in.insert(c.spi_out, c.spi_in);
+        self.data
+            .inbound(DataCmd::InstallInbound(Box::new(InboundInstall {
+                spi: c.spi_in,
+                sa: inbound,
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+            })));
+        let install = OutboundInstall {
+            spi: c.spi_out,
+            sa: outbound,
+            local_ts: c.local_ts.clone(),
+            remote_ts: c.remote_ts.clone(),
+            dest,
+            replaces: None,
+        };
+        if c.outbound {
+            self.data
+                .outbound(DataCmd::InstallOutbound(Box::new(install)));
+        } else {
+            self.pending_out
+                .insert(c.spi_in, PendingOutbound { install });
+        }
+        self.routes
+            .child_up(&c.conn, &c.child, &c.local_ts, &c.remote_ts)
+            .await;
+    }
+
+    fn dest(&self, c: &ChildSaInstalled) -> Option<Dest> {
+        let sock = self
+            .sockets
+            .iter()
+            .position(|s| s.addr == c.local.ip())
+            .or(if self.sockets.len() == 1 {
+                Some(0)
+            } else {
+                None
+            })?;
+        if c.encap {
+            Some(Dest::Udp {
+                sock,
+                peer: c.remote,
+            })
+        } else {
+            self.data.has_raw(sock).then_some(Dest::Raw {
+                sock,
+                peer: c.remote.ip(),
+            })
+        }
+    }
+
+    fn usage(&mut self, reports: &[SaReport]) {
+        let now = Instant::now();
+        for r in reports {
+            self.book.usage(r);
+            let spi = r.usage.spi.0;
+            let spi_in = match r.usage.direction {
+                Direction::Inbound => spi,
+                Direction::Outbound => match self.out_to_in.get(&spi) {
+                    Some(s) => *s,
+                    None => continue,
+                },
+            };
+            let Some((_, _, spi_out)) = self.pairs.get(&spi_in).cloned() else {
+                continue;
+            };
+            if r.removed {
+                continue;
+            }
+            let in_t = self.book.sa_traffic(Direction::Inbound, spi_in);
+            let out_t = self.book.sa_traffic(Direction::Outbound, spi_out);
+            let last_inbound = match r.usage.direction {
+                Direction::Inbound => r.last_packet,
+                Direction::Outbound => self.last_in.get(&spi_in).and_then(|x| x.2),
+            };
+            if r.usage.direction == Direction::Inbound {
+                self.last_in
+                    .insert(spi_in, (in_t.bytes, in_t.packets, r.last_packet));
+            }
+            let has = |e: SaEvent| r.events.contains(&e);
+            self.endpoint.handle_usage(
+                now,
+                UsageReport {
+                    spi_in,
+                    spi_out,
+                    bytes: in_t.bytes.max(out_t.bytes),
+                    packets: in_t.packets.max(out_t.packets),
+                    last_inbound,
+                    soft_limit_reached: has(SaEvent::SoftLifetime),
+                    hard_limit_reached: has(SaEvent::HardLifetime),
+                    seq_exhausted: has(SaEvent::SeqNearExhaustion) || has(SaEvent::SeqExhausted),
+                },
+            );
+        }
+    }
+
+    async fn install_trap(&mut self, conn: &str) {
+        let Some(cfg) = self.config.connections.iter().find(|c| c.name == conn) else {
+            return;
+        };
+        let local = cfg
+            .local_addrs
+            .first()
+            .copied()
+            .or_else(|| self.sockets.first().map(|s| s.addr));
+        let remote = cfg.remote_addrs.first().copied();
+        let (Some(local), Some(remote)) = (local, remote) else {
+            tracing::warn!("{conn}: trap needs local and remote addresses");
+            return;
+        };
+        self.traps.retain(|t| t.conn != conn);
+        for child in &cfg.children {
+            let local_ts: Vec<_> = child.local_ts.iter().map(|t| t.resolve(local)).collect();
+            let remote_ts: Vec<_> = child.remote_ts.iter().map(|t| t.resolve(remote)).collect();
+            self.routes
+                .trap(conn, &child.name, &local_ts, &remote_ts)
+                .await;
+            self.traps.push(TrapPolicy {
+                conn: conn.to_owned(),
+                local_ts,
+                remote_ts,
+            });
+        }
+        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
+    }
+
+    fn trap_fired(&mut self, conn: &str) {
+        let busy = self.endpoint.ike_sas().iter().any(|s| s.conn == conn);
+        if busy {
+            return;
+        }
+        match self.endpoint.initiate(Instant::now(), conn) {
+            Ok(id) => {
+                tracing::info!("{conn}: trap triggered by outbound traffic, initiating IKE SA {id}")
+            }
+            Err(e) => tracing::error!("{conn}: trap triggered but cannot initiate: {e}"),
+        }
+    }
+
+    fn control(&mut self, call: ControlCall) {
+        let now = Instant::now();
+        let reply = match call.request {
+            Request::Status => {
+                let live = self.endpoint.ike_sas();
+                Some(Response::Status(self.book.report(&self.config, &live, now)))
+            }
+            Request::Up { conn, timeout_secs } => {
+                tracing::info!("control: up {conn} (uid {})", call.caller.uid);
+                if self.conn_state(&conn) == Some(ConnState::Established)
+                    && self.all_children_up(&conn)
+                {
+                    Some(Response::Ok {
+                        message: format!("{conn} is already established"),
+                    })
+                } else {
+                    let busy = self.endpoint.ike_sas().iter().any(|s| s.conn == conn);
+                    let started = if busy {
+                        Ok(())
+                    } else {
+                        self.endpoint.initiate(now, &conn).map(|_| ())
+                    };
+                    match started {
+                        Ok(()) => {
+                            self.waiters.push(UpWaiter {
+                                conn,
+                                deadline: now + Duration::from_secs(timeout_secs.max(1)),
+                                reply: call.reply,
+                            });
+                            return;
+                        }
+                        Err(e) => Some(Response::Error {
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            }
+            Request::Down { conn } => {
+                tracing::info!("control: down {conn} (uid {})", call.caller.uid);
+                Some(match self.endpoint.terminate(now, &conn) {
+                    Ok(0) => Response::Ok {
+                        message: format!("{conn} has no IKE SA"),
+                    },
+                    Ok(n) => Response::Ok {
+                        message: format!("{conn}: deleting {n} IKE SA(s)"),
+                    },
+                    Err(e) => Response::Error {
+                        message: e.to_string(),
+                    },
+                })
+            }
+            Request::Rekey { conn, child } => {
+                tracing::info!("control: rekey {conn} {child:?} (uid {})", call.caller.uid);
+                Some(self.rekey(now, &conn, child.as_deref()))
+            }
+        };
+        if let Some(r) = reply {
+            let _ = call.reply.send(r);
+        }
+    }
+
+    fn rekey(&mut self, now: Instant, conn: &str, child: Option<&str>) -> Response {
+        let live = self.endpoint.ike_sas();
+        let Some(sa) = live
+            .iter()
+            .find(|s| s.conn == conn && s.state == "ESTABLISHED")
+        else {
+            return Response::Error {
+                message: format!("{conn} has no established IKE SA"),
+            };
+        };
+        let res = match child {
+            None => self.endpoint.rekey_ike_sa(now, sa.id),
+            Some(name) => {
+                let Some(c) = sa.children.iter().find(|c| c.name == name && c.outbound) else {
+                    return Response::Error {
+                        message: format!("{conn} has no installed CHILD SA {name}"),
+                    };
+                };
+                self.endpoint.rekey_child(now, c.spi_in)
+            }
+        };
+        match res {
+            Ok(()) => Response::Ok {
+                message: match child {
+                    None => format!("{conn}: IKE SA rekey started"),
+                    Some(name) => format!("{conn}/{name}: CHILD SA rekey started"),
+                },
+            },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    fn conn_state(&self, conn: &str) -> Option<ConnState> {
+        let live = self.endpoint.ike_sas();
+        let mine: Vec<_> = live.iter().filter(|s| s.conn == conn).collect();
+        if mine.iter().any(|s| s.state == "ESTABLISHED") {
+            Some(ConnState::Established)
+        } else if mine.is_empty() {
+            Some(ConnState::Down)
+        } else {
+            Some(ConnState::Connecting)
+        }
+    }
+
+    fn all_children_up(&self, conn: &str) -> bool {
+        let Some(cfg) = self.config.connections.iter().find(|c| c.name == conn) else {
+            return false;
+        };
+        let live = self.endpoint.ike_sas();
+        cfg.children.iter().all(|child| {
+            live.iter().any(|s| {
+                s.conn == conn
+                    && s.state == "ESTABLISHED"
+                    && s.children
+                        .iter()
+                        .any(|c| c.name == child.name && c.outbound)
+            })
+        })
+    }
+
+    fn answer_waiters(&mut self) {
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if self.all_children_up(&w.conn) {
+                let _ = w.reply.send(Response::Ok {
+                    message: format!("{} established", w.conn),
+                });
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+
+    fn expire_waiters(&mut self) {
+        let now = Instant::now();
+        let waiters = std::mem::take(&mut self.waiters);
+        for w in waiters {
+            if now >= w.deadline {
+                let state = self.conn_state(&w.conn);
+                let hint = match state {
+                    Some(ConnState::Connecting) => {
+                        "no answer from the peer yet: check that UDP 500/4500 reach it"
+                    }
+                    _ => "not established",
+                };
+                let _ = w.reply.send(Response::Error {
+                    message: format!("{}: timed out waiting for the tunnel: {hint}", w.conn),
+                });
+            } else {
+                self.waiters.push(w);
+            }
+        }
+    }
+}
+
+fn nonzero(v: u64) -> Option<u64> {
+    (v != 0).then_some(v)
+}
+
+fn nat_note(here: bool, there: bool) -> &'static str {
+    match (here, there) {
+        (false, false) => "",
+        (true, false) => ", we are behind a NAT",
+        (false, true) => ", peer behind a NAT (or faking it to force UDP encapsulation)",
+        (true, true) => ", NAT on both sides",
+    }
+}
+
+/// The dpd_action the daemon maps a child's setting to (ikev2 has one per connection).
+pub fn dpd_action(a: crate::config::PeerAction) -> DpdAction {
+    match a {
+        crate::config::PeerAction::Restart => DpdAction::Restart,
+        crate::config::PeerAction::Trap => DpdAction::Trap,
+        _ => DpdAction::Clear,
+    }
+}
