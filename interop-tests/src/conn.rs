@@ -62,7 +62,8 @@ impl ConnSpec {
     /// Connection `lab` with child `net` from A's point of view (192.0.2.1 →
     /// 192.0.2.2, 10.1.0.0/24 ↔ 10.2.0.0/24), IDs = outer addresses, PSK
     /// [`TEST_PSK`], `aes256-sha256-modp2048` / `aes256gcm16`, nothing started by
-    /// itself, no rekeying during a test.
+    /// itself, default lifetimes (4 h IKE, 1 h CHILD: nothing rekeys during a test;
+    /// not `0`, which ikev2d reads as "expire at once" for `life_time`).
     pub fn site_a() -> Self {
         Self {
             name: "lab".to_owned(),
@@ -72,7 +73,7 @@ impl ConnSpec {
             remote_id: OUTER_B.to_string(),
             psk: TEST_PSK.to_owned(),
             proposals: vec!["aes256-sha256-modp2048".to_owned()],
-            rekey_time: Some("0".to_owned()),
+            rekey_time: None,
             dpd_delay: None,
             encap: false,
             children: vec![ChildSpec {
@@ -81,8 +82,8 @@ impl ConnSpec {
                 remote_ts: vec![NET_B.to_owned()],
                 esp_proposals: vec!["aes256gcm16".to_owned()],
                 start_action: StartAction::None,
-                rekey_time: Some("0".to_owned()),
-                life_time: Some("0".to_owned()),
+                rekey_time: None,
+                life_time: None,
             }],
         }
     }

@@ -63,16 +63,15 @@ fn check_tunnel(net: &Pair, a: &Ikev2d, b: &Ikev2d) {
     );
     assert_eq!(ping(&net.b, INNER_B, INNER_A, 3), 3, "lost pings B -> A");
 
-    let ca = a.conn_status("lab").expect("status of lab on A");
-    let cb = b.conn_status("lab").expect("status of lab on B");
+    let fields = ["packets_in", "packets_out"];
+    let (ca, ok_a) = a.wait_counters("lab", &fields, 8, Duration::from_secs(5));
+    let (cb, ok_b) = b.wait_counters("lab", &fields, 8, Duration::from_secs(5));
+    assert!(
+        ok_a && ok_b,
+        "packet counters < 8 after 8+ pings\nA: {ca}\nB: {cb}"
+    );
     assert!(is_established(&ca) && is_established(&cb), "{ca}\n{cb}");
     for (who, c) in [("A", &ca), ("B", &cb)] {
-        for f in ["packets_out", "packets_in"] {
-            assert!(
-                child_counter(c, f) >= 8,
-                "{who}: {f} < 8 after 8+ pings: {c}"
-            );
-        }
         for f in ["bytes_out", "bytes_in"] {
             assert!(child_counter(c, f) > 0, "{who}: {f} is 0: {c}");
         }
@@ -145,5 +144,35 @@ fn ikev2d_pair_start_action_pfs() {
         "lost pings after the rekey"
     );
     check_delete_on_sigterm(a, &b);
+    b.stop_clean();
+}
+
+/// swanctl semantics: `rekey_time = 0` disables rekeying and `life_time = 0` means no
+/// hard expiry (strongSwan's own lab config uses both). ikev2d currently schedules the
+/// CHILD SA's hard expiry at `now + life_time`, so the child is deleted right after it
+/// is installed.
+#[test]
+#[ignore = "ikev2d deletes a CHILD SA with life_time = 0 at once (strongSwan: no limit); reported to the lead"]
+fn zero_lifetimes_mean_no_expiry() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("zero_lifetimes_mean_no_expiry", Duration::from_secs(60));
+    let net = Pair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.rekey_time = Some("0".to_owned());
+    conn.children[0].rekey_time = Some("0".to_owned());
+    conn.children[0].life_time = Some("0".to_owned());
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    let up = a.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    std::thread::sleep(Duration::from_secs(3));
+    for (who, d) in [("A", &a), ("B", &b)] {
+        let c = d.conn_status("lab").expect("status of lab");
+        assert!(
+            is_established(&c),
+            "{who}: child gone with zero lifetimes: {c}"
+        );
+    }
+    a.stop_clean();
     b.stop_clean();
 }

@@ -50,13 +50,9 @@ fn check(net: &Pair, ours: &Value, ikev2d: &Ikev2d, charon: &Charon, sw: &IkeSa)
         ch.packets_in >= 8 && ch.packets_out >= 8,
         "strongSwan counters: {ch:?}"
     );
-    let c = ikev2d.conn_status("lab").expect("ikev2d status of lab");
-    for f in ["packets_in", "packets_out"] {
-        assert!(
-            child_counter(&c, f) >= 8,
-            "ikev2d {f} < 8 after 8+ pings: {c}"
-        );
-    }
+    let fields = ["packets_in", "packets_out"];
+    let (c, ok) = ikev2d.wait_counters("lab", &fields, 8, Duration::from_secs(5));
+    assert!(ok, "ikev2d packet counters < 8 after 8+ pings: {c}");
     for f in ["bytes_in", "bytes_out"] {
         assert!(child_counter(&c, f) > 0, "ikev2d {f} is 0: {c}");
     }
