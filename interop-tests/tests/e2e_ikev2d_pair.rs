@@ -147,6 +147,35 @@ fn ikev2d_pair_start_action_pfs() {
     b.stop_clean();
 }
 
+/// `start_action = "trap"`: nothing happens until traffic matches the child's
+/// selectors; the first packet starts the connection (and is dropped, as strongSwan
+/// does), later ones pass.
+#[test]
+fn ikev2d_pair_trap() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("ikev2d_pair_trap", Duration::from_secs(120));
+    let net = Pair::new();
+    let conn = ConnSpec::site_a();
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let a = Ikev2d::start(
+        &net.a,
+        &Ikev2dConfig::new(vec![conn.with_start_action(StartAction::Trap)]),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let before = a.conn_status("lab").expect("status of lab");
+    assert_ne!(
+        before["state"], "ESTABLISHED",
+        "trap connection up without traffic: {before}"
+    );
+    assert!(
+        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(15)),
+        "traffic into the trap did not bring the tunnel up"
+    );
+    check_tunnel(&net, &a, &b);
+    check_delete_on_sigterm(a, &b);
+    b.stop_clean();
+}
+
 /// swanctl semantics: `rekey_time = 0` disables rekeying and `life_time = 0` means no
 /// hard expiry (strongSwan's own lab config uses both). ikev2d currently schedules the
 /// CHILD SA's hard expiry at `now + life_time`, so the child is deleted right after it
