@@ -48,7 +48,10 @@ pub fn skip_or_fail(test: &str, m: &Missing) {
     if is_ci() {
         panic!("{test}: prerequisite missing in CI: {m}");
     }
-    eprintln!("SKIP {test}: {m}");
+    // Straight to the file descriptor: libtest captures `eprintln!` of passing tests,
+    // and a skip must be visible.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {m}");
 }
 
 /// Network namespaces and veth need root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
