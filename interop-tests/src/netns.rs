@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -14,6 +15,34 @@ use crate::cmd::{self, DEFAULT_TIMEOUT, Output};
 use crate::proc::Proc;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
+static SWEEP: Once = Once::new();
+
+/// The pid in a harness namespace name `ikt<pid>-<n>-<tag>`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("ikt")?;
+    let (pid, tail) = rest.split_once('-')?;
+    let (n, _) = tail.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Delete harness namespaces left behind by test processes that no longer exist
+/// (killed by Ctrl-C before their `Drop` ran), with whatever still runs in them.
+fn sweep_stale() {
+    let list = cmd::run_args("ip", &["netns", "list"], DEFAULT_TIMEOUT);
+    for line in list.stdout.lines() {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        let Some(pid) = owner_pid(name) else { continue };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        eprintln!("removing stale namespace {name} (its test process {pid} is gone)");
+        let stale = Netns {
+            name: name.to_owned(),
+        };
+        drop(stale);
+    }
+}
 
 #[derive(Debug)]
 pub struct Netns {
@@ -25,6 +54,7 @@ impl Netns {
     /// in `ip netns list`.
     #[track_caller]
     pub fn new(tag: &str) -> Self {
+        SWEEP.call_once(sweep_stale);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("ikt{}-{n}-{tag}", std::process::id());
         cmd::run_args("ip", &["netns", "add", &name], DEFAULT_TIMEOUT).expect_ok();
@@ -135,4 +165,18 @@ pub fn veth(a: &Netns, a_if: &str, b: &Netns, b_if: &str) {
     .expect_ok();
     a.link_up(a_if);
     b.link_up(b_if);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_of_a_name() {
+        assert_eq!(owner_pid("ikt1234-0-a"), Some(1234));
+        assert_eq!(owner_pid("ikt1234-17-b"), Some(1234));
+        assert_eq!(owner_pid("ikt-man-a"), None);
+        assert_eq!(owner_pid("swlab-a"), None);
+        assert_eq!(owner_pid("ikt12x-0-a"), None);
+    }
 }
