@@ -1,5 +1,7 @@
-//! ikev2d library part: what the binary and the integration tests share. For now the
-//! configuration (TOML model, mapping to `ikev2` types, `ikev2d check` lints).
+//! ikev2d library part: what the binary and the integration tests share: the
+//! configuration (TOML model, mapping to `ikev2` types, `ikev2d check` lints), the
+//! control socket (protocol, server, client, status rendering), netlink routes and the
+//! daemon runtime (`ikev2d run`).
 
 pub mod config;
 pub mod control;

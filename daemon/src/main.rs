@@ -1,6 +1,6 @@
-//! ikev2d: an IKEv2/IPsec VPN gateway. For now the binary has two subcommands:
-//! `decode`, which shows a captured IKE message, and `check`, which validates and
-//! lints a configuration file.
+//! ikev2d: an IKEv2/IPsec VPN gateway. Subcommands: `run` (the daemon), the control
+//! clients `status`, `up`, `down`, `rekey` (over the control socket), `check` (validate
+//! and lint a configuration) and `decode` (show a captured IKE message).
 
 use std::io::Read as _;
 use std::process::ExitCode;
@@ -14,6 +14,10 @@ mod hexinput;
 #[derive(Parser, Debug)]
 #[command(name = "ikev2d", version, about = "IKEv2/IPsec VPN gateway")]
 struct Cli {
+    /// The daemon's control socket (client commands; default: $IKEV2D_SOCKET, the
+    /// configuration's [daemon] control_socket, /run/ikev2d/ikev2d.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -52,6 +56,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[command(flatten)]
+    Client(ikev2d::control::client::ClientCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +74,7 @@ fn main() -> ExitCode {
         }),
         Command::Decode { json, hex } => run_decode(json, hex),
         Command::Check { config, json } => run_check(&config, json),
+        Command::Client(cmd) => ikev2d::control::client::run(&cmd, cli.socket.as_deref()),
     }
 }
 

@@ -180,7 +180,10 @@ pub enum Childless {
 }
 
 /// One connection: how to set up an IKE SA with one peer (or a class of peers).
-#[derive(Debug, Clone)]
+///
+/// Equality compares every field (children included); [`crate::Endpoint::reload`]
+/// uses it to tell changed connections from unchanged ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionConfig {
     pub name: String,
     /// Our addresses; empty means any (as responder). The initiator sends from the
@@ -222,14 +225,17 @@ pub struct ConnectionConfig {
     pub dpd_action: DpdAction,
 }
 
-/// What happens when a liveness check (or any exchange) times out
-/// (swanctl.conf `dpd_action`).
+/// What happens when a liveness check (or any exchange) times out, or the IKE SA
+/// reaches its hard lifetime without a successful rekey (swanctl.conf `dpd_action`).
+/// `Restart` and `Trap` also mean "keep this connection up": a CHILD SA that reaches
+/// its hard lifetime is created again in the same IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DpdAction {
     /// Remove the IKE SA and its CHILD SAs (strongSwan's default).
     #[default]
     Clear,
-    /// Remove them and initiate the connection again at once.
+    /// Remove them and initiate the connection again at once (unless another IKE SA
+    /// of the connection is up or being set up already).
     Restart,
     /// Remove them and report [`crate::event::Event::Trap`]: the daemon installs a
     /// trap policy and calls `initiate` on the next outbound packet.
@@ -306,7 +312,7 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 
 /// A CHILD SA template (swanctl.conf `connections.<conn>.children.<name>`); tunnel
 /// mode ESP.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildConfig {
     pub name: String,
     /// Our side's selectors; `dynamic` is our tunnel address.

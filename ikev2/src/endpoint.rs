@@ -129,6 +129,23 @@ pub struct ChildSaStatus {
     pub remote_ts: Vec<TrafficSelector>,
 }
 
+/// What [`Endpoint::reload`] did, connection by connection (names in the order of
+/// the new configuration; removed ones in the order of the old).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadSummary {
+    /// New connections: they can be initiated and answered now.
+    pub added: Vec<String>,
+    /// Connections no longer configured: their IKE SAs were terminated (Delete sent,
+    /// events as for [`Endpoint::terminate`]).
+    pub removed: Vec<String>,
+    /// Connections configured differently: their IKE SAs were terminated like the
+    /// removed ones; nothing is initiated, the daemon decides (e.g. by `start_action`).
+    pub changed: Vec<String>,
+    /// Connections configured exactly as before: their SAs, timers and state are
+    /// untouched.
+    pub unchanged: Vec<String>,
+}
+
 /// Endpoint-level work an SA asks for while it handles a message.
 #[derive(Debug)]
 pub(crate) enum Action {
@@ -146,8 +163,10 @@ pub(crate) enum Action {
     },
     /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
     AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` timed out: apply its `dpd_action`.
-    PeerDead { conn: Arc<ConnectionConfig> },
+    /// An established IKE SA of `conn` ended without anyone deleting it: an exchange
+    /// timed out (the peer is dead) or its hard lifetime passed. The connection's
+    /// `dpd_action` decides what follows (strongSwan's `ike_sa.c` `reestablish()`).
+    Reestablish { conn: Arc<ConnectionConfig> },
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -163,6 +182,13 @@ pub(crate) struct Shared {
     /// Tests replaying captures: nonces to use instead of random ones, in order.
     #[cfg(test)]
     pub nonces: VecDeque<Vec<u8>>,
+    /// Tests: answer this many of the peer's next CHILD SA rekey requests with
+    /// NO_PROPOSAL_CHOSEN (a peer whose configuration changed).
+    #[cfg(test)]
+    pub refuse_child_rekeys: u32,
+    /// Tests: the same for IKE SA rekey requests.
+    #[cfg(test)]
+    pub refuse_ike_rekeys: u32,
 }
 
 impl Shared {
@@ -250,6 +276,10 @@ impl Endpoint {
                 actions: Vec::new(),
                 #[cfg(test)]
                 nonces: VecDeque::new(),
+                #[cfg(test)]
+                refuse_child_rekeys: 0,
+                #[cfg(test)]
+                refuse_ike_rekeys: 0,
             },
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
@@ -263,6 +293,74 @@ impl Endpoint {
 
     pub fn config(&self) -> &EndpointConfig {
         &self.config
+    }
+
+    /// Replaces the configuration (`swanctl --load-all`). Connections are compared by
+    /// name: the IKE SAs (and with them the CHILD SAs) of removed and changed
+    /// connections are terminated as [`terminate`](Self::terminate) does; those of
+    /// unchanged connections keep running untouched (same SPIs, keys, timers).
+    /// Added and changed connections take effect for the next `initiate` and the next
+    /// IKE_SA_INIT from a peer. Endpoint-wide settings (secrets, cookies and
+    /// half-open limits, retransmission, fragment size, keepalives ...) apply from now
+    /// on to all work, including the running SAs' next exchanges. Of two connections
+    /// with the same name the first counts, as for `initiate`.
+    pub fn reload(&mut self, now: Instant, config: Arc<EndpointConfig>) -> ReloadSummary {
+        let mut summary = ReloadSummary::default();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut conns = Vec::with_capacity(config.connections.len());
+        for new in &config.connections {
+            let old = self.conns.iter().find(|c| c.name == new.name);
+            let first = seen.insert(new.name.as_str());
+            match old {
+                Some(old) if **old == *new => {
+                    if first {
+                        summary.unchanged.push(new.name.clone());
+                    }
+                    conns.push(old.clone());
+                }
+                Some(_) => {
+                    if first {
+                        summary.changed.push(new.name.clone());
+                    }
+                    conns.push(Arc::new(new.clone()));
+                }
+                None => {
+                    if first {
+                        summary.added.push(new.name.clone());
+                    }
+                    conns.push(Arc::new(new.clone()));
+                }
+            }
+        }
+        for old in &self.conns {
+            if !seen.contains(old.name.as_str()) && !summary.removed.contains(&old.name) {
+                summary.removed.push(old.name.clone());
+            }
+        }
+        self.conns = conns;
+        self.config = config;
+        let gone: HashSet<&str> = summary
+            .removed
+            .iter()
+            .chain(&summary.changed)
+            .map(String::as_str)
+            .collect();
+        let ids: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| gone.contains(sa.conn.name.as_str()))
+            .map(|(id, _)| *id)
+            .collect();
+        for sa in self.sas.values_mut() {
+            // A half-open responder SA picks its connection in IKE_AUTH: only among
+            // those still configured as they were.
+            sa.candidates
+                .retain(|c| summary.unchanged.iter().any(|n| *n == c.name));
+        }
+        for id in ids {
+            self.terminate_sa(now, id);
+        }
+        summary
     }
 
     // -- inputs ----------------------------------------------------------------------
@@ -671,6 +769,14 @@ impl Endpoint {
         self.sh.nonces.push_back(n);
     }
 
+    /// Answers the peer's next `child` CHILD SA rekeys and `ike` IKE SA rekeys with
+    /// NO_PROPOSAL_CHOSEN (simulation tests of failed rekeys).
+    #[cfg(test)]
+    pub(crate) fn refuse_rekeys(&mut self, child: u32, ike: u32) {
+        self.sh.refuse_child_rekeys = child;
+        self.sh.refuse_ike_rekeys = ike;
+    }
+
     /// Adds a hand-built SA (tests replaying captures).
     #[cfg(test)]
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
@@ -729,16 +835,7 @@ impl Endpoint {
                     }
                     self.by_spi.insert(new, id);
                 }
-                Action::PeerDead { conn } => match conn.dpd_action {
-                    DpdAction::Clear => {}
-                    DpdAction::Restart => {
-                        // Errors here were errors at the first initiate too.
-                        let _ = self.initiate(now, &conn.name);
-                    }
-                    DpdAction::Trap => self.sh.event(Event::Trap {
-                        conn: conn.name.clone(),
-                    }),
-                },
+                Action::Reestablish { conn } => self.reestablish(now, &conn.name),
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;
@@ -750,6 +847,37 @@ impl Endpoint {
         }
         for id in touched {
             self.settle_one(id);
+        }
+    }
+
+    /// An established IKE SA of connection `name` ended unplanned (peer dead, hard
+    /// lifetime): with `dpd_action = restart` the connection is initiated again (the
+    /// new SA sends INITIAL_CONTACT, so the peer drops whatever it kept of the old
+    /// one); with `trap` the daemon is told to install a trap policy; with `clear`
+    /// nothing happens. The connection's current configuration decides (it may have
+    /// been reloaded or removed meanwhile). Nothing is started either if another IKE
+    /// SA of the connection is up or on its way already (the peer re-initiated first),
+    /// so there are never two.
+    fn reestablish(&mut self, now: Instant, name: &str) {
+        let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
+            return;
+        };
+        let other = self
+            .sas
+            .values()
+            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead());
+        if other {
+            return;
+        }
+        match conn.dpd_action {
+            DpdAction::Clear => {}
+            DpdAction::Restart => {
+                // Errors here were errors at the first initiate too.
+                let _ = self.initiate(now, name);
+            }
+            DpdAction::Trap => self.sh.event(Event::Trap {
+                conn: name.to_owned(),
+            }),
         }
     }
 
@@ -923,6 +1051,7 @@ impl Endpoint {
                 cause: crate::error::Cause::NoConnectionForAddress { local, remote },
                 initiator: false,
                 ike_sa_kept: false,
+                retry_in: None,
             }));
             return;
         };
@@ -962,6 +1091,7 @@ impl Endpoint {
                         cause,
                         initiator: false,
                         ike_sa_kept: false,
+                        retry_in: None,
                     }));
                 }
             }

@@ -40,8 +40,9 @@ pub enum Event {
     /// The IKE SA was rekeyed (RFC 7296 section 2.18): same [`IkeSaId`], new SPIs
     /// and keys; its CHILD SAs moved to it unchanged.
     IkeSaRekeyed(IkeSaRekeyed),
-    /// `dpd_action = trap`: the IKE SA of `conn` died; install a trap policy and call
-    /// `initiate` on the next outbound packet that matches it.
+    /// `dpd_action = trap`: the IKE SA of `conn` died (the peer stopped answering, or
+    /// its hard lifetime passed); install a trap policy and call `initiate` on the
+    /// next outbound packet that matches it.
     Trap {
         conn: String,
     },
@@ -225,8 +226,12 @@ pub struct Failure {
     pub cause: Cause,
     /// Whether we initiated the failed exchange.
     pub initiator: bool,
-    /// The IKE SA survived (only a CHILD SA failed).
+    /// The IKE SA survived (only a CHILD SA failed, or a rekey was refused).
     pub ike_sa_kept: bool,
+    /// A failed rekey is tried again this long after the failure (strongSwan's
+    /// `RETRY_INTERVAL` minus a random `RETRY_JITTER`: 6 to 15 s), until the SA's hard
+    /// lifetime. `None` when nothing is retried.
+    pub retry_in: Option<Duration>,
 }
 
 impl fmt::Display for Failure {
@@ -241,6 +246,10 @@ impl fmt::Display for Failure {
             f,
             "{} with {} failed: {}",
             self.phase, self.remote, self.cause
-        )
+        )?;
+        if let Some(t) = self.retry_in {
+            write!(f, "; retrying in {} s", t.as_secs_f64().round())?;
+        }
+        Ok(())
     }
 }

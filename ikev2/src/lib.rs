@@ -32,5 +32,10 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, Stats, Transmit};
+// The simulation harness of the integration tests (`tests/sim`) names the crate
+// `ikev2`; unit tests that need internal hooks include it too.
+#[cfg(test)]
+extern crate self as ikev2;
+
+pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary, Stats, Transmit};
 pub use event::UsageReport;

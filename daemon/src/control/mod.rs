@@ -1,4 +1,6 @@
 //! The control socket: protocol types, the daemon-side listener and the client.
 
+pub mod client;
 pub mod proto;
+pub mod render;
 pub mod server;

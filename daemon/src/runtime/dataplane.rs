@@ -48,6 +48,9 @@ const HEADROOM: usize = 64;
 const BUF_CAPACITY: usize = 65_535 + 128;
 /// How often workers report SA counters.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+/// Socket buffers of the data sockets: bursts of ESP must not overflow the kernel's
+/// default (about 200 KiB, 150 full-size packets) while a worker is busy decrypting.
+const SOCKET_BUFFER: usize = 8 << 20;
 /// At most one trap trigger per connection in this interval.
 const TRAP_HOLDOFF: Duration = Duration::from_secs(2);
 
@@ -230,6 +233,10 @@ impl DataPlane {
         let mut out_raw = Vec::new();
         let mut in_socks = Vec::new();
         for s in sockets {
+            enlarge_buffers(&s.udp);
+            if let Some(raw) = &s.raw {
+                enlarge_buffers(raw);
+            }
             let local = s.udp.local_addr()?;
             let udp_rx = UdpEncapSocket::from_std(s.udp.as_std().try_clone()?);
             udp_rx.set_nonblocking(true)?;
@@ -350,6 +357,19 @@ impl DataPlane {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+    }
+}
+
+/// Asks for [`SOCKET_BUFFER`] octets of receive and send buffer (beyond
+/// `net.core.rmem_max` with CAP_NET_ADMIN); the kernel's limit applies otherwise.
+fn enlarge_buffers(sock: &impl AsFd) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let fd = sock.as_fd();
+    if setsockopt(&fd, sockopt::RcvBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(&fd, sockopt::RcvBuf, &SOCKET_BUFFER);
+    }
+    if setsockopt(&fd, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
+        let _ = setsockopt(&fd, sockopt::SndBuf, &SOCKET_BUFFER);
     }
 }
 

@@ -68,7 +68,7 @@ pub fn run(opts: &RunOptions) -> std::process::ExitCode {
 }
 
 /// A load error in one line (the first error when there are several).
-fn one_line(e: &crate::config::LoadError) -> String {
+pub(crate) fn one_line(e: &crate::config::LoadError) -> String {
     match e {
         crate::config::LoadError::Invalid(findings) => {
             let errors: Vec<_> = findings
@@ -135,7 +135,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         spawn_ike_reader(Arc::clone(&s.udp500), to_control.clone());
     }
 
-    let mut netlink = crate::netlink::Routes::new()
+    let netlink = crate::netlink::Routes::new()
         .await
         .map_err(|e| format!("cannot open netlink: {e}"))?;
     let ifindex = netlink
@@ -151,6 +151,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let listener = crate::control::server::bind(&socket_path)
         .await
         .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+    let socket_cleanup = listener.cleanup();
     let (call_tx, calls) = mpsc::channel(64);
     let control_task = tokio::spawn(listener.serve(call_tx));
     tracing::info!("control socket {}", socket_path.display());
@@ -163,7 +164,14 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
-    let mut sup = Supervisor::new(Arc::clone(&config), endpoint, ike_sockets, data, routes);
+    let mut sup = Supervisor::new(
+        Arc::clone(&config),
+        opts.config.clone(),
+        endpoint,
+        ike_sockets,
+        data,
+        routes,
+    );
     tracing::info!(
         "ikev2d {} running with {} connection(s)",
         env!("CARGO_PKG_VERSION"),
@@ -177,7 +185,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         .await;
     sup.routes.remove_all().await;
     control_task.abort();
-    let _ = std::fs::remove_file(&socket_path);
+    socket_cleanup.remove();
     let Supervisor { data, .. } = sup;
     data.shutdown();
     drop(tun);

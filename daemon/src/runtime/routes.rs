@@ -72,6 +72,23 @@ impl RouteTable {
         self.child_up(conn, child, local_ts, remote_ts).await;
     }
 
+    /// The connection's trap policies are gone (reload): its children's routes stay
+    /// only while they have SAs (`has_sa`).
+    pub async fn untrap(&mut self, conn: &str, has_sa: impl Fn(&str) -> bool) {
+        let children: Vec<String> = self
+            .trapped
+            .iter()
+            .filter(|(c, _)| c == conn)
+            .map(|(_, ch)| ch.clone())
+            .collect();
+        self.trapped.retain(|(c, _)| c != conn);
+        for child in children {
+            if !has_sa(&child) {
+                self.child_down(conn, &child).await;
+            }
+        }
+    }
+
     /// The child's last SA is gone.
     pub async fn child_down(&mut self, conn: &str, child: &str) {
         let key = (conn.to_owned(), child.to_owned());
@@ -99,19 +116,17 @@ impl RouteTable {
         local_ts: &[TrafficSelector],
         remote_ts: &[TrafficSelector],
     ) -> BTreeSet<Route> {
-        let addrs = match &mut self.backend {
+        let addrs = match &self.backend {
             Some(b) => b.local_addresses().await.unwrap_or_default(),
             None => Vec::new(),
         };
-        let src_v4 = crate::netlink::pick_source(local_ts, &addrs, true);
-        let src_v6 = crate::netlink::pick_source(local_ts, &addrs, false);
         remote_ts
             .iter()
             .flat_map(|ts| ts.to_cidrs())
             .map(|(dst, prefix_len)| Route {
                 dst,
                 prefix_len,
-                src: if dst.is_ipv4() { src_v4 } else { src_v6 },
+                src: crate::netlink::pick_source(local_ts, &addrs, dst),
             })
             .collect()
     }
@@ -130,7 +145,7 @@ impl RouteTable {
         let shown = show(&r);
         match &mut self.backend {
             Some(b) => match b.add_route(r.dst, r.prefix_len, self.ifindex, r.src).await {
-                Ok(()) => tracing::info!("route {shown} installed"),
+                Ok(_) => tracing::info!("route {shown} via TUN installed"),
                 Err(e) => tracing::error!("cannot install route {shown}: {e}"),
             },
             None => tracing::info!("route {shown} (not installed: no netlink)"),
@@ -141,7 +156,7 @@ impl RouteTable {
         let shown = show(&r);
         if let Some(b) = &mut self.backend {
             match b.del_route(r.dst, r.prefix_len, self.ifindex, r.src).await {
-                Ok(()) => tracing::info!("route {shown} removed"),
+                Ok(_) => tracing::info!("route {shown} removed"),
                 Err(e) => tracing::warn!("cannot remove route {shown}: {e}"),
             }
         }

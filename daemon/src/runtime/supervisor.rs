@@ -61,6 +61,8 @@ pub enum Exit {
 #[derive(Debug)]
 pub struct Supervisor {
     pub config: Arc<DaemonConfig>,
+    /// Where SIGHUP reloads the configuration from.
+    pub config_path: std::path::PathBuf,
     pub endpoint: Endpoint,
     pub sockets: Vec<IkeSockets>,
     pub data: DataPlane,
@@ -79,6 +81,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(
         config: Arc<DaemonConfig>,
+        config_path: std::path::PathBuf,
         endpoint: Endpoint,
         sockets: Vec<IkeSockets>,
         data: DataPlane,
@@ -86,6 +89,7 @@ impl Supervisor {
     ) -> Self {
         Self {
             config,
+            config_path,
             endpoint,
             sockets,
             data,
@@ -156,9 +160,7 @@ impl Supervisor {
                     None => return Exit::WorkerFailed,
                 },
                 Some(call) = calls.recv() => self.control(call),
-                Some(()) = reload.recv() => {
-                    tracing::warn!("SIGHUP: configuration reload is not implemented yet; restart ikev2d to apply changes");
-                }
+                Some(()) = reload.recv() => self.reload().await,
                 _ = stop.recv() => return Exit::Signal,
                 _ = tokio::time::sleep_until(deadline) => {
                     self.endpoint.handle_timeout(Instant::now());
@@ -166,6 +168,98 @@ impl Supervisor {
                 _ = tick.tick() => self.expire_waiters(),
             }
             self.flush().await;
+        }
+    }
+
+    /// SIGHUP: reads the configuration again. Connections that are new or changed
+    /// start per their `start_action`; removed and changed ones lose their SAs (DELETE
+    /// sent); unchanged ones keep their SAs. A file that does not load leaves the
+    /// running configuration in place.
+    async fn reload(&mut self) {
+        let new = match DaemonConfig::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(
+                    "SIGHUP: {} not reloaded, the running configuration stays: {}",
+                    self.config_path.display(),
+                    super::one_line(&e)
+                );
+                return;
+            }
+        };
+        let old = &self.config.daemon;
+        let d = &new.daemon;
+        for (what, differs) in [
+            ("tun_name", old.tun_name != d.tun_name),
+            ("mtu", old.mtu != d.mtu),
+            ("mss_clamp", old.mss_clamp != d.mss_clamp),
+            ("control_socket", old.control_socket != d.control_socket),
+        ] {
+            if differs {
+                tracing::warn!(
+                    "SIGHUP: [daemon].{what} changed; it takes effect at the next restart"
+                );
+            }
+        }
+        for conn in &new.connections {
+            for a in &conn.local_addrs {
+                if !self
+                    .sockets
+                    .iter()
+                    .any(|s| s.addr == *a || s.addr.is_unspecified())
+                {
+                    tracing::warn!(
+                        "SIGHUP: {}: no socket on local address {a}; it is bound at the next restart",
+                        conn.name
+                    );
+                }
+            }
+        }
+        let now = Instant::now();
+        let summary = self
+            .endpoint
+            .reload(now, Arc::new(new.to_endpoint_config()));
+        self.config = Arc::new(new);
+        tracing::info!(
+            "SIGHUP: configuration reloaded: added {:?}, removed {:?}, changed {:?}, unchanged {:?}",
+            summary.added,
+            summary.removed,
+            summary.changed,
+            summary.unchanged
+        );
+        for conn in summary.removed.iter().chain(&summary.changed) {
+            let pairs = &self.pairs;
+            self.routes
+                .untrap(conn, |child| {
+                    pairs.values().any(|(c, ch, _)| c == conn && ch == child)
+                })
+                .await;
+            self.traps.retain(|t| t.conn != *conn);
+        }
+        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
+        let config = Arc::clone(&self.config);
+        for conn in config
+            .connections
+            .iter()
+            .filter(|c| summary.added.contains(&c.name) || summary.changed.contains(&c.name))
+        {
+            if conn
+                .children
+                .iter()
+                .any(|c| c.start_action == StartAction::Trap)
+            {
+                self.install_trap(&conn.name).await;
+            }
+            if conn
+                .children
+                .iter()
+                .any(|c| c.start_action == StartAction::Start)
+            {
+                match self.endpoint.initiate(now, &conn.name) {
+                    Ok(id) => tracing::info!("{}: initiating IKE SA {id} (reload)", conn.name),
+                    Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
+                }
+            }
         }
     }
 
@@ -615,7 +709,7 @@ impl Supervisor {
                         Ok(()) => {
                             self.waiters.push(UpWaiter {
                                 conn,
-                                deadline: now + Duration::from_secs(timeout_secs.max(1)),
+                                deadline: now + Duration::from_secs(timeout_secs.clamp(1, 3600)),
                                 reply: call.reply,
                             });
                             return;

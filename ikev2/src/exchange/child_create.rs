@@ -524,6 +524,12 @@ pub(crate) fn process_request(
         },
         None => None,
     };
+    #[cfg(test)]
+    if rekey_of.is_some() && ctx.sh.refuse_child_rekeys > 0 {
+        ctx.sh.refuse_child_rekeys -= 1;
+        let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+        return;
+    }
     let Some(ni) = find(payloads, |p| match p {
         Payload::Nonce(n) => Some(n.data.to_vec()),
         _ => None,

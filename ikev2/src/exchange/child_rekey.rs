@@ -17,14 +17,22 @@
 //! deletes that SA, the winner's initiator deletes the old one. A rekey of an SA we
 //! already replaced or are deleting is answered TEMPORARY_FAILURE, one of an SA we do
 //! not know CHILD_SA_NOT_FOUND.
+//!
+//! A rekey that fails (an error notify, a response we cannot use, a local error)
+//! leaves the old SA in use and is tried again after
+//! [`rekey_retry_delay`](super::rekey_retry_delay) (6 to 15 s, strongSwan's
+//! `schedule_delayed_rekey`), until the SA's hard lifetime.
+
+use core::time::Duration;
 
 use crate::endpoint::Ctx;
+use crate::error::Phase;
 use crate::ike_sa::{ChildState, IkeSa};
 use crate::wire::{Notify, NotifyType, Payload, ProtocolId};
 
-use super::child_create::{ChildCreate, random_duration};
+use super::child_create::ChildCreate;
 use super::child_delete::ChildDelete;
-use super::{Chain, Outcome, Task, first_error};
+use super::{Chain, Outcome, Task, first_error, note_retry, rekey_retry_delay};
 
 /// The initiator's rekey of one CHILD SA.
 #[derive(Debug)]
@@ -65,13 +73,30 @@ impl ChildRekey {
             }
             _ => return Ok(None),
         }
-        let r = self.inner.build(sa, ctx);
-        if !matches!(r, Ok(Some(_))) {
-            if let Some(c) = sa.child_mut(self.old) {
-                c.state = ChildState::Installed;
+        match self.inner.build(sa, ctx) {
+            Ok(Some(c)) => Ok(Some(c)),
+            Ok(None) => {
+                if let Some(c) = sa.child_mut(self.old) {
+                    c.state = ChildState::Installed;
+                }
+                Ok(None)
+            }
+            Err(cause) => {
+                // A local problem (no DH value ...): like strongSwan, keep the SA and
+                // try again later instead of failing the IKE SA.
+                if let Some(spi) = self.inner.reserved_spi() {
+                    ctx.sh.child_spis.remove(&spi);
+                }
+                let name = sa.child_mut(self.old).map(|c| c.name.clone());
+                if let Some(name) = name {
+                    sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &name);
+                    if let Some(wait) = retry_later(sa, ctx, self.old) {
+                        note_retry(ctx, sa.id, Some(&name), wait);
+                    }
+                }
+                Ok(None)
             }
         }
-        r
     }
 
     pub(crate) fn process_response(
@@ -106,27 +131,24 @@ impl ChildRekey {
                     }
                 }
                 (Some(NotifyType::CHILD_SA_NOT_FOUND), None) => {
-                    // The peer no longer has it: remove it without a Delete.
-                    sa.remove_child(ctx, old);
+                    // The peer no longer has it: remove it without a Delete, and
+                    // create it anew if the connection is kept up.
+                    if let Some(c) = sa.remove_child(ctx, old) {
+                        sa.recreate_child(&c.name);
+                    }
                 }
                 (Some(NotifyType::TEMPORARY_FAILURE), None) => {
                     // Try again a little later (RFC 7296 section 2.25), unless a Delete
-                    // of it arrives first.
-                    let wait = random_duration(&mut ctx.sh.rng, TEMPORARY_FAILURE_RETRY);
-                    if let Some(c) = sa.child_mut(old) {
-                        if c.state == ChildState::Rekeying {
-                            c.state = ChildState::Installed;
-                            c.rekey_at = Some(ctx.now + TEMPORARY_FAILURE_RETRY / 2 + wait);
-                        }
-                    }
+                    // of it arrives first. Not reported: a collision, not a failure.
+                    retry_later(sa, ctx, old);
                 }
                 (_, None) => {
-                    // Failed (already reported); the old SA lives until its hard
-                    // lifetime.
-                    if let Some(c) = sa.child_mut(old) {
-                        if c.state == ChildState::Rekeying {
-                            c.state = ChildState::Installed;
-                        }
+                    // Failed (reported already): the old SA stays and the rekey is tried
+                    // again until its hard lifetime (strongSwan's
+                    // `schedule_delayed_rekey`).
+                    let name = sa.child_mut(old).map(|c| c.name.clone());
+                    if let (Some(wait), Some(name)) = (retry_later(sa, ctx, old), name) {
+                        note_retry(ctx, sa.id, Some(&name), wait);
                     }
                 }
             }
@@ -192,8 +214,19 @@ impl ChildRekey {
     }
 }
 
-/// How long to wait, at most, before retrying a rekey refused with TEMPORARY_FAILURE.
-const TEMPORARY_FAILURE_RETRY: core::time::Duration = core::time::Duration::from_secs(10);
+/// The rekey of `old` (inbound SPI) did not happen: the SA is used on and its rekey
+/// tried again after [`rekey_retry_delay`]. Returns that wait, or `None` if the SA is
+/// no longer being rekeyed by us (deleted or replaced meanwhile).
+fn retry_later(sa: &mut IkeSa, ctx: &mut Ctx<'_>, old: u32) -> Option<Duration> {
+    let wait = rekey_retry_delay(&mut ctx.sh.rng);
+    let c = sa.child_mut(old)?;
+    if c.state != ChildState::Rekeying {
+        return None;
+    }
+    c.state = ChildState::Installed;
+    c.rekey_at = Some(ctx.now + wait);
+    Some(wait)
+}
 
 /// Our new SA replaces `old`: outbound switches now, the old SA is deleted.
 fn won(sa: &mut IkeSa, ctx: &mut Ctx<'_>, old: u32, new: u32) {

@@ -25,9 +25,8 @@ use crate::error::{Cause, Phase};
 use crate::ike_sa::{IkeSa, NewIke, SaCrypto, State};
 use crate::wire::{self, DhGroup, IkeSpi, Ke, Nonce, NotifyType, Payload, ProtocolId};
 
-use super::child_create::random_duration;
 use super::ike_init::{nonce, numbered, peer_proposals};
-use super::{Chain, Outcome, Task, find, find_notify, first_error};
+use super::{Chain, Outcome, Task, find, find_notify, first_error, rekey_retry_delay};
 
 /// The initiator's IKE SA rekey.
 #[derive(Debug)]
@@ -111,16 +110,15 @@ impl IkeRekey {
                     sa.pending_adopt = Some((*theirs, false));
                     return Outcome::Done;
                 }
-                match refused {
-                    Some(cause) => {
-                        let f = sa.failure(Phase::CreateChildSa, cause, true, None, true);
-                        ctx.sh.event(crate::event::Event::Failed(f));
-                    }
-                    None => {
-                        // TEMPORARY_FAILURE: try again soon (RFC 7296 section 2.25).
-                        let wait = random_duration(&mut ctx.sh.rng, RETRY);
-                        sa.rekey_at = Some(ctx.now + RETRY / 2 + wait);
-                    }
+                // The old SA stays; try again later, until its hard lifetime
+                // (strongSwan's `schedule_delayed_rekey`). TEMPORARY_FAILURE (RFC 7296
+                // section 2.25) is a collision, not reported as a failure.
+                let wait = rekey_retry_delay(&mut ctx.sh.rng);
+                sa.rekey_at = Some(ctx.now + wait);
+                if let Some(cause) = refused {
+                    let mut f = sa.failure(Phase::CreateChildSa, cause, true, None, true);
+                    f.retry_in = Some(wait);
+                    ctx.sh.event(crate::event::Event::Failed(f));
                 }
                 return Outcome::Done;
             }
@@ -197,9 +195,6 @@ impl IkeRekey {
     }
 }
 
-/// How long to wait, at most, before retrying after TEMPORARY_FAILURE.
-const RETRY: core::time::Duration = core::time::Duration::from_secs(10);
-
 fn new_spi(ctx: &mut Ctx<'_>) -> IkeSpi {
     loop {
         let s = IkeSpi(rand_core::RngCore::next_u64(&mut ctx.sh.rng));
@@ -258,6 +253,12 @@ pub(crate) fn process_request(
         // Something of ours is in flight on this SA (strongSwan answers the same).
         let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
         ctx.sh.stats.rekeys_refused += 1;
+        return true;
+    }
+    #[cfg(test)]
+    if ctx.sh.refuse_ike_rekeys > 0 {
+        ctx.sh.refuse_ike_rekeys -= 1;
+        let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
         return true;
     }
     let sa_payload = find(payloads, |p| match p {

@@ -23,10 +23,49 @@ pub(crate) mod ike_rekey;
 pub(crate) mod informational;
 pub(crate) mod rules;
 
+use core::time::Duration;
+
 use crate::endpoint::Ctx;
 use crate::error::Cause;
+use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
 use crate::wire::{self, ExchangeType, Notify, NotifyType, Payload, PayloadType};
+
+/// After a failed rekey (IKE or CHILD SA) the SA is kept and the rekey tried again
+/// this long later, minus a random part of [`REKEY_RETRY_JITTER`] (strongSwan's
+/// `RETRY_INTERVAL` in `sa/ike_sa.h`, used by `schedule_delayed_rekey` in
+/// `child_rekey.c` and `ike_rekey.c`).
+pub(crate) const REKEY_RETRY_INTERVAL: Duration = Duration::from_secs(15);
+
+/// strongSwan's `RETRY_JITTER`: the retry comes `RETRY_INTERVAL - (random %
+/// RETRY_JITTER)` seconds after the failure, so 6 to 15 s.
+pub(crate) const REKEY_RETRY_JITTER: Duration = Duration::from_secs(10);
+
+/// When to retry a failed rekey, from now: whole seconds in 6..=15, as strongSwan.
+pub(crate) fn rekey_retry_delay(rng: &mut impl rand_core::RngCore) -> Duration {
+    let jitter = REKEY_RETRY_JITTER.as_secs().max(1);
+    REKEY_RETRY_INTERVAL.saturating_sub(Duration::from_secs(rng.next_u64() % jitter))
+}
+
+/// Marks the failure just reported for IKE SA `ike_sa` (and `child`, for a CHILD SA)
+/// as retried after `wait`, so the operator sees that the SA is kept and when the
+/// next attempt comes.
+pub(crate) fn note_retry(ctx: &mut Ctx<'_>, ike_sa: IkeSaId, child: Option<&str>, wait: Duration) {
+    let last = ctx.sh.events.iter_mut().rev().find_map(|e| match e {
+        Event::Failed(f)
+            if f.ike_sa == Some(ike_sa)
+                && f.ike_sa_kept
+                && f.retry_in.is_none()
+                && f.child.as_deref() == child =>
+        {
+            Some(f)
+        }
+        _ => None,
+    });
+    if let Some(f) = last {
+        f.retry_in = Some(wait);
+    }
+}
 
 /// A request we initiate, in progress or queued. One variant per exchange file; each
 /// keeps what it needs to process the response.

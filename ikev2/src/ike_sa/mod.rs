@@ -875,6 +875,7 @@ impl IkeSa {
             cause,
             initiator,
             ike_sa_kept,
+            retry_in: None,
         }
     }
 

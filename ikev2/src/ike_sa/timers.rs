@@ -7,25 +7,29 @@
 //! | half-open | responder between IKE_SA_INIT and IKE_AUTH | delete the SA, report [`Cause::HalfOpenTimeout`] |
 //! | reassembly | fragments of an incomplete message are held | drop them |
 //! | DPD | established, `dpd_delay` > 0, nothing in flight | send an empty INFORMATIONAL (liveness check, section 1.4) |
-//! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA) |
-//! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete |
+//! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA); after a failed rekey, 6 to 15 s later (strongSwan's `RETRY_INTERVAL`/`RETRY_JITTER`) |
+//! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete; with `dpd_action` restart or trap, create it again |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
-//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal |
-//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): the SA goes down ([`DownReason::Expired`]) |
+//! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
 use std::time::Instant;
 
 use super::{ChildSa, ChildState, IkeSa, State};
-use crate::endpoint::Ctx;
+use crate::config::DpdAction;
+use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
+use crate::exchange::Chain;
 use crate::exchange::Task;
+use crate::exchange::child_create::ChildCreate;
 use crate::exchange::child_delete::ChildDelete;
 use crate::exchange::child_rekey::ChildRekey;
 use crate::exchange::ike_rekey::IkeRekey;
 use crate::exchange::informational::Informational;
+use crate::wire::{Delete, ExchangeType, Payload};
 
 impl IkeSa {
     /// The earliest deadline of this SA.
@@ -121,7 +125,7 @@ impl IkeSa {
             return;
         }
         if self.is_established() && self.expire_at.is_some_and(|t| t <= now) {
-            self.go_down(ctx, DownReason::Expired);
+            self.expire(ctx);
             return;
         }
         if self.is_established() && self.rekey_at.is_some_and(|t| t <= now) {
@@ -162,10 +166,14 @@ impl IkeSa {
                 ChildState::Lingering(_) => {}
                 _ if c.expire_at <= now => {
                     // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
+                    let (name, rekeying) = (c.name.clone(), c.state == ChildState::Rekeying);
                     self.remove_child(ctx, spi);
                     if self.is_established() {
                         self.queue
                             .push_back(Task::ChildDelete(ChildDelete::expired(spi)));
+                        if !rekeying {
+                            self.recreate_child(&name);
+                        }
                     }
                     continue;
                 }
@@ -179,6 +187,53 @@ impl IkeSa {
             i += 1;
         }
         self.start_next(ctx);
+    }
+
+    /// The IKE SA's hard lifetime passed without a successful rekey: tell the peer
+    /// with a Delete we do not wait for (strongSwan deletes an expired IKE SA too;
+    /// with a request in flight the window is full and the peer learns from the new
+    /// SA's INITIAL_CONTACT instead), go down ([`DownReason::Expired`]), and let the
+    /// endpoint apply `dpd_action` (restart: initiate again).
+    fn expire(&mut self, ctx: &mut Ctx<'_>) {
+        if self.requests.outstanding.is_none() {
+            let mut chain = Chain::new();
+            if chain.push(&Payload::Delete(Delete::ike())).is_ok() {
+                let header = self.header(ExchangeType::INFORMATIONAL, self.requests.next_id, false);
+                if let Ok(m) = self.protect(ctx, &header, &chain) {
+                    self.transmit(ctx, &m);
+                }
+            }
+        }
+        let keep_up = self.was_up && !self.ghost;
+        self.go_down(ctx, DownReason::Expired);
+        if keep_up {
+            ctx.sh.actions.push(Action::Reestablish {
+                conn: self.conn.clone(),
+            });
+        }
+    }
+
+    /// A CHILD SA of config `name` is gone without being replaced (hard lifetime,
+    /// or the peer no longer knows it): with `dpd_action` restart or trap (the
+    /// connection is to be kept up), create it again in this IKE SA, after any queued
+    /// Delete, as strongSwan's `child_delete.c` does ("CHILD_SA recreate after hard
+    /// expire", and on CHILD_SA_NOT_FOUND). Not if another SA of that config is still
+    /// in use (a replacement from the peer's rekey).
+    pub(crate) fn recreate_child(&mut self, name: &str) {
+        if self.conn.dpd_action == DpdAction::Clear || self.ghost {
+            return;
+        }
+        let Some(index) = self.conn.children.iter().position(|c| c.name == name) else {
+            return;
+        };
+        let in_use = self.children.iter().any(|c| {
+            c.name == name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+        });
+        if in_use {
+            return;
+        }
+        self.queue
+            .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
     }
 
     /// Queues a rekey of the CHILD SA with inbound SPI `spi` (once).
@@ -224,7 +279,7 @@ impl IkeSa {
         self.fail(ctx, Phase::of(exchange), cause, true, None);
         if was_up {
             // The peer is dead: `dpd_action` decides what follows.
-            ctx.sh.actions.push(crate::endpoint::Action::PeerDead {
+            ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
             });
         }

@@ -1,0 +1,438 @@
+//! The plain-text form of `ikev2d status`: one block per connection, laid out like
+//! `swanctl --list-sas` but in aligned columns.
+//!
+//! ```text
+//! site-b: ESTABLISHED, 192.0.2.1[4500] <-> 198.51.100.2[4500], NAT detected
+//!   IKE   0123456789abcdef_i fedcba9876543210_r  aes256-sha256-modp2048  established 3h08m20s  rekeys 2
+//!   CHILD  STATE      SPI IN    SPI OUT   PROPOSAL     LOCAL === REMOTE              IN                 OUT               SA IN             SA OUT           REKEYS
+//!   net    INSTALLED  c1a2b3c4  d4e5f6a7  aes256gcm16  10.1.0.0/24 === 10.2.0.0/24  1.2 MiB, 1034 pkt  340 KiB, 987 pkt  200 KiB, 100 pkt  50 KiB, 40 pkt   1
+//!   last error: IKE_AUTH: PSK mismatch (2026-11-23 14:00:00 UTC, 5m ago)
+//! ```
+//!
+//! Pure: the caller passes the current time, so the output is deterministic.
+
+use std::fmt::Write as _;
+
+use super::proto::{ChildStatus, ConnState, ConnStatus, LastError, StatusReport};
+
+/// Renders the whole report. `now_unix` (seconds since the Unix epoch) is used for
+/// the age of `last_error`.
+pub fn render_status(report: &StatusReport, now_unix: u64) -> String {
+    let mut out = String::new();
+    if report.connections.is_empty() {
+        out.push_str("no connections configured\n");
+        return out;
+    }
+    let count = |s| report.connections.iter().filter(|c| c.state == s).count();
+    let _ = writeln!(
+        out,
+        "{} connection(s): {} established, {} connecting, {} down",
+        report.connections.len(),
+        count(ConnState::Established),
+        count(ConnState::Connecting),
+        count(ConnState::Down),
+    );
+    for conn in &report.connections {
+        out.push('\n');
+        render_connection(&mut out, conn, now_unix);
+    }
+    out
+}
+
+/// The block of one connection: header, IKE SA line, child table, last error.
+pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
+    let _ = write!(
+        out,
+        "{}: {}, {} <-> {}",
+        conn.name,
+        state_name(conn.state),
+        conn.local,
+        conn.remote
+    );
+    if conn.nat_detected {
+        out.push_str(", NAT detected");
+    }
+    out.push('\n');
+    if let Some(ike) = &conn.ike_sa {
+        let _ = writeln!(
+            out,
+            "  IKE  {}_i {}_r  {}  established {}  rekeys {}",
+            ike.spi_i,
+            ike.spi_r,
+            ike.proposal,
+            duration(ike.established_secs),
+            ike.rekeys
+        );
+    }
+    if !conn.children.is_empty() {
+        let mut rows = vec![
+            [
+                "CHILD",
+                "STATE",
+                "SPI IN",
+                "SPI OUT",
+                "PROPOSAL",
+                "LOCAL === REMOTE",
+                "IN",
+                "OUT",
+                "SA IN",
+                "SA OUT",
+                "REKEYS",
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        ];
+        rows.extend(conn.children.iter().map(child_row));
+        table(out, "  ", &rows);
+    }
+    if let Some(e) = &conn.last_error {
+        let _ = writeln!(out, "  last error: {}", last_error(e, now_unix));
+    }
+}
+
+fn child_row(c: &ChildStatus) -> Vec<String> {
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    let ts = |l: &[String]| {
+        if l.is_empty() {
+            "-".to_owned()
+        } else {
+            l.join(",")
+        }
+    };
+    vec![
+        c.name.clone(),
+        c.state.clone(),
+        dash(&c.spi_in),
+        dash(&c.spi_out),
+        dash(&c.proposal),
+        format!("{} === {}", ts(&c.local_ts), ts(&c.remote_ts)),
+        traffic(c.bytes_in, c.packets_in),
+        traffic(c.bytes_out, c.packets_out),
+        traffic(c.sa_bytes_in, c.sa_packets_in),
+        traffic(c.sa_bytes_out, c.sa_packets_out),
+        c.rekeys.to_string(),
+    ]
+}
+
+/// `IKE_AUTH: PSK mismatch (2026-11-23 14:00:00 UTC, 5m ago)`.
+pub fn last_error(e: &LastError, now_unix: u64) -> String {
+    let mut s = format!("{}: {} ({}", e.phase, e.reason, utc(e.at_unix));
+    if now_unix >= e.at_unix {
+        let _ = write!(s, ", {} ago", duration(now_unix - e.at_unix));
+    }
+    s.push(')');
+    s
+}
+
+fn state_name(s: ConnState) -> &'static str {
+    match s {
+        ConnState::Down => "DOWN",
+        ConnState::Connecting => "CONNECTING",
+        ConnState::Established => "ESTABLISHED",
+    }
+}
+
+/// `1.2 MiB, 1034 pkt`.
+pub fn traffic(bytes: u64, packets: u64) -> String {
+    format!("{}, {} pkt", human_bytes(bytes), human_count(packets))
+}
+
+/// Bytes in binary units with one decimal below 10 (`0 B`, `999 B`, `1.5 KiB`,
+/// `340 KiB`, `12 GiB`).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut unit = 0;
+    let mut v = n as f64;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 10.0 {
+        format!("{v:.1} {}", UNITS[unit])
+    } else {
+        format!("{v:.0} {}", UNITS[unit])
+    }
+}
+
+/// Counts exact up to 99999, then `123k`, `4.5M`, `12G`.
+pub fn human_count(n: u64) -> String {
+    if n < 100_000 {
+        return n.to_string();
+    }
+    let (v, unit) = if n < 1_000_000 {
+        (n as f64 / 1e3, "k")
+    } else if n < 1_000_000_000 {
+        (n as f64 / 1e6, "M")
+    } else {
+        (n as f64 / 1e9, "G")
+    };
+    if v < 10.0 {
+        format!("{v:.1}{unit}")
+    } else {
+        format!("{v:.0}{unit}")
+    }
+}
+
+/// `45s`, `3m05s`, `3h08m20s`, `2d03h`.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h")
+    } else if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else if m > 0 {
+        format!("{m}m{s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// `2026-11-23 14:00:00 UTC`.
+pub fn utc(unix: u64) -> String {
+    let days = unix / 86_400;
+    let rem = unix % 86_400;
+    let (y, mo, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard
+/// Hinnant's `civil_from_days`, for non-negative day counts).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Left-aligned columns separated by two spaces, each line prefixed by `indent`,
+/// without trailing spaces.
+fn table(out: &mut String, indent: &str, rows: &[Vec<String>]) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for row in rows {
+        let mut line = String::from(indent);
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths[i].saturating_sub(cell.chars().count());
+                line.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::proto::IkeSaStatus;
+
+    fn child(name: &str) -> ChildStatus {
+        ChildStatus {
+            name: name.into(),
+            state: "INSTALLED".into(),
+            spi_in: "c1a2b3c4".into(),
+            spi_out: "d4e5f6a7".into(),
+            proposal: "aes256gcm16".into(),
+            local_ts: vec!["10.1.0.0/24".into()],
+            remote_ts: vec!["10.2.0.0/24".into(), "10.3.0.0/16".into()],
+            bytes_in: 1_258_291,
+            bytes_out: 348_160,
+            packets_in: 1034,
+            packets_out: 987,
+            sa_bytes_in: 204_800,
+            sa_bytes_out: 51_200,
+            sa_packets_in: 100,
+            sa_packets_out: 40,
+            rekeys: 1,
+        }
+    }
+
+    fn report() -> StatusReport {
+        StatusReport {
+            connections: vec![
+                ConnStatus {
+                    name: "site-b".into(),
+                    state: ConnState::Established,
+                    local: "192.0.2.1[4500]".into(),
+                    remote: "198.51.100.2[4500]".into(),
+                    nat_detected: true,
+                    ike_sa: Some(IkeSaStatus {
+                        spi_i: "0123456789abcdef".into(),
+                        spi_r: "fedcba9876543210".into(),
+                        proposal: "aes256-sha256-modp2048".into(),
+                        established_secs: 11_300,
+                        rekeys: 2,
+                    }),
+                    children: vec![child("net"), child("voice-long-name")],
+                    last_error: None,
+                },
+                ConnStatus {
+                    name: "site-c".into(),
+                    state: ConnState::Down,
+                    local: "192.0.2.1".into(),
+                    remote: "203.0.113.9".into(),
+                    nat_detected: false,
+                    ike_sa: None,
+                    children: vec![ChildStatus {
+                        state: "DOWN".into(),
+                        spi_in: String::new(),
+                        spi_out: String::new(),
+                        proposal: String::new(),
+                        bytes_in: 0,
+                        bytes_out: 0,
+                        packets_in: 0,
+                        packets_out: 0,
+                        sa_bytes_in: 0,
+                        sa_bytes_out: 0,
+                        sa_packets_in: 0,
+                        sa_packets_out: 0,
+                        rekeys: 0,
+                        ..child("lan")
+                    }],
+                    last_error: Some(LastError {
+                        phase: "IKE_AUTH".into(),
+                        reason: "PSK mismatch".into(),
+                        at_unix: 1_795_960_800, // 2026-11-29 14:00:00 UTC
+                    }),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn renders_every_field() {
+        let s = render_status(&report(), 1_795_960_800 + 300);
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(
+            lines[0],
+            "2 connection(s): 1 established, 0 connecting, 1 down"
+        );
+        assert_eq!(
+            lines[2],
+            "site-b: ESTABLISHED, 192.0.2.1[4500] <-> 198.51.100.2[4500], NAT detected"
+        );
+        assert_eq!(
+            lines[3],
+            "  IKE  0123456789abcdef_i fedcba9876543210_r  aes256-sha256-modp2048  established 3h08m20s  rekeys 2"
+        );
+        assert!(lines[4].starts_with("  CHILD            STATE      SPI IN    SPI OUT"));
+        let net = lines[5];
+        for want in [
+            "net ",
+            "INSTALLED",
+            "c1a2b3c4",
+            "d4e5f6a7",
+            "aes256gcm16",
+            "10.1.0.0/24 === 10.2.0.0/24,10.3.0.0/16",
+            "1.2 MiB, 1034 pkt",
+            "340 KiB, 987 pkt",
+            "200 KiB, 100 pkt",
+            "50 KiB, 40 pkt",
+        ] {
+            assert!(net.contains(want), "{want:?} missing in {net:?}");
+        }
+        assert!(net.ends_with("  1"), "{net:?}");
+        assert!(lines[6].starts_with("  voice-long-name  INSTALLED"));
+        // columns line up: every child row has its state where the header has STATE
+        let col = lines[4].find("STATE").expect("header");
+        assert_eq!(lines[5].find("INSTALLED"), Some(col));
+        assert_eq!(lines[6].find("INSTALLED"), Some(col));
+
+        assert_eq!(lines[8], "site-c: DOWN, 192.0.2.1 <-> 203.0.113.9");
+        assert!(!s.contains("site-c: DOWN, 192.0.2.1 <-> 203.0.113.9, NAT"));
+        assert!(
+            lines[10].starts_with("  lan    DOWN   -       -        -"),
+            "{:?}",
+            lines[10]
+        );
+        assert!(lines[10].contains("0 B, 0 pkt"));
+        assert_eq!(
+            lines[11],
+            "  last error: IKE_AUTH: PSK mismatch (2026-11-29 14:00:00 UTC, 5m00s ago)"
+        );
+        assert!(s.lines().all(|l| l == l.trim_end()), "trailing spaces");
+    }
+
+    #[test]
+    fn empty_report() {
+        assert_eq!(
+            render_status(&StatusReport::default(), 0),
+            "no connections configured\n"
+        );
+    }
+
+    #[test]
+    fn units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1024), "1.0 KiB");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(348_160), "340 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16 EiB");
+        assert_eq!(human_count(99_999), "99999");
+        assert_eq!(human_count(123_456), "123k");
+        assert_eq!(human_count(4_500_000), "4.5M");
+        assert_eq!(human_count(450_000_000), "450M");
+        assert_eq!(human_count(u64::MAX), "18446744074G");
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(185), "3m05s");
+        assert_eq!(duration(11_300), "3h08m20s");
+        assert_eq!(duration(2 * 86_400 + 3 * 3600 + 59), "2d03h");
+    }
+
+    #[test]
+    fn utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(1_795_960_800), "2026-11-29 14:00:00 UTC");
+        // far future must not panic
+        let _ = utc(u64::MAX);
+    }
+
+    #[test]
+    fn error_in_the_future_has_no_age() {
+        let e = LastError {
+            phase: "IKE_SA_INIT".into(),
+            reason: "no proposal chosen".into(),
+            at_unix: 100,
+        };
+        assert_eq!(
+            last_error(&e, 50),
+            "IKE_SA_INIT: no proposal chosen (1970-01-01 00:01:40 UTC)"
+        );
+    }
+}
