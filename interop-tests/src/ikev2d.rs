@@ -3,21 +3,15 @@
 //! `ikev2d check`, then `ikev2d run --config PATH -v` in a namespace with stderr in a
 //! log file and its own control socket in a temporary directory. The control client
 //! (`ikev2d --socket PATH status --json | up | down | rekey`) runs from the host: the
-//! socket is a path, not bound to a network namespace. A binary without the client
-//! subcommands gets the same requests as JSON lines on the socket
-//! (`daemon/src/control/proto.rs`), so the tests also run against a daemon whose
-//! client is not there yet.
+//! socket is a path, not bound to a network namespace.
 //!
 //! Dropping an [`Ikev2d`] sends SIGTERM and requires exit status 0 (the daemon deletes
 //! its SAs and exits); the log is printed when the test panics.
 
 use std::fmt::Write as _;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::os::unix::net::UnixStream;
-use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -145,8 +139,6 @@ pub struct Ikev2d {
     socket: PathBuf,
     proc: Proc,
     stopped: Option<(ExitStatus, bool)>,
-    /// The binary has `status`/`up`/`down`/`rekey`; else the socket is used directly.
-    cli: bool,
 }
 
 impl Ikev2d {
@@ -187,18 +179,6 @@ impl Ikev2d {
                 bin.display()
             );
         }
-        let cli = cmd::run(
-            Command::new(&bin).args(["status", "--help"]),
-            cmd::DEFAULT_TIMEOUT,
-        )
-        .ok();
-        if !cli {
-            eprintln!(
-                "note: {} has no `status` subcommand: the harness speaks the control \
-                 protocol on the socket itself",
-                bin.display()
-            );
-        }
         let bin_s = bin.to_string_lossy().into_owned();
         let proc = ns.spawn(
             "ikev2d",
@@ -213,7 +193,6 @@ impl Ikev2d {
             socket,
             proc,
             stopped: None,
-            cli,
         };
         let ready = cmd::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
             if !d.proc.is_running() {
@@ -242,15 +221,9 @@ impl Ikev2d {
         &self.socket
     }
 
-    /// `ikev2d --socket S ARGS` (the control client), 30 s limit. Without the client
-    /// subcommands in the binary, `status [--json]`, `up CONN [--timeout S]`,
-    /// `down CONN` and `rekey CONN --ike|--child NAME` go to the socket as JSON
-    /// requests, with an `Output` shaped like the client's (exit 0/1, JSON or the
-    /// message on stdout/stderr).
+    /// `ikev2d --socket S ARGS` (the control client); the limit is 30 s, or the
+    /// command's own `--timeout` plus 10 s.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        if !self.cli {
-            return self.ctl_socket(args);
-        }
         let s = self.socket.to_string_lossy().into_owned();
         let limit = match args.iter().position(|a| *a == "--timeout") {
             Some(i) => {
@@ -263,67 +236,6 @@ impl Ikev2d {
             Command::new(&self.bin).args(["--socket", &s]).args(args),
             limit,
         )
-    }
-
-    fn ctl_socket(&self, args: &[&str]) -> Output {
-        let start = Instant::now();
-        let arg = |i: usize| args.get(i).copied().unwrap_or_default().to_owned();
-        let (req, limit) = match args.first().copied() {
-            Some("status") => (serde_json::json!({"cmd": "status"}), 10),
-            Some("up") => {
-                let t: u64 = match args.iter().position(|a| *a == "--timeout") {
-                    Some(i) => args.get(i + 1).and_then(|t| t.parse().ok()).unwrap_or(30),
-                    None => 30,
-                };
-                (
-                    serde_json::json!({"cmd": "up", "conn": arg(1), "timeout_secs": t}),
-                    t + 10,
-                )
-            }
-            Some("down") => (serde_json::json!({"cmd": "down", "conn": arg(1)}), 30),
-            Some("rekey") => {
-                let child = match args.iter().position(|a| *a == "--child") {
-                    Some(i) => Value::String(arg(i + 1)),
-                    None => Value::Null,
-                };
-                (
-                    serde_json::json!({"cmd": "rekey", "conn": arg(1), "child": child}),
-                    30,
-                )
-            }
-            _ => panic!("ctl_socket: unsupported command {args:?}"),
-        };
-        let result = request(&self.socket, &req, Duration::from_secs(limit));
-        let (ok, stdout, stderr) = match result {
-            Ok(resp) if resp["result"] == "status" => {
-                let mut report = resp.clone();
-                if let Some(o) = report.as_object_mut() {
-                    o.remove("result");
-                }
-                (true, format!("{report}\n"), String::new())
-            }
-            Ok(resp) if resp["result"] == "ok" => (
-                true,
-                format!("{}\n", resp["message"].as_str().unwrap_or_default()),
-                String::new(),
-            ),
-            Ok(resp) => (
-                false,
-                String::new(),
-                format!(
-                    "{}\n",
-                    resp["message"].as_str().unwrap_or(&resp.to_string())
-                ),
-            ),
-            Err(e) => (false, String::new(), format!("{e}\n")),
-        };
-        Output {
-            cmdline: format!("control socket {}: {req}", self.socket.display()),
-            status: Some(ExitStatus::from_raw(if ok { 0 } else { 1 << 8 })),
-            stdout,
-            stderr,
-            elapsed: start.elapsed(),
-        }
     }
 
     /// `status --json`, parsed.
@@ -458,20 +370,6 @@ impl Drop for Ikev2d {
             self.stop_clean();
         }
     }
-}
-
-/// One JSON request line on the control socket, one JSON response line back.
-pub fn request(socket: &Path, req: &Value, timeout: Duration) -> Result<Value, String> {
-    let err = |e: std::io::Error| format!("control socket {}: {e}", socket.display());
-    let mut s = UnixStream::connect(socket).map_err(err)?;
-    s.set_read_timeout(Some(timeout)).map_err(err)?;
-    s.set_write_timeout(Some(timeout)).map_err(err)?;
-    let mut line = req.to_string();
-    line.push('\n');
-    s.write_all(line.as_bytes()).map_err(err)?;
-    let mut answer = String::new();
-    BufReader::new(s).read_line(&mut answer).map_err(err)?;
-    serde_json::from_str(&answer).map_err(|e| format!("control socket answer {answer:?}: {e}"))
 }
 
 /// `connections[]` entry `conn` of a `status --json` document.
