@@ -29,6 +29,8 @@ pub struct Ikev2dConfig {
     /// Duration string (`"2s"`); `None` = the daemon's default (4 s).
     pub retransmit_timeout: Option<String>,
     pub retransmit_tries: Option<u32>,
+    /// `fragment_size` (largest IKE datagram once fragmentation is negotiated).
+    pub fragment_size: Option<u16>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -40,6 +42,7 @@ impl Ikev2dConfig {
             mtu: None,
             retransmit_timeout: Some("2s".to_owned()),
             retransmit_tries: Some(3),
+            fragment_size: None,
             conns,
         }
     }
@@ -61,6 +64,9 @@ impl Ikev2dConfig {
         }
         if let Some(n) = self.retransmit_tries {
             let _ = writeln!(s, "retransmit_tries = {n}");
+        }
+        if let Some(n) = self.fragment_size {
+            let _ = writeln!(s, "fragment_size = {n}");
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

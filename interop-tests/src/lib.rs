@@ -30,5 +30,5 @@ pub use conn::{ChildSpec, ConnSpec, StartAction};
 pub use ikev2d::{Ikev2d, Ikev2dConfig};
 pub use netns::Netns;
 pub use ping::{ping, ping_until};
-pub use strongswan::Charon;
+pub use strongswan::{Charon, CharonOptions};
 pub use topology::Pair;
