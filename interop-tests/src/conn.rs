@@ -54,6 +54,8 @@ pub struct ChildSpec {
     /// ESP proposals; a DH group is the PFS group (`aes256gcm16-curve25519`).
     pub esp_proposals: Vec<String>,
     pub start_action: StartAction,
+    /// `clear`, `trap` or `restart`; `None` = the default (`clear`).
+    pub dpd_action: Option<String>,
     pub rekey_time: Option<String>,
     pub life_time: Option<String>,
 }
@@ -82,6 +84,7 @@ impl ConnSpec {
                 remote_ts: vec![NET_B.to_owned()],
                 esp_proposals: vec!["aes256gcm16".to_owned()],
                 start_action: StartAction::None,
+                dpd_action: None,
                 rekey_time: None,
                 life_time: None,
             }],

@@ -95,6 +95,9 @@ impl Ikev2dConfig {
                 let _ = writeln!(s, "remote_ts = {}", list(&ch.remote_ts));
                 let _ = writeln!(s, "esp_proposals = {}", list(&ch.esp_proposals));
                 let _ = writeln!(s, "start_action = {}", q(ch.start_action.as_str()));
+                if let Some(a) = &ch.dpd_action {
+                    let _ = writeln!(s, "dpd_action = {}", q(a));
+                }
                 if let Some(t) = &ch.rekey_time {
                     let _ = writeln!(s, "rekey_time = {}", q(t));
                 }

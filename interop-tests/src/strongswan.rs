@@ -107,6 +107,12 @@ impl Charon {
         charon
     }
 
+    /// SIGKILL: charon dies without deleting its SAs (a crashed or rebooted peer).
+    pub fn kill(&mut self) {
+        self.proc.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.proc.stop(STOP_GRACE);
+    }
+
     /// The directory with strongswan.conf, swanctl/, charon.log, charon.stdout.
     pub fn dir(&self) -> &Path {
         &self.path
@@ -281,6 +287,9 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
             let _ = writeln!(s, "\t\t\t\tremote_ts = {}", ch.remote_ts.join(","));
             let _ = writeln!(s, "\t\t\t\tesp_proposals = {}", ch.esp_proposals.join(","));
             let _ = writeln!(s, "\t\t\t\tstart_action = {}", ch.start_action.as_str());
+            if let Some(a) = &ch.dpd_action {
+                let _ = writeln!(s, "\t\t\t\tdpd_action = {a}");
+            }
             if let Some(t) = &ch.rekey_time {
                 let _ = writeln!(s, "\t\t\t\trekey_time = {t}");
             }
