@@ -212,8 +212,8 @@ pub struct ConnectionConfig {
     pub children: Vec<ChildConfig>,
     /// IKE SA rekey interval (`rekey_time`, 4 h; zero disables IKE rekeying).
     pub rekey_time: Duration,
-    /// How long after `rekey_time` the IKE SA is removed if rekeying failed
-    /// (`over_time`; `None` = 10 % of `rekey_time`, as strongSwan).
+    /// How long after the (jittered) rekey time the IKE SA is removed if rekeying
+    /// failed (`over_time`; `None` = 10 % of `rekey_time`, as strongSwan).
     pub over_time: Option<Duration>,
     /// The IKE rekey happens up to this much before `rekey_time`, chosen at random
     /// (`rand_time`; `None` = `over_time`, as strongSwan).
@@ -223,6 +223,16 @@ pub struct ConnectionConfig {
     pub dpd_delay: Duration,
     /// What to do when the peer is found dead (`dpd_action`).
     pub dpd_action: DpdAction,
+    /// What to do when the peer deletes the established IKE SA (`close_action`;
+    /// `Clear` is swanctl's `none`, `Restart` its `start`). As strongSwan warns, do
+    /// not set `Restart` on both ends: each would re-initiate.
+    pub close_action: DpdAction,
+    /// How many times to try to set up the IKE SA when the peer does not answer
+    /// IKE_SA_INIT or IKE_AUTH (`keyingtries`, 1; 0 = forever). Each try waits out
+    /// the retransmission budget (165 s by default), then the next starts at once, as
+    /// strongSwan's `ike_sa.c` `retransmit()` does. With `dpd_action = restart` and 0,
+    /// a tunnel comes back whenever the peer does.
+    pub keyingtries: u32,
 }
 
 /// What happens when a liveness check (or any exchange) times out, or the IKE SA
@@ -277,6 +287,8 @@ impl ConnectionConfig {
             rand_time: None,
             dpd_delay: Duration::ZERO,
             dpd_action: DpdAction::Clear,
+            close_action: DpdAction::Clear,
+            keyingtries: 1,
         }
     }
 

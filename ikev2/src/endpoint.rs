@@ -163,10 +163,21 @@ pub(crate) enum Action {
     },
     /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
     AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` ended without anyone deleting it: an exchange
-    /// timed out (the peer is dead) or its hard lifetime passed. The connection's
-    /// `dpd_action` decides what follows (strongSwan's `ike_sa.c` `reestablish()`).
-    Reestablish { conn: Arc<ConnectionConfig> },
+    /// An established IKE SA of `conn` ended without us deleting it: an exchange
+    /// timed out (the peer is dead) or its hard lifetime passed (then the
+    /// connection's `dpd_action` decides what follows), or the peer deleted it
+    /// (`closed`: its `close_action` decides). strongSwan's `ike_sa.c`
+    /// `reestablish()`.
+    Reestablish {
+        conn: Arc<ConnectionConfig>,
+        closed: bool,
+    },
+    /// Our IKE_SA_INIT or IKE_AUTH of `conn` got no answer and `keyingtries` allows
+    /// another try: initiate again, this being try number `keyingtry` + 1.
+    Retry {
+        conn: Arc<ConnectionConfig>,
+        keyingtry: u32,
+    },
 }
 
 /// State every SA writes to: randomness, output queues, counters.
@@ -189,6 +200,9 @@ pub(crate) struct Shared {
     /// Tests: the same for IKE SA rekey requests.
     #[cfg(test)]
     pub refuse_ike_rekeys: u32,
+    /// Tests: answer this many new CHILD SA requests with TEMPORARY_FAILURE.
+    #[cfg(test)]
+    pub busy_child_creates: u32,
 }
 
 impl Shared {
@@ -280,6 +294,8 @@ impl Endpoint {
                 refuse_child_rekeys: 0,
                 #[cfg(test)]
                 refuse_ike_rekeys: 0,
+                #[cfg(test)]
+                busy_child_creates: 0,
             },
             sas: BTreeMap::new(),
             by_spi: HashMap::new(),
@@ -476,7 +492,8 @@ impl Endpoint {
 
     /// What the data plane counted on a CHILD SA pair: traffic postpones DPD;
     /// `rekey_bytes`/`rekey_packets`, the soft limit and sequence number exhaustion
-    /// start a rekey; the hard limit removes the SA (and tells the peer).
+    /// start a rekey (unless a rekey failed already: then its retry comes on its own
+    /// schedule); the hard limit removes the SA (and tells the peer).
     pub fn handle_usage(&mut self, now: Instant, report: UsageReport) {
         let found = self.sas.iter_mut().find_map(|(id, sa)| {
             sa.children
@@ -501,8 +518,12 @@ impl Endpoint {
                 over(cfg.rekey_bytes, report.bytes) || over(cfg.rekey_packets, report.packets)
             });
         if report.hard_limit_reached {
-            c.expire_at = now;
-        } else if rekey && c.rekey_at.is_none_or(|t| t > now) && c.state == ChildState::Installed {
+            c.expire_at = Some(now);
+        } else if rekey
+            && c.rekey_at.is_none_or(|t| t > now)
+            && c.state == ChildState::Installed
+            && !c.rekey_retry
+        {
             c.rekey_at = Some(now);
         } else {
             return;
@@ -777,6 +798,12 @@ impl Endpoint {
         self.sh.refuse_ike_rekeys = ike;
     }
 
+    /// Answers the peer's next `n` requests for new CHILD SAs with TEMPORARY_FAILURE.
+    #[cfg(test)]
+    pub(crate) fn busy_child_creates(&mut self, n: u32) {
+        self.sh.busy_child_creates = n;
+    }
+
     /// Adds a hand-built SA (tests replaying captures).
     #[cfg(test)]
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
@@ -835,7 +862,18 @@ impl Endpoint {
                     }
                     self.by_spi.insert(new, id);
                 }
-                Action::Reestablish { conn } => self.reestablish(now, &conn.name),
+                Action::Reestablish { conn, closed } => self.reestablish(now, &conn.name, closed),
+                Action::Retry { conn, keyingtry } => {
+                    if self.other_sa_of(&conn.name) {
+                        continue;
+                    }
+                    // Errors here were errors at the first initiate too.
+                    if let Ok(id) = self.initiate(now, &conn.name) {
+                        if let Some(sa) = self.sas.get_mut(&id) {
+                            sa.keyingtry = keyingtry;
+                        }
+                    }
+                }
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;
@@ -850,26 +888,28 @@ impl Endpoint {
         }
     }
 
-    /// An established IKE SA of connection `name` ended unplanned (peer dead, hard
-    /// lifetime): with `dpd_action = restart` the connection is initiated again (the
-    /// new SA sends INITIAL_CONTACT, so the peer drops whatever it kept of the old
-    /// one); with `trap` the daemon is told to install a trap policy; with `clear`
-    /// nothing happens. The connection's current configuration decides (it may have
-    /// been reloaded or removed meanwhile). Nothing is started either if another IKE
-    /// SA of the connection is up or on its way already (the peer re-initiated first),
-    /// so there are never two.
-    fn reestablish(&mut self, now: Instant, name: &str) {
+    /// An established IKE SA of connection `name` ended without us deleting it (peer
+    /// dead, hard lifetime: `dpd_action`; deleted by the peer, `closed`:
+    /// `close_action`): with `restart` the connection is initiated again (the new SA
+    /// sends INITIAL_CONTACT, so the peer drops whatever it kept of the old one);
+    /// with `trap` the daemon is told to install a trap policy; with `clear` nothing
+    /// happens. The connection's current configuration decides (it may have been
+    /// reloaded or removed meanwhile). Nothing is started either if another IKE SA of
+    /// the connection is up or on its way already (the peer re-initiated first), so
+    /// there are never two.
+    fn reestablish(&mut self, now: Instant, name: &str, closed: bool) {
         let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
             return;
         };
-        let other = self
-            .sas
-            .values()
-            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead());
-        if other {
+        if self.other_sa_of(name) {
             return;
         }
-        match conn.dpd_action {
+        let action = if closed {
+            conn.close_action
+        } else {
+            conn.dpd_action
+        };
+        match action {
             DpdAction::Clear => {}
             DpdAction::Restart => {
                 // Errors here were errors at the first initiate too.
@@ -879,6 +919,13 @@ impl Endpoint {
                 conn: name.to_owned(),
             }),
         }
+    }
+
+    /// Whether an IKE SA of connection `name` is up or being set up.
+    fn other_sa_of(&self, name: &str) -> bool {
+        self.sas
+            .values()
+            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead())
     }
 
     fn settle_one(&mut self, id: IkeSaId) {

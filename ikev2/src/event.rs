@@ -90,7 +90,8 @@ pub enum DownReason {
     Replaced,
     /// An exchange on it failed (see the [`Event::Failed`] just before).
     Failed(Cause),
-    /// Its hard lifetime (`rekey_time` + `over_time`) passed without a rekey.
+    /// Its hard lifetime (`over_time` after the jittered rekey time) passed without a
+    /// successful rekey.
     Expired,
 }
 
@@ -228,9 +229,10 @@ pub struct Failure {
     pub initiator: bool,
     /// The IKE SA survived (only a CHILD SA failed, or a rekey was refused).
     pub ike_sa_kept: bool,
-    /// A failed rekey is tried again this long after the failure (strongSwan's
-    /// `RETRY_INTERVAL` minus a random `RETRY_JITTER`: 6 to 15 s), until the SA's hard
-    /// lifetime. `None` when nothing is retried.
+    /// The failed work is tried again this long after the failure: a rekey after
+    /// strongSwan's `RETRY_INTERVAL` minus a random `RETRY_JITTER` (6 to 15 s), until
+    /// the SA's hard lifetime; an unanswered IKE SA setup at once (zero) while
+    /// `keyingtries` allows. `None` when nothing is retried.
     pub retry_in: Option<Duration>,
 }
 
@@ -247,8 +249,10 @@ impl fmt::Display for Failure {
             "{} with {} failed: {}",
             self.phase, self.remote, self.cause
         )?;
-        if let Some(t) = self.retry_in {
-            write!(f, "; retrying in {} s", t.as_secs_f64().round())?;
+        match self.retry_in {
+            Some(t) if t.is_zero() => f.write_str("; trying again")?,
+            Some(t) => write!(f, "; retrying in {} s", t.as_secs_f64().round())?,
+            None => {}
         }
         Ok(())
     }

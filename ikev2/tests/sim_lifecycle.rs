@@ -288,3 +288,108 @@ fn child_sa_delete_from_either_side() {
         }
     }
 }
+
+/// `keyingtries` (strongSwan's `retransmit()` in state CONNECTING): an unanswered
+/// setup is tried again at once, that many times in all, or forever with 0.
+#[test]
+fn keyingtries_retry_an_unanswered_setup() {
+    for tries in [1u32, 3] {
+        let mut net = pair_with(1, |a| conn(a).keyingtries = tries, |_| {});
+        net.filter = Some(Box::new(|_, _| false));
+        net.initiate(0, "ab");
+        net.drive_for(Duration::from_secs(1000));
+        let f = net.failures(0);
+        assert_eq!(f.len() as u32, tries, "keyingtries {tries}");
+        assert!(f.iter().all(|f| matches!(f.cause, Cause::Timeout { .. })));
+        let (last, earlier) = f.split_last().unwrap();
+        assert!(earlier.iter().all(|f| f.retry_in == Some(Duration::ZERO)));
+        assert!(
+            earlier
+                .iter()
+                .all(|f| f.to_string().ends_with("trying again"))
+        );
+        assert_eq!(last.retry_in, None);
+        assert_eq!(net.nodes[0].ep.ike_sa_count(), 0);
+        assert!(net.nodes[0].ep.poll_timeout().is_none());
+    }
+    // Forever: the peer is unreachable for 10 minutes, then the tunnel comes up.
+    let mut net = pair_with(1, |a| conn(a).keyingtries = 0, |_| {});
+    net.filter = Some(Box::new(|_, _| false));
+    net.initiate(0, "ab");
+    net.drive_for(Duration::from_secs(600));
+    assert!(net.failures(0).len() >= 3);
+    assert_eq!(net.nodes[0].ep.ike_sa_count(), 1, "one try at a time");
+    net.filter = None;
+    assert!(net.drive_until(Duration::from_secs(200), |n| n.established(1)));
+    assert_eq!(net.nodes[1].ep.ike_sa_count(), 1);
+}
+
+/// `close_action` (swanctl's none/start/trap): what follows when the peer deletes
+/// the IKE SA. Not after our own Delete crossed the peer's.
+#[test]
+fn close_action_restart_sets_the_tunnel_up_again_after_the_peers_delete() {
+    use ikev2::config::DpdAction;
+    for action in [DpdAction::Clear, DpdAction::Restart, DpdAction::Trap] {
+        let mut net = pair_with(1, |a| conn(a).close_action = action, |_| {});
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        let now = net.now;
+        net.nodes[1].ep.terminate(now, "ab").unwrap();
+        net.drive_for(Duration::from_secs(10));
+        assert_eq!(downs(&net, 0), [DownReason::DeletedByPeer]);
+        let trap = net.nodes[0]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Trap { conn } if conn == "ab"));
+        assert_eq!(trap, action == DpdAction::Trap, "{action:?}");
+        let restarted = action == DpdAction::Restart;
+        assert_eq!(
+            net.ike_ups(0).len(),
+            1 + usize::from(restarted),
+            "{action:?}"
+        );
+        assert_eq!(net.nodes[0].ep.ike_sa_count(), usize::from(restarted));
+        assert_eq!(net.nodes[1].ep.ike_sa_count(), usize::from(restarted));
+    }
+    // Both ends delete at once: nobody restarts.
+    let mut net = pair_with(1, |a| conn(a).close_action = DpdAction::Restart, |_| {});
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let now = net.now;
+    net.nodes[0].ep.terminate(now, "ab").unwrap();
+    net.nodes[1].ep.terminate(now, "ab").unwrap();
+    net.drive_for(Duration::from_secs(10));
+    assert_eq!(net.ike_ups(0).len(), 1);
+    assert_eq!(net.nodes[0].ep.ike_sa_count(), 0);
+}
+
+/// `life_time = 0` means no hard lifetime (strongSwan), not "expire at once"; with
+/// `rekey_time = 0` too, the CHILD SA simply stays.
+#[test]
+fn zero_life_time_means_no_hard_lifetime() {
+    let no_limits = |c: &mut ikev2::config::EndpointConfig| {
+        let child = &mut conn(c).children[0];
+        child.life_time = Duration::ZERO;
+        child.rekey_time = Duration::ZERO;
+    };
+    let mut net = pair_with(3, no_limits, no_limits);
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let spi = net.children(0)[0].spi_in;
+    net.drive_for(Duration::from_secs(10 * 24 * 3600));
+    for i in 0..2 {
+        let sas = net.nodes[i].ep.ike_sas();
+        let kids: Vec<u32> = sas
+            .iter()
+            .flat_map(|s| s.children.iter().map(|c| c.spi_in))
+            .collect();
+        assert_eq!(kids.len(), 1, "node {i}: still exactly one CHILD SA");
+    }
+    assert_eq!(net.children(0).len(), 1, "never rekeyed or recreated");
+    assert!(
+        net.nodes[0].ep.ike_sas()[0]
+            .children
+            .iter()
+            .any(|c| c.spi_in == spi)
+    );
+}

@@ -435,25 +435,30 @@ impl Connection {
         c.over_time = Some(self.over_time);
         c.rand_time = Some(self.rand_time);
         c.dpd_delay = self.dpd_delay;
-        // strongSwan sets dpd_action per child; ikev2 acts per IKE SA: the most
-        // keeping action of the children wins (restart > trap > clear).
-        c.dpd_action = self
-            .children
-            .iter()
-            .map(|ch| match ch.dpd_action {
-                PeerAction::Restart => DpdAction::Restart,
-                PeerAction::Trap => DpdAction::Trap,
-                _ => DpdAction::Clear,
-            })
-            .max_by_key(|a| match a {
-                DpdAction::Restart => 2,
-                DpdAction::Trap => 1,
-                _ => 0,
-            })
-            .unwrap_or_default();
+        // strongSwan sets dpd_action and close_action per child; ikev2 acts per IKE
+        // SA: the most keeping action of the children wins (restart > trap > clear).
+        c.dpd_action = strongest(self.children.iter().map(|ch| ch.dpd_action));
+        c.close_action = strongest(self.children.iter().map(|ch| ch.close_action));
+        c.keyingtries = self.keyingtries;
         c.children = self.children.iter().map(Child::to_ikev2).collect();
         c
     }
+}
+
+/// The action that keeps a tunnel up the most: restart, then trap, then clear.
+fn strongest(actions: impl Iterator<Item = PeerAction>) -> DpdAction {
+    actions
+        .map(|a| match a {
+            PeerAction::Restart => DpdAction::Restart,
+            PeerAction::Trap => DpdAction::Trap,
+            PeerAction::None | PeerAction::Clear => DpdAction::Clear,
+        })
+        .max_by_key(|a| match a {
+            DpdAction::Restart => 2,
+            DpdAction::Trap => 1,
+            _ => 0,
+        })
+        .unwrap_or_default()
 }
 
 impl Child {

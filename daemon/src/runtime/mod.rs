@@ -26,6 +26,9 @@ use crate::config::DaemonConfig;
 use dataplane::{DataPlane, LocalSockets, Mss};
 use supervisor::{Exit, IkeSockets, Supervisor};
 
+/// Packets the kernel may queue for the TUN device while the outbound worker is busy.
+const TUN_TXQUEUELEN: u32 = 4096;
+
 /// Options of `ikev2d run`.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -119,6 +122,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         )
     })?;
     tun.set_mtu(u32::from(d.mtu))
+        .and_then(|()| tun.set_txqueuelen(TUN_TXQUEUELEN))
         .and_then(|()| tun.set_up(true))
         .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
     tracing::info!("TUN device {} up, MTU {}", tun.name(), d.mtu);

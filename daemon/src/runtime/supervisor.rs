@@ -149,6 +149,7 @@ impl Supervisor {
             tokio::select! {
                 msg = from_workers.recv() => match msg {
                     Some(WorkerMsg::Ike { local, remote, payload }) => {
+                        trace_ike("received", local, remote, &payload);
                         self.endpoint.handle_datagram(Instant::now(), local, remote, &payload);
                     }
                     Some(WorkerMsg::Usage(reports)) => self.usage(&reports),
@@ -321,6 +322,7 @@ impl Supervisor {
     }
 
     async fn transmit(&mut self, t: ikev2::Transmit) {
+        trace_ike("sending", t.local, t.remote, &t.payload);
         let sock = self
             .sockets
             .iter()
@@ -838,6 +840,44 @@ impl Supervisor {
                 self.waiters.push(w);
             }
         }
+    }
+}
+
+/// `-v`: one line per IKE datagram with its header (the payloads are encrypted).
+fn trace_ike(dir: &str, local: std::net::SocketAddr, remote: std::net::SocketAddr, data: &[u8]) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let msg = match data {
+        [0, 0, 0, 0, rest @ ..] if local.port() != 500 => rest,
+        [0xff] => {
+            tracing::debug!("{dir} NAT-keepalive {local} <-> {remote}");
+            return;
+        }
+        _ => data,
+    };
+    match ikev2::wire::Header::new_checked(msg) {
+        Ok(h) => {
+            let f = h.flags();
+            tracing::debug!(
+                "{dir} {} {} #{} {local} <-> {remote}, {} octets, SPIs {:016x}_i {:016x}_r, first payload {:?}",
+                h.exchange_type(),
+                if f.is_response() {
+                    "response"
+                } else {
+                    "request"
+                },
+                h.message_id(),
+                msg.len(),
+                h.spi_i().0,
+                h.spi_r().0,
+                h.next_payload(),
+            );
+        }
+        Err(e) => tracing::debug!(
+            "{dir} {} octets {local} <-> {remote}: not IKE ({e})",
+            data.len()
+        ),
     }
 }
 

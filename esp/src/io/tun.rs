@@ -79,6 +79,17 @@ impl Tun {
         if_ioctl(libc::SIOCSIFMTU, &mut req)
     }
 
+    /// Sets the transmit queue length (`SIOCSIFTXQLEN`): how many packets the kernel
+    /// queues for the device before it drops (the TUN default, 500, overflows when
+    /// the reader is briefly busy at gigabit rates).
+    pub fn set_txqueuelen(&self, len: u32) -> io::Result<()> {
+        let mut req = ifreq(&self.name)?;
+        // `ifr_qlen` shares the integer slot of the union with `ifr_mtu`.
+        req.ifr_ifru.ifru_mtu =
+            i32::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        if_ioctl(libc::SIOCSIFTXQLEN, &mut req)
+    }
+
     /// The interface MTU (`SIOCGIFMTU`).
     pub fn mtu(&self) -> io::Result<u32> {
         let mut req = ifreq(&self.name)?;

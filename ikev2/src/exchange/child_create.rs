@@ -146,7 +146,7 @@ fn install(
     };
     let jitter = random_duration(&mut ctx.sh.rng, cfg.effective_rand_time());
     let rekey_at = (!cfg.rekey_time.is_zero()).then(|| ctx.now + (cfg.rekey_time - jitter));
-    let expire_at = ctx.now + cfg.life_time;
+    let expire_at = (!cfg.life_time.is_zero()).then(|| ctx.now + cfg.life_time);
     sa.children.push(ChildSa {
         name: cfg.name.clone(),
         spi_in,
@@ -160,6 +160,7 @@ fn install(
         pending_switch: rekey_of,
         outbound: rekey_of.is_none(),
         peer_rekey: None,
+        rekey_retry: false,
     });
     ctx.sh.stats.child_sas_installed += 1;
     ctx.sh
@@ -530,6 +531,12 @@ pub(crate) fn process_request(
         let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
         return;
     }
+    #[cfg(test)]
+    if rekey_of.is_none() && ctx.sh.busy_child_creates > 0 {
+        ctx.sh.busy_child_creates -= 1;
+        let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
+        return;
+    }
     let Some(ni) = find(payloads, |p| match p {
         Payload::Nonce(n) => Some(n.data.to_vec()),
         _ => None,
@@ -785,6 +792,14 @@ impl ChildCreate {
         {
             // Collision outcomes, not failures: the rekey task decides what follows.
             ctx.sh.child_spis.remove(&p.spi_in);
+            return Outcome::Done;
+        }
+        if self.rekey.is_none() && refused == Some(NotifyType::TEMPORARY_FAILURE) {
+            // The peer is busy (rekeying, deleting; RFC 7296 section 2.25): try again
+            // later, as strongSwan's `schedule_delayed_retry` does. Not a failure.
+            ctx.sh.child_spis.remove(&p.spi_in);
+            let at = ctx.now + super::rekey_retry_delay(&mut ctx.sh.rng);
+            sa.child_retries.push((at, self.child));
             return Outcome::Done;
         }
         let nr = find(payloads, |x| match x {

@@ -20,7 +20,7 @@
 //!
 //! A rekey that fails (an error notify, a response we cannot use, a local error)
 //! leaves the old SA in use and is tried again after
-//! [`rekey_retry_delay`](super::rekey_retry_delay) (6 to 15 s, strongSwan's
+//! [`rekey_retry_delay`] (6 to 15 s, strongSwan's
 //! `schedule_delayed_rekey`), until the SA's hard lifetime.
 
 use core::time::Duration;
@@ -225,6 +225,7 @@ fn retry_later(sa: &mut IkeSa, ctx: &mut Ctx<'_>, old: u32) -> Option<Duration> 
     }
     c.state = ChildState::Installed;
     c.rekey_at = Some(ctx.now + wait);
+    c.rekey_retry = true;
     Some(wait)
 }
 

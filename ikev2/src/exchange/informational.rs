@@ -2,7 +2,7 @@
 //! `ike_delete.c`, `child_delete.c`, `ike_dpd.c`): deleting the IKE SA or CHILD SAs,
 //! liveness checks, and the AUTHENTICATION_FAILED notification of section 2.21.2.
 
-use crate::endpoint::Ctx;
+use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
 use crate::ike_sa::{ChildState, IkeSa, State};
@@ -78,7 +78,16 @@ pub(crate) fn process_request(
                 if sa.ghost {
                     sa.go_down(ctx, DownReason::Terminated);
                 } else {
+                    // Not if we were deleting it ourselves (crossing Deletes).
+                    let closed = sa.was_up && sa.is_established();
                     sa.go_down(ctx, DownReason::DeletedByPeer);
+                    if closed {
+                        // `close_action` decides what follows.
+                        ctx.sh.actions.push(Action::Reestablish {
+                            conn: sa.conn.clone(),
+                            closed: true,
+                        });
+                    }
                 }
                 return;
             }

@@ -48,13 +48,12 @@ pub(crate) fn rekey_retry_delay(rng: &mut impl rand_core::RngCore) -> Duration {
 }
 
 /// Marks the failure just reported for IKE SA `ike_sa` (and `child`, for a CHILD SA)
-/// as retried after `wait`, so the operator sees that the SA is kept and when the
-/// next attempt comes.
+/// as retried after `wait`, so the operator sees when the next attempt comes.
 pub(crate) fn note_retry(ctx: &mut Ctx<'_>, ike_sa: IkeSaId, child: Option<&str>, wait: Duration) {
     let last = ctx.sh.events.iter_mut().rev().find_map(|e| match e {
         Event::Failed(f)
             if f.ike_sa == Some(ike_sa)
-                && f.ike_sa_kept
+                && f.initiator
                 && f.retry_in.is_none()
                 && f.child.as_deref() == child =>
         {

@@ -151,8 +151,9 @@ pub(crate) struct ChildSa {
     pub state: ChildState,
     /// When to start a rekey (`rekey_time` minus jitter); `None` once handled.
     pub rekey_at: Option<Instant>,
-    /// Hard lifetime: removed then, rekeyed or not.
-    pub expire_at: Instant,
+    /// Hard lifetime: removed then, rekeyed or not; `None` for `life_time = 0` (no
+    /// hard lifetime, as in strongSwan).
+    pub expire_at: Option<Instant>,
     /// A rekey replacement whose outbound is not used yet: the old inbound SPI.
     pub pending_switch: Option<u32>,
     /// Whether our outbound traffic uses this SA.
@@ -161,6 +162,9 @@ pub(crate) struct ChildSa {
     /// section 2.8.1): the inbound SPI of the peer's replacement and the lowest nonce
     /// of its exchange.
     pub peer_rekey: Option<(u32, Vec<u8>)>,
+    /// A rekey of it failed and `rekey_at` is the retry: usage reports do not bring
+    /// it forward (they repeat their soft limit every time).
+    pub rekey_retry: bool,
 }
 
 impl ChildState {
@@ -241,6 +245,12 @@ pub(crate) struct IkeSa {
     pub extra_ghosts: Vec<(NewIke, bool)>,
     /// The old incarnation's SPIs and windows were deleted by the peer already.
     pub old_deleted: bool,
+    /// Initiator: earlier tries to set up this connection that got no answer
+    /// (`keyingtries`).
+    pub keyingtry: u32,
+    /// New CHILD SAs (config index) the peer answered TEMPORARY_FAILURE, and when to
+    /// ask again.
+    pub child_retries: Vec<(Instant, usize)>,
 }
 
 impl IkeSa {
@@ -300,10 +310,16 @@ impl IkeSa {
             pending_adopt: None,
             extra_ghosts: Vec::new(),
             old_deleted: false,
+            keyingtry: 0,
+            child_retries: Vec::new(),
         }
     }
 
-    /// Arms the IKE SA's rekey and hard expiry from now.
+    /// Arms the IKE SA's rekey and hard expiry from now. As strongSwan
+    /// (`ike_sa.c` `set_state`: `STAT_DELETE = STAT_REKEY + over_time`), the hard
+    /// expiry is `over_time` after the jittered rekey time, so there are always
+    /// `over_time` of rekey attempts and the two ends of an SA do not expire at the
+    /// same moment.
     pub(crate) fn schedule_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
         let conn = &self.conn;
         if conn.rekey_time.is_zero() {
@@ -313,8 +329,9 @@ impl IkeSa {
             &mut ctx.sh.rng,
             conn.effective_rand_time(),
         );
-        self.rekey_at = Some(ctx.now + (conn.rekey_time - jitter));
-        self.expire_at = Some(ctx.now + conn.rekey_time + conn.effective_over_time());
+        let rekey_at = ctx.now + conn.rekey_time.saturating_sub(jitter);
+        self.rekey_at = Some(rekey_at);
+        self.expire_at = Some(rekey_at + conn.effective_over_time());
     }
 
     /// A ghost SA from a new IKE SA's keys (a redundant SA of a collision).

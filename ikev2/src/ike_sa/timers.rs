@@ -10,12 +10,13 @@
 //! | CHILD rekey | a CHILD SA is installed and not being rekeyed | `rekey_time` minus a random jitter up to `rand_time` (from the endpoint's seeded RNG): CREATE_CHILD_SA with N(REKEY_SA); after a failed rekey, 6 to 15 s later (strongSwan's `RETRY_INTERVAL`/`RETRY_JITTER`) |
 //! | CHILD hard expiry | a CHILD SA exists | `life_time`: remove it (rekeyed or not) and send a Delete; with `dpd_action` restart or trap, create it again |
 //! | CHILD linger | a rekeyed CHILD SA was deleted | `delete_rekeyed_delay` later its inbound SA is removed |
+//! | CHILD create retry | a new CHILD SA was answered TEMPORARY_FAILURE | 6 to 15 s later: ask again |
 //! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
-//! | IKE hard expiry | established, `rekey_time` > 0 | `rekey_time` + `over_time` (10 %): a one-shot Delete, the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again) |
+//! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again, INITIAL_CONTACT replaces the peer's SA; otherwise a one-shot Delete tells the peer) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
 //! | keepalive | established, we are behind a NAT, `keep_alive` > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
@@ -69,6 +70,7 @@ impl IkeSa {
         if self.is_established() {
             arm(self.rekey_at);
             arm(self.expire_at);
+            arm(self.child_retries.iter().map(|(at, _)| *at).min());
         }
         t
     }
@@ -151,9 +153,21 @@ impl IkeSa {
         }
     }
 
-    /// Rekeys, hard expiries and lingering inbound SAs of the CHILD SAs.
+    /// Rekeys, hard expiries and lingering inbound SAs of the CHILD SAs, and new
+    /// CHILD SAs to ask for again.
     fn child_timers(&mut self, ctx: &mut Ctx<'_>) {
         let now = ctx.now;
+        if self.is_established() {
+            let (due, later): (Vec<_>, Vec<_>) =
+                self.child_retries.iter().partition(|(at, _)| *at <= now);
+            self.child_retries = later;
+            for (_, index) in due {
+                if !self.child_in_use(index) {
+                    self.queue
+                        .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
+                }
+            }
+        }
         let mut i = 0;
         while i < self.children.len() {
             let c = &self.children[i];
@@ -164,7 +178,7 @@ impl IkeSa {
                     continue;
                 }
                 ChildState::Lingering(_) => {}
-                _ if c.expire_at <= now => {
+                _ if c.expire_at.is_some_and(|t| t <= now) => {
                     // Hard lifetime: the SA goes, rekeyed or not; the peer is told.
                     let (name, rekeying) = (c.name.clone(), c.state == ChildState::Rekeying);
                     self.remove_child(ctx, spi);
@@ -189,13 +203,19 @@ impl IkeSa {
         self.start_next(ctx);
     }
 
-    /// The IKE SA's hard lifetime passed without a successful rekey: tell the peer
-    /// with a Delete we do not wait for (strongSwan deletes an expired IKE SA too;
-    /// with a request in flight the window is full and the peer learns from the new
-    /// SA's INITIAL_CONTACT instead), go down ([`DownReason::Expired`]), and let the
-    /// endpoint apply `dpd_action` (restart: initiate again).
+    /// The IKE SA's hard lifetime passed without a successful rekey: go down
+    /// ([`DownReason::Expired`]) and let the endpoint apply `dpd_action`.
+    ///
+    /// The peer is told with a Delete we do not wait for (strongSwan deletes an
+    /// expired IKE SA too), unless we initiate again at once (`restart`) and send
+    /// INITIAL_CONTACT: then the new SA replaces the peer's old one, and a Delete
+    /// would only invite a peer with `close_action = restart` to initiate a second
+    /// SA at the same time. With a request in flight the window is full and no
+    /// Delete can be sent either.
     fn expire(&mut self, ctx: &mut Ctx<'_>) {
-        if self.requests.outstanding.is_none() {
+        let conn = &self.conn;
+        let replaced_by_restart = conn.dpd_action == DpdAction::Restart && conn.initial_contact;
+        if self.requests.outstanding.is_none() && !replaced_by_restart {
             let mut chain = Chain::new();
             if chain.push(&Payload::Delete(Delete::ike())).is_ok() {
                 let header = self.header(ExchangeType::INFORMATIONAL, self.requests.next_id, false);
@@ -209,6 +229,7 @@ impl IkeSa {
         if keep_up {
             ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
+                closed: false,
             });
         }
     }
@@ -226,14 +247,21 @@ impl IkeSa {
         let Some(index) = self.conn.children.iter().position(|c| c.name == name) else {
             return;
         };
-        let in_use = self.children.iter().any(|c| {
-            c.name == name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
-        });
-        if in_use {
+        if self.child_in_use(index) {
             return;
         }
         self.queue
             .push_back(Task::ChildCreate(Box::new(ChildCreate::new(index))));
+    }
+
+    /// Whether a CHILD SA of child config `index` is in use (not replaced or going).
+    fn child_in_use(&self, index: usize) -> bool {
+        let Some(cfg) = self.conn.children.get(index) else {
+            return true;
+        };
+        self.children.iter().any(|c| {
+            c.name == cfg.name && matches!(c.state, ChildState::Installed | ChildState::Rekeying)
+        })
     }
 
     /// Queues a rekey of the CHILD SA with inbound SPI `spi` (once).
@@ -276,11 +304,28 @@ impl IkeSa {
             remote: self.remote,
         };
         let was_up = self.was_up && !self.ghost;
+        // Setting up: `keyingtries` decides whether to try again (strongSwan's
+        // `retransmit()` in state CONNECTING).
+        let tries = self.conn.keyingtries;
+        let next = self.keyingtry.saturating_add(1);
+        let again = self.initiator
+            && !self.was_up
+            && !self.ghost
+            && matches!(self.state, State::Connecting | State::Authenticating)
+            && (tries == 0 || tries > next);
         self.fail(ctx, Phase::of(exchange), cause, true, None);
+        if again {
+            crate::exchange::note_retry(ctx, self.id, None, Duration::ZERO);
+            ctx.sh.actions.push(Action::Retry {
+                conn: self.conn.clone(),
+                keyingtry: next,
+            });
+        }
         if was_up {
             // The peer is dead: `dpd_action` decides what follows.
             ctx.sh.actions.push(Action::Reestablish {
                 conn: self.conn.clone(),
+                closed: false,
             });
         }
     }
@@ -290,9 +335,10 @@ impl IkeSa {
 fn child_deadline(c: &ChildSa, established: bool) -> Option<Instant> {
     match c.state {
         ChildState::Lingering(t) => Some(t),
-        ChildState::Installed if established => {
-            Some(c.rekey_at.map_or(c.expire_at, |r| r.min(c.expire_at)))
-        }
-        _ => Some(c.expire_at),
+        ChildState::Installed if established => match (c.rekey_at, c.expire_at) {
+            (Some(r), Some(e)) => Some(r.min(e)),
+            (r, e) => r.or(e),
+        },
+        _ => c.expire_at,
     }
 }

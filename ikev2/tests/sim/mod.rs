@@ -474,6 +474,36 @@ impl Network {
             .collect()
     }
 
+    /// Right now (whatever happened before): each side has exactly one IKE SA, it is
+    /// established, and both have the same CHILD SA pairs in use.
+    pub fn established_now(&self) -> bool {
+        let sas = |node: usize| self.nodes[node].ep.ike_sas();
+        let (a, b) = (sas(0), sas(1));
+        let [a] = a.as_slice() else { return false };
+        let [b] = b.as_slice() else { return false };
+        let in_use = |s: &ikev2::IkeSaStatus, flip: bool| {
+            let mut v: Vec<(u32, u32)> = s
+                .children
+                .iter()
+                .filter(|c| c.state == "INSTALLED" || c.state == "REKEYING")
+                .map(|c| {
+                    if flip {
+                        (c.spi_out, c.spi_in)
+                    } else {
+                        (c.spi_in, c.spi_out)
+                    }
+                })
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        a.state == "ESTABLISHED"
+            && b.state == "ESTABLISHED"
+            && (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
+            && !in_use(a, false).is_empty()
+            && in_use(a, false) == in_use(b, true)
+    }
+
     /// Both sides have an IKE SA up and `children` CHILD SAs each.
     pub fn established(&self, children: usize) -> bool {
         self.ike_ups(0).len() == 1
