@@ -1,2 +1,34 @@
-//! Interop harness: ikev2d against strongSwan in Linux network namespaces.
-//! The harness arrives with the interop issue, once the daemon exists.
+//! Interop harness: ikev2d against strongSwan (and against itself) in Linux network
+//! namespaces. Tests live in `tests/`; this crate gives them
+//!
+//! - [`prereq`]: root, TUN, strongSwan and the ikev2d binary, with [`require!`]
+//!   (missing: fail under `CI=true`, skip elsewhere);
+//! - [`netns`], [`topology`]: namespaces, veth pairs and the two-site [`topology::Pair`],
+//!   removed on drop even when a test panics;
+//! - [`conn`]: one tunnel description rendered for both daemons;
+//! - [`strongswan`]: charon with kernel-libipsec, swanctl, `--list-sas` parsing;
+//! - [`ikev2d`]: `ikev2d run` with a generated TOML configuration and its control CLI;
+//! - [`ping`](mod@ping), [`cmd`], [`proc`], [`cleanup`]: commands with time limits,
+//!   daemons with log files, and a per-test time bound.
+//!
+//! It never touches the host's network: everything happens in namespaces it creates.
+//! Everything needs root.
+
+pub mod cleanup;
+pub mod cmd;
+pub mod conn;
+pub mod ikev2d;
+pub mod netns;
+pub mod ping;
+pub mod prereq;
+pub mod proc;
+pub mod strongswan;
+pub mod topology;
+
+pub use cleanup::TimeBound;
+pub use conn::{ChildSpec, ConnSpec, StartAction};
+pub use ikev2d::{Ikev2d, Ikev2dConfig};
+pub use netns::Netns;
+pub use ping::{ping, ping_until};
+pub use strongswan::{Charon, CharonOptions};
+pub use topology::Pair;

@@ -1,0 +1,172 @@
+//! What the interop tests need from the machine, and what to do when it is missing:
+//! with `CI=true` a missing prerequisite fails the test (scripts/test installs
+//! everything, so missing means broken), elsewhere the test prints a skip line and
+//! returns. Use [`require!`](crate::require) at the top of a test.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::cmd::{self, DEFAULT_TIMEOUT};
+
+/// strongSwan's IKE daemon as Debian installs it.
+pub const CHARON: &str = "/usr/lib/ipsec/charon";
+/// strongSwan's userspace ESP plugin (the kernel here has no XFRM/ESP).
+pub const KERNEL_LIBIPSEC: &str = "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so";
+/// The apt packages the interop tests use (also in scripts/test's APT_PACKAGES).
+pub const APT_PACKAGES: &str = "strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+     libstrongswan-standard-plugins iproute2 iputils-ping";
+
+/// A missing prerequisite and how to get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing {
+    pub what: String,
+    pub fix: String,
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.what, self.fix)
+    }
+}
+
+fn missing(what: impl Into<String>, fix: impl Into<String>) -> Missing {
+    Missing {
+        what: what.into(),
+        fix: fix.into(),
+    }
+}
+
+/// `CI` is set to `true` (or `1`).
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// In CI: panic naming what is missing and how to install it. Elsewhere: print a skip
+/// line on stderr (the caller then returns).
+#[track_caller]
+pub fn skip_or_fail(test: &str, m: &Missing) {
+    if is_ci() {
+        panic!("{test}: prerequisite missing in CI: {m}");
+    }
+    // Straight to the file descriptor: libtest captures `eprintln!` of passing tests,
+    // and a skip must be visible.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {m}");
+}
+
+/// Network namespaces and veth need root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
+pub fn require_root() -> Result<(), Missing> {
+    if nix::unistd::geteuid().is_root() {
+        Ok(())
+    } else {
+        Err(missing(
+            "root",
+            "run the interop tests as root, e.g. `sudo -E scripts/test`",
+        ))
+    }
+}
+
+/// `/dev/net/tun` (ikev2d and kernel-libipsec create TUN devices), `ip` and `ping`.
+pub fn require_tun() -> Result<(), Missing> {
+    if !Path::new("/dev/net/tun").exists() {
+        return Err(missing(
+            "/dev/net/tun",
+            "load the tun module (`modprobe tun`) or give the container the TUN device",
+        ));
+    }
+    for (tool, pkg) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
+        if !cmd::run_args(
+            "sh",
+            &["-c", &format!("command -v {tool}")],
+            DEFAULT_TIMEOUT,
+        )
+        .ok()
+        {
+            return Err(missing(
+                format!("`{tool}`"),
+                format!("apt-get install {pkg}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// charon, swanctl and the kernel-libipsec, openssl and gcm plugins.
+pub fn require_strongswan() -> Result<(), Missing> {
+    let install = format!("apt-get install --no-install-recommends {APT_PACKAGES}");
+    if !Path::new(CHARON).exists() {
+        return Err(missing(CHARON, install));
+    }
+    if !cmd::run_args("sh", &["-c", "command -v swanctl"], DEFAULT_TIMEOUT).ok() {
+        return Err(missing("swanctl", install));
+    }
+    if !Path::new(KERNEL_LIBIPSEC).exists() {
+        return Err(missing("strongSwan's kernel-libipsec plugin", install));
+    }
+    for p in ["openssl", "gcm"] {
+        let f = format!("/usr/lib/ipsec/plugins/libstrongswan-{p}.so");
+        if !Path::new(&f).exists() {
+            return Err(missing(format!("strongSwan's {p} plugin ({f})"), install));
+        }
+    }
+    Ok(())
+}
+
+/// The ikev2d binary: `$IKEV2D_BIN`, else the newer of `target/debug/ikev2d` and
+/// `target/release/ikev2d` under `$CARGO_TARGET_DIR` or the workspace's `target/`.
+/// scripts/test builds it (`cargo build -p ikev2d`) before the tests run.
+pub fn ikev2d_binary() -> Result<PathBuf, Missing> {
+    if let Some(p) = std::env::var_os("IKEV2D_BIN") {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(missing(
+                format!("IKEV2D_BIN={} (no such file)", p.display()),
+                "point IKEV2D_BIN at a built ikev2d",
+            ))
+        };
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            let t = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+            t.canonicalize().unwrap_or(t)
+        },
+        PathBuf::from,
+    );
+    let newest = ["debug", "release"]
+        .iter()
+        .map(|p| target.join(p).join("ikev2d"))
+        .filter_map(|p| {
+            let m = p.metadata().ok()?.modified().ok()?;
+            Some((m, p))
+        })
+        .max();
+    newest.map(|(_, p)| p).ok_or_else(|| {
+        missing(
+            format!(
+                "the ikev2d binary (looked in {}/{{debug,release}})",
+                target.display()
+            ),
+            "run `cargo build -p ikev2d` first or set IKEV2D_BIN",
+        )
+    })
+}
+
+/// Check prerequisites at the top of a test; on the first missing one, fail (CI) or
+/// print a skip line and `return` from the test.
+///
+/// ```ignore
+/// interop_tests::require!(require_root(), require_tun(), require_strongswan());
+/// ```
+#[macro_export]
+macro_rules! require {
+    ($($check:expr),+ $(,)?) => {
+        $(
+            if let Err(m) = $check {
+                $crate::prereq::skip_or_fail(concat!(module_path!(), ":", line!()), &m);
+                return;
+            }
+        )+
+    };
+}

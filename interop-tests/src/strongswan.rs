@@ -1,0 +1,464 @@
+//! strongSwan's charon as a test peer, run the way `scripts/strongswan-lab` runs it
+//! (see docs/strongswan-lab.md): inside a namespace, under `unshare -m` with a tmpfs
+//! on `/run` (charon's compiled-in pid file), its own `STRONGSWAN_CONF`, the vici
+//! socket in a temporary directory, and kernel-libipsec as the IPsec backend (the
+//! kernel has no ESP: ESP is userspace and always UDP-encapsulated on port 4500, and
+//! charon pretends a NAT is present).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::cmd::{self, Output};
+use crate::conn::ConnSpec;
+use crate::netns::Netns;
+use crate::prereq::CHARON;
+use crate::proc::{Proc, STOP_GRACE};
+
+/// `load_modular = no` and this list, in this order: kernel-libipsec must come before
+/// kernel-netlink to win the kernel-ipsec slot.
+pub const PLUGINS: &str = "random nonce openssl kdf aes sha1 sha2 hmac gcm gmp curve25519 \
+     pem pkcs1 pkcs8 x509 pubkey revocation constraints kernel-libipsec kernel-netlink \
+     socket-default vici";
+
+/// `charon.*` settings the tests vary (strongswan.conf).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CharonOptions {
+    /// `charon.fragment_size`: largest IKE datagram when fragmenting (default 1280).
+    pub fragment_size: Option<u32>,
+}
+
+/// A running charon; dropped = stopped (SIGTERM), its log printed if the test panics.
+#[derive(Debug)]
+pub struct Charon {
+    ns: String,
+    dir: Option<tempfile::TempDir>,
+    path: PathBuf,
+    vici: PathBuf,
+    proc: Proc,
+}
+
+impl Charon {
+    /// Write strongswan.conf and swanctl.conf for `conns`, start charon in `ns`, wait
+    /// for its vici socket and `swanctl --load-all`.
+    #[track_caller]
+    pub fn start(ns: &Netns, conns: &[ConnSpec]) -> Self {
+        Self::start_with(ns, conns, &CharonOptions::default())
+    }
+
+    /// [`Charon::start`] with extra strongswan.conf settings.
+    #[track_caller]
+    pub fn start_with(ns: &Netns, conns: &[ConnSpec], opts: &CharonOptions) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ikev2d-interop-charon-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let path = dir.path().to_owned();
+        let vici = path.join("charon.vici");
+        for sub in [
+            "swanctl",
+            "swanctl/x509",
+            "swanctl/x509ca",
+            "swanctl/private",
+        ] {
+            std::fs::create_dir_all(path.join(sub)).unwrap_or_else(|e| panic!("mkdir {sub}: {e}"));
+        }
+        write(&path.join("strongswan.conf"), &strongswan_conf(&path, opts));
+        write(&path.join("swanctl/swanctl.conf"), &swanctl_conf(conns));
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns.name()])
+            .args(["unshare", "--mount", "--propagation", "private"])
+            .args([
+                "sh",
+                "-c",
+                "mount -t tmpfs -o mode=0755 ikev2d-interop-run /run && exec \"$0\"",
+                CHARON,
+            ])
+            .env("STRONGSWAN_CONF", path.join("strongswan.conf"));
+        let mut proc = Proc::spawn("charon", &mut c, &path.join("charon.stdout"));
+        let up = cmd::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
+            if vici.exists() {
+                return Some(true);
+            }
+            (!proc.is_running()).then_some(false)
+        });
+        let mut charon = Self {
+            ns: ns.name().to_owned(),
+            dir: Some(dir),
+            path,
+            vici,
+            proc,
+        };
+        if up != Some(true) {
+            panic!(
+                "charon in {} did not open its vici socket within 10 s (running: {})\n{}",
+                charon.ns,
+                charon.proc.is_running(),
+                charon.logs_tail(40)
+            );
+        }
+        let conf = charon.path.join("swanctl/swanctl.conf");
+        let conf = conf.to_string_lossy().into_owned();
+        let o = charon.swanctl(&["--load-all", "--file", &conf]);
+        if !o.ok() {
+            panic!("swanctl --load-all failed: {o}\n{}", charon.logs_tail(40));
+        }
+        charon
+    }
+
+    /// SIGKILL: charon dies without deleting its SAs (a crashed or rebooted peer).
+    pub fn kill(&mut self) {
+        self.proc.signal(nix::sys::signal::Signal::SIGKILL);
+        let _ = self.proc.stop(STOP_GRACE);
+    }
+
+    /// The directory with strongswan.conf, swanctl/, charon.log, charon.stdout.
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// `swanctl ARGS --uri unix://<vici>` in the namespace (30 s limit).
+    pub fn swanctl(&self, args: &[&str]) -> Output {
+        let uri = format!("unix://{}", self.vici.display());
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, "swanctl"])
+            .args(args)
+            .args(["--uri", &uri])
+            .env("STRONGSWAN_CONF", self.path.join("strongswan.conf"));
+        cmd::run(&mut c, Duration::from_secs(30))
+    }
+
+    /// `swanctl --initiate --child CHILD --timeout 20`.
+    pub fn initiate(&self, child: &str) -> Output {
+        self.swanctl(&["--initiate", "--child", child, "--timeout", "20"])
+    }
+
+    /// `swanctl --list-sas`, parsed.
+    #[track_caller]
+    pub fn list_sas(&self) -> Vec<IkeSa> {
+        parse_list_sas(&self.swanctl(&["--list-sas"]).expect_ok().stdout)
+    }
+
+    /// `swanctl --list-sas` as printed (for reports).
+    pub fn list_sas_text(&self) -> String {
+        self.swanctl(&["--list-sas"]).stdout
+    }
+
+    /// Wait until IKE SA `conn` is ESTABLISHED with every child INSTALLED.
+    pub fn wait_established(&self, conn: &str, timeout: Duration) -> Result<IkeSa, String> {
+        let mut last = Vec::new();
+        cmd::wait_for(timeout, Duration::from_millis(250), || {
+            last = parse_list_sas(&self.swanctl(&["--list-sas"]).stdout);
+            last.iter()
+                .find(|s| {
+                    s.name == conn
+                        && s.state == "ESTABLISHED"
+                        && !s.children.is_empty()
+                        && s.children.iter().all(|c| c.state == "INSTALLED")
+                })
+                .cloned()
+        })
+        .ok_or_else(|| format!("strongSwan SA {conn} not established after {timeout:?}: {last:?}"))
+    }
+
+    /// charon's file log.
+    pub fn log(&self) -> String {
+        std::fs::read(self.path.join("charon.log"))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The last lines of charon's stdout and file log.
+    pub fn logs_tail(&self, n: usize) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        format!(
+            "--- charon stdout ({})\n{}\n--- charon.log, last {n} lines ({})\n{}",
+            self.proc.log_path().display(),
+            self.proc.log_tail(n),
+            self.path.join("charon.log").display(),
+            lines[lines.len().saturating_sub(n)..].join("\n")
+        )
+    }
+}
+
+impl Drop for Charon {
+    fn drop(&mut self) {
+        let (status, killed) = self.proc.stop(STOP_GRACE);
+        if std::thread::panicking() {
+            eprintln!(
+                "=== charon in {} ({status}, SIGKILL: {killed})\n{}",
+                self.ns,
+                self.logs_tail(150)
+            );
+            if let Some(d) = self.dir.take() {
+                eprintln!("charon files kept in {}", d.keep().display());
+            }
+        }
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// strongswan.conf for a charon whose files live in `dir`.
+pub fn strongswan_conf(dir: &Path, opts: &CharonOptions) -> String {
+    let d = dir.display();
+    let extra = match opts.fragment_size {
+        Some(n) => format!("\tfragment_size = {n}\n"),
+        None => String::new(),
+    };
+    format!(
+        "# generated by interop-tests
+charon {{
+	load_modular = no
+	load = {PLUGINS}
+	install_routes = yes
+	routing_table = 220
+	routing_table_prio = 220
+	retransmit_tries = 3
+	retransmit_timeout = 2.0
+{extra}	plugins {{
+		vici {{
+			socket = unix://{d}/charon.vici
+		}}
+	}}
+	syslog {{
+		daemon {{
+			default = -1
+		}}
+		auth {{
+			default = -1
+		}}
+	}}
+	filelog {{
+		test {{
+			path = {d}/charon.log
+			time_format = %H:%M:%S
+			ike_name = yes
+			append = yes
+			flush_line = yes
+			default = 1
+			ike = 2
+			knl = 2
+			cfg = 2
+			net = 1
+		}}
+	}}
+}}
+"
+    )
+}
+
+/// swanctl.conf with `conns` and one `ike-<name>` secret per connection.
+pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
+    let mut s = String::from("# generated by interop-tests\nconnections {\n");
+    for c in conns {
+        let _ = writeln!(s, "\t{} {{", c.name);
+        let _ = writeln!(s, "\t\tversion = 2");
+        let _ = writeln!(s, "\t\tlocal_addrs = {}", c.local_addr);
+        let _ = writeln!(s, "\t\tremote_addrs = {}", c.remote_addr);
+        let _ = writeln!(s, "\t\tproposals = {}", c.proposals.join(","));
+        if let Some(t) = &c.rekey_time {
+            let _ = writeln!(s, "\t\trekey_time = {t}");
+        }
+        if let Some(t) = &c.dpd_delay {
+            let _ = writeln!(s, "\t\tdpd_delay = {t}");
+        }
+        if c.encap {
+            let _ = writeln!(s, "\t\tencap = yes");
+        }
+        let _ = writeln!(
+            s,
+            "\t\tlocal {{\n\t\t\tauth = psk\n\t\t\tid = {}\n\t\t}}",
+            c.local_id
+        );
+        let _ = writeln!(
+            s,
+            "\t\tremote {{\n\t\t\tauth = psk\n\t\t\tid = {}\n\t\t}}",
+            c.remote_id
+        );
+        let _ = writeln!(s, "\t\tchildren {{");
+        for ch in &c.children {
+            let _ = writeln!(s, "\t\t\t{} {{", ch.name);
+            let _ = writeln!(s, "\t\t\t\tlocal_ts = {}", ch.local_ts.join(","));
+            let _ = writeln!(s, "\t\t\t\tremote_ts = {}", ch.remote_ts.join(","));
+            let _ = writeln!(s, "\t\t\t\tesp_proposals = {}", ch.esp_proposals.join(","));
+            let _ = writeln!(s, "\t\t\t\tstart_action = {}", ch.start_action.as_str());
+            if let Some(a) = &ch.dpd_action {
+                let _ = writeln!(s, "\t\t\t\tdpd_action = {a}");
+            }
+            if let Some(t) = &ch.rekey_time {
+                let _ = writeln!(s, "\t\t\t\trekey_time = {t}");
+            }
+            if let Some(t) = &ch.life_time {
+                let _ = writeln!(s, "\t\t\t\tlife_time = {t}");
+            }
+            let _ = writeln!(s, "\t\t\t}}");
+        }
+        let _ = writeln!(s, "\t\t}}\n\t}}");
+    }
+    s.push_str("}\nsecrets {\n");
+    for c in conns {
+        let _ = writeln!(
+            s,
+            "\tike-{} {{\n\t\tid-local = {}\n\t\tid-remote = {}\n\t\tsecret = \"{}\"\n\t}}",
+            c.name,
+            c.local_id,
+            c.remote_id,
+            c.psk.replace('\\', "\\\\").replace('"', "\\\"")
+        );
+    }
+    s.push_str("}\n");
+    s
+}
+
+/// One IKE SA of `swanctl --list-sas`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IkeSa {
+    pub name: String,
+    /// `ESTABLISHED`, `CONNECTING`, `DELETING`, ...
+    pub state: String,
+    pub spi_i: String,
+    pub spi_r: String,
+    pub children: Vec<ChildSa>,
+}
+
+/// One CHILD SA of `swanctl --list-sas`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChildSa {
+    pub name: String,
+    /// `INSTALLED`, `REKEYED`, ...
+    pub state: String,
+    /// `TUNNEL-in-UDP` with kernel-libipsec.
+    pub mode: String,
+    pub spi_in: String,
+    pub spi_out: String,
+    pub bytes_in: u64,
+    pub packets_in: u64,
+    pub bytes_out: u64,
+    pub packets_out: u64,
+}
+
+/// Parse the default (text) output of `swanctl --list-sas`; lines it does not know
+/// are ignored.
+pub fn parse_list_sas(text: &str) -> Vec<IkeSa> {
+    let mut out: Vec<IkeSa> = Vec::new();
+    for line in text.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 0 && t.contains(": #") {
+            // lab: #1, ESTABLISHED, IKEv2, 0123456789abcdef_i* fedcba9876543210_r
+            let (name, rest) = t.split_once(": #").unwrap_or((t, ""));
+            let f: Vec<&str> = rest.split(", ").collect();
+            let spis: Vec<&str> = f
+                .get(3)
+                .map_or(Vec::new(), |s| s.split_whitespace().collect());
+            let spi = |suffix: &str| {
+                spis.iter()
+                    .find_map(|s| s.trim_end_matches('*').strip_suffix(suffix))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            out.push(IkeSa {
+                name: name.to_owned(),
+                state: f.get(1).copied().unwrap_or_default().to_owned(),
+                spi_i: spi("_i"),
+                spi_r: spi("_r"),
+                children: Vec::new(),
+            });
+        } else if indent == 2 && t.contains(", reqid ") {
+            // net: #1, reqid 1, INSTALLED, TUNNEL-in-UDP, ESP:AES_GCM_16-256
+            let (name, rest) = t.split_once(": #").unwrap_or((t, ""));
+            let f: Vec<&str> = rest.split(", ").collect();
+            if let Some(ike) = out.last_mut() {
+                ike.children.push(ChildSa {
+                    name: name.to_owned(),
+                    state: f.get(2).copied().unwrap_or_default().to_owned(),
+                    mode: f.get(3).copied().unwrap_or_default().to_owned(),
+                    ..ChildSa::default()
+                });
+            }
+        } else if indent == 4 && (t.starts_with("in ") || t.starts_with("out ")) {
+            // in  c1a2b3c4,    252 bytes,     3 packets,     0s ago
+            let Some(child) = out.last_mut().and_then(|i| i.children.last_mut()) else {
+                continue;
+            };
+            let mut parts = t.split(',').map(str::trim);
+            let head = parts.next().unwrap_or_default();
+            let spi = head
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_owned();
+            let (mut bytes, mut packets) = (0, 0);
+            for p in parts {
+                if let Some(n) = p.strip_suffix(" bytes") {
+                    bytes = n.trim().parse().unwrap_or(0);
+                } else if let Some(n) = p.strip_suffix(" packets") {
+                    packets = n.trim().parse().unwrap_or(0);
+                }
+            }
+            if t.starts_with("in ") {
+                (child.spi_in, child.bytes_in, child.packets_in) = (spi, bytes, packets);
+            } else {
+                (child.spi_out, child.bytes_out, child.packets_out) = (spi, bytes, packets);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_list_sas() {
+        let text = "\
+lab: #1, ESTABLISHED, IKEv2, 9c1b8a1e5c2d4f60_i* 1d0f2e3a4b5c6d7e_r
+  local  '192.0.2.1' @ 192.0.2.1[4500]
+  remote '192.0.2.2' @ 192.0.2.2[4500]
+  AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048
+  established 2s ago
+  net: #1, reqid 1, INSTALLED, TUNNEL-in-UDP, ESP:AES_GCM_16-256
+    installed 2s ago
+    in  c4d3b2a1,    252 bytes,     3 packets,     0s ago
+    out c1d2e3f4,    336 bytes,     4 packets,     0s ago
+    local  10.1.0.0/24
+    remote 10.2.0.0/24
+";
+        let sas = parse_list_sas(text);
+        assert_eq!(sas.len(), 1);
+        let s = &sas[0];
+        assert_eq!((s.name.as_str(), s.state.as_str()), ("lab", "ESTABLISHED"));
+        assert_eq!(
+            (s.spi_i.as_str(), s.spi_r.as_str()),
+            ("9c1b8a1e5c2d4f60", "1d0f2e3a4b5c6d7e")
+        );
+        let c = &s.children[0];
+        assert_eq!(
+            (c.name.as_str(), c.state.as_str(), c.mode.as_str()),
+            ("net", "INSTALLED", "TUNNEL-in-UDP")
+        );
+        assert_eq!(
+            (c.spi_in.as_str(), c.bytes_in, c.packets_in),
+            ("c4d3b2a1", 252, 3)
+        );
+        assert_eq!(
+            (c.spi_out.as_str(), c.bytes_out, c.packets_out),
+            ("c1d2e3f4", 336, 4)
+        );
+    }
+
+    #[test]
+    fn swanctl_conf_has_both_sides() {
+        let text = swanctl_conf(&[ConnSpec::site_a()]);
+        assert!(text.contains("local_addrs = 192.0.2.1"));
+        assert!(text.contains("remote_ts = 10.2.0.0/24"));
+        assert!(text.contains("esp_proposals = aes256gcm16"));
+        assert!(text.contains("id-remote = 192.0.2.2"));
+    }
+}
