@@ -49,6 +49,7 @@ fn report() -> StatusReport {
                     sa_packets_in: 2,
                     sa_packets_out: 1,
                     rekeys: 0,
+                    drops: Default::default(),
                 }],
                 last_error: None,
             },
@@ -67,6 +68,7 @@ fn report() -> StatusReport {
                 }),
             },
         ],
+        counters: Default::default(),
     }
 }
 

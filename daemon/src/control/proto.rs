@@ -3,6 +3,8 @@
 //! by one JSON [`Response`] line. The types are also what `status --json` prints, so
 //! they are a stable interface: add fields, never rename them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// What a client asks.
@@ -46,6 +48,11 @@ pub enum Response {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub connections: Vec<ConnStatus>,
+    /// Daemon-wide counters by name (non-zero ones): IKE datagrams received, sent,
+    /// retransmitted and dropped by reason (`ike_*`), and data-plane drops that
+    /// belong to no SA (`esp_*`, e.g. `esp_in_no_sa`, `esp_out_no_policy`).
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// `DOWN`, `CONNECTING` or `ESTABLISHED`.
@@ -98,6 +105,10 @@ pub struct ChildStatus {
     pub bytes_out: u64,
     pub packets_in: u64,
     pub packets_out: u64,
+    /// Packets dropped on this child's SAs by reason (`replay`, `icv`,
+    /// `ts_mismatch`, ...), cumulative, non-zero ones only.
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
     /// The current SA's own counters.
     pub sa_bytes_in: u64,
     pub sa_bytes_out: u64,

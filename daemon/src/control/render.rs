@@ -36,7 +36,19 @@ pub fn render_status(report: &StatusReport, now_unix: u64) -> String {
         out.push('\n');
         render_connection(&mut out, conn, now_unix);
     }
+    if !report.counters.is_empty() {
+        out.push('\n');
+        let _ = writeln!(out, "counters: {}", pairs(&report.counters));
+    }
     out
+}
+
+/// `a 1, b 2` for the non-zero counters of a map.
+fn pairs(m: &std::collections::BTreeMap<String, u64>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The block of one connection: header, IKE SA line, child table, last error.
@@ -84,6 +96,9 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
         ];
         rows.extend(conn.children.iter().map(child_row));
         table(out, "  ", &rows);
+        for c in conn.children.iter().filter(|c| !c.drops.is_empty()) {
+            let _ = writeln!(out, "  {} drops: {}", c.name, pairs(&c.drops));
+        }
     }
     if let Some(e) = &conn.last_error {
         let _ = writeln!(out, "  last error: {}", last_error(e, now_unix));
@@ -277,6 +292,7 @@ mod tests {
             sa_packets_in: 100,
             sa_packets_out: 40,
             rekeys: 1,
+            drops: Default::default(),
         }
     }
 
@@ -329,6 +345,7 @@ mod tests {
                     }),
                 },
             ],
+            counters: Default::default(),
         }
     }
 
@@ -384,6 +401,27 @@ mod tests {
             "  last error: IKE_AUTH: PSK mismatch (2026-11-29 14:00:00 UTC, 5m00s ago)"
         );
         assert!(s.lines().all(|l| l == l.trim_end()), "trailing spaces");
+    }
+
+    #[test]
+    fn drops_and_counters_are_shown_when_not_zero() {
+        let mut r = report();
+        r.connections[0].children[0]
+            .drops
+            .extend([("replay".to_owned(), 3), ("icv".to_owned(), 1)]);
+        r.counters.extend([
+            ("ike_received".to_owned(), 12),
+            ("esp_in_no_sa".to_owned(), 4),
+        ]);
+        let s = render_status(&r, 0);
+        assert!(s.contains("\n  net drops: icv 1, replay 3\n"), "{s}");
+        assert!(!s.contains("voice-long-name drops"), "{s}");
+        assert!(
+            s.ends_with("\ncounters: esp_in_no_sa 4, ike_received 12\n"),
+            "{s}"
+        );
+        let plain = render_status(&report(), 0);
+        assert!(!plain.contains("drops:") && !plain.contains("counters:"));
     }
 
     #[test]

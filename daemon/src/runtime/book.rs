@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use esp::counters::Direction;
+use esp::counters::{Direction, DropCounters};
 use ikev2::IkeSaStatus as LiveIkeSa;
 use ikev2::crypto::algorithms::{EspSuite, IkeSuite};
 use ikev2::crypto::proposal::{Proposal, Transform};
@@ -34,12 +34,39 @@ impl Traffic {
     }
 }
 
+/// Drop counters by name, non-zero ones only.
+pub fn drop_map(d: &DropCounters) -> BTreeMap<String, u64> {
+    [
+        ("replay", d.replay),
+        ("icv", d.icv),
+        ("ts_mismatch", d.ts_mismatch),
+        ("mtu", d.mtu),
+        ("no_sa", d.no_sa),
+        ("malformed", d.malformed),
+        ("padding", d.padding),
+        ("next_header", d.next_header),
+        ("expired", d.expired),
+        ("seq_exhausted", d.seq_exhausted),
+    ]
+    .into_iter()
+    .filter(|(_, v)| *v > 0)
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+fn add_drops(into: &mut BTreeMap<String, u64>, d: &DropCounters) {
+    for (k, v) in drop_map(d) {
+        *into.entry(k).or_default() += v;
+    }
+}
+
 /// One live SA (one direction) the data plane reports on.
 #[derive(Debug, Clone)]
 struct LiveSa {
     conn: String,
     child: String,
     traffic: Traffic,
+    drops: DropCounters,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +74,7 @@ struct ChildBook {
     /// Traffic of the child's SAs that are gone.
     closed_in: Traffic,
     closed_out: Traffic,
+    closed_drops: BTreeMap<String, u64>,
     rekeys: u64,
 }
 
@@ -56,6 +84,15 @@ struct ConnBook {
     ike: HashMap<IkeSaId, (Instant, u64)>,
     children: BTreeMap<String, ChildBook>,
     last_error: Option<LastError>,
+}
+
+/// What [`Book::child_totals`] sums up.
+#[derive(Debug, Default)]
+struct ChildTotals {
+    inbound: Traffic,
+    outbound: Traffic,
+    drops: BTreeMap<String, u64>,
+    rekeys: u64,
 }
 
 /// Daemon-side memory of every connection.
@@ -107,6 +144,7 @@ impl Book {
                 conn: conn.to_owned(),
                 child: child.to_owned(),
                 traffic: Traffic::default(),
+                drops: DropCounters::default(),
             });
         }
     }
@@ -131,9 +169,11 @@ impl Book {
                     Direction::Inbound => c.closed_in.add(traffic),
                     Direction::Outbound => c.closed_out.add(traffic),
                 }
+                add_drops(&mut c.closed_drops, &r.usage.drops);
             }
         } else if let Some(sa) = self.live.get_mut(&key) {
             sa.traffic = traffic;
+            sa.drops = r.usage.drops;
         }
     }
 
@@ -158,28 +198,39 @@ impl Book {
         }
     }
 
-    /// Cumulative traffic of a child: closed SAs plus live ones.
-    fn child_totals(&self, conn: &str, child: &str) -> (Traffic, Traffic, u64) {
-        let (mut tin, mut tout, rekeys) = self
+    /// Cumulative traffic and drops of a child: closed SAs plus live ones.
+    fn child_totals(&self, conn: &str, child: &str) -> ChildTotals {
+        let mut t = self
             .conns
             .get(conn)
             .and_then(|c| c.children.get(child))
-            .map_or((Traffic::default(), Traffic::default(), 0), |c| {
-                (c.closed_in, c.closed_out, c.rekeys)
+            .map_or_else(ChildTotals::default, |c| ChildTotals {
+                inbound: c.closed_in,
+                outbound: c.closed_out,
+                drops: c.closed_drops.clone(),
+                rekeys: c.rekeys,
             });
         for ((dir, _), sa) in &self.live {
             if sa.conn == conn && sa.child == child {
                 match dir {
-                    Direction::Inbound => tin.add(sa.traffic),
-                    Direction::Outbound => tout.add(sa.traffic),
+                    Direction::Inbound => t.inbound.add(sa.traffic),
+                    Direction::Outbound => t.outbound.add(sa.traffic),
                 }
+                add_drops(&mut t.drops, &sa.drops);
             }
         }
-        (tin, tout, rekeys)
+        t
     }
 
-    /// `ikev2d status`: every configured connection, with the live IKE SAs.
-    pub fn report(&self, config: &DaemonConfig, live: &[LiveIkeSa], now: Instant) -> StatusReport {
+    /// `ikev2d status`: every configured connection, with the live IKE SAs, and the
+    /// daemon-wide `counters`.
+    pub fn report(
+        &self,
+        config: &DaemonConfig,
+        live: &[LiveIkeSa],
+        now: Instant,
+        counters: BTreeMap<String, u64>,
+    ) -> StatusReport {
         let connections = config
             .connections
             .iter()
@@ -226,7 +277,7 @@ impl Book {
                                 .or_else(|| all.first())
                                 .copied()
                         });
-                        let (tin, tout, rekeys) = self.child_totals(&conn.name, &child.name);
+                        let t = self.child_totals(&conn.name, &child.name);
                         let mut st = ChildStatus {
                             name: child.name.clone(),
                             state: "DOWN".to_owned(),
@@ -235,15 +286,16 @@ impl Book {
                             proposal: String::new(),
                             local_ts: child.local_ts.iter().map(ToString::to_string).collect(),
                             remote_ts: child.remote_ts.iter().map(ToString::to_string).collect(),
-                            bytes_in: tin.bytes,
-                            bytes_out: tout.bytes,
-                            packets_in: tin.packets,
-                            packets_out: tout.packets,
+                            bytes_in: t.inbound.bytes,
+                            bytes_out: t.outbound.bytes,
+                            packets_in: t.inbound.packets,
+                            packets_out: t.outbound.packets,
+                            drops: t.drops,
                             sa_bytes_in: 0,
                             sa_bytes_out: 0,
                             sa_packets_in: 0,
                             sa_packets_out: 0,
-                            rekeys,
+                            rekeys: t.rekeys,
                         };
                         if let Some(c) = live_child {
                             let sa_in = self.sa_traffic(Direction::Inbound, c.spi_in);
@@ -275,7 +327,10 @@ impl Book {
                 }
             })
             .collect();
-        StatusReport { connections }
+        StatusReport {
+            connections,
+            counters,
+        }
     }
 }
 
@@ -288,6 +343,54 @@ fn join(addrs: &[std::net::IpAddr]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// The IKE endpoint's and the data plane's daemon-wide counters, non-zero ones.
+pub fn daemon_counters(
+    ike: &ikev2::Stats,
+    data: &super::dataplane::DataStats,
+) -> BTreeMap<String, u64> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let ike_fields = [
+        ("received", ike.received),
+        ("sent", ike.sent),
+        ("keepalives", ike.keepalives),
+        ("retransmitted_requests", ike.retransmitted_requests),
+        ("retransmitted_responses", ike.retransmitted_responses),
+        ("dropped_non_ike", ike.dropped_non_ike),
+        ("dropped_too_large", ike.dropped_too_large),
+        ("dropped_parse_error", ike.dropped_parse_error),
+        ("dropped_unknown_spi", ike.dropped_unknown_spi),
+        ("dropped_bad_icv", ike.dropped_bad_icv),
+        ("dropped_out_of_window", ike.dropped_out_of_window),
+        ("dropped_duplicate", ike.dropped_duplicate),
+        ("dropped_unexpected", ike.dropped_unexpected),
+        ("dropped_invalid", ike.dropped_invalid),
+        ("dropped_cookie_required", ike.dropped_cookie_required),
+        ("dropped_half_open_limit", ike.dropped_half_open_limit),
+        ("dropped_block_threshold", ike.dropped_block_threshold),
+        ("dropped_fragment_limit", ike.dropped_fragment_limit),
+        ("dropped_fragment_timeout", ike.dropped_fragment_timeout),
+        ("fragmented_messages", ike.fragmented_messages),
+        ("reassembled_messages", ike.reassembled_messages),
+        ("cookies_sent", ike.cookies_sent),
+        ("invalid_ke_sent", ike.invalid_ke_sent),
+        ("half_open_timeouts", ike.half_open_timeouts),
+        ("rekeys_refused", ike.rekeys_refused),
+    ];
+    let esp_fields = [
+        ("out_not_ip", data.out_not_ip.load(Relaxed)),
+        ("out_no_policy", data.out_no_policy.load(Relaxed)),
+        ("out_trapped", data.out_trapped.load(Relaxed)),
+        ("in_no_sa", data.in_no_sa.load(Relaxed)),
+        ("in_invalid", data.in_invalid.load(Relaxed)),
+        ("in_keepalives", data.in_keepalives.load(Relaxed)),
+        ("send_errors", data.send_errors.load(Relaxed)),
+        ("tun_write_errors", data.tun_write_errors.load(Relaxed)),
+    ];
+    let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
+    let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));
+    ike.chain(esp).filter(|(_, v)| *v > 0).collect()
 }
 
 /// A negotiated IKE suite in strongSwan's keyword notation.

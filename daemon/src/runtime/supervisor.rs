@@ -721,7 +721,14 @@ impl Supervisor {
         let reply = match call.request {
             Request::Status => {
                 let live = self.endpoint.ike_sas();
-                Some(Response::Status(self.book.report(&self.config, &live, now)))
+                let counters =
+                    super::book::daemon_counters(self.endpoint.stats(), &self.data.stats);
+                Some(Response::Status(self.book.report(
+                    &self.config,
+                    &live,
+                    now,
+                    counters,
+                )))
             }
             Request::Up { conn, timeout_secs } => {
                 tracing::info!("control: up {conn} (uid {})", call.caller.uid);
