@@ -61,6 +61,11 @@ pub struct EndpointConfig {
     /// After a rekeyed CHILD SA is deleted, its inbound SA stays installed this long
     /// so packets still in flight are not lost (`charon.delete_rekeyed_delay` = 5 s).
     pub delete_rekeyed_delay: Duration,
+    /// Debugging only: report every IKE SA's SK_e*/SK_a* keys in
+    /// [`crate::event::Event::IkeSaKeys`] so the daemon can write Wireshark's
+    /// decryption tables (strongSwan's `save-keys` plugin). Off by default: keys
+    /// otherwise never leave the SA.
+    pub export_keys: bool,
 }
 
 impl Default for EndpointConfig {
@@ -79,6 +84,7 @@ impl Default for EndpointConfig {
             max_packet: 10_000,
             keep_alive: Duration::from_secs(20),
             delete_rekeyed_delay: Duration::from_secs(5),
+            export_keys: false,
         }
     }
 }

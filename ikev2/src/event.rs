@@ -40,6 +40,9 @@ pub enum Event {
     /// The IKE SA was rekeyed (RFC 7296 section 2.18): same [`IkeSaId`], new SPIs
     /// and keys; its CHILD SAs moved to it unchanged.
     IkeSaRekeyed(IkeSaRekeyed),
+    /// `export_keys` (debugging): the keys of an IKE SA that came up or was rekeyed,
+    /// for Wireshark's `ikev2_decryption_table`.
+    IkeSaKeys(Box<IkeSaKeys>),
     /// `dpd_action = trap`: the IKE SA of `conn` died (the peer stopped answering, or
     /// its hard lifetime passed); install a trap policy and call `initiate` on the
     /// next outbound packet that matches it.
@@ -109,6 +112,21 @@ impl fmt::Display for DownReason {
             }
         }
     }
+}
+
+/// An IKE SA's encryption and integrity keys (only with `export_keys`).
+#[derive(Debug, Clone)]
+pub struct IkeSaKeys {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    pub spi_i: IkeSpi,
+    pub spi_r: IkeSpi,
+    pub suite: IkeSuite,
+    pub sk_ei: SecretBytes,
+    pub sk_er: SecretBytes,
+    /// Empty for AEAD suites.
+    pub sk_ai: SecretBytes,
+    pub sk_ar: SecretBytes,
 }
 
 /// The keys of a CHILD SA pair, already split by direction.

@@ -39,6 +39,18 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
     };
     l.keep_alive();
     l.secrets();
+    if let Some(dir) = &cfg.daemon.key_export_dir {
+        l.push(
+            Severity::Warning,
+            "extra/key-export",
+            "daemon.key_export_dir".to_owned(),
+            format!(
+                "every IKE and ESP key is written to {} for Wireshark: anyone who reads it \
+                 can decrypt the tunnel; use for debugging only",
+                dir.display()
+            ),
+        );
+    }
     for (ci, c) in cfg.connections.iter().enumerate() {
         let base = format!("connections.{}", c.name);
         l.missing_secret(ci, &base);

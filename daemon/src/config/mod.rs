@@ -171,6 +171,9 @@ pub struct DaemonSettings {
     pub block_threshold: usize,
     pub init_limit_half_open: usize,
     pub half_open_timeout: Duration,
+    /// Debugging: append every IKE and ESP SA's keys here in Wireshark's formats
+    /// (`ikev2_decryption_table`, `esp_sa`); `None` = never.
+    pub key_export_dir: Option<PathBuf>,
 }
 
 impl Default for DaemonSettings {
@@ -190,6 +193,7 @@ impl Default for DaemonSettings {
             block_threshold: e.block_threshold,
             init_limit_half_open: e.half_open_limit,
             half_open_timeout: e.half_open_timeout,
+            key_export_dir: None,
         }
     }
 }
@@ -402,6 +406,7 @@ impl DaemonConfig {
             fragment_size: d.fragment_size,
             max_packet: d.max_packet,
             keep_alive: d.keep_alive,
+            export_keys: d.key_export_dir.is_some(),
             ..EndpointConfig::default()
         }
     }
@@ -790,6 +795,10 @@ impl Cx<'_> {
         }
         if let Some(x) = self.duration(&p("half_open_timeout"), r.half_open_timeout.as_ref()) {
             d.half_open_timeout = x;
+        }
+        if let Some(v) = &r.key_export_dir {
+            self.at(&p("key_export_dir"), v);
+            d.key_export_dir = Some(PathBuf::from(v.get_ref()));
         }
         d
     }

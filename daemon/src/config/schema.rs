@@ -56,6 +56,7 @@ pub(crate) struct RawDaemon {
     pub block_threshold: Option<Sp<i64>>,
     pub init_limit_half_open: Option<Sp<i64>>,
     pub half_open_timeout: Option<Sp<IntOrStr>>,
+    pub key_export_dir: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@
 
 pub mod book;
 pub mod dataplane;
+pub mod keyexport;
 pub mod routes;
 pub mod supervisor;
 

@@ -76,6 +76,8 @@ pub struct Supervisor {
     last_in: HashMap<u32, (u64, u64, Option<Instant>)>,
     waiters: Vec<UpWaiter>,
     traps: Vec<TrapPolicy>,
+    /// `[daemon].key_export_dir` (debugging).
+    key_export: Option<super::keyexport::KeyExport>,
 }
 
 impl Supervisor {
@@ -87,7 +89,13 @@ impl Supervisor {
         data: DataPlane,
         routes: RouteTable,
     ) -> Self {
+        let key_export = config
+            .daemon
+            .key_export_dir
+            .clone()
+            .map(super::keyexport::KeyExport::new);
         Self {
+            key_export,
             config,
             config_path,
             endpoint,
@@ -390,7 +398,20 @@ impl Supervisor {
                 self.book.ike_rekeyed(&r.conn, r.ike_sa);
                 false
             }
+            Event::IkeSaKeys(k) => {
+                if let Some(x) = &self.key_export
+                    && let Err(e) = x.ike(&k)
+                {
+                    tracing::warn!("{}: IKE keys not exported: {e}", k.conn);
+                }
+                false
+            }
             Event::ChildSaInstalled(c) => {
+                if let Some(x) = &self.key_export
+                    && let Err(e) = x.esp(&c)
+                {
+                    tracing::warn!("{}/{}: ESP keys not exported: {e}", c.conn, c.child);
+                }
                 self.child_installed(*c).await;
                 self.answer_waiters();
                 true

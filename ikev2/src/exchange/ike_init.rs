@@ -242,7 +242,7 @@ impl IkeInit {
             &sa.spi_r.to_bytes(),
         )
         .map_err(|e| Cause::Internal(e.to_string()))?;
-        sa.crypto = Some(SaCrypto::new(suite, keys, true)?);
+        sa.crypto = Some(SaCrypto::new(suite, keys, true, ctx.config.export_keys)?);
         sa.ni = self.nonce.clone();
         sa.nr = nr;
         sa.init_response = raw.to_vec();
@@ -352,7 +352,8 @@ pub(crate) fn respond(
         &sa.spi_r.to_bytes(),
     )
     .map_err(|e| no_proposal(Cause::Internal(e.to_string())))?;
-    sa.crypto = Some(SaCrypto::new(suite, keys, false).map_err(no_proposal)?);
+    sa.crypto =
+        Some(SaCrypto::new(suite, keys, false, ctx.config.export_keys).map_err(no_proposal)?);
 
     // NAT detection: the request's hashes use SPIr = 0.
     let (sources, destination) = nat::received_hashes(payloads);

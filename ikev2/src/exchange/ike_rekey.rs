@@ -223,7 +223,8 @@ fn new_ike(
     let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr);
     let keys = IkeKeys::derive(&suite, &seed, ni, nr, &spi_i.to_bytes(), &spi_r.to_bytes())
         .map_err(|e| Cause::Internal(e.to_string()))?;
-    let crypto = SaCrypto::new(suite, keys, we_initiated)?;
+    // A rekeyed SA keeps exporting if its predecessor did.
+    let crypto = SaCrypto::new(suite, keys, we_initiated, old.export.is_some())?;
     Ok(NewIke {
         spi_i,
         spi_r,

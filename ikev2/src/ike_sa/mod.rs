@@ -72,6 +72,8 @@ pub(crate) struct SaCrypto {
     pub sk_pi: SecretBytes,
     pub sk_pr: SecretBytes,
     pub protector: SkProtector,
+    /// SK_ei, SK_er, SK_ai, SK_ar, kept only with `export_keys` (debugging).
+    pub export: Option<Box<[SecretBytes; 4]>>,
 }
 
 impl core::fmt::Debug for SaCrypto {
@@ -85,7 +87,13 @@ impl core::fmt::Debug for SaCrypto {
 
 impl SaCrypto {
     /// The keys of an IKE SA from IKE_SA_INIT; `initiator` picks the direction.
-    pub(crate) fn new(suite: IkeSuite, keys: IkeKeys, initiator: bool) -> Result<Self, Cause> {
+    /// `export` keeps a copy of the SK_e/SK_a keys for [`Event::IkeSaKeys`].
+    pub(crate) fn new(
+        suite: IkeSuite,
+        keys: IkeKeys,
+        initiator: bool,
+        export: bool,
+    ) -> Result<Self, Cause> {
         let make = if initiator {
             SkProtector::initiator
         } else {
@@ -100,12 +108,21 @@ impl SaCrypto {
             keys.sk_ar.expose(),
         )
         .map_err(|e| Cause::Internal(format!("SK keys: {e}")))?;
+        let export = export.then(|| {
+            Box::new([
+                keys.sk_ei.clone(),
+                keys.sk_er.clone(),
+                keys.sk_ai.clone(),
+                keys.sk_ar.clone(),
+            ])
+        });
         Ok(Self {
             suite,
             sk_d: keys.sk_d,
             sk_pi: keys.sk_pi,
             sk_pr: keys.sk_pr,
             protector,
+            export,
         })
     }
 }
@@ -401,6 +418,7 @@ impl IkeSa {
         self.nr = n.nr;
         self.peer_ike_rekey = None;
         self.schedule_ike_rekey(ctx);
+        self.export_keys(ctx);
         ctx.sh
             .event(Event::IkeSaRekeyed(crate::event::IkeSaRekeyed {
                 conn: self.conn.name.clone(),
@@ -856,6 +874,7 @@ impl IkeSa {
         self.state = State::Established;
         self.was_up = true;
         self.schedule_ike_rekey(ctx);
+        self.export_keys(ctx);
         let Some(crypto) = &self.crypto else {
             return;
         };
@@ -872,6 +891,29 @@ impl IkeSa {
             remote_id: self.remote_id.clone(),
             nat: self.nat,
         }));
+    }
+
+    /// `export_keys`: reports the SA's keys for Wireshark's decryption table.
+    fn export_keys(&self, ctx: &mut Ctx<'_>) {
+        let Some(crypto) = &self.crypto else {
+            return;
+        };
+        let Some(keys) = &crypto.export else {
+            return;
+        };
+        let [sk_ei, sk_er, sk_ai, sk_ar] = &**keys;
+        ctx.sh
+            .event(Event::IkeSaKeys(Box::new(crate::event::IkeSaKeys {
+                conn: self.conn.name.clone(),
+                ike_sa: self.id,
+                spi_i: self.spi_i,
+                spi_r: self.spi_r,
+                suite: crypto.suite,
+                sk_ei: sk_ei.clone(),
+                sk_er: sk_er.clone(),
+                sk_ai: sk_ai.clone(),
+                sk_ar: sk_ar.clone(),
+            })));
     }
 
     /// The failure event of an exchange on this SA.

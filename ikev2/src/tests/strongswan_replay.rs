@@ -176,7 +176,7 @@ fn replay(sc: &Scenario) {
         now,
     );
     sa.candidates = vec![conn];
-    sa.crypto = Some(SaCrypto::new(suite, keys, false).unwrap());
+    sa.crypto = Some(SaCrypto::new(suite, keys, false, false).unwrap());
     sa.ni = hex_field(ike, "ni");
     sa.nr = hex_field(ike, "nr");
     sa.init_request = data(name, "01-ike_sa_init-req-500.bin");
