@@ -303,3 +303,189 @@ fn failures_are_reported_with_phase() {
     assert!(charon.list_sas().iter().all(|s| s.state != "ESTABLISHED"));
     ikev2d.stop_clean();
 }
+
+/// Both sides rekey the CHILD SA at the same moment, several times (RFC 7296 §2.8.1:
+/// on a collision the rekey with the lowest nonce is redundant). Whatever the timing,
+/// each round must end with one CHILD SA that both sides agree on and traffic
+/// passing. How many rounds really collided is printed (strongSwan logs the
+/// collisions it resolves).
+#[test]
+fn simultaneous_child_rekeys_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "simultaneous_child_rekeys_with_strongswan",
+        Duration::from_secs(180),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut ikev2d = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    for round in 1..=8 {
+        let (ours, theirs) = std::thread::scope(|s| {
+            let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
+            let b = s.spawn(|| charon.swanctl(&["--rekey", "--child", "net"]));
+            (
+                a.join().expect("ikev2d rekey thread"),
+                b.join().expect("swanctl rekey thread"),
+            )
+        });
+        assert!(ours.ok(), "round {round}: ikev2d rekey: {ours}");
+        assert!(theirs.ok(), "round {round}: swanctl --rekey: {theirs}");
+        // Settled: ikev2d's one child is the one INSTALLED child strongSwan has.
+        let mut last = (serde_json::Value::Null, String::new());
+        let settled = interop_tests::cmd::wait_for(
+            Duration::from_secs(15),
+            Duration::from_millis(250),
+            || {
+                let st = ikev2d.conn_status("lab")?;
+                let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
+                let sas = charon.list_sas();
+                last = (st.clone(), charon.list_sas_text());
+                let installed: Vec<_> = sas
+                    .iter()
+                    .flat_map(|s| s.children.iter())
+                    .filter(|c| c.state == "INSTALLED")
+                    .collect();
+                (interop_tests::ikev2d::is_established(&st)
+                    && installed.len() == 1
+                    && installed[0].spi_in == spi_out)
+                    .then_some(())
+            },
+        );
+        assert!(
+            settled.is_some(),
+            "round {round}: no single agreed CHILD SA after simultaneous rekeys\nikev2d: {}\nstrongSwan:\n{}",
+            last.0,
+            last.1
+        );
+        assert!(
+            ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+            "round {round}: no traffic after simultaneous rekeys"
+        );
+    }
+    let collisions = charon.log().matches("collision").count();
+    eprintln!("simultaneous rekeys: strongSwan logged {collisions} line(s) about collisions");
+    ikev2d.stop_clean();
+}
+
+/// A CHILD rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped
+/// on the way out (iptables), strongSwan's rekey of the same child arrives while
+/// ikev2d waits, then ikev2d's retransmission gets through. Both must end with one
+/// agreed CHILD SA and traffic passing (strongSwan's `test_collision_delayed_request`
+/// case).
+#[test]
+fn delayed_rekey_collision_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "delayed_rekey_collision_with_strongswan",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    let mut ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    assert!(ping_until(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_secs(10)
+    ));
+
+    // UDP 4500, non-ESP marker 0, IKE exchange type 36 (CREATE_CHILD_SA), flags 0x08
+    // (request from the original initiator): ikev2d's rekey requests.
+    let rule = [
+        "OUTPUT",
+        "-o",
+        "veth0",
+        "-p",
+        "udp",
+        "--dport",
+        "4500",
+        "-m",
+        "u32",
+        "--u32",
+        "0>>22&0x3C@8=0 && 0>>22&0x3C@28&0xFFFF=0x2408",
+        "-j",
+        "DROP",
+    ];
+    let ipt = |op: &str| {
+        let mut args = vec!["iptables", op];
+        args.extend_from_slice(&rule);
+        net.a.run_ok(&args);
+    };
+    ipt("-I");
+    let (ours, theirs) = std::thread::scope(|s| {
+        let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
+        std::thread::sleep(Duration::from_millis(300));
+        let theirs = charon.swanctl(&["--rekey", "--child", "net"]);
+        ipt("-D");
+        (a.join().expect("ikev2d rekey thread"), theirs)
+    });
+    eprintln!("ikev2d rekey: {ours}\nswanctl --rekey: {theirs}");
+    // ikev2d's own request is retransmitted after 1 s and reaches strongSwan after
+    // strongSwan's rekey replaced that child: let that play out too.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut last = (serde_json::Value::Null, String::new());
+    let settled =
+        interop_tests::cmd::wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
+            let st = ikev2d.conn_status("lab")?;
+            let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
+            let sas = charon.list_sas();
+            last = (st.clone(), charon.list_sas_text());
+            let installed: Vec<_> = sas
+                .iter()
+                .flat_map(|s| s.children.iter())
+                .filter(|c| c.state == "INSTALLED")
+                .collect();
+            (interop_tests::ikev2d::is_established(&st)
+                && installed.len() == 1
+                && installed[0].spi_in == spi_out)
+                .then_some(())
+        });
+    assert!(
+        settled.is_some(),
+        "no single agreed CHILD SA after a delayed rekey collision\nikev2d: {}\nstrongSwan:\n{}\n{}\n{}",
+        last.0,
+        last.1,
+        ikev2d.log_tail(40),
+        charon.logs_tail(60)
+    );
+    assert!(
+        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+        "no traffic after the collision"
+    );
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    let pick = |log: String| {
+        log.lines()
+            .filter(|l| {
+                l.contains("CREATE_CHILD_SA") || l.contains("collision") || l.contains("rekey")
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    eprintln!(
+        "--- strongSwan\n{}\n--- ikev2d\n{}",
+        pick(charon.log()),
+        pick(ikev2d.log())
+    );
+    ikev2d.stop_clean();
+}
