@@ -177,7 +177,8 @@ fn ikev2d_pair_trap() {
 }
 
 /// swanctl semantics: `rekey_time = 0` disables rekeying and `life_time = 0` means no
-/// hard expiry (strongSwan's own lab config uses both), not "expire at once".
+/// hard expiry (strongSwan's own lab config uses both). ikev2d used to delete such a
+/// CHILD SA right after installing it.
 #[test]
 fn zero_lifetimes_mean_no_expiry() {
     require!(require_root(), require_tun(), ikev2d_binary());

@@ -127,6 +127,8 @@ pub enum DataCmd {
     SetTraps(Vec<TrapPolicy>),
     /// Answered once every command before it is applied.
     Barrier(oneshot::Sender<()>),
+    /// Send the SA counters now (before answering), so `status` is current.
+    Report(oneshot::Sender<()>),
     Shutdown,
 }
 
@@ -334,10 +336,19 @@ impl DataPlane {
 
     /// Waits (at most a second) until both workers applied every command sent so far.
     pub async fn barrier(&self) {
+        self.both(DataCmd::Barrier).await;
+    }
+
+    /// Waits (at most a second) until both workers sent their current SA counters.
+    pub async fn report_now(&self) {
+        self.both(DataCmd::Report).await;
+    }
+
+    async fn both(&self, cmd: fn(oneshot::Sender<()>) -> DataCmd) {
         let (a_tx, a_rx) = oneshot::channel();
         let (b_tx, b_rx) = oneshot::channel();
-        self.outbound.send(DataCmd::Barrier(a_tx));
-        self.inbound.send(DataCmd::Barrier(b_tx));
+        self.outbound.send(cmd(a_tx));
+        self.inbound.send(cmd(b_tx));
         let both = async {
             let _ = a_rx.await;
             let _ = b_rx.await;
@@ -592,6 +603,10 @@ impl OutboundWorker {
                     }
                 }
                 Ok(DataCmd::Barrier(ack)) => {
+                    let _ = ack.send(());
+                }
+                Ok(DataCmd::Report(ack)) => {
+                    self.report_usage();
                     let _ = ack.send(());
                 }
                 Ok(DataCmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,
@@ -856,6 +871,10 @@ impl InboundWorker {
                     }
                 }
                 Ok(DataCmd::Barrier(ack)) => {
+                    let _ = ack.send(());
+                }
+                Ok(DataCmd::Report(ack)) => {
+                    self.report_usage();
                     let _ = ack.send(());
                 }
                 Ok(DataCmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,

@@ -156,19 +156,24 @@ impl Supervisor {
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 msg = from_workers.recv() => match msg {
-                    Some(WorkerMsg::Ike { local, remote, payload }) => {
-                        trace_ike("received", local, remote, &payload);
-                        self.endpoint.handle_datagram(Instant::now(), local, remote, &payload);
-                    }
-                    Some(WorkerMsg::Usage(reports)) => self.usage(&reports),
-                    Some(WorkerMsg::Trap { conn }) => self.trap_fired(&conn),
-                    Some(WorkerMsg::Failed { worker, error }) => {
-                        tracing::error!("data plane {worker} worker stopped: {error}");
-                        return Exit::WorkerFailed;
+                    Some(msg) => {
+                        if !self.worker_msg(msg) {
+                            return Exit::WorkerFailed;
+                        }
                     }
                     None => return Exit::WorkerFailed,
                 },
-                Some(call) = calls.recv() => self.control(call),
+                Some(call) = calls.recv() => {
+                    if call.request == Request::Status {
+                        // Current counters: the workers report now, and what they
+                        // queued is taken in before the answer.
+                        self.data.report_now().await;
+                        while let Ok(msg) = from_workers.try_recv() {
+                            self.worker_msg(msg);
+                        }
+                    }
+                    self.control(call);
+                }
                 Some(()) = reload.recv() => self.reload().await,
                 _ = stop.recv() => return Exit::Signal,
                 _ = tokio::time::sleep_until(deadline) => {
@@ -270,6 +275,29 @@ impl Supervisor {
                 }
             }
         }
+    }
+
+    /// Handles one message from a worker or a port-500 reader; false if a worker
+    /// died.
+    fn worker_msg(&mut self, msg: WorkerMsg) -> bool {
+        match msg {
+            WorkerMsg::Ike {
+                local,
+                remote,
+                payload,
+            } => {
+                trace_ike("received", local, remote, &payload);
+                self.endpoint
+                    .handle_datagram(Instant::now(), local, remote, &payload);
+            }
+            WorkerMsg::Usage(reports) => self.usage(&reports),
+            WorkerMsg::Trap { conn } => self.trap_fired(&conn),
+            WorkerMsg::Failed { worker, error } => {
+                tracing::error!("data plane {worker} worker stopped: {error}");
+                return false;
+            }
+        }
+        true
     }
 
     /// Sends DELETE for every IKE SA and waits (at most `grace`) for them to go.
