@@ -489,3 +489,121 @@ fn delayed_rekey_collision_with_strongswan() {
     );
     ikev2d.stop_clean();
 }
+
+/// An IKE SA rekey collision made certain: ikev2d's rekey request is dropped on the
+/// way out, strongSwan rekeys the same IKE SA meanwhile (and deletes the old one),
+/// ikev2d keeps retransmitting on the old SA. After ikev2d's retransmissions are
+/// exhausted, both must still have one IKE SA they agree on, with its child, and
+/// traffic must pass.
+#[test]
+fn delayed_ike_rekey_collision_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "delayed_ike_rekey_collision_with_strongswan",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    cfg.retransmit_tries = Some(2);
+    let mut ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    assert!(ping_until(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_secs(10)
+    ));
+
+    let rule = [
+        "OUTPUT",
+        "-o",
+        "veth0",
+        "-p",
+        "udp",
+        "--dport",
+        "4500",
+        "-m",
+        "u32",
+        "--u32",
+        "0>>22&0x3C@8=0 && 0>>22&0x3C@28&0xFFFF=0x2408",
+        "-j",
+        "DROP",
+    ];
+    let ipt = |op: &str| {
+        let mut args = vec!["iptables", op];
+        args.extend_from_slice(&rule);
+        net.a.run_ok(&args);
+    };
+    ipt("-I");
+    let (ours, theirs) = std::thread::scope(|s| {
+        let a = s.spawn(|| ikev2d.rekey_ike("lab"));
+        std::thread::sleep(Duration::from_millis(300));
+        let theirs = charon.swanctl(&["--rekey", "--ike", "lab"]);
+        ipt("-D");
+        (a.join().expect("ikev2d rekey thread"), theirs)
+    });
+    assert!(theirs.ok(), "swanctl --rekey --ike: {theirs}");
+    eprintln!("ikev2d rekey --ike: {ours}");
+    // 1 s + 1.8 s + 3.2 s of retransmissions of ikev2d's request, then some.
+    std::thread::sleep(Duration::from_secs(8));
+    let mut last = (serde_json::Value::Null, String::new());
+    let settled =
+        interop_tests::cmd::wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+            let st = ikev2d.conn_status("lab")?;
+            let spi_i = st["ike_sa"]["spi_i"].as_str()?.to_owned();
+            let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
+            let sas = charon.list_sas();
+            last = (st.clone(), charon.list_sas_text());
+            let established: Vec<_> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
+            (interop_tests::ikev2d::is_established(&st)
+                && established.len() == 1
+                && established[0].spi_i == spi_i
+                && established[0]
+                    .children
+                    .iter()
+                    .any(|c| c.state == "INSTALLED" && c.spi_in == spi_out))
+            .then_some(())
+        });
+    let pick = |log: String| {
+        log.lines()
+            .filter(|l| {
+                l.contains("CREATE_CHILD_SA")
+                    || l.contains("INFORMATIONAL")
+                    || l.contains("rekey")
+                    || l.contains("IKE SA")
+            })
+            .filter(|l| !l.contains("[CFG]"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        settled.is_some(),
+        "no single agreed IKE SA after a delayed IKE rekey collision\nikev2d: {}\nstrongSwan:\n{}\n--- ikev2d\n{}\n--- strongSwan\n{}",
+        last.0,
+        last.1,
+        pick(ikev2d.log()),
+        pick(charon.log())
+    );
+    assert!(
+        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+        "no traffic after the IKE rekey collision"
+    );
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    eprintln!(
+        "--- strongSwan\n{}\n--- ikev2d\n{}",
+        pick(charon.log()),
+        pick(ikev2d.log())
+    );
+    ikev2d.stop_clean();
+}
