@@ -2,14 +2,17 @@
 //! UDP-encapsulated on port 4500, NAT detection faked, so ikev2d must float to 4500).
 //! Both directions: ikev2d initiates to a strongSwan responder, and strongSwan
 //! initiates to an ikev2d responder. Each checks both daemons' view of the SAs, that
-//! pings pass, and the counters.
+//! pings pass, and the counters. Then rekeys from either side, rekey collisions
+//! (simultaneous, and made certain by dropping ikev2d's request), and failures that
+//! must name their phase.
 
 use std::time::Duration;
 
+use interop_tests::firewall::{CREATE_CHILD_SA, DropRule, FLAG_INITIATOR};
 use interop_tests::ikev2d::child_counter;
 use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
-use interop_tests::strongswan::IkeSa;
-use interop_tests::topology::{INNER_A, INNER_B};
+use interop_tests::strongswan::{IkeSa, wait_agreed};
+use interop_tests::topology::{INNER_A, INNER_B, VETH};
 use interop_tests::{
     Charon, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, ping_until, require,
 };
@@ -189,41 +192,8 @@ fn rekeys_both_ways_with_strongswan() {
     let up = ikev2d.up("lab", Duration::from_secs(30));
     assert!(up.ok(), "ikev2d up lab: {up}");
     let agree = |what: &str| {
-        let ours = ikev2d
-            .wait_established("lab", Duration::from_secs(10))
+        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("after {what}: {e}"));
-        // strongSwan lists the rekeyed SAs for a while: wait until the INSTALLED child
-        // it lists matches ours.
-        let spi_out = ours["children"][0]["spi_out"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let spi_i = ours["ike_sa"]["spi_i"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let seen = interop_tests::cmd::wait_for(
-            Duration::from_secs(10),
-            Duration::from_millis(250),
-            || {
-                charon
-                    .list_sas()
-                    .iter()
-                    .any(|s| {
-                        s.state == "ESTABLISHED"
-                            && s.spi_i == spi_i
-                            && s.children
-                                .iter()
-                                .any(|c| c.state == "INSTALLED" && c.spi_in == spi_out)
-                    })
-                    .then_some(())
-            },
-        );
-        assert!(
-            seen.is_some(),
-            "after {what}: strongSwan has no IKE SA {spi_i} with an INSTALLED child {spi_out}\nikev2d: {ours}\nstrongSwan:\n{}",
-            charon.list_sas_text()
-        );
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "no ping reply after {what}"
@@ -339,33 +309,8 @@ fn simultaneous_child_rekeys_with_strongswan() {
         });
         assert!(ours.ok(), "round {round}: ikev2d rekey: {ours}");
         assert!(theirs.ok(), "round {round}: swanctl --rekey: {theirs}");
-        // Settled: ikev2d's one child is the one INSTALLED child strongSwan has.
-        let mut last = (serde_json::Value::Null, String::new());
-        let settled = interop_tests::cmd::wait_for(
-            Duration::from_secs(15),
-            Duration::from_millis(250),
-            || {
-                let st = ikev2d.conn_status("lab")?;
-                let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
-                let sas = charon.list_sas();
-                last = (st.clone(), charon.list_sas_text());
-                let installed: Vec<_> = sas
-                    .iter()
-                    .flat_map(|s| s.children.iter())
-                    .filter(|c| c.state == "INSTALLED")
-                    .collect();
-                (interop_tests::ikev2d::is_established(&st)
-                    && installed.len() == 1
-                    && installed[0].spi_in == spi_out)
-                    .then_some(())
-            },
-        );
-        assert!(
-            settled.is_some(),
-            "round {round}: no single agreed CHILD SA after simultaneous rekeys\nikev2d: {}\nstrongSwan:\n{}",
-            last.0,
-            last.1
-        );
+        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "round {round}: no traffic after simultaneous rekeys"
@@ -409,84 +354,31 @@ fn delayed_rekey_collision_with_strongswan() {
         Duration::from_secs(10)
     ));
 
-    // UDP 4500, non-ESP marker 0, IKE exchange type 36 (CREATE_CHILD_SA), flags 0x08
-    // (request from the original initiator): ikev2d's rekey requests.
-    let rule = [
-        "OUTPUT",
-        "-o",
-        "veth0",
-        "-p",
-        "udp",
-        "--dport",
-        "4500",
-        "-m",
-        "u32",
-        "--u32",
-        "0>>22&0x3C@8=0 && 0>>22&0x3C@28&0xFFFF=0x2408",
-        "-j",
-        "DROP",
-    ];
-    let ipt = |op: &str| {
-        let mut args = vec!["iptables", op];
-        args.extend_from_slice(&rule);
-        net.a.run_ok(&args);
-    };
-    ipt("-I");
+    let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
     let (ours, theirs) = std::thread::scope(|s| {
         let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
         std::thread::sleep(Duration::from_millis(300));
         let theirs = charon.swanctl(&["--rekey", "--child", "net"]);
-        ipt("-D");
         (a.join().expect("ikev2d rekey thread"), theirs)
     });
-    eprintln!("ikev2d rekey: {ours}\nswanctl --rekey: {theirs}");
+    drop.remove();
+    assert!(ours.ok(), "ikev2d rekey --child: {ours}");
+    assert!(theirs.ok(), "swanctl --rekey --child: {theirs}");
     // ikev2d's own request is retransmitted after 1 s and reaches strongSwan after
     // strongSwan's rekey replaced that child: let that play out too.
     std::thread::sleep(Duration::from_secs(4));
-    let mut last = (serde_json::Value::Null, String::new());
-    let settled =
-        interop_tests::cmd::wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
-            let st = ikev2d.conn_status("lab")?;
-            let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
-            let sas = charon.list_sas();
-            last = (st.clone(), charon.list_sas_text());
-            let installed: Vec<_> = sas
-                .iter()
-                .flat_map(|s| s.children.iter())
-                .filter(|c| c.state == "INSTALLED")
-                .collect();
-            (interop_tests::ikev2d::is_established(&st)
-                && installed.len() == 1
-                && installed[0].spi_in == spi_out)
-                .then_some(())
-        });
-    assert!(
-        settled.is_some(),
-        "no single agreed CHILD SA after a delayed rekey collision\nikev2d: {}\nstrongSwan:\n{}\n{}\n{}",
-        last.0,
-        last.1,
-        ikev2d.log_tail(40),
-        charon.logs_tail(60)
-    );
+    if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
+        panic!(
+            "after a delayed CHILD rekey collision: {e}\n{}",
+            exchanges(&ikev2d, &charon)
+        );
+    }
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "no traffic after the collision"
     );
     assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
-    let pick = |log: String| {
-        log.lines()
-            .filter(|l| {
-                l.contains("CREATE_CHILD_SA") || l.contains("collision") || l.contains("rekey")
-            })
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    eprintln!(
-        "--- strongSwan\n{}\n--- ikev2d\n{}",
-        pick(charon.log()),
-        pick(ikev2d.log())
-    );
+    eprintln!("{}", exchanges(&ikev2d, &charon));
     ikev2d.stop_clean();
 }
 
@@ -524,86 +416,56 @@ fn delayed_ike_rekey_collision_with_strongswan() {
         Duration::from_secs(10)
     ));
 
-    let rule = [
-        "OUTPUT",
-        "-o",
-        "veth0",
-        "-p",
-        "udp",
-        "--dport",
-        "4500",
-        "-m",
-        "u32",
-        "--u32",
-        "0>>22&0x3C@8=0 && 0>>22&0x3C@28&0xFFFF=0x2408",
-        "-j",
-        "DROP",
-    ];
-    let ipt = |op: &str| {
-        let mut args = vec!["iptables", op];
-        args.extend_from_slice(&rule);
-        net.a.run_ok(&args);
-    };
-    ipt("-I");
+    let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
     let (ours, theirs) = std::thread::scope(|s| {
         let a = s.spawn(|| ikev2d.rekey_ike("lab"));
         std::thread::sleep(Duration::from_millis(300));
         let theirs = charon.swanctl(&["--rekey", "--ike", "lab"]);
-        ipt("-D");
         (a.join().expect("ikev2d rekey thread"), theirs)
     });
+    drop.remove();
+    assert!(ours.ok(), "ikev2d rekey --ike: {ours}");
     assert!(theirs.ok(), "swanctl --rekey --ike: {theirs}");
-    eprintln!("ikev2d rekey --ike: {ours}");
     // 1 s + 1.8 s + 3.2 s of retransmissions of ikev2d's request, then some.
     std::thread::sleep(Duration::from_secs(8));
-    let mut last = (serde_json::Value::Null, String::new());
-    let settled =
-        interop_tests::cmd::wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
-            let st = ikev2d.conn_status("lab")?;
-            let spi_i = st["ike_sa"]["spi_i"].as_str()?.to_owned();
-            let spi_out = st["children"][0]["spi_out"].as_str()?.to_owned();
-            let sas = charon.list_sas();
-            last = (st.clone(), charon.list_sas_text());
-            let established: Vec<_> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
-            (interop_tests::ikev2d::is_established(&st)
-                && established.len() == 1
-                && established[0].spi_i == spi_i
-                && established[0]
-                    .children
-                    .iter()
-                    .any(|c| c.state == "INSTALLED" && c.spi_in == spi_out))
-            .then_some(())
-        });
-    let pick = |log: String| {
-        log.lines()
-            .filter(|l| {
-                l.contains("CREATE_CHILD_SA")
-                    || l.contains("INFORMATIONAL")
-                    || l.contains("rekey")
-                    || l.contains("IKE SA")
-            })
-            .filter(|l| !l.contains("[CFG]"))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert!(
-        settled.is_some(),
-        "no single agreed IKE SA after a delayed IKE rekey collision\nikev2d: {}\nstrongSwan:\n{}\n--- ikev2d\n{}\n--- strongSwan\n{}",
-        last.0,
-        last.1,
-        pick(ikev2d.log()),
-        pick(charon.log())
-    );
+    if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
+        panic!(
+            "after a delayed IKE rekey collision: {e}\n{}",
+            exchanges(&ikev2d, &charon)
+        );
+    }
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "no traffic after the IKE rekey collision"
     );
     assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
-    eprintln!(
-        "--- strongSwan\n{}\n--- ikev2d\n{}",
-        pick(charon.log()),
-        pick(ikev2d.log())
-    );
+    eprintln!("{}", exchanges(&ikev2d, &charon));
     ikev2d.stop_clean();
+}
+
+/// The exchanges and rekey lines of both logs, for failure messages.
+fn exchanges(ikev2d: &Ikev2d, charon: &Charon) -> String {
+    let pick = |log: String| {
+        log.lines()
+            .filter(|l| !l.contains("[CFG]"))
+            .filter(|l| {
+                [
+                    "CREATE_CHILD_SA",
+                    "INFORMATIONAL",
+                    "rekey",
+                    "collision",
+                    "IKE SA",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "--- ikev2d\n{}\n--- strongSwan\n{}",
+        pick(ikev2d.log()),
+        pick(charon.log())
+    )
 }
