@@ -27,7 +27,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use esp::counters::{Direction, DropReason, SaEvent, SaUsage};
+use esp::counters::{DropReason, SaEvent, SaUsage};
 use esp::io::{
     Datagram, DatagramKind, DatagramSource as _, MAX_BATCH, PacketSink as _, PacketSource as _,
     RawEspSocket, Tun, UdpEncapSocket,
@@ -262,15 +262,18 @@ impl DataPlane {
 
         let mut out_tun = tun.try_clone()?;
         out_tun.set_nonblocking(true);
+        let link = |cmds, wake: &Arc<EventFd>| Link {
+            cmds,
+            wake: Arc::clone(wake),
+            to_control: to_control.clone(),
+            stats: Arc::clone(&stats),
+            mss,
+        };
         let outbound = OutboundWorker {
             tun: out_tun,
             udp: out_udp,
             raw: out_raw,
-            cmds: out_rx,
-            wake: Arc::clone(&out_wake),
-            to_control: to_control.clone(),
-            stats: Arc::clone(&stats),
-            mss,
+            link: link(out_rx, &out_wake),
             spd: Spd::new(),
             sas: HashMap::new(),
             traps: Spd::new(),
@@ -281,11 +284,7 @@ impl DataPlane {
         let inbound = InboundWorker {
             tun: in_tun,
             socks: in_socks,
-            cmds: in_rx,
-            wake: Arc::clone(&in_wake),
-            to_control: to_control.clone(),
-            stats: Arc::clone(&stats),
-            mss,
+            link: link(in_rx, &in_wake),
             sas: HashMap::new(),
         };
         let fail = |name: &'static str, tx: mpsc::UnboundedSender<WorkerMsg>| {
@@ -413,42 +412,115 @@ fn wait_readable(
     Ok(())
 }
 
-/// Counters of one SA the worker last reported, to report only changes.
-#[derive(Debug, Default, Clone, Copy)]
-struct Reported {
-    bytes: u64,
-    packets: u64,
-    drops: u64,
+/// What both SA directions offer for reporting.
+trait CountedSa {
+    fn usage(&self) -> SaUsage;
+    fn poll_event(&mut self) -> Option<SaEvent>;
 }
 
-fn report(
-    usage: SaUsage,
-    last: &mut Reported,
+impl CountedSa for OutboundSa {
+    fn usage(&self) -> SaUsage {
+        OutboundSa::usage(self)
+    }
+    fn poll_event(&mut self) -> Option<SaEvent> {
+        OutboundSa::poll_event(self)
+    }
+}
+
+impl CountedSa for InboundSa {
+    fn usage(&self) -> SaUsage {
+        InboundSa::usage(self)
+    }
+    fn poll_event(&mut self) -> Option<SaEvent> {
+        InboundSa::poll_event(self)
+    }
+}
+
+/// An installed SA with what its worker last reported about it.
+#[derive(Debug)]
+struct Tracked<S> {
+    sa: S,
     last_packet: Option<Instant>,
-    events: Vec<SaEvent>,
-    removed: bool,
-) -> Option<SaReport> {
-    let now = Reported {
-        bytes: usage.bytes,
-        packets: usage.packets,
-        drops: usage.drops.total(),
-    };
-    let changed = now.bytes != last.bytes || now.packets != last.packets || now.drops != last.drops;
-    *last = now;
-    (changed || removed || !events.is_empty()).then_some(SaReport {
-        usage,
-        last_packet,
-        events,
-        removed,
-    })
+    /// Octets, packets and drops at the last report, to report only changes.
+    reported: (u64, u64, u64),
+}
+
+impl<S: CountedSa> Tracked<S> {
+    fn new(sa: S) -> Self {
+        Self {
+            sa,
+            last_packet: None,
+            reported: (0, 0, 0),
+        }
+    }
+
+    /// A report if anything changed (always for a `removed` SA's final one).
+    fn report(&mut self, removed: bool) -> Option<SaReport> {
+        let usage = self.sa.usage();
+        let events: Vec<SaEvent> = std::iter::from_fn(|| self.sa.poll_event()).collect();
+        let now = (usage.bytes, usage.packets, usage.drops.total());
+        let changed = now != self.reported;
+        self.reported = now;
+        (changed || removed || !events.is_empty()).then_some(SaReport {
+            usage,
+            last_packet: self.last_packet,
+            events,
+            removed,
+        })
+    }
+}
+
+/// What the two workers share: their command channel, the way back to the control
+/// task, counters, and the MSS clamp.
+#[derive(Debug)]
+struct Link {
+    cmds: Receiver<DataCmd>,
+    wake: Arc<EventFd>,
+    to_control: mpsc::UnboundedSender<WorkerMsg>,
+    stats: Arc<DataStats>,
+    mss: Mss,
+}
+
+impl Link {
+    fn send_reports(&self, reports: Vec<SaReport>) {
+        if !reports.is_empty() {
+            let _ = self.to_control.send(WorkerMsg::Usage(reports));
+        }
+    }
+}
+
+/// A worker's own table changes; the common commands are handled by
+/// [`apply_commands`].
+trait Worker {
+    fn link(&self) -> &Link;
+    /// A command for this worker's tables (others are ignored).
+    fn apply(&mut self, cmd: DataCmd);
+    /// Reports the counters of every SA that changed.
+    fn report_usage(&mut self);
+}
+
+/// Applies queued commands; false on shutdown.
+fn apply_commands(w: &mut impl Worker) -> bool {
+    loop {
+        match w.link().cmds.try_recv() {
+            Ok(DataCmd::Barrier(ack)) => {
+                let _ = ack.send(());
+            }
+            Ok(DataCmd::Report(ack)) => {
+                w.report_usage();
+                let _ = ack.send(());
+            }
+            Ok(DataCmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+            Ok(cmd) => w.apply(cmd),
+            Err(TryRecvError::Empty) => return true,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct OutEntry {
-    sa: OutboundSa,
+    t: Tracked<OutboundSa>,
     dest: Dest,
-    last_packet: Option<Instant>,
-    reported: Reported,
 }
 
 #[derive(Debug)]
@@ -456,11 +528,7 @@ struct OutboundWorker {
     tun: Tun,
     udp: Vec<UdpEncapSocket>,
     raw: Vec<Option<RawEspSocket>>,
-    cmds: Receiver<DataCmd>,
-    wake: Arc<EventFd>,
-    to_control: mpsc::UnboundedSender<WorkerMsg>,
-    stats: Arc<DataStats>,
-    mss: Mss,
+    link: Link,
     /// Policies to the outbound SPI.
     spd: Spd<u32>,
     sas: HashMap<u32, OutEntry>,
@@ -483,8 +551,8 @@ impl OutboundWorker {
         loop {
             let now = Instant::now();
             let timeout = next_report.saturating_duration_since(now);
-            wait_readable(&[self.tun.as_fd()], &self.wake, timeout, &mut ready)?;
-            if !self.apply_commands() {
+            wait_readable(&[self.tun.as_fd()], &self.link.wake, timeout, &mut ready)?;
+            if !apply_commands(&mut self) {
                 return Ok(());
             }
             if ready.first() == Some(&true) {
@@ -516,11 +584,11 @@ impl OutboundWorker {
                         }
                     }
                     for (sock, out) in self.udp.iter_mut().zip(udp_out.iter_mut()) {
-                        send_all(sock, out, &self.stats, &mut pool);
+                        send_all(sock, out, &self.link.stats, &mut pool);
                     }
                     for (sock, out) in self.raw.iter_mut().zip(raw_out.iter_mut()) {
                         if let Some(sock) = sock {
-                            send_all(sock, out, &self.stats, &mut pool);
+                            send_all(sock, out, &self.link.stats, &mut pool);
                         }
                     }
                     if n < rx.len() {
@@ -540,7 +608,7 @@ impl OutboundWorker {
     fn encrypt(&mut self, buf: &mut PacketBuf, now: Instant) -> Option<Dest> {
         let spi = {
             let Ok(view) = PacketView::parse(buf.as_slice()) else {
-                self.stats.out_not_ip.fetch_add(1, Ordering::Relaxed);
+                self.link.stats.out_not_ip.fetch_add(1, Ordering::Relaxed);
                 return None;
             };
             match self.spd.lookup_outbound(&view) {
@@ -548,101 +616,87 @@ impl OutboundWorker {
                 None => {
                     match self.traps.lookup_outbound(&view) {
                         Some(conn) => {
-                            self.stats.out_trapped.fetch_add(1, Ordering::Relaxed);
+                            self.link.stats.out_trapped.fetch_add(1, Ordering::Relaxed);
                             let fire = self
                                 .trap_fired
                                 .get(conn)
                                 .is_none_or(|t| now.duration_since(*t) >= TRAP_HOLDOFF);
                             if fire {
                                 self.trap_fired.insert(conn.clone(), now);
-                                let _ =
-                                    self.to_control.send(WorkerMsg::Trap { conn: conn.clone() });
+                                let _ = self
+                                    .link
+                                    .to_control
+                                    .send(WorkerMsg::Trap { conn: conn.clone() });
                             }
                         }
                         None => {
-                            self.stats.out_no_policy.fetch_add(1, Ordering::Relaxed);
+                            self.link
+                                .stats
+                                .out_no_policy
+                                .fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     return None;
                 }
             }
         };
-        self.mss.clamp(buf.as_mut_slice());
+        self.link.mss.clamp(buf.as_mut_slice());
         let entry = self.sas.get_mut(&spi)?;
-        encapsulate(&mut entry.sa, buf).ok()?;
-        entry.last_packet = Some(now);
+        encapsulate(&mut entry.t.sa, buf).ok()?;
+        entry.t.last_packet = Some(now);
         Some(entry.dest)
-    }
-
-    /// Applies queued commands; false on shutdown.
-    fn apply_commands(&mut self) -> bool {
-        loop {
-            match self.cmds.try_recv() {
-                Ok(DataCmd::InstallOutbound(i)) => {
-                    let i = *i;
-                    if let Some(old) = i.replaces {
-                        self.remove(old);
-                    }
-                    self.remove(i.spi);
-                    self.spd.insert(&i.local_ts, &i.remote_ts, i.spi);
-                    self.sas.insert(
-                        i.spi,
-                        OutEntry {
-                            sa: i.sa,
-                            dest: i.dest,
-                            last_packet: None,
-                            reported: Reported::default(),
-                        },
-                    );
-                }
-                Ok(DataCmd::RemoveOutbound { spi }) => self.remove(spi),
-                Ok(DataCmd::SetTraps(traps)) => {
-                    self.traps = Spd::new();
-                    for t in traps {
-                        self.traps.insert(&t.local_ts, &t.remote_ts, t.conn);
-                    }
-                }
-                Ok(DataCmd::Barrier(ack)) => {
-                    let _ = ack.send(());
-                }
-                Ok(DataCmd::Report(ack)) => {
-                    self.report_usage();
-                    let _ = ack.send(());
-                }
-                Ok(DataCmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,
-                Ok(DataCmd::InstallInbound(_) | DataCmd::RemoveInbound { .. }) => {}
-                Err(TryRecvError::Empty) => return true,
-            }
-        }
     }
 
     fn remove(&mut self, spi: u32) {
         if let Some(mut e) = self.sas.remove(&spi) {
             self.spd.retain(|s| *s != spi);
-            let events = drain_events(|| e.sa.poll_event());
-            if let Some(r) = report(e.sa.usage(), &mut e.reported, e.last_packet, events, true) {
-                let _ = self.to_control.send(WorkerMsg::Usage(vec![r]));
-            }
-        }
-    }
-
-    fn report_usage(&mut self) {
-        let reports: Vec<SaReport> = self
-            .sas
-            .values_mut()
-            .filter_map(|e| {
-                let events = drain_events(|| e.sa.poll_event());
-                report(e.sa.usage(), &mut e.reported, e.last_packet, events, false)
-            })
-            .collect();
-        if !reports.is_empty() {
-            let _ = self.to_control.send(WorkerMsg::Usage(reports));
+            self.link
+                .send_reports(e.t.report(true).into_iter().collect());
         }
     }
 }
 
-fn drain_events(mut next: impl FnMut() -> Option<SaEvent>) -> Vec<SaEvent> {
-    std::iter::from_fn(&mut next).collect()
+impl Worker for OutboundWorker {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn apply(&mut self, cmd: DataCmd) {
+        match cmd {
+            DataCmd::InstallOutbound(i) => {
+                let i = *i;
+                if let Some(old) = i.replaces {
+                    self.remove(old);
+                }
+                self.remove(i.spi);
+                self.spd.insert(&i.local_ts, &i.remote_ts, i.spi);
+                self.sas.insert(
+                    i.spi,
+                    OutEntry {
+                        t: Tracked::new(i.sa),
+                        dest: i.dest,
+                    },
+                );
+            }
+            DataCmd::RemoveOutbound { spi } => self.remove(spi),
+            DataCmd::SetTraps(traps) => {
+                self.traps = Spd::new();
+                for t in traps {
+                    self.traps.insert(&t.local_ts, &t.remote_ts, t.conn);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn report_usage(&mut self) {
+        let reports = self
+            .sas
+            .values_mut()
+            .filter_map(|e| e.t.report(false))
+            .collect();
+        self.link.send_reports(reports);
+    }
 }
 
 /// Sends `out` (then empties it, returning the buffers to `pool`). A full socket
@@ -696,22 +750,16 @@ impl InSocket {
 
 #[derive(Debug)]
 struct InEntry {
-    sa: InboundSa,
+    t: Tracked<InboundSa>,
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
-    last_packet: Option<Instant>,
-    reported: Reported,
 }
 
 #[derive(Debug)]
 struct InboundWorker {
     tun: Tun,
     socks: Vec<InSocket>,
-    cmds: Receiver<DataCmd>,
-    wake: Arc<EventFd>,
-    to_control: mpsc::UnboundedSender<WorkerMsg>,
-    stats: Arc<DataStats>,
-    mss: Mss,
+    link: Link,
     sas: HashMap<u32, InEntry>,
 }
 
@@ -728,9 +776,9 @@ impl InboundWorker {
             let timeout = next_report.saturating_duration_since(Instant::now());
             {
                 let fds: Vec<BorrowedFd<'_>> = self.socks.iter().map(InSocket::fd).collect();
-                wait_readable(&fds, &self.wake, timeout, &mut ready)?;
+                wait_readable(&fds, &self.link.wake, timeout, &mut ready)?;
             }
-            if !self.apply_commands() {
+            if !apply_commands(&mut self) {
                 return Ok(());
             }
             for i in 0..self.socks.len() {
@@ -782,7 +830,7 @@ impl InboundWorker {
                     let mut payload = Vec::with_capacity(d.buf.len() + 4);
                     payload.extend_from_slice(&esp::natt::NON_ESP_MARKER);
                     payload.extend_from_slice(d.buf.as_slice());
-                    let _ = self.to_control.send(WorkerMsg::Ike {
+                    let _ = self.link.to_control.send(WorkerMsg::Ike {
                         local,
                         remote: d.peer,
                         payload,
@@ -791,36 +839,39 @@ impl InboundWorker {
                 return false;
             }
             DatagramKind::Keepalive => {
-                self.stats.in_keepalives.fetch_add(1, Ordering::Relaxed);
+                self.link
+                    .stats
+                    .in_keepalives
+                    .fetch_add(1, Ordering::Relaxed);
                 return false;
             }
             DatagramKind::Invalid => {
-                self.stats.in_invalid.fetch_add(1, Ordering::Relaxed);
+                self.link.stats.in_invalid.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
         }
         let spi = match d.buf.as_slice() {
             [a, b, c, e, ..] => u32::from_be_bytes([*a, *b, *c, *e]),
             _ => {
-                self.stats.in_invalid.fetch_add(1, Ordering::Relaxed);
+                self.link.stats.in_invalid.fetch_add(1, Ordering::Relaxed);
                 return false;
             }
         };
         let Some(entry) = self.sas.get_mut(&spi) else {
-            self.stats.in_no_sa.fetch_add(1, Ordering::Relaxed);
+            self.link.stats.in_no_sa.fetch_add(1, Ordering::Relaxed);
             return false;
         };
-        if decapsulate(&mut entry.sa, &mut d.buf).is_err() {
+        if decapsulate(&mut entry.t.sa, &mut d.buf).is_err() {
             return false;
         }
         let allowed = PacketView::parse(d.buf.as_slice())
             .is_ok_and(|v| check_inbound(&entry.local_ts, &entry.remote_ts, &v));
         if !allowed {
-            entry.sa.record_drop(DropReason::TsMismatch);
+            entry.t.sa.record_drop(DropReason::TsMismatch);
             return false;
         }
-        self.mss.clamp(d.buf.as_mut_slice());
-        entry.last_packet = Some(now);
+        self.link.mss.clamp(d.buf.as_mut_slice());
+        entry.t.last_packet = Some(now);
         true
     }
 
@@ -836,74 +887,52 @@ impl InboundWorker {
                     let _ = poll(&mut pfd, PollTimeout::from(10u16));
                 }
                 _ => {
-                    self.stats.tun_write_errors.fetch_add(1, Ordering::Relaxed);
+                    self.link
+                        .stats
+                        .tun_write_errors
+                        .fetch_add(1, Ordering::Relaxed);
                     done += 1;
                 }
             }
         }
         pool.append(pkts);
     }
+}
 
-    fn apply_commands(&mut self) -> bool {
-        loop {
-            match self.cmds.try_recv() {
-                Ok(DataCmd::InstallInbound(i)) => {
-                    let i = *i;
-                    self.sas.insert(
-                        i.spi,
-                        InEntry {
-                            sa: i.sa,
-                            local_ts: i.local_ts,
-                            remote_ts: i.remote_ts,
-                            last_packet: None,
-                            reported: Reported::default(),
-                        },
-                    );
-                }
-                Ok(DataCmd::RemoveInbound { spi }) => {
-                    if let Some(mut e) = self.sas.remove(&spi) {
-                        let events = drain_events(|| e.sa.poll_event());
-                        if let Some(r) =
-                            report(e.sa.usage(), &mut e.reported, e.last_packet, events, true)
-                        {
-                            let _ = self.to_control.send(WorkerMsg::Usage(vec![r]));
-                        }
-                    }
-                }
-                Ok(DataCmd::Barrier(ack)) => {
-                    let _ = ack.send(());
-                }
-                Ok(DataCmd::Report(ack)) => {
-                    self.report_usage();
-                    let _ = ack.send(());
-                }
-                Ok(DataCmd::Shutdown) | Err(TryRecvError::Disconnected) => return false,
-                Ok(
-                    DataCmd::InstallOutbound(_)
-                    | DataCmd::RemoveOutbound { .. }
-                    | DataCmd::SetTraps(_),
-                ) => {}
-                Err(TryRecvError::Empty) => return true,
+impl Worker for InboundWorker {
+    fn link(&self) -> &Link {
+        &self.link
+    }
+
+    fn apply(&mut self, cmd: DataCmd) {
+        match cmd {
+            DataCmd::InstallInbound(i) => {
+                let i = *i;
+                self.sas.insert(
+                    i.spi,
+                    InEntry {
+                        t: Tracked::new(i.sa),
+                        local_ts: i.local_ts,
+                        remote_ts: i.remote_ts,
+                    },
+                );
             }
+            DataCmd::RemoveInbound { spi } => {
+                if let Some(mut e) = self.sas.remove(&spi) {
+                    self.link
+                        .send_reports(e.t.report(true).into_iter().collect());
+                }
+            }
+            _ => {}
         }
     }
 
     fn report_usage(&mut self) {
-        let reports: Vec<SaReport> = self
+        let reports = self
             .sas
             .values_mut()
-            .filter_map(|e| {
-                let events = drain_events(|| e.sa.poll_event());
-                report(e.sa.usage(), &mut e.reported, e.last_packet, events, false)
-            })
+            .filter_map(|e| e.t.report(false))
             .collect();
-        if !reports.is_empty() {
-            let _ = self.to_control.send(WorkerMsg::Usage(reports));
-        }
+        self.link.send_reports(reports);
     }
-}
-
-/// Which direction a report is about (re-exported for the control task).
-pub fn is_inbound(r: &SaReport) -> bool {
-    r.usage.direction == Direction::Inbound
 }

@@ -33,23 +33,13 @@ impl KeyExport {
 
     /// Appends an IKE SA's line.
     pub fn ike(&self, k: &IkeSaKeys) -> io::Result<()> {
-        let line = ike_line(k).ok_or_else(|| {
-            io::Error::other(format!(
-                "Wireshark has no name for the IKE suite {:?}/{:?}",
-                k.suite.encr, k.suite.integ
-            ))
-        })?;
+        let line = ike_line(k).ok_or_else(|| unnamed("IKE", &k.suite))?;
         self.append("ikev2_decryption_table", &line)
     }
 
     /// Appends a CHILD SA's two lines (inbound and outbound).
     pub fn esp(&self, c: &ChildSaInstalled) -> io::Result<()> {
-        let lines = esp_lines(c).ok_or_else(|| {
-            io::Error::other(format!(
-                "Wireshark has no name for the ESP suite {:?}/{:?}",
-                c.suite.encr, c.suite.integ
-            ))
-        })?;
+        let lines = esp_lines(c).ok_or_else(|| unnamed("ESP", &c.suite))?;
         self.append("esp_sa", &lines)
     }
 
@@ -62,6 +52,12 @@ impl KeyExport {
             .open(self.dir.join(name))?;
         f.write_all(text.as_bytes())
     }
+}
+
+fn unnamed(what: &str, suite: &dyn std::fmt::Debug) -> io::Error {
+    io::Error::other(format!(
+        "Wireshark has no name for the {what} suite {suite:?}"
+    ))
 }
 
 fn hex(k: &SecretBytes) -> String {

@@ -115,28 +115,26 @@ impl Supervisor {
     /// Starts what the configuration says to start: `start_action = start`
     /// connections are initiated, `trap` ones get trap policies.
     pub async fn start_actions(&mut self) {
-        let now = Instant::now();
         let config = Arc::clone(&self.config);
         for conn in &config.connections {
-            if conn
-                .children
-                .iter()
-                .any(|c| c.start_action == StartAction::Trap)
-            {
-                self.install_trap(&conn.name).await;
-            }
-            if conn
-                .children
-                .iter()
-                .any(|c| c.start_action == StartAction::Start)
-            {
-                match self.endpoint.initiate(now, &conn.name) {
-                    Ok(id) => tracing::info!("{}: initiating IKE SA {id}", conn.name),
-                    Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
-                }
-            }
+            self.start_action(conn, "").await;
         }
         self.flush().await;
+    }
+
+    /// One connection's `start_action`: trap policies and routes for `trap`, an IKE
+    /// SA for `start`. `why` goes into the log line.
+    async fn start_action(&mut self, conn: &crate::config::Connection, why: &str) {
+        let has = |a: StartAction| conn.children.iter().any(|c| c.start_action == a);
+        if has(StartAction::Trap) {
+            self.install_trap(&conn.name).await;
+        }
+        if has(StartAction::Start) {
+            match self.endpoint.initiate(Instant::now(), &conn.name) {
+                Ok(id) => tracing::info!("{}: initiating IKE SA {id}{why}", conn.name),
+                Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
+            }
+        }
     }
 
     /// The main loop, until a signal or a dead worker.
@@ -257,23 +255,7 @@ impl Supervisor {
             .iter()
             .filter(|c| summary.added.contains(&c.name) || summary.changed.contains(&c.name))
         {
-            if conn
-                .children
-                .iter()
-                .any(|c| c.start_action == StartAction::Trap)
-            {
-                self.install_trap(&conn.name).await;
-            }
-            if conn
-                .children
-                .iter()
-                .any(|c| c.start_action == StartAction::Start)
-            {
-                match self.endpoint.initiate(now, &conn.name) {
-                    Ok(id) => tracing::info!("{}: initiating IKE SA {id} (reload)", conn.name),
-                    Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
-                }
-            }
+            self.start_action(conn, " (reload)").await;
         }
     }
 
