@@ -135,3 +135,43 @@ fn ikev2d_pair_behind_nat() {
         );
     }
 }
+
+/// The other way round: strongSwan behind the NAT initiates, ikev2d responds to the
+/// NAT's address and port and must send its ESP and IKE there.
+#[test]
+fn strongswan_behind_nat_to_ikev2d() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new("strongswan_behind_nat_to_ikev2d", Duration::from_secs(90));
+    let net = NatPair::new();
+    let (a, b) = conns();
+    let ikev2d = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![b]));
+    let charon = Charon::start(&net.a, &[a]);
+    let o = charon.initiate("net");
+    assert!(o.ok(), "swanctl --initiate through the NAT: {o}");
+    wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(10)).unwrap_or_else(|e| panic!("{e}"));
+    let st = ikev2d.conn_status("lab").expect("status");
+    assert_eq!(st["nat_detected"], true, "{st}");
+    assert!(
+        st["remote"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("192.0.2.254:")),
+        "ikev2d should see strongSwan at the NAT's address: {st}"
+    );
+    assert!(ping_until(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_secs(10)
+    ));
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    assert_eq!(
+        ping(&net.b, INNER_B, INNER_A, 3),
+        3,
+        "B -> A through the NAT"
+    );
+}
