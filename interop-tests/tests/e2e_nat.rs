@@ -6,7 +6,9 @@
 use std::time::Duration;
 
 use interop_tests::ikev2d::is_established;
-use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
+use interop_tests::prereq::{
+    ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
+};
 use interop_tests::strongswan::wait_agreed;
 use interop_tests::topology::{INNER_A, INNER_B, NAT_PUBLIC, PRIVATE_A};
 use interop_tests::{
@@ -50,7 +52,8 @@ fn ikev2d_behind_nat_to_strongswan() {
         require_root(),
         require_tun(),
         require_strongswan(),
-        ikev2d_binary()
+        ikev2d_binary(),
+        require_iptables()
     );
     let _bound = TimeBound::new("ikev2d_behind_nat_to_strongswan", Duration::from_secs(90));
     let net = NatPair::new();
@@ -88,7 +91,12 @@ fn ikev2d_behind_nat_to_strongswan() {
 
 #[test]
 fn ikev2d_pair_behind_nat() {
-    require!(require_root(), require_tun(), ikev2d_binary());
+    require!(
+        require_root(),
+        require_tun(),
+        ikev2d_binary(),
+        require_iptables()
+    );
     let _bound = TimeBound::new("ikev2d_pair_behind_nat", Duration::from_secs(90));
     let net = NatPair::new();
     let (a, b) = conns();
@@ -144,7 +152,8 @@ fn strongswan_behind_nat_to_ikev2d() {
         require_root(),
         require_tun(),
         require_strongswan(),
-        ikev2d_binary()
+        ikev2d_binary(),
+        require_iptables()
     );
     let _bound = TimeBound::new("strongswan_behind_nat_to_ikev2d", Duration::from_secs(90));
     let net = NatPair::new();

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use interop_tests::firewall::{CREATE_CHILD_SA, DropRule, FLAG_INITIATOR};
 use interop_tests::ikev2d::child_counter;
-use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
+use interop_tests::prereq::{
+    ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
+};
 use interop_tests::strongswan::{IkeSa, wait_agreed};
 use interop_tests::topology::{INNER_A, INNER_B, VETH};
 use interop_tests::{
@@ -332,7 +334,8 @@ fn delayed_rekey_collision_with_strongswan() {
         require_root(),
         require_tun(),
         require_strongswan(),
-        ikev2d_binary()
+        ikev2d_binary(),
+        require_iptables()
     );
     let _bound = TimeBound::new(
         "delayed_rekey_collision_with_strongswan",
@@ -393,7 +396,8 @@ fn delayed_ike_rekey_collision_with_strongswan() {
         require_root(),
         require_tun(),
         require_strongswan(),
-        ikev2d_binary()
+        ikev2d_binary(),
+        require_iptables()
     );
     let _bound = TimeBound::new(
         "delayed_ike_rekey_collision_with_strongswan",
