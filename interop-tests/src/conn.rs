@@ -64,8 +64,7 @@ impl ConnSpec {
     /// Connection `lab` with child `net` from A's point of view (192.0.2.1 →
     /// 192.0.2.2, 10.1.0.0/24 ↔ 10.2.0.0/24), IDs = outer addresses, PSK
     /// [`TEST_PSK`], `aes256-sha256-modp2048` / `aes256gcm16`, nothing started by
-    /// itself, default lifetimes (4 h IKE, 1 h CHILD: nothing rekeys during a test;
-    /// not `0`, which ikev2d reads as "expire at once" for `life_time`).
+    /// itself, default lifetimes (4 h IKE, 1 h CHILD: nothing rekeys during a test).
     pub fn site_a() -> Self {
         Self {
             name: "lab".to_owned(),

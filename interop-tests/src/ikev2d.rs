@@ -31,6 +31,8 @@ pub struct Ikev2dConfig {
     pub retransmit_tries: Option<u32>,
     /// `fragment_size` (largest IKE datagram once fragmentation is negotiated).
     pub fragment_size: Option<u16>,
+    /// `keep_alive`: NAT-T keepalive interval (`"20s"` by default).
+    pub keep_alive: Option<String>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -43,6 +45,7 @@ impl Ikev2dConfig {
             retransmit_timeout: Some("2s".to_owned()),
             retransmit_tries: Some(3),
             fragment_size: None,
+            keep_alive: None,
             conns,
         }
     }
@@ -67,6 +70,9 @@ impl Ikev2dConfig {
         }
         if let Some(n) = self.fragment_size {
             let _ = writeln!(s, "fragment_size = {n}");
+        }
+        if let Some(k) = &self.keep_alive {
+            let _ = writeln!(s, "keep_alive = {}", q(k));
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

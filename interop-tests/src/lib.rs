@@ -6,6 +6,7 @@
 //! - [`netns`], [`topology`]: namespaces, veth pairs and the two-site [`topology::Pair`],
 //!   removed on drop even when a test panics;
 //! - [`conn`]: one tunnel description rendered for both daemons;
+//! - [`firewall`]: self-removing iptables drop rules, to lose a chosen IKE message;
 //! - [`strongswan`]: charon with kernel-libipsec, swanctl, `--list-sas` parsing;
 //! - [`ikev2d`]: `ikev2d run` with a generated TOML configuration and its control CLI;
 //! - [`ping`](mod@ping), [`cmd`], [`proc`], [`cleanup`]: commands with time limits,
@@ -17,6 +18,7 @@
 pub mod cleanup;
 pub mod cmd;
 pub mod conn;
+pub mod firewall;
 pub mod ikev2d;
 pub mod netns;
 pub mod ping;
@@ -31,4 +33,4 @@ pub use ikev2d::{Ikev2d, Ikev2dConfig};
 pub use netns::Netns;
 pub use ping::{ping, ping_until};
 pub use strongswan::{Charon, CharonOptions};
-pub use topology::Pair;
+pub use topology::{NatPair, Pair};

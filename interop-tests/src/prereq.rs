@@ -14,7 +14,7 @@ pub const CHARON: &str = "/usr/lib/ipsec/charon";
 pub const KERNEL_LIBIPSEC: &str = "/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so";
 /// The apt packages the interop tests use (also in scripts/test's APT_PACKAGES).
 pub const APT_PACKAGES: &str = "strongswan-charon strongswan-swanctl libcharon-extra-plugins \
-     libstrongswan-standard-plugins iproute2 iputils-ping";
+     libstrongswan-standard-plugins iproute2 iputils-ping iptables procps";
 
 /// A missing prerequisite and how to get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,26 @@ pub fn require_tun() -> Result<(), Missing> {
         ));
     }
     for (tool, pkg) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
+        if !cmd::run_args(
+            "sh",
+            &["-c", &format!("command -v {tool}")],
+            DEFAULT_TIMEOUT,
+        )
+        .ok()
+        {
+            return Err(missing(
+                format!("`{tool}`"),
+                format!("apt-get install {pkg}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `iptables` with the u32 match and the nat table (a NAT router, dropping chosen IKE
+/// messages) and `sysctl`.
+pub fn require_iptables() -> Result<(), Missing> {
+    for (tool, pkg) in [("iptables", "iptables"), ("sysctl", "procps")] {
         if !cmd::run_args(
             "sh",
             &["-c", &format!("command -v {tool}")],

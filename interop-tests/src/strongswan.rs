@@ -315,6 +315,47 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
     s
 }
 
+/// Wait until ikev2d (`status --json` of `conn`) and this charon agree on one
+/// tunnel: ikev2d's connection is ESTABLISHED with its child INSTALLED, strongSwan
+/// has exactly one ESTABLISHED IKE SA, with ikev2d's SPIs, and exactly one INSTALLED
+/// CHILD SA, whose inbound SPI is ikev2d's outbound one. After rekeys and collisions
+/// the old SAs linger a few seconds; this waits them out. The error shows both views.
+pub fn wait_agreed(
+    ikev2d: &crate::Ikev2d,
+    charon: &Charon,
+    conn: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut last = (serde_json::Value::Null, String::new());
+    let agreed = cmd::wait_for(timeout, Duration::from_millis(250), || {
+        let st = ikev2d.conn_status(conn)?;
+        let text = charon.list_sas_text();
+        let sas = parse_list_sas(&text);
+        last = (st.clone(), text);
+        let spi_i = st["ike_sa"]["spi_i"].as_str()?;
+        let spi_out = st["children"][0]["spi_out"].as_str()?;
+        let ike: Vec<&IkeSa> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
+        let children: Vec<&ChildSa> = sas
+            .iter()
+            .flat_map(|s| s.children.iter())
+            .filter(|c| c.state == "INSTALLED")
+            .collect();
+        (crate::ikev2d::is_established(&st)
+            && ike.len() == 1
+            && ike[0].spi_i == spi_i
+            && children.len() == 1
+            && children[0].spi_in == spi_out)
+            .then_some(())
+    });
+    agreed.ok_or_else(|| {
+        format!(
+            "ikev2d and strongSwan do not agree on one IKE SA and one CHILD SA after \
+             {timeout:?}\nikev2d: {}\nstrongSwan:\n{}",
+            last.0, last.1
+        )
+    })
+}
+
 /// One IKE SA of `swanctl --list-sas`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IkeSa {

@@ -5,6 +5,15 @@
 //! lo 10.1.0.1/24 (inner net)                lo 10.2.0.1/24
 //! veth0 192.0.2.1/24  <------ veth ------>  veth0 192.0.2.2/24
 //! ```
+//!
+//! and the same with A behind a NAT ([`NatPair`]):
+//!
+//! ```text
+//! netns A                      netns R (router, MASQUERADE)            netns B
+//! lo 10.1.0.1/24               veth0 172.16.0.1/24                     lo 10.2.0.1/24
+//! veth0 172.16.0.2/24 <------> veth1 192.0.2.254/24  <------------>    veth0 192.0.2.2/24
+//! default via 172.16.0.1
+//! ```
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -19,6 +28,9 @@ pub const NET_A: &str = "10.1.0.0/24";
 pub const NET_B: &str = "10.2.0.0/24";
 /// Name of the veth end in each namespace.
 pub const VETH: &str = "veth0";
+/// A's address behind the NAT of [`NatPair`], and the NAT's public address.
+pub const PRIVATE_A: IpAddr = IpAddr::V4(Ipv4Addr::new(172, 16, 0, 2));
+pub const NAT_PUBLIC: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254));
 
 /// Two namespaces joined by a veth pair, inner addresses on `lo`. Field order is drop
 /// order: declare daemons after the `Pair` so they stop before the namespaces go.
@@ -50,6 +62,88 @@ impl Pair {
 }
 
 impl Default for Pair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A behind a NAT router R (source NAT to 192.0.2.254 on the way to B). B cannot
+/// reach A's private address; everything from A reaches B from 192.0.2.254.
+#[derive(Debug)]
+pub struct NatPair {
+    pub a: Netns,
+    pub router: Netns,
+    pub b: Netns,
+}
+
+impl NatPair {
+    #[track_caller]
+    pub fn new() -> Self {
+        let a = Netns::new("a");
+        let router = Netns::new("r");
+        let b = Netns::new("b");
+        veth(&a, VETH, &router, "veth0");
+        veth(&router, "veth1", &b, VETH);
+        a.add_addr(VETH, "172.16.0.2/24");
+        a.add_addr("lo", "10.1.0.1/24");
+        a.run_ok(&["ip", "route", "add", "default", "via", "172.16.0.1"]);
+        router.add_addr("veth0", "172.16.0.1/24");
+        router.add_addr("veth1", "192.0.2.254/24");
+        router.run_ok(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        router.run_ok(&[
+            "iptables",
+            "-t",
+            "nat",
+            "-A",
+            "POSTROUTING",
+            "-o",
+            "veth1",
+            "-j",
+            "MASQUERADE",
+        ]);
+        b.add_addr(VETH, "192.0.2.2/24");
+        b.add_addr("lo", "10.2.0.1/24");
+        assert!(
+            a.reachable(OUTER_B, Duration::from_secs(5)),
+            "{} cannot reach {OUTER_B} through the NAT in {}",
+            a.name(),
+            router.name()
+        );
+        Self { a, router, b }
+    }
+
+    /// Count packets A sends through the NAT that match `spec` (iptables match
+    /// arguments); read it with [`NatPair::count`].
+    #[track_caller]
+    pub fn add_counter(&self, spec: &[&str]) {
+        let mut args = vec!["iptables", "-I", "FORWARD", "-i", "veth0"];
+        args.extend_from_slice(spec);
+        args.extend(["-j", "ACCEPT"]);
+        self.router.run_ok(&args);
+    }
+
+    /// Packets counted by the first FORWARD rule (the last one added).
+    #[track_caller]
+    pub fn count(&self) -> u64 {
+        let o = self.router.run_ok(&[
+            "iptables",
+            "-L",
+            "FORWARD",
+            "-v",
+            "-x",
+            "-n",
+            "--line-numbers",
+        ]);
+        o.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with("1 "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Default for NatPair {
     fn default() -> Self {
         Self::new()
     }

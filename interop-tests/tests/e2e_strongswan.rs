@@ -2,14 +2,19 @@
 //! UDP-encapsulated on port 4500, NAT detection faked, so ikev2d must float to 4500).
 //! Both directions: ikev2d initiates to a strongSwan responder, and strongSwan
 //! initiates to an ikev2d responder. Each checks both daemons' view of the SAs, that
-//! pings pass, and the counters.
+//! pings pass, and the counters. Then rekeys from either side, rekey collisions
+//! (simultaneous, and made certain by dropping ikev2d's request), and failures that
+//! must name their phase.
 
 use std::time::Duration;
 
+use interop_tests::firewall::{CREATE_CHILD_SA, DropRule, FLAG_INITIATOR};
 use interop_tests::ikev2d::child_counter;
-use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
-use interop_tests::strongswan::IkeSa;
-use interop_tests::topology::{INNER_A, INNER_B};
+use interop_tests::prereq::{
+    ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
+};
+use interop_tests::strongswan::{IkeSa, wait_agreed};
+use interop_tests::topology::{INNER_A, INNER_B, VETH};
 use interop_tests::{
     Charon, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, ping_until, require,
 };
@@ -189,41 +194,8 @@ fn rekeys_both_ways_with_strongswan() {
     let up = ikev2d.up("lab", Duration::from_secs(30));
     assert!(up.ok(), "ikev2d up lab: {up}");
     let agree = |what: &str| {
-        let ours = ikev2d
-            .wait_established("lab", Duration::from_secs(10))
+        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
             .unwrap_or_else(|e| panic!("after {what}: {e}"));
-        // strongSwan lists the rekeyed SAs for a while: wait until the INSTALLED child
-        // it lists matches ours.
-        let spi_out = ours["children"][0]["spi_out"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let spi_i = ours["ike_sa"]["spi_i"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let seen = interop_tests::cmd::wait_for(
-            Duration::from_secs(10),
-            Duration::from_millis(250),
-            || {
-                charon
-                    .list_sas()
-                    .iter()
-                    .any(|s| {
-                        s.state == "ESTABLISHED"
-                            && s.spi_i == spi_i
-                            && s.children
-                                .iter()
-                                .any(|c| c.state == "INSTALLED" && c.spi_in == spi_out)
-                    })
-                    .then_some(())
-            },
-        );
-        assert!(
-            seen.is_some(),
-            "after {what}: strongSwan has no IKE SA {spi_i} with an INSTALLED child {spi_out}\nikev2d: {ours}\nstrongSwan:\n{}",
-            charon.list_sas_text()
-        );
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "no ping reply after {what}"
@@ -302,4 +274,202 @@ fn failures_are_reported_with_phase() {
     }
     assert!(charon.list_sas().iter().all(|s| s.state != "ESTABLISHED"));
     ikev2d.stop_clean();
+}
+
+/// Both sides rekey the CHILD SA at the same moment, several times (RFC 7296 §2.8.1:
+/// on a collision the rekey with the lowest nonce is redundant). Whatever the timing,
+/// each round must end with one CHILD SA that both sides agree on and traffic
+/// passing. How many rounds really collided is printed (strongSwan logs the
+/// collisions it resolves).
+#[test]
+fn simultaneous_child_rekeys_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "simultaneous_child_rekeys_with_strongswan",
+        Duration::from_secs(180),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut ikev2d = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    for round in 1..=8 {
+        let (ours, theirs) = std::thread::scope(|s| {
+            let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
+            let b = s.spawn(|| charon.swanctl(&["--rekey", "--child", "net"]));
+            (
+                a.join().expect("ikev2d rekey thread"),
+                b.join().expect("swanctl rekey thread"),
+            )
+        });
+        assert!(ours.ok(), "round {round}: ikev2d rekey: {ours}");
+        assert!(theirs.ok(), "round {round}: swanctl --rekey: {theirs}");
+        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(
+            ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+            "round {round}: no traffic after simultaneous rekeys"
+        );
+    }
+    let collisions = charon.log().matches("collision").count();
+    eprintln!("simultaneous rekeys: strongSwan logged {collisions} line(s) about collisions");
+    ikev2d.stop_clean();
+}
+
+/// A CHILD rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped
+/// on the way out (iptables), strongSwan's rekey of the same child arrives while
+/// ikev2d waits, then ikev2d's retransmission gets through. Both must end with one
+/// agreed CHILD SA and traffic passing (strongSwan's `test_collision_delayed_request`
+/// case).
+#[test]
+fn delayed_rekey_collision_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary(),
+        require_iptables()
+    );
+    let _bound = TimeBound::new(
+        "delayed_rekey_collision_with_strongswan",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    let mut ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    assert!(ping_until(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_secs(10)
+    ));
+
+    let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
+    let (ours, theirs) = std::thread::scope(|s| {
+        let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
+        std::thread::sleep(Duration::from_millis(300));
+        let theirs = charon.swanctl(&["--rekey", "--child", "net"]);
+        (a.join().expect("ikev2d rekey thread"), theirs)
+    });
+    drop.remove();
+    assert!(ours.ok(), "ikev2d rekey --child: {ours}");
+    assert!(theirs.ok(), "swanctl --rekey --child: {theirs}");
+    // ikev2d's own request is retransmitted after 1 s and reaches strongSwan after
+    // strongSwan's rekey replaced that child: let that play out too.
+    std::thread::sleep(Duration::from_secs(4));
+    if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
+        panic!(
+            "after a delayed CHILD rekey collision: {e}\n{}",
+            exchanges(&ikev2d, &charon)
+        );
+    }
+    assert!(
+        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+        "no traffic after the collision"
+    );
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    eprintln!("{}", exchanges(&ikev2d, &charon));
+    ikev2d.stop_clean();
+}
+
+/// An IKE SA rekey collision made certain: ikev2d's rekey request is dropped on the
+/// way out, strongSwan rekeys the same IKE SA meanwhile (and deletes the old one),
+/// ikev2d keeps retransmitting on the old SA. After ikev2d's retransmissions are
+/// exhausted, both must still have one IKE SA they agree on, with its child, and
+/// traffic must pass.
+#[test]
+fn delayed_ike_rekey_collision_with_strongswan() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary(),
+        require_iptables()
+    );
+    let _bound = TimeBound::new(
+        "delayed_ike_rekey_collision_with_strongswan",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a()
+        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
+    let charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    cfg.retransmit_tries = Some(2);
+    let mut ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(30));
+    assert!(up.ok(), "ikev2d up lab: {up}");
+    assert!(ping_until(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_secs(10)
+    ));
+
+    let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
+    let (ours, theirs) = std::thread::scope(|s| {
+        let a = s.spawn(|| ikev2d.rekey_ike("lab"));
+        std::thread::sleep(Duration::from_millis(300));
+        let theirs = charon.swanctl(&["--rekey", "--ike", "lab"]);
+        (a.join().expect("ikev2d rekey thread"), theirs)
+    });
+    drop.remove();
+    assert!(ours.ok(), "ikev2d rekey --ike: {ours}");
+    assert!(theirs.ok(), "swanctl --rekey --ike: {theirs}");
+    // 1 s + 1.8 s + 3.2 s of retransmissions of ikev2d's request, then some.
+    std::thread::sleep(Duration::from_secs(8));
+    if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
+        panic!(
+            "after a delayed IKE rekey collision: {e}\n{}",
+            exchanges(&ikev2d, &charon)
+        );
+    }
+    assert!(
+        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+        "no traffic after the IKE rekey collision"
+    );
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    eprintln!("{}", exchanges(&ikev2d, &charon));
+    ikev2d.stop_clean();
+}
+
+/// The exchanges and rekey lines of both logs, for failure messages.
+fn exchanges(ikev2d: &Ikev2d, charon: &Charon) -> String {
+    let pick = |log: String| {
+        log.lines()
+            .filter(|l| !l.contains("[CFG]"))
+            .filter(|l| {
+                [
+                    "CREATE_CHILD_SA",
+                    "INFORMATIONAL",
+                    "rekey",
+                    "collision",
+                    "IKE SA",
+                ]
+                .iter()
+                .any(|k| l.contains(k))
+            })
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "--- ikev2d\n{}\n--- strongSwan\n{}",
+        pick(ikev2d.log()),
+        pick(charon.log())
+    )
 }
