@@ -387,6 +387,7 @@ pub fn daemon_counters(
         ("in_keepalives", data.in_keepalives.load(Relaxed)),
         ("send_errors", data.send_errors.load(Relaxed)),
         ("tun_write_errors", data.tun_write_errors.load(Relaxed)),
+        ("ike_queue_full", data.ike_queue_full.load(Relaxed)),
     ];
     let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
     let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));

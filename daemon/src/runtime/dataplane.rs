@@ -144,16 +144,31 @@ pub struct SaReport {
     pub removed: bool,
 }
 
-/// What workers tell the control task.
+/// An IKE datagram for the control task, from a port-500 reader or (with the non-ESP
+/// marker still in front, as [`ikev2::Endpoint::handle_datagram`] wants it for a
+/// port-4500 `local`) from the inbound worker.
+#[derive(Debug)]
+pub struct IkeDatagram {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub payload: Vec<u8>,
+}
+
+/// How many IKE datagrams may wait for the control task; beyond that they are
+/// dropped and counted (`esp_ike_queue_full`): a flood cannot grow memory.
+pub const IKE_QUEUE: usize = 1024;
+
+/// Queues an IKE datagram for the control task, or counts it dropped when the queue
+/// is full.
+pub fn queue_ike(tx: &mpsc::Sender<IkeDatagram>, stats: &DataStats, d: IkeDatagram) {
+    if tx.try_send(d).is_err() {
+        stats.ike_queue_full.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What workers tell the control task (besides IKE datagrams).
 #[derive(Debug)]
 pub enum WorkerMsg {
-    /// An IKE message on port 4500, the non-ESP marker still in front (as
-    /// [`ikev2::Endpoint::handle_datagram`] wants it for a port-4500 `local`).
-    Ike {
-        local: SocketAddr,
-        remote: SocketAddr,
-        payload: Vec<u8>,
-    },
     Usage(Vec<SaReport>),
     /// An outbound packet matched the trap policy of `conn`.
     Trap {
@@ -183,6 +198,8 @@ pub struct DataStats {
     /// Datagrams or packets the kernel refused (buffers full, unreachable).
     pub send_errors: AtomicU64,
     pub tun_write_errors: AtomicU64,
+    /// IKE datagrams dropped because the control task's queue was full.
+    pub ike_queue_full: AtomicU64,
 }
 
 /// A worker's command channel and its eventfd.
@@ -229,8 +246,9 @@ impl DataPlane {
         sockets: &[LocalSockets],
         mss: Mss,
         to_control: mpsc::UnboundedSender<WorkerMsg>,
+        ike_tx: mpsc::Sender<IkeDatagram>,
+        stats: Arc<DataStats>,
     ) -> io::Result<Self> {
-        let stats = Arc::new(DataStats::default());
         let mut out_udp = Vec::new();
         let mut out_raw = Vec::new();
         let mut in_socks = Vec::new();
@@ -284,6 +302,7 @@ impl DataPlane {
         let inbound = InboundWorker {
             tun: in_tun,
             socks: in_socks,
+            ike_tx,
             link: link(in_rx, &in_wake),
             sas: HashMap::new(),
         };
@@ -759,6 +778,7 @@ struct InEntry {
 struct InboundWorker {
     tun: Tun,
     socks: Vec<InSocket>,
+    ike_tx: mpsc::Sender<IkeDatagram>,
     link: Link,
     sas: HashMap<u32, InEntry>,
 }
@@ -830,11 +850,12 @@ impl InboundWorker {
                     let mut payload = Vec::with_capacity(d.buf.len() + 4);
                     payload.extend_from_slice(&esp::natt::NON_ESP_MARKER);
                     payload.extend_from_slice(d.buf.as_slice());
-                    let _ = self.link.to_control.send(WorkerMsg::Ike {
+                    let d = IkeDatagram {
                         local,
                         remote: d.peer,
                         payload,
-                    });
+                    };
+                    queue_ike(&self.ike_tx, &self.link.stats, d);
                 }
                 return false;
             }
@@ -934,5 +955,58 @@ impl Worker for InboundWorker {
             .filter_map(|e| e.t.report(false))
             .collect();
         self.link.send_reports(reports);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dgram(n: u8) -> IkeDatagram {
+        let a: SocketAddr = "192.0.2.1:500".parse().expect("addr");
+        IkeDatagram {
+            local: a,
+            remote: a,
+            payload: vec![n],
+        }
+    }
+
+    #[test]
+    fn a_full_ike_queue_drops_and_counts_instead_of_growing() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let stats = DataStats::default();
+        for n in 0..5 {
+            queue_ike(&tx, &stats, dgram(n));
+        }
+        assert_eq!(stats.ike_queue_full.load(Ordering::Relaxed), 3);
+        assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![0]));
+        assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![1]));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn mss_is_clamped_per_family() {
+        // A TCP SYN with MSS 1460 over IPv4 (20-octet IP header, 24-octet TCP header).
+        let mut syn = vec![0u8; 44];
+        syn[0] = 0x45;
+        syn[2..4].copy_from_slice(&44u16.to_be_bytes());
+        syn[8] = 64;
+        syn[9] = 6;
+        syn[12..16].copy_from_slice(&[10, 1, 0, 1]);
+        syn[16..20].copy_from_slice(&[10, 2, 0, 1]);
+        syn[32] = 6 << 4; // data offset 6 words
+        syn[33] = 0x02; // SYN
+        syn[40..44].copy_from_slice(&[2, 4, 0x05, 0xb4]); // MSS 1460
+        let mss = Mss {
+            v4: Some(1360),
+            v6: Some(1340),
+        };
+        mss.clamp(&mut syn);
+        assert_eq!(u16::from_be_bytes([syn[42], syn[43]]), 1360);
+        let off = Mss { v4: None, v6: None };
+        let mut again = syn.clone();
+        again[42..44].copy_from_slice(&1460u16.to_be_bytes());
+        off.clamp(&mut again);
+        assert_eq!(u16::from_be_bytes([again[42], again[43]]), 1460);
     }
 }

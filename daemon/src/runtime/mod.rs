@@ -130,14 +130,23 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
 
     let (ike_sockets, local_sockets) = bind_sockets(&config).await?;
     let (to_control, from_workers) = mpsc::unbounded_channel();
+    let (ike_tx, ike_rx) = mpsc::channel(dataplane::IKE_QUEUE);
+    let stats = Arc::new(dataplane::DataStats::default());
     let mss = Mss {
         v4: d.effective_mss(false),
         v6: d.effective_mss(true),
     };
-    let data = DataPlane::start(&tun, &local_sockets, mss, to_control.clone())
-        .map_err(|e| format!("cannot start the data plane: {e}"))?;
+    let data = DataPlane::start(
+        &tun,
+        &local_sockets,
+        mss,
+        to_control,
+        ike_tx.clone(),
+        Arc::clone(&stats),
+    )
+    .map_err(|e| format!("cannot start the data plane: {e}"))?;
     for s in &ike_sockets {
-        spawn_ike_reader(Arc::clone(&s.udp500), to_control.clone());
+        spawn_ike_reader(Arc::clone(&s.udp500), ike_tx.clone(), Arc::clone(&stats));
     }
 
     let netlink = crate::netlink::Routes::new()
@@ -184,10 +193,12 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     );
     sup.start_actions().await;
     let mut from_workers = from_workers;
-    let exit = sup.run(&mut from_workers, calls, reload, stop).await;
-    tracing::info!("shutting down: deleting IKE SAs");
-    sup.shutdown(&mut from_workers, Duration::from_secs(3))
+    let mut ike_rx = ike_rx;
+    let exit = sup
+        .run(&mut from_workers, &mut ike_rx, calls, reload, stop)
         .await;
+    tracing::info!("shutting down: deleting IKE SAs");
+    sup.shutdown(&mut ike_rx, Duration::from_secs(3)).await;
     sup.routes.remove_all().await;
     control_task.abort();
     socket_cleanup.remove();
@@ -251,7 +262,11 @@ async fn bind_sockets(
 }
 
 /// Forwards IKE datagrams from a port-500 socket to the control task.
-fn spawn_ike_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<dataplane::WorkerMsg>) {
+fn spawn_ike_reader(
+    sock: Arc<UdpSocket>,
+    tx: mpsc::Sender<dataplane::IkeDatagram>,
+    stats: Arc<dataplane::DataStats>,
+) {
     tokio::spawn(async move {
         let Ok(local) = sock.local_addr() else {
             return;
@@ -260,14 +275,15 @@ fn spawn_ike_reader(sock: Arc<UdpSocket>, tx: mpsc::UnboundedSender<dataplane::W
         loop {
             match sock.recv_from(&mut buf).await {
                 Ok((n, remote)) => {
-                    let msg = dataplane::WorkerMsg::Ike {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    let d = dataplane::IkeDatagram {
                         local,
                         remote,
                         payload: buf[..n].to_vec(),
                     };
-                    if tx.send(msg).is_err() {
-                        return;
-                    }
+                    dataplane::queue_ike(&tx, &stats, d);
                 }
                 // ICMP port unreachable and the like: keep listening.
                 Err(e) => tracing::debug!("UDP {local}: {e}"),

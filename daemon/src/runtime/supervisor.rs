@@ -20,7 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::book::{Book, esp_proposal, ike_proposal};
 use super::dataplane::{
-    DataCmd, DataPlane, Dest, InboundInstall, OutboundInstall, SaReport, TrapPolicy, WorkerMsg,
+    DataCmd, DataPlane, Dest, IkeDatagram, InboundInstall, OutboundInstall, SaReport, TrapPolicy,
+    WorkerMsg,
 };
 use super::routes::RouteTable;
 use crate::config::{DaemonConfig, StartAction};
@@ -141,6 +142,7 @@ impl Supervisor {
     pub async fn run(
         &mut self,
         from_workers: &mut mpsc::UnboundedReceiver<WorkerMsg>,
+        ike: &mut mpsc::Receiver<IkeDatagram>,
         mut calls: mpsc::Receiver<ControlCall>,
         mut reload: mpsc::Receiver<()>,
         mut stop: mpsc::Receiver<()>,
@@ -153,6 +155,7 @@ impl Supervisor {
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
+                Some(d) = ike.recv() => self.ike_datagram(d),
                 msg = from_workers.recv() => match msg {
                     Some(msg) => {
                         if !self.worker_msg(msg) {
@@ -259,19 +262,15 @@ impl Supervisor {
         }
     }
 
-    /// Handles one message from a worker or a port-500 reader; false if a worker
-    /// died.
+    fn ike_datagram(&mut self, d: IkeDatagram) {
+        trace_ike("received", d.local, d.remote, &d.payload);
+        self.endpoint
+            .handle_datagram(Instant::now(), d.local, d.remote, &d.payload);
+    }
+
+    /// Handles one message from a worker; false if a worker died.
     fn worker_msg(&mut self, msg: WorkerMsg) -> bool {
         match msg {
-            WorkerMsg::Ike {
-                local,
-                remote,
-                payload,
-            } => {
-                trace_ike("received", local, remote, &payload);
-                self.endpoint
-                    .handle_datagram(Instant::now(), local, remote, &payload);
-            }
             WorkerMsg::Usage(reports) => self.usage(&reports),
             WorkerMsg::Trap { conn } => self.trap_fired(&conn),
             WorkerMsg::Failed { worker, error } => {
@@ -283,11 +282,7 @@ impl Supervisor {
     }
 
     /// Sends DELETE for every IKE SA and waits (at most `grace`) for them to go.
-    pub async fn shutdown(
-        &mut self,
-        from_workers: &mut mpsc::UnboundedReceiver<WorkerMsg>,
-        grace: Duration,
-    ) {
+    pub async fn shutdown(&mut self, ike: &mut mpsc::Receiver<IkeDatagram>, grace: Duration) {
         let now = Instant::now();
         let config = Arc::clone(&self.config);
         for conn in &config.connections {
@@ -307,11 +302,7 @@ impl Supervisor {
                 .unwrap_or(end)
                 .min(end);
             tokio::select! {
-                Some(msg) = from_workers.recv() => {
-                    if let WorkerMsg::Ike { local, remote, payload } = msg {
-                        self.endpoint.handle_datagram(Instant::now(), local, remote, &payload);
-                    }
-                }
+                Some(d) = ike.recv() => self.ike_datagram(d),
                 _ = tokio::time::sleep_until(deadline) => {
                     if tokio::time::Instant::now() >= end {
                         break;
