@@ -306,23 +306,9 @@ impl DataPlane {
             link: link(in_rx, &in_wake),
             sas: HashMap::new(),
         };
-        let fail = |name: &'static str, tx: mpsc::UnboundedSender<WorkerMsg>| {
-            move |e: io::Error| {
-                let _ = tx.send(WorkerMsg::Failed {
-                    worker: name,
-                    error: e.to_string(),
-                });
-            }
-        };
-        let on_out_err = fail("outbound", to_control.clone());
-        let on_in_err = fail("inbound", to_control);
         let threads = vec![
-            std::thread::Builder::new()
-                .name("esp-out".into())
-                .spawn(move || outbound.run().unwrap_or_else(on_out_err))?,
-            std::thread::Builder::new()
-                .name("esp-in".into())
-                .spawn(move || inbound.run().unwrap_or_else(on_in_err))?,
+            spawn_worker("esp-out", to_control.clone(), move || outbound.run())?,
+            spawn_worker("esp-in", to_control, move || inbound.run())?,
         ];
         Ok(Self {
             outbound: Control {
@@ -400,6 +386,36 @@ fn enlarge_buffers(sock: &impl AsFd) {
     if setsockopt(&fd, sockopt::SndBufForce, &SOCKET_BUFFER).is_err() {
         let _ = setsockopt(&fd, sockopt::SndBuf, &SOCKET_BUFFER);
     }
+}
+
+/// Runs a worker on its own thread. An IO error or a panic (a bug) is reported to the
+/// control task, which then stops the daemon (systemd restarts it) rather than run
+/// on with half a data plane.
+fn spawn_worker(
+    name: &'static str,
+    tx: mpsc::UnboundedSender<WorkerMsg>,
+    run: impl FnOnce() -> io::Result<()> + Send + 'static,
+) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let error = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(p) => {
+                    let what = p
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| p.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    format!("panicked: {what}")
+                }
+            };
+            let _ = tx.send(WorkerMsg::Failed {
+                worker: name,
+                error,
+            });
+        })
 }
 
 /// Waits until one of `fds` or the wake eventfd is readable (or `timeout`);
@@ -982,6 +998,28 @@ mod tests {
         assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![0]));
         assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![1]));
         assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_worker_that_panics_or_fails_is_reported() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let h = spawn_worker("t1", tx.clone(), || panic!("boom")).expect("spawn");
+        let _ = h.join();
+        let h = spawn_worker("t2", tx.clone(), || Err(io::Error::other("gone"))).expect("spawn");
+        let _ = h.join();
+        let h = spawn_worker("t3", tx, || Ok(())).expect("spawn");
+        let _ = h.join();
+        let mut got = Vec::new();
+        while let Ok(WorkerMsg::Failed { worker, error }) = rx.try_recv() {
+            got.push((worker, error));
+        }
+        assert_eq!(
+            got,
+            vec![
+                ("t1", "panicked: boom".to_owned()),
+                ("t2", "gone".to_owned())
+            ]
+        );
     }
 
     #[test]
