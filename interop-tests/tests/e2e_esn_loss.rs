@@ -175,3 +175,29 @@ fn establishes_under_30_percent_ike_loss_against_strongswan() {
     ));
     a.stop_clean();
 }
+
+/// Nobody answers on 192.0.2.2 (the peer's namespace runs no daemon): `up` fails, and
+/// `status --json` names the phase and the likely cause.
+#[test]
+fn unreachable_peer_is_reported_as_such() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("unreachable_peer", Duration::from_secs(60));
+    let net = Pair::new();
+    let mut c = Ikev2dConfig::new(vec![ConnSpec::site_a()]);
+    c.retransmit_timeout = Some("1s".to_owned());
+    c.retransmit_tries = Some(2);
+    c.retransmit_base = Some(1.0);
+    let mut a = Ikev2d::start(&net.a, &c);
+    let up = a.up("lab", Duration::from_secs(20));
+    assert!(!up.ok(), "up succeeded without a peer: {up}");
+    let st = a.conn_status("lab").expect("lab");
+    assert_eq!(st["state"], "DOWN", "{st}");
+    let e = &st["last_error"];
+    assert_eq!(e["phase"], "IKE_SA_INIT", "{st}");
+    let reason = e["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no response") && reason.contains("UDP 500/4500"),
+        "{reason}"
+    );
+    a.stop_clean();
+}
