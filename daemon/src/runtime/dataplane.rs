@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use esp::counters::{DropReason, SaEvent, SaUsage};
 use esp::io::{
-    Datagram, DatagramKind, DatagramSource as _, MAX_BATCH, PacketSink as _, PacketSource as _,
-    RawEspSocket, Tun, UdpEncapSocket,
+    Datagram, DatagramKind, DatagramSource as _, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, MAX_BATCH,
+    PacketSink as _, PacketSource as _, RawEspSocket, Tun, UdpEncapSocket,
 };
 use esp::ip::PacketView;
 use esp::mss::clamp_mss;
@@ -287,8 +287,10 @@ impl DataPlane {
             stats: Arc::clone(&stats),
             mss,
         };
+        let gso = std::env::var_os("IKEV2D_NO_GSO").is_none_or(|v| v != "1");
         let outbound = OutboundWorker {
             tun: out_tun,
+            udp_gso: vec![gso; out_udp.len()],
             udp: out_udp,
             raw: out_raw,
             link: link(out_rx, &out_wake),
@@ -562,6 +564,9 @@ struct OutEntry {
 struct OutboundWorker {
     tun: Tun,
     udp: Vec<UdpEncapSocket>,
+    /// Per UDP socket: UDP GSO still worth trying (off after the kernel refused it,
+    /// or with `IKEV2D_NO_GSO=1` for comparisons).
+    udp_gso: Vec<bool>,
     raw: Vec<Option<RawEspSocket>>,
     link: Link,
     /// Policies to the outbound SPI.
@@ -618,8 +623,13 @@ impl OutboundWorker {
                             )),
                         }
                     }
-                    for (sock, out) in self.udp.iter_mut().zip(udp_out.iter_mut()) {
-                        send_all(sock, out, &self.link.stats, &mut pool);
+                    for ((sock, out), gso) in self
+                        .udp
+                        .iter_mut()
+                        .zip(udp_out.iter_mut())
+                        .zip(self.udp_gso.iter_mut())
+                    {
+                        send_udp(sock, gso, out, &self.link.stats, &mut pool);
                     }
                     for (sock, out) in self.raw.iter_mut().zip(raw_out.iter_mut()) {
                         if let Some(sock) = sock {
@@ -734,14 +744,102 @@ impl Worker for OutboundWorker {
     }
 }
 
-/// Sends `out` (then empties it, returning the buffers to `pool`). A full socket
-/// buffer is waited out briefly; what still does not go is counted and dropped.
+/// Sends `out` (then empties it, returning the buffers to `pool`).
 fn send_all<S: esp::io::DatagramSink + AsFd>(
     sock: &mut S,
     out: &mut Vec<Datagram>,
     stats: &DataStats,
     pool: &mut Vec<PacketBuf>,
 ) {
+    send_slice(sock, out, stats);
+    pool.extend(out.drain(..).map(|d| d.buf));
+}
+
+/// Sends ESP in UDP, runs of equal-size datagrams to one peer with UDP GSO (one
+/// system call and one pass through the kernel's UDP stack per run) while `gso` is
+/// set; `gso` is cleared, for good, when the kernel refuses it.
+fn send_udp(
+    sock: &mut UdpEncapSocket,
+    gso: &mut bool,
+    out: &mut Vec<Datagram>,
+    stats: &DataStats,
+    pool: &mut Vec<PacketBuf>,
+) {
+    if !*gso {
+        return send_all(sock, out, stats, pool);
+    }
+    let mut segs: Vec<&[u8]> = Vec::with_capacity(GSO_MAX_SEGMENTS);
+    let mut i = 0;
+    while i < out.len() {
+        let j = gso_run(&out[i..]) + i;
+        if j - i < 2 || !*gso {
+            send_slice(sock, &out[i..j], stats);
+        } else {
+            segs.clear();
+            segs.extend(out[i..j].iter().map(|d| d.buf.as_slice()));
+            let mut stalls = 0;
+            loop {
+                match sock.send_gso(out[i].peer, &segs) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && stalls < 3 => {
+                        stalls += 1;
+                        let mut pfd = [PollFd::new(sock.as_fd(), PollFlags::POLLOUT)];
+                        let _ = poll(&mut pfd, PollTimeout::from(10u16));
+                    }
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc_errno::EINVAL | libc_errno::EIO | libc_errno::ENOPROTOOPT)
+                        ) =>
+                    {
+                        tracing::info!(
+                            "UDP GSO refused by the kernel ({e}): sending ESP datagrams one by one"
+                        );
+                        *gso = false;
+                        send_slice(sock, &out[i..j], stats);
+                        break;
+                    }
+                    Err(_) => {
+                        stats
+                            .send_errors
+                            .fetch_add((j - i) as u64, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+        i = j;
+    }
+    pool.extend(out.drain(..).map(|d| d.buf));
+}
+
+/// How many datagrams from the start of `out` one GSO send can carry: same peer,
+/// the first one's length (the last may be shorter), within the kernel's limits.
+fn gso_run(out: &[Datagram]) -> usize {
+    let Some(first) = out.first() else {
+        return 0;
+    };
+    let seg = first.buf.len();
+    let mut total = seg;
+    let mut n = 1;
+    for d in &out[1..] {
+        let len = d.buf.len();
+        if n == GSO_MAX_SEGMENTS || d.peer != first.peer || len > seg || total + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        total += len;
+        n += 1;
+        if len < seg {
+            break;
+        }
+    }
+    n
+}
+
+/// Sends `out` in `sendmmsg` batches. A full socket buffer is waited out briefly;
+/// what still does not go is counted and dropped.
+fn send_slice<S: esp::io::DatagramSink + AsFd>(sock: &mut S, out: &[Datagram], stats: &DataStats) {
     let mut sent = 0;
     let mut stalls = 0;
     while sent < out.len() {
@@ -765,7 +863,13 @@ fn send_all<S: esp::io::DatagramSink + AsFd>(
             .send_errors
             .fetch_add((out.len() - sent) as u64, Ordering::Relaxed);
     }
-    pool.extend(out.drain(..).map(|d| d.buf));
+}
+
+/// errno values the GSO fallback looks for.
+mod libc_errno {
+    pub const EIO: i32 = 5;
+    pub const EINVAL: i32 = 22;
+    pub const ENOPROTOOPT: i32 = 92;
 }
 
 #[derive(Debug)]
@@ -1020,6 +1124,37 @@ mod tests {
                 ("t2", "gone".to_owned())
             ]
         );
+    }
+
+    fn esp(peer: &str, len: usize) -> Datagram {
+        let mut b = PacketBuf::new();
+        b.set_packet(0, &vec![0x55; len]);
+        Datagram::to(peer.parse().expect("addr"), DatagramKind::Esp, b)
+    }
+
+    #[test]
+    fn gso_runs_group_equal_sizes_to_one_peer() {
+        let p = "192.0.2.2:4500";
+        let q = "192.0.2.3:4500";
+        // Three full, one shorter (ends the run), then one more full.
+        let out = vec![
+            esp(p, 100),
+            esp(p, 100),
+            esp(p, 100),
+            esp(p, 60),
+            esp(p, 100),
+        ];
+        assert_eq!(gso_run(&out), 4);
+        assert_eq!(gso_run(&out[4..]), 1);
+        // Another peer or a longer datagram ends a run.
+        assert_eq!(gso_run(&[esp(p, 100), esp(q, 100)]), 1);
+        assert_eq!(gso_run(&[esp(p, 100), esp(p, 120)]), 1);
+        // At most 64 segments and 65,000 octets.
+        let many: Vec<Datagram> = (0..100).map(|_| esp(p, 100)).collect();
+        assert_eq!(gso_run(&many), GSO_MAX_SEGMENTS);
+        let big: Vec<Datagram> = (0..60).map(|_| esp(p, 1500)).collect();
+        assert_eq!(gso_run(&big), GSO_MAX_BYTES / 1500);
+        assert_eq!(gso_run(&[]), 0);
     }
 
     #[test]

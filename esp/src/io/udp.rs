@@ -4,7 +4,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::mem::{size_of, zeroed};
+use std::mem::{size_of, size_of_val, zeroed};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -81,6 +81,83 @@ impl DatagramSource for UdpEncapSocket {
             }
         }
         Ok(n)
+    }
+}
+
+/// Most datagrams one UDP GSO send may carry (the kernel's `UDP_MAX_SEGMENTS`).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Most octets one UDP GSO send may carry (an IP datagram's payload, with room for
+/// the headers).
+pub const GSO_MAX_BYTES: usize = 65_000;
+
+impl UdpEncapSocket {
+    /// Sends `segments` to `peer` with one `sendmsg(2)` and `UDP_SEGMENT` (UDP GSO,
+    /// Linux 4.18): the kernel, or the device, cuts their concatenation into datagrams
+    /// of `segments[0].len()` octets. Every segment but the last must have that
+    /// length, the last may be shorter; at most [`GSO_MAX_SEGMENTS`] segments and
+    /// [`GSO_MAX_BYTES`] octets. The segments go as they are (ESP: no non-ESP marker).
+    /// A kernel without UDP GSO answers `EINVAL`, `EIO` or `ENOPROTOOPT`: send them
+    /// one by one then.
+    pub fn send_gso(&self, peer: SocketAddr, segments: &[&[u8]]) -> io::Result<()> {
+        let Some(first) = segments.first() else {
+            return Ok(());
+        };
+        let seg = first.len();
+        let total: usize = segments.iter().map(|s| s.len()).sum();
+        let last = segments.len() - 1;
+        let shaped = segments
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.len() == seg || (i == last && s.len() < seg));
+        let gso_size = u16::try_from(seg).ok().filter(|&g| g > 0);
+        let Some(gso_size) = gso_size
+            .filter(|_| shaped && segments.len() <= GSO_MAX_SEGMENTS && total <= GSO_MAX_BYTES)
+        else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "UDP GSO segments: equal lengths (the last may be shorter), at most 64 and 65,000 octets",
+            ));
+        };
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; GSO_MAX_SEGMENTS];
+        for (v, s) in iov.iter_mut().zip(segments) {
+            v.iov_base = s.as_ptr().cast_mut().cast::<libc::c_void>();
+            v.iov_len = s.len();
+        }
+        let (mut addr, addr_len) = to_sockaddr(&peer);
+        // One cmsghdr with a u16; u64 elements give the buffer cmsghdr's alignment.
+        let mut control = [0u64; 4];
+        // SAFETY: CMSG_SPACE is a pure size computation.
+        let space = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+        debug_assert!(space <= size_of_val(&control));
+        // SAFETY: msghdr is plain old data; all zeros is a valid value.
+        let mut msg: libc::msghdr = unsafe { zeroed() };
+        msg.msg_name = (&raw mut addr).cast::<libc::c_void>();
+        msg.msg_namelen = addr_len;
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = segments.len() as _;
+        msg.msg_control = control.as_mut_ptr().cast::<libc::c_void>();
+        msg.msg_controllen = space as _;
+        // SAFETY: msg_control points to `space` zeroed, aligned octets, enough for one
+        // cmsghdr with a u16 (CMSG_SPACE), so CMSG_FIRSTHDR is non-null and CMSG_DATA
+        // has room for the u16; the iovecs point into `segments`, alive for the call;
+        // the address is a valid sockaddr of `addr_len` octets.
+        let rc = unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as _;
+            libc::CMSG_DATA(cmsg)
+                .cast::<u16>()
+                .write_unaligned(gso_size);
+            libc::sendmsg(self.sock.as_raw_fd(), &raw const msg, 0)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
