@@ -22,17 +22,21 @@ use crate::prereq::ikev2d_binary;
 use crate::proc::{Proc, STOP_GRACE};
 
 /// The `[daemon]` table plus the connections.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Ikev2dConfig {
     pub tun_name: String,
     pub mtu: Option<u16>,
     /// Duration string (`"2s"`); `None` = the daemon's default (4 s).
     pub retransmit_timeout: Option<String>,
     pub retransmit_tries: Option<u32>,
+    /// `retransmit_base` (1.8 by default; 1.0 = a constant wait).
+    pub retransmit_base: Option<f64>,
     /// `fragment_size` (largest IKE datagram once fragmentation is negotiated).
     pub fragment_size: Option<u16>,
     /// `keep_alive`: NAT-T keepalive interval (`"20s"` by default).
     pub keep_alive: Option<String>,
+    /// `key_export_dir`: write Wireshark decryption tables there (debugging).
+    pub key_export_dir: Option<PathBuf>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -44,8 +48,10 @@ impl Ikev2dConfig {
             mtu: None,
             retransmit_timeout: Some("2s".to_owned()),
             retransmit_tries: Some(3),
+            retransmit_base: None,
             fragment_size: None,
             keep_alive: None,
+            key_export_dir: None,
             conns,
         }
     }
@@ -68,11 +74,17 @@ impl Ikev2dConfig {
         if let Some(n) = self.retransmit_tries {
             let _ = writeln!(s, "retransmit_tries = {n}");
         }
+        if let Some(b) = self.retransmit_base {
+            let _ = writeln!(s, "retransmit_base = {b:.1}");
+        }
         if let Some(n) = self.fragment_size {
             let _ = writeln!(s, "fragment_size = {n}");
         }
         if let Some(k) = &self.keep_alive {
             let _ = writeln!(s, "keep_alive = {}", q(k));
+        }
+        if let Some(d) = &self.key_export_dir {
+            let _ = writeln!(s, "key_export_dir = {}", q(&d.to_string_lossy()));
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

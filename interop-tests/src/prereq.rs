@@ -111,6 +111,26 @@ pub fn require_iptables() -> Result<(), Missing> {
     Ok(())
 }
 
+/// `tshark` and `tcpdump` for the wire check (an independent dissector decrypting
+/// our packets with the keys ikev2d exports).
+pub fn require_tshark() -> Result<(), Missing> {
+    for (tool, pkg) in [("tshark", "tshark"), ("tcpdump", "tcpdump")] {
+        if !cmd::run_args(
+            "sh",
+            &["-c", &format!("command -v {tool}")],
+            DEFAULT_TIMEOUT,
+        )
+        .ok()
+        {
+            return Err(missing(
+                format!("`{tool}`"),
+                format!("apt-get install {pkg}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// charon, swanctl and the kernel-libipsec, openssl and gcm plugins.
 pub fn require_strongswan() -> Result<(), Missing> {
     let install = format!("apt-get install --no-install-recommends {APT_PACKAGES}");

@@ -62,6 +62,23 @@ fn check(net: &Pair, ours: &Value, ikev2d: &Ikev2d, charon: &Charon, sw: &IkeSa)
         assert!(child_counter(&c, f) > 0, "ikev2d {f} is 0: {c}");
     }
     assert_eq!(c["state"], "ESTABLISHED", "{c}");
+
+    // Quiet tunnel: what one side counts out, the other counts in, packets and octets
+    // (`status` asks the data plane for current counters; nothing else flows).
+    let ours = ikev2d.conn_status("lab").expect("status");
+    let sw = charon.list_sas();
+    let ch = &sw.iter().find(|s| s.name == "lab").expect("lab").children[0];
+    let mine = |f: &str| child_counter(&ours, f);
+    assert_eq!(
+        (mine("packets_out"), mine("bytes_out")),
+        (ch.packets_in, ch.bytes_in),
+        "ikev2d out vs strongSwan in\nikev2d: {ours}\nstrongSwan: {ch:?}"
+    );
+    assert_eq!(
+        (mine("packets_in"), mine("bytes_in")),
+        (ch.packets_out, ch.bytes_out),
+        "ikev2d in vs strongSwan out\nikev2d: {ours}\nstrongSwan: {ch:?}"
+    );
 }
 
 #[test]
