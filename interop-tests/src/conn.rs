@@ -56,6 +56,8 @@ pub struct ChildSpec {
     pub start_action: StartAction,
     /// `clear`, `trap` or `restart`; `None` = the default (`clear`).
     pub dpd_action: Option<String>,
+    /// What to do when the peer deletes the CHILD SA: `none`, `trap` or `start`.
+    pub close_action: Option<String>,
     pub rekey_time: Option<String>,
     pub life_time: Option<String>,
 }
@@ -84,6 +86,7 @@ impl ConnSpec {
                 esp_proposals: vec!["aes256gcm16".to_owned()],
                 start_action: StartAction::None,
                 dpd_action: None,
+                close_action: None,
                 rekey_time: None,
                 life_time: None,
             }],

@@ -116,6 +116,9 @@ impl Ikev2dConfig {
                 if let Some(a) = &ch.dpd_action {
                     let _ = writeln!(s, "dpd_action = {}", q(a));
                 }
+                if let Some(a) = &ch.close_action {
+                    let _ = writeln!(s, "close_action = {}", q(a));
+                }
                 if let Some(t) = &ch.rekey_time {
                     let _ = writeln!(s, "rekey_time = {}", q(t));
                 }

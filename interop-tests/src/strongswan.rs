@@ -290,6 +290,9 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
             if let Some(a) = &ch.dpd_action {
                 let _ = writeln!(s, "\t\t\t\tdpd_action = {a}");
             }
+            if let Some(a) = &ch.close_action {
+                let _ = writeln!(s, "\t\t\t\tclose_action = {a}");
+            }
             if let Some(t) = &ch.rekey_time {
                 let _ = writeln!(s, "\t\t\t\trekey_time = {t}");
             }

@@ -125,3 +125,62 @@ fn strongswan_dpd_is_answered() {
     assert!(is_established(&st), "{st}");
     assert!(ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(5)));
 }
+
+/// strongSwan (the initiator) crashes and, restarted, connects again: its IKE_AUTH
+/// carries INITIAL_CONTACT (RFC 7296 §2.4), so ikev2d must drop the stale SAs of that
+/// peer at once and send B -> A traffic through the new CHILD SA.
+#[test]
+fn strongswan_restart_with_initial_contact() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "strongswan_restart_with_initial_contact",
+        Duration::from_secs(90),
+    );
+    let net = Pair::new();
+    let conn = ConnSpec::site_a();
+    let ikev2d = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut charon = Charon::start(&net.a, std::slice::from_ref(&conn));
+    let o = charon.initiate("net");
+    assert!(o.ok(), "initiate: {o}");
+    let first = ikev2d
+        .wait_established("lab", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(ping_until(
+        &net.b,
+        INNER_B,
+        INNER_A,
+        Duration::from_secs(10)
+    ));
+
+    charon.kill();
+    drop(charon);
+    let charon = Charon::start(&net.a, &[conn]);
+    let o = charon.initiate("net");
+    assert!(o.ok(), "initiate after the restart: {o}");
+    interop_tests::strongswan::wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let st = ikev2d.conn_status("lab").expect("status");
+    assert_ne!(st["ike_sa"]["spi_i"], first["ike_sa"]["spi_i"], "{st}");
+    // B -> A goes out through ikev2d's new outbound SA, not the stale one.
+    assert!(
+        ping_until(&net.b, INNER_B, INNER_A, Duration::from_secs(5)),
+        "B -> A after the peer restart\n{}",
+        ikev2d.log_tail(30)
+    );
+    assert_eq!(ping(&net.b, INNER_B, INNER_A, 3), 3);
+    let log = ikev2d.log();
+    eprintln!(
+        "{}",
+        log.lines()
+            .filter(|l| l.contains("INITIAL_CONTACT")
+                || l.contains("down")
+                || l.contains("deleted"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
