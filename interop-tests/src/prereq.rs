@@ -54,6 +54,25 @@ pub fn skip_or_fail(test: &str, m: &Missing) {
     let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {m}");
 }
 
+/// Each `(tool, package)`: the tool is on PATH, else what to install.
+fn require_tools(tools: &[(&str, &str)]) -> Result<(), Missing> {
+    for (tool, pkg) in tools {
+        if !cmd::run_args(
+            "sh",
+            &["-c", &format!("command -v {tool}")],
+            DEFAULT_TIMEOUT,
+        )
+        .ok()
+        {
+            return Err(missing(
+                format!("`{tool}`"),
+                format!("apt-get install {pkg}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Network namespaces and veth need root (CAP_NET_ADMIN, CAP_SYS_ADMIN).
 pub fn require_root() -> Result<(), Missing> {
     if nix::unistd::geteuid().is_root() {
@@ -74,61 +93,19 @@ pub fn require_tun() -> Result<(), Missing> {
             "load the tun module (`modprobe tun`) or give the container the TUN device",
         ));
     }
-    for (tool, pkg) in [("ip", "iproute2"), ("ping", "iputils-ping")] {
-        if !cmd::run_args(
-            "sh",
-            &["-c", &format!("command -v {tool}")],
-            DEFAULT_TIMEOUT,
-        )
-        .ok()
-        {
-            return Err(missing(
-                format!("`{tool}`"),
-                format!("apt-get install {pkg}"),
-            ));
-        }
-    }
-    Ok(())
+    require_tools(&[("ip", "iproute2"), ("ping", "iputils-ping")])
 }
 
 /// `iptables` with the u32 match and the nat table (a NAT router, dropping chosen IKE
 /// messages) and `sysctl`.
 pub fn require_iptables() -> Result<(), Missing> {
-    for (tool, pkg) in [("iptables", "iptables"), ("sysctl", "procps")] {
-        if !cmd::run_args(
-            "sh",
-            &["-c", &format!("command -v {tool}")],
-            DEFAULT_TIMEOUT,
-        )
-        .ok()
-        {
-            return Err(missing(
-                format!("`{tool}`"),
-                format!("apt-get install {pkg}"),
-            ));
-        }
-    }
-    Ok(())
+    require_tools(&[("iptables", "iptables"), ("sysctl", "procps")])
 }
 
 /// `tshark` and `tcpdump` for the wire check (an independent dissector decrypting
 /// our packets with the keys ikev2d exports).
 pub fn require_tshark() -> Result<(), Missing> {
-    for (tool, pkg) in [("tshark", "tshark"), ("tcpdump", "tcpdump")] {
-        if !cmd::run_args(
-            "sh",
-            &["-c", &format!("command -v {tool}")],
-            DEFAULT_TIMEOUT,
-        )
-        .ok()
-        {
-            return Err(missing(
-                format!("`{tool}`"),
-                format!("apt-get install {pkg}"),
-            ));
-        }
-    }
-    Ok(())
+    require_tools(&[("tshark", "tshark"), ("tcpdump", "tcpdump")])
 }
 
 /// charon, swanctl and the kernel-libipsec, openssl and gcm plugins.

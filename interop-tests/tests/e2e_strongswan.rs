@@ -340,13 +340,18 @@ fn simultaneous_child_rekeys_with_strongswan() {
     ikev2d.stop_clean();
 }
 
-/// A CHILD rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped
-/// on the way out (iptables), strongSwan's rekey of the same child arrives while
-/// ikev2d waits, then ikev2d's retransmission gets through. Both must end with one
-/// agreed CHILD SA and traffic passing (strongSwan's `test_collision_delayed_request`
-/// case).
-#[test]
-fn delayed_rekey_collision_with_strongswan() {
+/// Which SA a delayed collision rekeys.
+#[derive(Clone, Copy)]
+enum Rekey {
+    Child,
+    Ike,
+}
+
+/// A rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped on
+/// the way out (iptables), strongSwan rekeys the same SA while ikev2d waits, then
+/// ikev2d's retransmissions reach strongSwan after its rekey replaced the SA. Both
+/// must end with one IKE SA and one CHILD SA they agree on, and traffic must pass.
+fn delayed_collision(test: &str, what: Rekey) {
     require!(
         require_root(),
         require_tun(),
@@ -354,16 +359,16 @@ fn delayed_rekey_collision_with_strongswan() {
         ikev2d_binary(),
         require_iptables()
     );
-    let _bound = TimeBound::new(
-        "delayed_rekey_collision_with_strongswan",
-        Duration::from_secs(120),
-    );
+    let _bound = TimeBound::new(test, Duration::from_secs(120));
     let net = Pair::new();
     let conn = ConnSpec::site_a()
         .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
     let charon = Charon::start(&net.b, &[conn.mirrored()]);
     let mut cfg = Ikev2dConfig::new(vec![conn]);
     cfg.retransmit_timeout = Some("1s".to_owned());
+    if let Rekey::Ike = what {
+        cfg.retransmit_tries = Some(2);
+    }
     let mut ikev2d = Ikev2d::start(&net.a, &cfg);
     let up = ikev2d.up("lab", Duration::from_secs(30));
     assert!(up.ok(), "ikev2d up lab: {up}");
@@ -376,92 +381,51 @@ fn delayed_rekey_collision_with_strongswan() {
 
     let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
     let (ours, theirs) = std::thread::scope(|s| {
-        let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
+        let a = s.spawn(|| match what {
+            Rekey::Child => ikev2d.rekey_child("lab", "net"),
+            Rekey::Ike => ikev2d.rekey_ike("lab"),
+        });
         std::thread::sleep(Duration::from_millis(300));
-        let theirs = charon.swanctl(&["--rekey", "--child", "net"]);
+        let theirs = match what {
+            Rekey::Child => charon.swanctl(&["--rekey", "--child", "net"]),
+            Rekey::Ike => charon.swanctl(&["--rekey", "--ike", "lab"]),
+        };
         (a.join().expect("ikev2d rekey thread"), theirs)
     });
     drop.remove();
-    assert!(ours.ok(), "ikev2d rekey --child: {ours}");
-    assert!(theirs.ok(), "swanctl --rekey --child: {theirs}");
-    // ikev2d's own request is retransmitted after 1 s and reaches strongSwan after
-    // strongSwan's rekey replaced that child: let that play out too.
-    std::thread::sleep(Duration::from_secs(4));
+    assert!(ours.ok(), "{test}: ikev2d rekey: {ours}");
+    assert!(theirs.ok(), "{test}: swanctl --rekey: {theirs}");
+    // CHILD: ikev2d's retransmission (after 1 s) is answered by strongSwan, whose
+    // rekey replaced that child. IKE: ikev2d's retransmissions on the old SA
+    // (1 s + 1.8 s + 3.2 s) run out after strongSwan deleted it.
+    std::thread::sleep(Duration::from_secs(match what {
+        Rekey::Child => 4,
+        Rekey::Ike => 8,
+    }));
     if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
-        panic!(
-            "after a delayed CHILD rekey collision: {e}\n{}",
-            exchanges(&ikev2d, &charon)
-        );
+        panic!("{test}: {e}\n{}", exchanges(&ikev2d, &charon));
     }
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
-        "no traffic after the collision"
+        "{test}: no traffic after the collision"
     );
     assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
     eprintln!("{}", exchanges(&ikev2d, &charon));
     ikev2d.stop_clean();
 }
 
-/// An IKE SA rekey collision made certain: ikev2d's rekey request is dropped on the
-/// way out, strongSwan rekeys the same IKE SA meanwhile (and deletes the old one),
-/// ikev2d keeps retransmitting on the old SA. After ikev2d's retransmissions are
-/// exhausted, both must still have one IKE SA they agree on, with its child, and
-/// traffic must pass.
+/// strongSwan's `test_collision_delayed_request` case for a CHILD SA: strongSwan
+/// answers ikev2d's late request with NO_CHILD_SA.
+#[test]
+fn delayed_rekey_collision_with_strongswan() {
+    delayed_collision("delayed_rekey_collision_with_strongswan", Rekey::Child);
+}
+
+/// The same for the IKE SA: strongSwan rekeys and deletes the old IKE SA while
+/// ikev2d's request is lost.
 #[test]
 fn delayed_ike_rekey_collision_with_strongswan() {
-    require!(
-        require_root(),
-        require_tun(),
-        require_strongswan(),
-        ikev2d_binary(),
-        require_iptables()
-    );
-    let _bound = TimeBound::new(
-        "delayed_ike_rekey_collision_with_strongswan",
-        Duration::from_secs(120),
-    );
-    let net = Pair::new();
-    let conn = ConnSpec::site_a()
-        .with_proposals("aes256gcm16-prfsha256-curve25519", "aes256gcm16-curve25519");
-    let charon = Charon::start(&net.b, &[conn.mirrored()]);
-    let mut cfg = Ikev2dConfig::new(vec![conn]);
-    cfg.retransmit_timeout = Some("1s".to_owned());
-    cfg.retransmit_tries = Some(2);
-    let mut ikev2d = Ikev2d::start(&net.a, &cfg);
-    let up = ikev2d.up("lab", Duration::from_secs(30));
-    assert!(up.ok(), "ikev2d up lab: {up}");
-    assert!(ping_until(
-        &net.a,
-        INNER_A,
-        INNER_B,
-        Duration::from_secs(10)
-    ));
-
-    let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
-    let (ours, theirs) = std::thread::scope(|s| {
-        let a = s.spawn(|| ikev2d.rekey_ike("lab"));
-        std::thread::sleep(Duration::from_millis(300));
-        let theirs = charon.swanctl(&["--rekey", "--ike", "lab"]);
-        (a.join().expect("ikev2d rekey thread"), theirs)
-    });
-    drop.remove();
-    assert!(ours.ok(), "ikev2d rekey --ike: {ours}");
-    assert!(theirs.ok(), "swanctl --rekey --ike: {theirs}");
-    // 1 s + 1.8 s + 3.2 s of retransmissions of ikev2d's request, then some.
-    std::thread::sleep(Duration::from_secs(8));
-    if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
-        panic!(
-            "after a delayed IKE rekey collision: {e}\n{}",
-            exchanges(&ikev2d, &charon)
-        );
-    }
-    assert!(
-        ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
-        "no traffic after the IKE rekey collision"
-    );
-    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
-    eprintln!("{}", exchanges(&ikev2d, &charon));
-    ikev2d.stop_clean();
+    delayed_collision("delayed_ike_rekey_collision_with_strongswan", Rekey::Ike);
 }
 
 /// The exchanges and rekey lines of both logs, for failure messages.
