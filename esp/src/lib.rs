@@ -38,6 +38,7 @@ pub mod io;
 pub mod ip;
 pub mod mss;
 pub mod natt;
+pub mod offload;
 pub mod replay;
 pub mod sa;
 pub mod spd;

@@ -108,6 +108,11 @@ pub fn require_tshark() -> Result<(), Missing> {
     require_tools(&[("tshark", "tshark"), ("tcpdump", "tcpdump")])
 }
 
+/// `iperf3` for bulk TCP through a tunnel.
+pub fn require_iperf3() -> Result<(), Missing> {
+    require_tools(&[("iperf3", "iperf3")])
+}
+
 /// charon, swanctl and the kernel-libipsec, openssl and gcm plugins.
 pub fn require_strongswan() -> Result<(), Missing> {
     let install = format!("apt-get install --no-install-recommends {APT_PACKAGES}");

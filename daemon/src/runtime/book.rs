@@ -380,6 +380,7 @@ pub fn daemon_counters(
     ];
     let esp_fields = [
         ("out_not_ip", data.out_not_ip.load(Relaxed)),
+        ("out_offload_errors", data.out_offload_errors.load(Relaxed)),
         ("out_no_policy", data.out_no_policy.load(Relaxed)),
         ("out_trapped", data.out_trapped.load(Relaxed)),
         ("in_no_sa", data.in_no_sa.load(Relaxed)),

@@ -34,6 +34,7 @@ use esp::io::{
 };
 use esp::ip::PacketView;
 use esp::mss::clamp_mss;
+use esp::offload::{VnetHdr, complete_checksum, segment_tcp};
 use esp::spd::{Spd, check_inbound};
 use esp::{InboundSa, OutboundSa, PacketBuf, decapsulate, encapsulate};
 use ikev2::ts::TrafficSelector;
@@ -46,6 +47,9 @@ use tokio::sync::{mpsc, oneshot};
 const HEADROOM: usize = 64;
 /// Room for the largest packet plus ESP trailer and ICV.
 const BUF_CAPACITY: usize = 65_535 + 128;
+/// With TUN offload: room for one segment of a super-packet (up to a 9000-octet MTU)
+/// plus ESP overhead.
+const SEGMENT_CAPACITY: usize = HEADROOM + 9_216 + 256;
 /// How often workers report SA counters.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Socket buffers of the data sockets: bursts of ESP must not overflow the kernel's
@@ -186,6 +190,8 @@ pub enum WorkerMsg {
 pub struct DataStats {
     /// TUN packets that are not IPv4/IPv6.
     pub out_not_ip: AtomicU64,
+    /// Offloaded TUN packets that could not be cut into segments or checksummed.
+    pub out_offload_errors: AtomicU64,
     /// TUN packets no CHILD SA (and no trap) covers.
     pub out_no_policy: AtomicU64,
     /// TUN packets that triggered a trap (dropped, as strongSwan does).
@@ -579,9 +585,22 @@ struct OutboundWorker {
 
 impl OutboundWorker {
     fn run(mut self) -> io::Result<()> {
-        let mut rx: Vec<PacketBuf> = (0..MAX_BATCH)
-            .map(|_| PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY))
-            .collect();
+        let offload = self.tun.has_offload();
+        // Without offload every buffer may receive a whole TUN packet; with it only
+        // the scratch buffer does (super-packets), segments are at most a jumbo frame.
+        let capacity = if offload {
+            SEGMENT_CAPACITY
+        } else {
+            BUF_CAPACITY
+        };
+        let new_buf = move || PacketBuf::with_capacity(HEADROOM, capacity);
+        let mut rx: Vec<PacketBuf> = if offload {
+            Vec::new()
+        } else {
+            (0..MAX_BATCH).map(|_| new_buf()).collect()
+        };
+        let mut scratch = PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY);
+        let mut pkts: Vec<PacketBuf> = Vec::with_capacity(2 * MAX_BATCH);
         let mut pool: Vec<PacketBuf> = Vec::new();
         // Per socket: ESP datagrams to send this round.
         let mut udp_out: Vec<Vec<Datagram>> = self.udp.iter().map(|_| Vec::new()).collect();
@@ -597,30 +616,26 @@ impl OutboundWorker {
             }
             if ready.first() == Some(&true) {
                 loop {
-                    let n = match self.tun.recv_batch(&mut rx, HEADROOM) {
-                        Ok(0) => return Err(io::Error::other("TUN device closed")),
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e),
+                    let more = if offload {
+                        self.read_offloaded(&mut scratch, &mut pkts, &mut pool, &new_buf)?
+                    } else {
+                        self.read_plain(&mut rx, &mut pkts, &mut pool, &new_buf)?
                     };
+                    if pkts.is_empty() {
+                        break;
+                    }
                     let now = Instant::now();
-                    for slot in rx.iter_mut().take(n) {
-                        let Some(dest) = self.encrypt(slot, now) else {
-                            continue;
-                        };
-                        let fresh = pool
-                            .pop()
-                            .unwrap_or_else(|| PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY));
-                        let buf = std::mem::replace(slot, fresh);
-                        match dest {
-                            Dest::Udp { sock, peer } => {
+                    for mut buf in pkts.drain(..) {
+                        match self.encrypt(&mut buf, now) {
+                            Some(Dest::Udp { sock, peer }) => {
                                 udp_out[sock].push(Datagram::to(peer, DatagramKind::Esp, buf));
                             }
-                            Dest::Raw { sock, peer } => raw_out[sock].push(Datagram::to(
+                            Some(Dest::Raw { sock, peer }) => raw_out[sock].push(Datagram::to(
                                 SocketAddr::new(peer, 0),
                                 DatagramKind::Esp,
                                 buf,
                             )),
+                            None => pool.push(buf),
                         }
                     }
                     for ((sock, out), gso) in self
@@ -636,7 +651,7 @@ impl OutboundWorker {
                             send_all(sock, out, &self.link.stats, &mut pool);
                         }
                     }
-                    if n < rx.len() {
+                    if !more {
                         break;
                     }
                 }
@@ -646,6 +661,73 @@ impl OutboundWorker {
                 next_report = Instant::now() + REPORT_INTERVAL;
             }
         }
+    }
+
+    /// One TUN batch into `pkts` (buffers swapped out of `rx`); whether the device may
+    /// have more.
+    fn read_plain(
+        &mut self,
+        rx: &mut [PacketBuf],
+        pkts: &mut Vec<PacketBuf>,
+        pool: &mut Vec<PacketBuf>,
+        new_buf: &impl Fn() -> PacketBuf,
+    ) -> io::Result<bool> {
+        let n = match self.tun.recv_batch(rx, HEADROOM) {
+            Ok(0) => return Err(io::Error::other("TUN device closed")),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for slot in rx.iter_mut().take(n) {
+            let fresh = pool.pop().unwrap_or_else(new_buf);
+            pkts.push(std::mem::replace(slot, fresh));
+        }
+        Ok(n == rx.len())
+    }
+
+    /// Offload mode: reads packets (TCP super-packets cut into segments, partial
+    /// checksums finished) until about a batch is in `pkts` or the device is empty;
+    /// whether it may have more.
+    fn read_offloaded(
+        &mut self,
+        scratch: &mut PacketBuf,
+        pkts: &mut Vec<PacketBuf>,
+        pool: &mut Vec<PacketBuf>,
+        new_buf: &impl Fn() -> PacketBuf,
+    ) -> io::Result<bool> {
+        while pkts.len() < MAX_BATCH {
+            let Some(hdr) = self.tun.recv_one(scratch, HEADROOM)? else {
+                return Ok(false);
+            };
+            let done = match hdr.gso() {
+                VnetHdr::GSO_NONE => {
+                    let ok = hdr.flags & VnetHdr::F_NEEDS_CSUM == 0
+                        || complete_checksum(scratch.as_mut_slice(), &hdr).is_ok();
+                    if ok {
+                        let mut b = pool.pop().unwrap_or_else(new_buf);
+                        b.set_packet(HEADROOM, scratch.as_slice());
+                        pkts.push(b);
+                    }
+                    ok
+                }
+                VnetHdr::GSO_TCPV4 | VnetHdr::GSO_TCPV6 => segment_tcp(
+                    scratch.as_slice(),
+                    usize::from(hdr.gso_size),
+                    HEADROOM,
+                    || pool.pop().unwrap_or_else(new_buf),
+                    pkts,
+                )
+                .is_ok(),
+                _ => false,
+            };
+            if !done {
+                self.link
+                    .stats
+                    .out_offload_errors
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(true)
     }
 
     /// Encrypts the packet in `buf` in place; where to send it, or `None` if it was

@@ -116,17 +116,21 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let config = Arc::new(config);
     let d = &config.daemon;
 
-    let tun = Tun::create(&d.tun_name).map_err(|e| {
-        format!(
-            "cannot create TUN device {}: {e} (needs CAP_NET_ADMIN and /dev/net/tun)",
-            d.tun_name
-        )
-    })?;
+    let tun = open_tun(&d.tun_name)?;
     tun.set_mtu(u32::from(d.mtu))
         .and_then(|()| tun.set_txqueuelen(TUN_TXQUEUELEN))
         .and_then(|()| tun.set_up(true))
         .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
-    tracing::info!("TUN device {} up, MTU {}", tun.name(), d.mtu);
+    tracing::info!(
+        "TUN device {} up, MTU {}{}",
+        tun.name(),
+        d.mtu,
+        if tun.has_offload() {
+            ", TCP segmentation offload"
+        } else {
+            ""
+        }
+    );
 
     let (ike_sockets, local_sockets) = bind_sockets(&config).await?;
     let (to_control, from_workers) = mpsc::unbounded_channel();
@@ -207,6 +211,21 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     drop(tun);
     tracing::info!("stopped");
     Ok(exit)
+}
+
+/// The TUN device, with TCP segmentation offload unless the kernel refuses it or
+/// `IKEV2D_NO_TSO=1` (for comparisons).
+fn open_tun(name: &str) -> Result<Tun, String> {
+    let no_tso = std::env::var_os("IKEV2D_NO_TSO").is_some_and(|v| v == "1");
+    if !no_tso {
+        match Tun::create_with_offload(name) {
+            Ok(t) => return Ok(t),
+            Err(e) => tracing::info!("TUN offload not available ({e}): one packet per read"),
+        }
+    }
+    Tun::create(name).map_err(|e| {
+        format!("cannot create TUN device {name}: {e} (needs CAP_NET_ADMIN and /dev/net/tun)")
+    })
 }
 
 /// Binds UDP 500 and 4500 (and raw ESP, if allowed) on every local address the

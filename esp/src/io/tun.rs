@@ -9,13 +9,14 @@
 #![allow(unsafe_code)]
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use super::udp::socket;
 use super::{MAX_BATCH, PacketSink, PacketSource};
 use crate::PacketBuf;
+use crate::offload::{VNET_HDR_LEN, VnetHdr};
 
 /// A TUN device (layer 3).
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub struct Tun {
     file: File,
     name: String,
     blocking: bool,
+    /// `IFF_VNET_HDR` with TCP segmentation offload: every read and write carries a
+    /// [`VnetHdr`] in front ([`Tun::create_with_offload`]).
+    vnet: bool,
 }
 
 impl Tun {
@@ -31,13 +35,44 @@ impl Tun {
     /// a persistent TUN device. Needs `CAP_NET_ADMIN`. The device starts down and
     /// in blocking mode.
     pub fn create(name: &str) -> io::Result<Self> {
+        Self::open(name, false)
+    }
+
+    /// As [`Tun::create`], with `IFF_VNET_HDR` and checksum plus TCP segmentation
+    /// offload (`TUNSETOFFLOAD`: `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6`): reads may
+    /// return TCP super-packets of up to 64 KiB; use [`Tun::recv_one`] to get each
+    /// with its [`VnetHdr`]. Packets written get a plain header (no offload) in front.
+    pub fn create_with_offload(name: &str) -> io::Result<Self> {
+        let tun = Self::open(name, true)?;
+        let features = libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned int).
+        let rc = unsafe {
+            libc::ioctl(
+                tun.file.as_raw_fd(),
+                libc::TUNSETOFFLOAD,
+                libc::c_ulong::from(features),
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(tun)
+    }
+
+    /// Whether reads and writes carry a [`VnetHdr`].
+    pub fn has_offload(&self) -> bool {
+        self.vnet
+    }
+
+    fn open(name: &str, vnet: bool) -> io::Result<Self> {
         let mut req = ifreq(name)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")?;
-        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let vnet_flag = if vnet { libc::IFF_VNET_HDR } else { 0 };
+        req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | vnet_flag) as libc::c_short;
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `req` is.
         let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, &raw mut req) };
         if rc < 0 {
@@ -53,6 +88,7 @@ impl Tun {
             file,
             name,
             blocking: true,
+            vnet,
         })
     }
 
@@ -63,6 +99,7 @@ impl Tun {
             file: self.file.try_clone()?,
             name: self.name.clone(),
             blocking: true,
+            vnet: self.vnet,
         })
     }
 
@@ -141,6 +178,39 @@ impl Tun {
     }
 }
 
+impl Tun {
+    /// Offload mode: reads one packet (perhaps a TCP super-packet) into `buf` at
+    /// `headroom` and returns its header; `None` when nothing is queued (non-blocking
+    /// mode). The buffer must hold 64 KiB after `headroom`.
+    pub fn recv_one(
+        &mut self,
+        buf: &mut PacketBuf,
+        headroom: usize,
+    ) -> io::Result<Option<VnetHdr>> {
+        let start = headroom.saturating_sub(VNET_HDR_LEN);
+        loop {
+            match self.file.read(buf.recv_area(start)) {
+                Ok(len) => {
+                    buf.set_len(len);
+                    let hdr = VnetHdr::parse(buf.as_slice())
+                        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+                    buf.pull_front(VNET_HDR_LEN)
+                        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidData))?;
+                    return Ok(Some(hdr));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !self.blocking {
+                        return Ok(None);
+                    }
+                    self.wait(libc::POLLIN)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl PacketSource for Tun {
     /// One `read(2)` per packet, up to [`MAX_BATCH`] per call. Buffers shorter than
     /// a packet get it truncated: size them for the MTU plus headroom.
@@ -178,9 +248,17 @@ impl PacketSource for Tun {
 impl PacketSink for Tun {
     /// One `write(2)` per packet.
     fn send_batch(&mut self, pkts: &[PacketBuf]) -> io::Result<usize> {
+        // Offload mode: every packet behind a header that asks for nothing.
+        let plain = VnetHdr::default().encode();
         let mut n = 0;
         while n < pkts.len() {
-            match self.file.write(pkts[n].as_slice()) {
+            let written = if self.vnet {
+                let iov = [IoSlice::new(&plain), IoSlice::new(pkts[n].as_slice())];
+                self.file.write_vectored(&iov)
+            } else {
+                self.file.write(pkts[n].as_slice())
+            };
+            match written {
                 Ok(_) => n += 1,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.blocking => {
