@@ -187,15 +187,20 @@ impl Book {
 
     pub fn failed(&mut self, f: &Failure) {
         if let Some(conn) = &f.conn {
-            let at_unix = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            self.conn(conn).last_error = Some(LastError {
-                phase: f.phase.to_string(),
-                reason: f.cause.to_string(),
-                at_unix,
-            });
+            self.error(conn, &f.phase.to_string(), f.cause.to_string());
         }
+    }
+
+    /// Records `conn`'s last error (`phase` in IKE terms, `reason` for the operator).
+    pub fn error(&mut self, conn: &str, phase: &str, reason: String) {
+        let at_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.conn(conn).last_error = Some(LastError {
+            phase: phase.to_owned(),
+            reason,
+            at_unix,
+        });
     }
 
     /// Cumulative traffic and drops of a child: closed SAs plus live ones.

@@ -544,12 +544,22 @@ impl Supervisor {
             }
         };
         let Some(dest) = self.dest(&c) else {
-            tracing::error!(
-                "{}/{}: no socket to send ESP from {} (raw ESP needs CAP_NET_RAW; encap = true forces UDP)",
-                c.conn,
-                c.child,
-                c.local
+            // The SA cannot carry traffic here: say why and take it down again rather
+            // than leave a tunnel that silently drops everything.
+            let reason = format!(
+                "CHILD SA {}: no socket to send ESP from {} (raw ESP needs CAP_NET_RAW; \
+                 encap = true forces ESP in UDP)",
+                c.child, c.local
             );
+            tracing::error!("{}: {reason}", c.conn);
+            self.book.error(&c.conn, "CREATE_CHILD_SA", reason);
+            if let Err(e) = self.endpoint.delete_child(Instant::now(), c.spi_in) {
+                tracing::warn!(
+                    "{}/{}: cannot delete the unusable CHILD SA: {e}",
+                    c.conn,
+                    c.child
+                );
+            }
             return;
         };
         tracing::info!(
