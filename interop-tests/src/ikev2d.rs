@@ -37,6 +37,8 @@ pub struct Ikev2dConfig {
     pub keep_alive: Option<String>,
     /// `key_export_dir`: write Wireshark decryption tables there (debugging).
     pub key_export_dir: Option<PathBuf>,
+    /// `allowed_peers`: addresses or CIDRs that may talk IKE at all (empty: no limit).
+    pub allowed_peers: Vec<String>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -52,6 +54,7 @@ impl Ikev2dConfig {
             fragment_size: None,
             keep_alive: None,
             key_export_dir: None,
+            allowed_peers: Vec::new(),
             conns,
         }
     }
@@ -85,6 +88,10 @@ impl Ikev2dConfig {
         }
         if let Some(d) = &self.key_export_dir {
             let _ = writeln!(s, "key_export_dir = {}", q(&d.to_string_lossy()));
+        }
+        if !self.allowed_peers.is_empty() {
+            let list: Vec<String> = self.allowed_peers.iter().map(|p| q(p)).collect();
+            let _ = writeln!(s, "allowed_peers = [{}]", list.join(", "));
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

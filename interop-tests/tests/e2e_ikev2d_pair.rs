@@ -263,3 +263,49 @@ fn tcp_bulk_transfer_through_offloaded_tun() {
         b.stop_clean();
     }
 }
+
+/// `allowed_peers` on the responder: a peer outside the list is dropped before any
+/// crypto (its `up` times out, the responder counts `ike_not_allowed`), one inside
+/// gets its tunnel.
+#[test]
+fn allowed_peers_keep_out_everyone_else() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("allowed_peers", Duration::from_secs(90));
+    for (allowed, should_work) in [("198.51.100.0/24", false), ("192.0.2.0/24", true)] {
+        let net = Pair::new();
+        let conn = ConnSpec::site_a();
+        let mut b_conf = Ikev2dConfig::new(vec![conn.mirrored()]);
+        b_conf.allowed_peers = vec![allowed.to_owned()];
+        let mut b = Ikev2d::start(&net.b, &b_conf);
+        let mut a_conf = Ikev2dConfig::new(vec![conn]);
+        a_conf.retransmit_timeout = Some("1s".to_owned());
+        a_conf.retransmit_tries = Some(1);
+        let mut a = Ikev2d::start(&net.a, &a_conf);
+        let up = a.up("lab", Duration::from_secs(15));
+        let dropped = b.status_json()["counters"]["ike_not_allowed"]
+            .as_u64()
+            .unwrap_or(0);
+        if should_work {
+            assert!(up.ok(), "allowed {allowed}: {up}");
+            assert_eq!(dropped, 0);
+        } else {
+            assert!(!up.ok(), "established from outside allowed_peers {allowed}");
+            assert!(
+                dropped >= 2,
+                "responder counted {dropped} dropped datagrams"
+            );
+            assert!(
+                b.log().contains("not in allowed_peers"),
+                "{}",
+                b.log_tail(10)
+            );
+            assert!(
+                !b.log().contains("IKE SA #"),
+                "responder did work for a disallowed peer:\n{}",
+                b.log_tail(10)
+            );
+        }
+        a.stop_clean();
+        b.stop_clean();
+    }
+}

@@ -174,6 +174,9 @@ pub struct DaemonSettings {
     /// Debugging: append every IKE and ESP SA's keys here in Wireshark's formats
     /// (`ikev2_decryption_table`, `esp_sa`); `None` = never.
     pub key_export_dir: Option<PathBuf>,
+    /// Peers allowed to talk IKE to this gateway at all (address, prefix length);
+    /// empty = no daemon-wide limit. Checked before any crypto work.
+    pub allowed_peers: Vec<(IpAddr, u8)>,
 }
 
 impl Default for DaemonSettings {
@@ -194,6 +197,7 @@ impl Default for DaemonSettings {
             init_limit_half_open: e.half_open_limit,
             half_open_timeout: e.half_open_timeout,
             key_export_dir: None,
+            allowed_peers: Vec::new(),
         }
     }
 }
@@ -479,6 +483,47 @@ impl Child {
         c.rekey_packets = self.rekey_packets;
         c
     }
+}
+
+/// `192.0.2.0/24`, `2001:db8::/32` or a single address (a host prefix).
+fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let s = s.trim();
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, Some(l)),
+        None => (s, None),
+    };
+    let addr: IpAddr = addr
+        .parse()
+        .map_err(|_| format!("invalid address {addr:?} in {s:?}: expected an address or CIDR"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let len = match len {
+        Some(l) => l
+            .parse::<u8>()
+            .ok()
+            .filter(|&l| l <= max)
+            .ok_or_else(|| format!("invalid prefix length in {s:?}: 0 to {max}"))?,
+        None => max,
+    };
+    Ok((addr, len))
+}
+
+/// Whether `addr` is inside the prefix `net/len`.
+pub fn in_prefix(addr: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    let bits = |a: IpAddr| match a {
+        IpAddr::V4(v) => (u128::from(u32::from(v)) << 96, true),
+        IpAddr::V6(v) => (u128::from(v), false),
+    };
+    let ((a, a4), (n, n4)) = (bits(addr), bits(net));
+    if a4 != n4 {
+        return false;
+    }
+    let len = u32::from(len);
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    a & mask == n & mask
 }
 
 /// 1-based line of a byte offset.
@@ -799,6 +844,11 @@ impl Cx<'_> {
         if let Some(v) = &r.key_export_dir {
             self.at(&p("key_export_dir"), v);
             d.key_export_dir = Some(PathBuf::from(v.get_ref()));
+        }
+        if let Some(list) = self.string_list(&p("allowed_peers"), r.allowed_peers.as_ref(), |s| {
+            parse_cidr(s).map(|c| vec![c])
+        }) {
+            d.allowed_peers = list;
         }
         d
     }

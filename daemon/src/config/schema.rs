@@ -57,6 +57,7 @@ pub(crate) struct RawDaemon {
     pub init_limit_half_open: Option<Sp<i64>>,
     pub half_open_timeout: Option<Sp<IntOrStr>>,
     pub key_export_dir: Option<Sp<String>>,
+    pub allowed_peers: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -382,6 +382,9 @@ pub fn daemon_counters(
         ("invalid_ke_sent", ike.invalid_ke_sent),
         ("half_open_timeouts", ike.half_open_timeouts),
         ("rekeys_refused", ike.rekeys_refused),
+        // Counted by the daemon before the state machine sees the datagram.
+        ("queue_full", data.ike_queue_full.load(Relaxed)),
+        ("not_allowed", data.ike_not_allowed.load(Relaxed)),
     ];
     let esp_fields = [
         ("out_not_ip", data.out_not_ip.load(Relaxed)),
@@ -393,7 +396,6 @@ pub fn daemon_counters(
         ("in_keepalives", data.in_keepalives.load(Relaxed)),
         ("send_errors", data.send_errors.load(Relaxed)),
         ("tun_write_errors", data.tun_write_errors.load(Relaxed)),
-        ("ike_queue_full", data.ike_queue_full.load(Relaxed)),
     ];
     let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
     let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));

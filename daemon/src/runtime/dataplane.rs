@@ -159,7 +159,7 @@ pub struct IkeDatagram {
 }
 
 /// How many IKE datagrams may wait for the control task; beyond that they are
-/// dropped and counted (`esp_ike_queue_full`): a flood cannot grow memory.
+/// dropped and counted (`ike_queue_full`): a flood cannot grow memory.
 pub const IKE_QUEUE: usize = 1024;
 
 /// Queues an IKE datagram for the control task, or counts it dropped when the queue
@@ -206,6 +206,9 @@ pub struct DataStats {
     pub tun_write_errors: AtomicU64,
     /// IKE datagrams dropped because the control task's queue was full.
     pub ike_queue_full: AtomicU64,
+    /// IKE datagrams from an address no connection and no `allowed_peers` admits,
+    /// dropped before any parsing or crypto.
+    pub ike_not_allowed: AtomicU64,
 }
 
 /// A worker's command channel and its eventfd.

@@ -79,6 +79,9 @@ pub struct Supervisor {
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
     key_export: Option<super::keyexport::KeyExport>,
+    /// Rate limit of the "not allowed" warning: one line per 10 s.
+    last_not_allowed_warning: Option<Instant>,
+    not_allowed_since_warning: u64,
 }
 
 impl Supervisor {
@@ -110,6 +113,8 @@ impl Supervisor {
             last_in: HashMap::new(),
             waiters: Vec::new(),
             traps: Vec::new(),
+            last_not_allowed_warning: None,
+            not_allowed_since_warning: 0,
         }
     }
 
@@ -263,6 +268,28 @@ impl Supervisor {
     }
 
     fn ike_datagram(&mut self, d: IkeDatagram) {
+        if !peer_allowed(&self.config, d.remote.ip()) {
+            self.data
+                .stats
+                .ike_not_allowed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.not_allowed_since_warning += 1;
+            let now = Instant::now();
+            if self
+                .last_not_allowed_warning
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
+            {
+                tracing::warn!(
+                    "IKE from {} dropped: not in allowed_peers or any connection's remote_addrs \
+                     ({} such datagram(s) since the last warning)",
+                    d.remote,
+                    self.not_allowed_since_warning
+                );
+                self.last_not_allowed_warning = Some(now);
+                self.not_allowed_since_warning = 0;
+            }
+            return;
+        }
         trace_ike("received", d.local, d.remote, &d.payload);
         self.endpoint
             .handle_datagram(Instant::now(), d.local, d.remote, &d.payload);
@@ -918,6 +945,20 @@ fn trace_ike(dir: &str, local: std::net::SocketAddr, remote: std::net::SocketAdd
             data.len()
         ),
     }
+}
+
+/// Whether IKE from `ip` may reach the state machine: inside `[daemon].allowed_peers`
+/// (when set) and a possible peer of some connection (its `remote_addrs`, or any
+/// address when a connection has none). Everything else is dropped before parsing,
+/// so a stolen PSK is useless from elsewhere and floods cost no DH.
+pub fn peer_allowed(config: &DaemonConfig, ip: IpAddr) -> bool {
+    let peers = &config.daemon.allowed_peers;
+    let daemon_ok = peers.is_empty() || peers.iter().any(|&n| crate::config::in_prefix(ip, n));
+    daemon_ok
+        && config
+            .connections
+            .iter()
+            .any(|c| c.remote_addrs.is_empty() || c.remote_addrs.contains(&ip))
 }
 
 fn nonzero(v: u64) -> Option<u64> {

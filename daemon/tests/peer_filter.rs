@@ -1,0 +1,101 @@
+//! `[daemon] allowed_peers` and `remote_addrs`: who may talk IKE to the gateway.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use ikev2d::config::{DaemonConfig, in_prefix};
+use ikev2d::runtime::supervisor::peer_allowed;
+
+const CONN: &str = r#"
+[connections.site]
+local_addrs  = ["192.0.2.1"]
+remote_addrs = ["198.51.100.2"]
+[connections.site.local]
+id = "192.0.2.1"
+[connections.site.remote]
+id = "198.51.100.2"
+[connections.site.children.net]
+local_ts  = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/24"]
+[connections.road]
+local_addrs = ["192.0.2.1"]
+[connections.road.local]
+id = "192.0.2.1"
+[connections.road.remote]
+id = "%any"
+[connections.road.children.net]
+local_ts  = ["10.1.0.0/24"]
+remote_ts = ["10.3.0.0/24"]
+[secrets.ike-a]
+id = "198.51.100.2"
+secret = "Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS"
+"#;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().expect("address")
+}
+
+fn load(daemon: &str, conns: &str) -> DaemonConfig {
+    DaemonConfig::parse(&format!("[daemon]\n{daemon}\n{conns}"), Path::new("."))
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn prefixes_match_their_family_and_bits() {
+    assert!(in_prefix(ip("203.0.113.77"), (ip("203.0.113.0"), 24)));
+    assert!(!in_prefix(ip("203.0.114.1"), (ip("203.0.113.0"), 24)));
+    assert!(in_prefix(ip("10.9.8.7"), (ip("0.0.0.0"), 0)));
+    assert!(in_prefix(ip("2001:db8::5"), (ip("2001:db8::"), 32)));
+    assert!(!in_prefix(ip("2001:db9::5"), (ip("2001:db8::"), 32)));
+    assert!(!in_prefix(
+        ip("::ffff:203.0.113.1"),
+        (ip("203.0.113.0"), 24)
+    ));
+    assert!(!in_prefix(ip("203.0.113.1"), (ip("::"), 0)));
+}
+
+#[test]
+fn allowed_peers_limit_even_any_connections() {
+    // Without allowed_peers the %any connection admits everyone.
+    let open = load("", CONN);
+    assert!(peer_allowed(&open, ip("198.51.100.2")));
+    assert!(peer_allowed(&open, ip("203.0.113.9")));
+    // With it, only listed ranges get through, whatever the connections say.
+    let closed = load(
+        r#"allowed_peers = ["198.51.100.0/24", "2001:db8::/32"]"#,
+        CONN,
+    );
+    assert!(peer_allowed(&closed, ip("198.51.100.2")));
+    assert!(
+        peer_allowed(&closed, ip("198.51.100.77")),
+        "road warriors in the range"
+    );
+    assert!(!peer_allowed(&closed, ip("203.0.113.9")));
+    assert!(peer_allowed(&closed, ip("2001:db8::1")));
+}
+
+#[test]
+fn without_an_any_connection_only_remote_addrs_get_through() {
+    let site_only = CONN
+        .split("[connections.road]")
+        .next()
+        .expect("site part")
+        .to_owned()
+        + "[secrets.ike-a]\nid = \"198.51.100.2\"\nsecret = \"Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS\"\n";
+    let cfg = load("", &site_only);
+    assert!(peer_allowed(&cfg, ip("198.51.100.2")));
+    assert!(!peer_allowed(&cfg, ip("198.51.100.3")));
+}
+
+#[test]
+fn bad_entries_are_errors_naming_key_and_line() {
+    let err = DaemonConfig::parse(
+        &format!("[daemon]\nallowed_peers = [\"198.51.100.0/33\", \"nonsense\"]\n{CONN}"),
+        Path::new("."),
+    )
+    .expect_err("invalid");
+    let text = format!("{err:?}");
+    assert!(text.contains("daemon.allowed_peers[0]"), "{text}");
+    assert!(text.contains("daemon.allowed_peers[1]"), "{text}");
+    assert!(text.contains("0 to 32"), "{text}");
+}
