@@ -27,6 +27,7 @@ fn accepted_keys(table: &str) -> Vec<String> {
 fn every_key_is_documented() {
     let tables = [
         "[daemon]",
+        "[control]",
         "[connections.c]",
         "[connections.c.local]",
         "[connections.c.children.k]",

@@ -39,6 +39,8 @@ pub struct Ikev2dConfig {
     pub key_export_dir: Option<PathBuf>,
     /// `allowed_peers`: addresses or CIDRs that may talk IKE at all (empty: no limit).
     pub allowed_peers: Vec<String>,
+    /// `[control] viewer_group`.
+    pub viewer_group: Option<String>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -55,6 +57,7 @@ impl Ikev2dConfig {
             keep_alive: None,
             key_export_dir: None,
             allowed_peers: Vec::new(),
+            viewer_group: None,
             conns,
         }
     }
@@ -68,6 +71,7 @@ impl Ikev2dConfig {
             q(&control_socket.to_string_lossy())
         );
         let _ = writeln!(s, "tun_name = {}", q(&self.tun_name));
+        let audit = control_socket.with_file_name("audit.log");
         if let Some(m) = self.mtu {
             let _ = writeln!(s, "mtu = {m}");
         }
@@ -92,6 +96,11 @@ impl Ikev2dConfig {
         if !self.allowed_peers.is_empty() {
             let list: Vec<String> = self.allowed_peers.iter().map(|p| q(p)).collect();
             let _ = writeln!(s, "allowed_peers = [{}]", list.join(", "));
+        }
+        let _ = writeln!(s, "\n[control]");
+        let _ = writeln!(s, "audit_log = {}", q(&audit.to_string_lossy()));
+        if let Some(g) = &self.viewer_group {
+            let _ = writeln!(s, "viewer_group = {}", q(g));
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

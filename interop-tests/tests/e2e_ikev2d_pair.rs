@@ -309,3 +309,94 @@ fn allowed_peers_keep_out_everyone_else() {
         b.stop_clean();
     }
 }
+
+/// The control socket's roles: root does everything and every admin action lands in
+/// the audit log; a viewer (`viewer_group`) sees `status` but is refused `up`; without
+/// a viewer group an unprivileged user cannot even connect.
+#[test]
+fn control_roles_and_audit_log() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("control_roles", Duration::from_secs(60));
+    let bin = ikev2d_binary().unwrap_or_else(|m| panic!("{m}"));
+    let as_nobody = |sock: &std::path::Path, args: &[&str]| {
+        let mut c = std::process::Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin)
+            .arg("--socket")
+            .arg(sock)
+            .args(args);
+        interop_tests::cmd::run(&mut c, Duration::from_secs(10))
+    };
+    let net = Pair::new();
+    let conn = ConnSpec::site_a();
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a_conf = Ikev2dConfig::new(vec![conn.clone()]);
+    a_conf.viewer_group = Some("nogroup".to_owned());
+    let mut a = Ikev2d::start(&net.a, &a_conf);
+    // The test's directory must be reachable for the unprivileged user.
+    let _ = std::process::Command::new("chmod")
+        .args(["o+x"])
+        .arg(a.dir())
+        .status();
+    assert!(a.up("lab", Duration::from_secs(20)).ok());
+    let st = as_nobody(a.socket(), &["status", "--json"]);
+    assert!(st.ok(), "viewer status: {st}");
+    assert!(st.stdout.contains("\"ESTABLISHED\""), "{st}");
+    let up = as_nobody(a.socket(), &["down", "lab"]);
+    assert_eq!(up.status.and_then(|s| s.code()), Some(1), "viewer down: {up}");
+    assert!(
+        up.stderr.contains("permission denied: down needs root"),
+        "{up}"
+    );
+    assert!(a.rekey_child("lab", "net").ok());
+    let audit = std::fs::read_to_string(a.dir().join("audit.log")).expect("audit log");
+    let records: Vec<Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let actions: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or_default().to_owned(),
+                r["result"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("up".into(), "requested".into())),
+        "{audit}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|(a, r)| a == "up" && r.starts_with("ok")),
+        "{audit}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|(a, r)| a == "rekey" && r.starts_with("ok")),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains("\"down\""),
+        "refused actions are not carried out: {audit}"
+    );
+    a.stop_clean();
+
+    // No viewer group: the socket is root's alone.
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    let _ = std::process::Command::new("chmod")
+        .args(["o+x"])
+        .arg(a.dir())
+        .status();
+    let st = as_nobody(a.socket(), &["status"]);
+    assert_eq!(
+        st.status.and_then(|s| s.code()),
+        Some(2),
+        "nobody reached a root-only socket: {st}"
+    );
+    a.stop_clean();
+    b.stop_clean();
+}

@@ -28,7 +28,9 @@ mod schema;
 
 pub use schema::UNSUPPORTED_KEYS;
 
-use schema::{BoolOrStr, IntOrStr, RawAuth, RawChild, RawConnection, RawDaemon, RawFile, Sp};
+use schema::{
+    BoolOrStr, IntOrStr, RawAuth, RawChild, RawConnection, RawControl, RawDaemon, RawFile, Sp,
+};
 
 /// How bad a finding is: errors make the configuration unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -114,11 +116,33 @@ impl std::error::Error for LoadError {}
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     pub daemon: DaemonSettings,
+    pub control: ControlSettings,
     /// In file order (the first matching connection wins, as in strongSwan).
     pub connections: Vec<Connection>,
     pub secrets: Vec<Secret>,
     /// Line of every key and table that was written, by key path.
     locations: BTreeMap<String, usize>,
+}
+
+/// The `[control]` table: who may use the control socket, and the audit log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlSettings {
+    /// Members may do everything (root always may).
+    pub admin_group: Option<String>,
+    /// Members may see `status`.
+    pub viewer_group: Option<String>,
+    /// JSON lines, one per admin action.
+    pub audit_log: PathBuf,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            admin_group: None,
+            viewer_group: None,
+            audit_log: PathBuf::from("/var/log/ikev2d/audit.log"),
+        }
+    }
 }
 
 /// TCP MSS clamping on the TUN device (`[daemon] mss_clamp`).
@@ -353,6 +377,7 @@ impl DaemonConfig {
             locations: BTreeMap::new(),
         };
         let daemon = cx.daemon(&raw.daemon);
+        let control = cx.control(&raw.control);
         let mut conns: Vec<_> = raw.connections.iter().collect();
         conns.sort_by_key(|(k, _)| k.span().start);
         let connections = conns
@@ -371,6 +396,7 @@ impl DaemonConfig {
         }
         Ok(Self {
             daemon,
+            control,
             connections,
             secrets,
             locations: cx.locations,
@@ -725,6 +751,24 @@ impl Cx<'_> {
             }
         }
         ok.then_some(out)
+    }
+
+    fn control(&mut self, r: &RawControl) -> ControlSettings {
+        let mut c = ControlSettings::default();
+        let p = |k: &str| format!("control.{k}");
+        if let Some(v) = &r.admin_group {
+            self.at(&p("admin_group"), v);
+            c.admin_group = Some(v.get_ref().clone());
+        }
+        if let Some(v) = &r.viewer_group {
+            self.at(&p("viewer_group"), v);
+            c.viewer_group = Some(v.get_ref().clone());
+        }
+        if let Some(v) = &r.audit_log {
+            self.at(&p("audit_log"), v);
+            c.audit_log = PathBuf::from(v.get_ref());
+        }
+        c
     }
 
     fn daemon(&mut self, r: &RawDaemon) -> DaemonSettings {

@@ -32,9 +32,19 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub daemon: RawDaemon,
     #[serde(default)]
+    pub control: RawControl,
+    #[serde(default)]
     pub connections: BTreeMap<Sp<String>, RawConnection>,
     #[serde(default)]
     pub secrets: BTreeMap<Sp<String>, BTreeMap<Sp<String>, Sp<toml::Value>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawControl {
+    pub admin_group: Option<Sp<String>>,
+    pub viewer_group: Option<Sp<String>>,
+    pub audit_log: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

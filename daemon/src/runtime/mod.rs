@@ -166,9 +166,17 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         .socket
         .clone()
         .unwrap_or_else(|| d.control_socket.clone());
+    let access = crate::control::access::Access::from_config(&config.control)?;
     let listener = crate::control::server::bind(&socket_path)
         .await
         .map_err(|e| format!("control socket {}: {e}", socket_path.display()))?;
+    let (mode, group) = access.socket_mode();
+    std::fs::set_permissions(
+        &socket_path,
+        std::os::unix::fs::PermissionsExt::from_mode(mode),
+    )
+    .and_then(|()| std::os::unix::fs::chown(&socket_path, None, group))
+    .map_err(|e| format!("control socket {}: permissions: {e}", socket_path.display()))?;
     let socket_cleanup = listener.cleanup();
     let (call_tx, calls) = mpsc::channel(64);
     let control_task = tokio::spawn(listener.serve(call_tx));
@@ -182,8 +190,10 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
+    let audit = crate::control::audit::AuditLog::new(config.control.audit_log.clone());
     let mut sup = Supervisor::new(
         Arc::clone(&config),
+        (access, audit),
         opts.config.clone(),
         endpoint,
         ike_sockets,

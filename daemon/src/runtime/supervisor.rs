@@ -25,6 +25,8 @@ use super::dataplane::{
 };
 use super::routes::RouteTable;
 use crate::config::{DaemonConfig, StartAction};
+use crate::control::access::{Access, request_name};
+use crate::control::audit::AuditLog;
 use crate::control::proto::{ConnState, Request, Response};
 use crate::control::server::ControlCall;
 
@@ -79,6 +81,9 @@ pub struct Supervisor {
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
     key_export: Option<super::keyexport::KeyExport>,
+    /// Who may do what on the control socket.
+    access: Access,
+    audit: AuditLog,
     /// Rate limit of the "not allowed" warning: one line per 10 s.
     last_not_allowed_warning: Option<Instant>,
     not_allowed_since_warning: u64,
@@ -87,6 +92,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(
         config: Arc<DaemonConfig>,
+        (access, audit): (Access, AuditLog),
         config_path: std::path::PathBuf,
         endpoint: Endpoint,
         sockets: Vec<IkeSockets>,
@@ -99,6 +105,8 @@ impl Supervisor {
             .clone()
             .map(super::keyexport::KeyExport::new);
         Self {
+            access,
+            audit,
             key_export,
             config,
             config_path,
@@ -207,6 +215,9 @@ impl Supervisor {
                 return;
             }
         };
+        if new.control != self.config.control {
+            tracing::warn!("SIGHUP: [control] changed; it takes effect at the next restart");
+        }
         let old = &self.config.daemon;
         let d = &new.daemon;
         for (what, differs) in [
@@ -744,7 +755,68 @@ impl Supervisor {
         }
     }
 
+    /// Checks the caller's role; an admin action is audited before it is carried out
+    /// (and refused when the audit log cannot be written) and again with its result.
     fn control(&mut self, call: ControlCall) {
+        let role = self.access.caller_role(&call.caller);
+        if let Err(msg) = self.access.check(role, &call.request) {
+            tracing::warn!(
+                "control: {} refused for uid {} (pid {:?}): {msg}",
+                request_name(&call.request),
+                call.caller.uid,
+                call.caller.pid
+            );
+            let _ = call.reply.send(Response::Error { message: msg });
+            return;
+        }
+        let action = request_name(&call.request);
+        let target = match &call.request {
+            Request::Status => None,
+            Request::Up { conn, .. } | Request::Down { conn } => Some(conn.clone()),
+            Request::Rekey { conn, child } => Some(match child {
+                Some(c) => format!("{conn}/{c}"),
+                None => conn.clone(),
+            }),
+        };
+        let (uid, pid) = (call.caller.uid, call.caller.pid);
+        if let Some(t) = &target
+            && let Err(e) = self.audit.record(uid, pid, action, t, "requested")
+        {
+            tracing::error!("control: {action} {t} refused: {e}");
+            let _ = call.reply.send(Response::Error {
+                message: format!("refused: the audit log cannot be written ({e})"),
+            });
+            return;
+        }
+        let (reply_tx, reply_rx) = oneshot::channel();
+        self.control_inner(ControlCall {
+            request: call.request,
+            caller: call.caller,
+            reply: reply_tx,
+        });
+        // The answer (or, for `up`, the waiter's later answer) passes through here to
+        // be audited.
+        let audit = self.audit.clone();
+        let reply = call.reply;
+        tokio::spawn(async move {
+            let resp = reply_rx.await.unwrap_or(Response::Error {
+                message: "the daemon dropped the request".to_owned(),
+            });
+            if let Some(t) = &target {
+                let result = match &resp {
+                    Response::Ok { message } => format!("ok: {message}"),
+                    Response::Error { message } => format!("error: {message}"),
+                    Response::Status(_) => "ok".to_owned(),
+                };
+                if let Err(e) = audit.record(uid, pid, action, t, &result) {
+                    tracing::error!("control: {action} {t}: {e}");
+                }
+            }
+            let _ = reply.send(resp);
+        });
+    }
+
+    fn control_inner(&mut self, call: ControlCall) {
         let now = Instant::now();
         let reply = match call.request {
             Request::Status => {
