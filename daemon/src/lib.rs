@@ -5,5 +5,6 @@
 
 pub mod config;
 pub mod control;
+pub mod metrics;
 pub mod netlink;
 pub mod runtime;

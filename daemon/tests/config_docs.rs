@@ -28,6 +28,7 @@ fn every_key_is_documented() {
     let tables = [
         "[daemon]",
         "[control]",
+        "[metrics]",
         "[connections.c]",
         "[connections.c.local]",
         "[connections.c.children.k]",

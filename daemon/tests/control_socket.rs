@@ -68,7 +68,7 @@ fn report() -> StatusReport {
                 }),
             },
         ],
-        counters: Default::default(),
+        ..Default::default()
     }
 }
 

@@ -41,6 +41,8 @@ pub struct Ikev2dConfig {
     pub allowed_peers: Vec<String>,
     /// `[control] viewer_group`.
     pub viewer_group: Option<String>,
+    /// `[metrics]` listen address and allowed sources.
+    pub metrics: Option<(String, Vec<String>)>,
     pub conns: Vec<ConnSpec>,
 }
 
@@ -58,6 +60,7 @@ impl Ikev2dConfig {
             key_export_dir: None,
             allowed_peers: Vec::new(),
             viewer_group: None,
+            metrics: None,
             conns,
         }
     }
@@ -101,6 +104,11 @@ impl Ikev2dConfig {
         let _ = writeln!(s, "audit_log = {}", q(&audit.to_string_lossy()));
         if let Some(g) = &self.viewer_group {
             let _ = writeln!(s, "viewer_group = {}", q(g));
+        }
+        if let Some((listen, allowed)) = &self.metrics {
+            let _ = writeln!(s, "\n[metrics]\nlisten = {}", q(listen));
+            let list: Vec<String> = allowed.iter().map(|p| q(p)).collect();
+            let _ = writeln!(s, "allowed_sources = [{}]", list.join(", "));
         }
         for c in &self.conns {
             let base = format!("connections.{}", c.name);

@@ -343,7 +343,11 @@ fn control_roles_and_audit_log() {
     assert!(st.ok(), "viewer status: {st}");
     assert!(st.stdout.contains("\"ESTABLISHED\""), "{st}");
     let up = as_nobody(a.socket(), &["down", "lab"]);
-    assert_eq!(up.status.and_then(|s| s.code()), Some(1), "viewer down: {up}");
+    assert_eq!(
+        up.status.and_then(|s| s.code()),
+        Some(1),
+        "viewer down: {up}"
+    );
     assert!(
         up.stderr.contains("permission denied: down needs root"),
         "{up}"
@@ -396,6 +400,56 @@ fn control_roles_and_audit_log() {
         st.status.and_then(|s| s.code()),
         Some(2),
         "nobody reached a root-only socket: {st}"
+    );
+    a.stop_clean();
+    b.stop_clean();
+}
+
+/// `[metrics]`: Prometheus text and the status document over read-only HTTP; other
+/// methods refused; sources outside `allowed_sources` get nothing.
+#[test]
+fn metrics_endpoint_is_read_only_and_source_limited() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("metrics_endpoint", Duration::from_secs(60));
+    let http = |ns: &interop_tests::Netns, req: &str| {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/9469 && printf '{req} HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3"
+        );
+        ns.exec(&["bash", "-c", &script], Duration::from_secs(10))
+            .stdout
+    };
+    let net = Pair::new();
+    let conn = ConnSpec::site_a();
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a_conf = Ikev2dConfig::new(vec![conn.clone()]);
+    a_conf.metrics = Some(("127.0.0.1:9469".into(), vec!["127.0.0.1".into()]));
+    let mut a = Ikev2d::start(&net.a, &a_conf);
+    assert!(a.up("lab", Duration::from_secs(20)).ok());
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    let m = http(&net.a, "GET /metrics");
+    assert!(m.starts_with("HTTP/1.1 200 OK"), "{m}");
+    for want in [
+        "ikev2d_connections{state=\"ESTABLISHED\"} 1",
+        "ikev2d_child_packets_total{conn=\"lab\",child=\"net\",direction=\"out\"} 3",
+        "ikev2d_handshake_seconds_count 1",
+    ] {
+        assert!(m.contains(want), "{want:?} missing:\n{m}");
+    }
+    let s = http(&net.a, "GET /status");
+    let body = s.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {s}"));
+    assert_eq!(v["connections"][0]["state"], "ESTABLISHED");
+    let post = http(&net.a, "POST /status");
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    a.stop_clean();
+
+    // Only 10.9.9.9 may ask: loopback gets the connection closed, no answer.
+    a_conf.metrics = Some(("127.0.0.1:9469".into(), vec!["10.9.9.9/32".into()]));
+    let mut a = Ikev2d::start(&net.a, &a_conf);
+    let m = http(&net.a, "GET /metrics");
+    assert!(
+        m.is_empty(),
+        "answered a source outside allowed_sources: {m}"
     );
     a.stop_clean();
     b.stop_clean();

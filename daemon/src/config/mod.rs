@@ -29,7 +29,8 @@ mod schema;
 pub use schema::UNSUPPORTED_KEYS;
 
 use schema::{
-    BoolOrStr, IntOrStr, RawAuth, RawChild, RawConnection, RawControl, RawDaemon, RawFile, Sp,
+    BoolOrStr, IntOrStr, RawAuth, RawChild, RawConnection, RawControl, RawDaemon, RawFile,
+    RawMetrics, Sp,
 };
 
 /// How bad a finding is: errors make the configuration unusable.
@@ -117,11 +118,33 @@ impl std::error::Error for LoadError {}
 pub struct DaemonConfig {
     pub daemon: DaemonSettings,
     pub control: ControlSettings,
+    pub metrics: MetricsSettings,
     /// In file order (the first matching connection wins, as in strongSwan).
     pub connections: Vec<Connection>,
     pub secrets: Vec<Secret>,
     /// Line of every key and table that was written, by key path.
     locations: BTreeMap<String, usize>,
+}
+
+/// The `[metrics]` table: the read-only HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// Where to listen; `None` = no endpoint.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Who may connect (address, prefix length); loopback only by default.
+    pub allowed_sources: Vec<(IpAddr, u8)>,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            allowed_sources: vec![
+                (IpAddr::from([127, 0, 0, 0]), 8),
+                (IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]), 128),
+            ],
+        }
+    }
 }
 
 /// The `[control]` table: who may use the control socket, and the audit log.
@@ -378,6 +401,7 @@ impl DaemonConfig {
         };
         let daemon = cx.daemon(&raw.daemon);
         let control = cx.control(&raw.control);
+        let metrics = cx.metrics(&raw.metrics);
         let mut conns: Vec<_> = raw.connections.iter().collect();
         conns.sort_by_key(|(k, _)| k.span().start);
         let connections = conns
@@ -397,6 +421,7 @@ impl DaemonConfig {
         Ok(Self {
             daemon,
             control,
+            metrics,
             connections,
             secrets,
             locations: cx.locations,
@@ -751,6 +776,32 @@ impl Cx<'_> {
             }
         }
         ok.then_some(out)
+    }
+
+    fn metrics(&mut self, r: &RawMetrics) -> MetricsSettings {
+        let mut m = MetricsSettings::default();
+        if let Some(v) = &r.listen {
+            self.at("metrics.listen", v);
+            match v.get_ref().parse() {
+                Ok(a) => m.listen = Some(a),
+                Err(_) => self.err(
+                    "metrics.listen",
+                    v,
+                    format!(
+                        "invalid address {:?}: expected IP:port, e.g. \"127.0.0.1:9469\"",
+                        v.get_ref()
+                    ),
+                ),
+            }
+        }
+        if let Some(list) =
+            self.string_list("metrics.allowed_sources", r.allowed_sources.as_ref(), |s| {
+                parse_cidr(s).map(|c| vec![c])
+            })
+        {
+            m.allowed_sources = list;
+        }
+        m
     }
 
     fn control(&mut self, r: &RawControl) -> ControlSettings {

@@ -34,9 +34,18 @@ pub(crate) struct RawFile {
     #[serde(default)]
     pub control: RawControl,
     #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default)]
     pub connections: BTreeMap<Sp<String>, RawConnection>,
     #[serde(default)]
     pub secrets: BTreeMap<Sp<String>, BTreeMap<Sp<String>, Sp<toml::Value>>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMetrics {
+    pub listen: Option<Sp<String>>,
+    pub allowed_sources: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -53,6 +53,44 @@ pub struct StatusReport {
     /// belong to no SA (`esp_*`, e.g. `esp_in_no_sa`, `esp_out_no_policy`).
     #[serde(default)]
     pub counters: BTreeMap<String, u64>,
+    /// Failed exchanges since start by `PHASE:cause` (`IKE_AUTH:auth_mismatch`).
+    #[serde(default)]
+    pub failures: BTreeMap<String, u64>,
+    /// How long the IKE SAs we initiated took to establish.
+    #[serde(default)]
+    pub handshake_seconds: Histogram,
+}
+
+/// A cumulative histogram (Prometheus style): `buckets[i]` counts observations
+/// `<= bounds[i]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histogram {
+    pub bounds: Vec<f64>,
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    /// Empty, with these upper bounds (ascending).
+    pub fn with_bounds(bounds: &[f64]) -> Self {
+        Self {
+            bounds: bounds.to_vec(),
+            buckets: vec![0; bounds.len()],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, v: f64) {
+        for (b, n) in self.bounds.iter().zip(self.buckets.iter_mut()) {
+            if v <= *b {
+                *n += 1;
+            }
+        }
+        self.sum += v;
+        self.count += 1;
+    }
 }
 
 /// `DOWN`, `CONNECTING` or `ESTABLISHED`.

@@ -345,7 +345,7 @@ mod tests {
                     }),
                 },
             ],
-            counters: Default::default(),
+            ..Default::default()
         }
     }
 

@@ -350,7 +350,7 @@ mod tests {
         let j = |r: &Response| serde_json::to_string(r).expect("serializes");
         assert_eq!(
             j(&Response::Status(Default::default())),
-            r#"{"result":"status","connections":[],"counters":{}}"#
+            r#"{"result":"status","connections":[],"counters":{},"failures":{},"handshake_seconds":{"bounds":[],"buckets":[],"sum":0.0,"count":0}}"#
         );
         assert_eq!(
             j(&Response::Error {

@@ -95,10 +95,18 @@ struct ChildTotals {
     rekeys: u64,
 }
 
+/// Upper bounds of the handshake-time histogram, in seconds.
+const HANDSHAKE_BOUNDS: [f64; 9] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+
 /// Daemon-side memory of every connection.
 #[derive(Debug, Default)]
 pub struct Book {
     conns: BTreeMap<String, ConnBook>,
+    /// Failures by `PHASE:cause`.
+    failures: BTreeMap<String, u64>,
+    /// IKE SAs we initiated, by id: when.
+    initiated: HashMap<IkeSaId, Instant>,
+    handshakes: Option<crate::control::proto::Histogram>,
     /// Live SAs by (direction, SPI).
     live: HashMap<(Direction, u32), LiveSa>,
 }
@@ -110,6 +118,18 @@ impl Book {
 
     pub fn ike_up(&mut self, conn: &str, id: IkeSaId, now: Instant) {
         self.conn(conn).ike.insert(id, (now, 0));
+        if let Some(t) = self.initiated.remove(&id) {
+            self.handshakes
+                .get_or_insert_with(|| {
+                    crate::control::proto::Histogram::with_bounds(&HANDSHAKE_BOUNDS)
+                })
+                .observe(now.saturating_duration_since(t).as_secs_f64());
+        }
+    }
+
+    /// We started IKE SA `id` (its handshake time is measured until it is up).
+    pub fn initiated(&mut self, id: IkeSaId, now: Instant) {
+        self.initiated.insert(id, now);
     }
 
     pub fn ike_rekeyed(&mut self, conn: &str, id: IkeSaId) {
@@ -120,6 +140,7 @@ impl Book {
 
     pub fn ike_down(&mut self, conn: &str, id: IkeSaId) {
         self.conn(conn).ike.remove(&id);
+        self.initiated.remove(&id);
     }
 
     /// A CHILD SA pair is installed (`rekey`: it replaces another).
@@ -186,6 +207,13 @@ impl Book {
     }
 
     pub fn failed(&mut self, f: &Failure) {
+        *self
+            .failures
+            .entry(format!("{}:{}", f.phase, cause_label(&f.cause)))
+            .or_default() += 1;
+        if let Some(id) = f.ike_sa.filter(|_| !f.ike_sa_kept) {
+            self.initiated.remove(&id);
+        }
         if let Some(conn) = &f.conn {
             self.error(conn, &f.phase.to_string(), f.cause.to_string());
         }
@@ -335,6 +363,10 @@ impl Book {
         StatusReport {
             connections,
             counters,
+            failures: self.failures.clone(),
+            handshake_seconds: self.handshakes.clone().unwrap_or_else(|| {
+                crate::control::proto::Histogram::with_bounds(&HANDSHAKE_BOUNDS)
+            }),
         }
     }
 }
@@ -400,6 +432,28 @@ pub fn daemon_counters(
     let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
     let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));
     ike.chain(esp).filter(|(_, v)| *v > 0).collect()
+}
+
+/// A short label of a failure cause for metrics: its variant name in snake case
+/// (`NoProposalChosen` -> `no_proposal_chosen`).
+pub fn cause_label(c: &ikev2::error::Cause) -> String {
+    let debug = format!("{c:?}");
+    let name: String = debug
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let mut out = String::new();
+    for (i, ch) in name.chars().enumerate() {
+        if ch.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(ch.to_ascii_lowercase());
+        } else {
+            out.push(ch);
+        }
+    }
+    out
 }
 
 /// A negotiated IKE suite in strongSwan's keyword notation.

@@ -179,6 +179,20 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     .map_err(|e| format!("control socket {}: permissions: {e}", socket_path.display()))?;
     let socket_cleanup = listener.cleanup();
     let (call_tx, calls) = mpsc::channel(64);
+    let metrics_task = match config.metrics.listen {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("[metrics] listen {addr}: {e}"))?;
+            tracing::info!("metrics on http://{addr}/metrics (read-only)");
+            Some(tokio::spawn(crate::metrics::serve(
+                l,
+                config.metrics.allowed_sources.clone(),
+                call_tx.clone(),
+            )))
+        }
+        None => None,
+    };
     let control_task = tokio::spawn(listener.serve(call_tx));
     tracing::info!("control socket {}", socket_path.display());
 
@@ -215,6 +229,9 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     sup.shutdown(&mut ike_rx, Duration::from_secs(3)).await;
     sup.routes.remove_all().await;
     control_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     socket_cleanup.remove();
     let Supervisor { data, .. } = sup;
     data.shutdown();

@@ -144,7 +144,7 @@ impl Supervisor {
             self.install_trap(&conn.name).await;
         }
         if has(StartAction::Start) {
-            match self.endpoint.initiate(Instant::now(), &conn.name) {
+            match self.initiate(&conn.name) {
                 Ok(id) => tracing::info!("{}: initiating IKE SA {id}{why}", conn.name),
                 Err(e) => tracing::error!("{}: cannot initiate: {e}", conn.name),
             }
@@ -742,12 +742,23 @@ impl Supervisor {
         self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
     }
 
+    /// Starts an IKE SA for `conn`; its handshake time is measured.
+    fn initiate(
+        &mut self,
+        conn: &str,
+    ) -> Result<ikev2::event::IkeSaId, ikev2::error::CommandError> {
+        let now = Instant::now();
+        let id = self.endpoint.initiate(now, conn)?;
+        self.book.initiated(id, now);
+        Ok(id)
+    }
+
     fn trap_fired(&mut self, conn: &str) {
         let busy = self.endpoint.ike_sas().iter().any(|s| s.conn == conn);
         if busy {
             return;
         }
-        match self.endpoint.initiate(Instant::now(), conn) {
+        match self.initiate(conn) {
             Ok(id) => {
                 tracing::info!("{conn}: trap triggered by outbound traffic, initiating IKE SA {id}")
             }
@@ -843,7 +854,7 @@ impl Supervisor {
                     let started = if busy {
                         Ok(())
                     } else {
-                        self.endpoint.initiate(now, &conn).map(|_| ())
+                        self.initiate(&conn).map(|_| ())
                     };
                     match started {
                         Ok(()) => {
