@@ -224,6 +224,9 @@ pub struct DaemonSettings {
     /// Peers allowed to talk IKE to this gateway at all (address, prefix length);
     /// empty = no daemon-wide limit. Checked before any crypto work.
     pub allowed_peers: Vec<(IpAddr, u8)>,
+    /// IKE_SA_INIT requests per second accepted from one source address (0: no
+    /// limit).
+    pub init_rate_per_source: u32,
 }
 
 impl Default for DaemonSettings {
@@ -245,6 +248,7 @@ impl Default for DaemonSettings {
             half_open_timeout: e.half_open_timeout,
             key_export_dir: None,
             allowed_peers: Vec::new(),
+            init_rate_per_source: 20,
         }
     }
 }
@@ -944,6 +948,14 @@ impl Cx<'_> {
             parse_cidr(s).map(|c| vec![c])
         }) {
             d.allowed_peers = list;
+        }
+        if let Some(x) = self.int(
+            &p("init_rate_per_source"),
+            r.init_rate_per_source.as_ref(),
+            0,
+            1_000_000,
+        ) {
+            d.init_rate_per_source = x;
         }
         d
     }

@@ -77,6 +77,7 @@ pub(crate) struct RawDaemon {
     pub half_open_timeout: Option<Sp<IntOrStr>>,
     pub key_export_dir: Option<Sp<String>>,
     pub allowed_peers: Option<Vec<Sp<String>>>,
+    pub init_rate_per_source: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

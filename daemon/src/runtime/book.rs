@@ -417,6 +417,10 @@ pub fn daemon_counters(
         // Counted by the daemon before the state machine sees the datagram.
         ("queue_full", data.ike_queue_full.load(Relaxed)),
         ("not_allowed", data.ike_not_allowed.load(Relaxed)),
+        (
+            "init_rate_limited",
+            data.ike_init_rate_limited.load(Relaxed),
+        ),
     ];
     let esp_fields = [
         ("out_not_ip", data.out_not_ip.load(Relaxed)),

@@ -209,6 +209,8 @@ pub struct DataStats {
     /// IKE datagrams from an address no connection and no `allowed_peers` admits,
     /// dropped before any parsing or crypto.
     pub ike_not_allowed: AtomicU64,
+    /// IKE_SA_INIT requests over a source's `init_rate_per_source`.
+    pub ike_init_rate_limited: AtomicU64,
 }
 
 /// A worker's command channel and its eventfd.

@@ -7,6 +7,7 @@
 pub mod book;
 pub mod dataplane;
 pub mod keyexport;
+pub mod ratelimit;
 pub mod routes;
 pub mod supervisor;
 

@@ -23,6 +23,7 @@ use super::dataplane::{
     DataCmd, DataPlane, Dest, IkeDatagram, InboundInstall, OutboundInstall, SaReport, TrapPolicy,
     WorkerMsg,
 };
+use super::ratelimit;
 use super::routes::RouteTable;
 use crate::config::{DaemonConfig, StartAction};
 use crate::control::access::{Access, request_name};
@@ -81,6 +82,8 @@ pub struct Supervisor {
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
     key_export: Option<super::keyexport::KeyExport>,
+    /// `init_rate_per_source`.
+    init_limit: ratelimit::InitRateLimit,
     /// Who may do what on the control socket.
     access: Access,
     audit: AuditLog,
@@ -105,6 +108,7 @@ impl Supervisor {
             .clone()
             .map(super::keyexport::KeyExport::new);
         Self {
+            init_limit: ratelimit::InitRateLimit::new(config.daemon.init_rate_per_source),
             access,
             audit,
             key_export,
@@ -299,6 +303,19 @@ impl Supervisor {
                 self.last_not_allowed_warning = Some(now);
                 self.not_allowed_since_warning = 0;
             }
+            return;
+        }
+        let msg = match d.payload.as_slice() {
+            [0, 0, 0, 0, rest @ ..] if d.local.port() != 500 => rest,
+            other => other,
+        };
+        if ratelimit::is_new_ike_sa_request(msg)
+            && !self.init_limit.allow(d.remote.ip(), Instant::now())
+        {
+            self.data
+                .stats
+                .ike_init_rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
         trace_ike("received", d.local, d.remote, &d.payload);
