@@ -103,6 +103,10 @@ fn main() -> Result<()> {
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let mut ep = Endpoint::new(Arc::new(config), seed);
+    // Our own resident memory before any SA exists (configuration built): with
+    // --hold, the growth per SA is what one initiator-side IKE SA + CHILD SA costs in
+    // the ikev2 crate alone (no data plane), printed with READY.
+    let rss_start = rss_kib();
 
     let s500 = UdpSocket::bind(SocketAddr::new(args.local, 500)).context("bind UDP 500")?;
     let s4500 = UdpSocket::bind(SocketAddr::new(args.local, 4500)).context("bind UDP 4500")?;
@@ -156,7 +160,23 @@ fn main() -> Result<()> {
             if !ready_printed {
                 ready_printed = true;
                 print_result(&args, &run, start, measured, now);
-                println!("READY established={}", run.established);
+                let rss = rss_kib();
+                let per = match (rss_start, rss) {
+                    (Some(a), Some(b)) if run.established > 0 => {
+                        format!(
+                            "{:.2}",
+                            (b.saturating_sub(a)) as f64 / run.established as f64
+                        )
+                    }
+                    _ => "?".to_owned(),
+                };
+                println!(
+                    "READY established={} loadgen_rss_kib_before={} loadgen_rss_kib_after={} \
+                     loadgen_kib_per_sa={per}",
+                    run.established,
+                    rss_start.unwrap_or(0),
+                    rss.unwrap_or(0)
+                );
             }
         }
 
@@ -280,6 +300,13 @@ fn print_result(
         now.duration_since(start).as_secs_f64(),
         run.first_failure.as_deref().unwrap_or("")
     );
+}
+
+/// VmRSS of this process in KiB (Linux).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn endpoint_config(args: &Args, conns: usize) -> Result<EndpointConfig> {
