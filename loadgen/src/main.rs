@@ -71,6 +71,10 @@ struct Args {
     /// Keep the SAs up: print READY when done and keep answering until killed.
     #[arg(long)]
     hold: bool,
+    /// With --hold: exit (without deleting the SAs) right after printing READY, e.g.
+    /// to write a heap profile of the held SAs under `valgrind --tool=dhat`.
+    #[arg(long)]
+    exit_when_ready: bool,
     /// Number of distinct connections (identities/selectors) to cycle through when
     /// not holding; with --hold it is --count.
     #[arg(long, default_value_t = 1024)]
@@ -177,6 +181,13 @@ fn main() -> Result<()> {
                     rss_start.unwrap_or(0),
                     rss.unwrap_or(0)
                 );
+                if args.exit_when_ready {
+                    // exit() rather than returning: the SAs must still be allocated
+                    // when a heap profiler takes its end-of-run snapshot.
+                    use std::io::Write as _;
+                    let _ = std::io::stdout().flush();
+                    std::process::exit(0);
+                }
             }
         }
 
