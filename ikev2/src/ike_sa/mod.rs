@@ -875,6 +875,11 @@ impl IkeSa {
     pub(crate) fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = State::Established;
         self.was_up = true;
+        // The IKE_SA_INIT messages are signed in the AUTH payloads and nowhere else
+        // (RFC 7296 section 2.15); both AUTHs are done now. Retransmitted requests are
+        // answered from the response window, not by recomputing.
+        self.init_request = Vec::new();
+        self.init_response = Vec::new();
         self.schedule_ike_rekey(ctx);
         self.export_keys(ctx);
         let Some(crypto) = &self.crypto else {
