@@ -261,7 +261,10 @@ pub struct Endpoint {
     config: Arc<EndpointConfig>,
     conns: Vec<Arc<ConnectionConfig>>,
     sh: Shared,
-    sas: BTreeMap<IkeSaId, IkeSa>,
+    /// Boxed: an `IkeSa` is a few KiB, and B-tree nodes keep up to 11 values inline,
+    /// about half of them empty after sequential inserts; boxing halved the heap per
+    /// established SA (docs/performance.md, `scripts/bench memprofile`).
+    sas: BTreeMap<IkeSaId, Box<IkeSa>>,
     by_spi: HashMap<IkeSpi, IkeSaId>,
     /// Responder SAs by the initiator's SPI and address of their IKE_SA_INIT.
     init_index: HashMap<InitKey, IkeSaId>,
@@ -573,7 +576,7 @@ impl Endpoint {
         sa.queue.push_back(Task::IkeInit(Box::new(task)));
         sa.start_next(&mut ctx);
         self.by_spi.insert(spi_i, id);
-        self.sas.insert(id, sa);
+        self.sas.insert(id, Box::new(sa));
         self.settle(now, id);
         Ok(id)
     }
@@ -809,7 +812,7 @@ impl Endpoint {
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
         self.by_spi.insert(sa.our_spi(), sa.id);
         self.next_id = self.next_id.max(sa.id.0 + 1);
-        self.sas.insert(sa.id, sa);
+        self.sas.insert(sa.id, Box::new(sa));
     }
 
     fn new_id(&mut self) -> IkeSaId {
@@ -878,7 +881,7 @@ impl Endpoint {
                     let gid = self.new_id();
                     ghost.id = gid;
                     self.by_spi.insert(ghost.our_spi(), gid);
-                    self.sas.insert(gid, *ghost);
+                    self.sas.insert(gid, ghost);
                     touched.push(gid);
                 }
             }
@@ -1120,7 +1123,7 @@ impl Endpoint {
                 *self.half_open_by_ip.entry(remote.ip()).or_insert(0) += 1;
                 self.by_spi.insert(spi_r, id);
                 self.init_index.insert(key, id);
-                self.sas.insert(id, sa);
+                self.sas.insert(id, Box::new(sa));
             }
             Err(refusal) => {
                 if let Some((ty, data)) = refusal.notify {

@@ -147,6 +147,9 @@ fn install(
     let jitter = random_duration(&mut ctx.sh.rng, cfg.effective_rand_time());
     let rekey_at = (!cfg.rekey_time.is_zero()).then(|| ctx.now + (cfg.rekey_time - jitter));
     let expire_at = (!cfg.life_time.is_zero()).then(|| ctx.now + cfg.life_time);
+    // Most IKE SAs hold one CHILD SA for their whole life: grow by one, not to the
+    // four a Vec's first push reserves (184 octets each).
+    sa.children.reserve_exact(1);
     sa.children.push(ChildSa {
         name: cfg.name.clone(),
         spi_in,

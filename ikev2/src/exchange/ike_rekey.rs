@@ -107,7 +107,7 @@ impl IkeRekey {
                 if let Some(theirs) = sa.peer_ike_rekey.take() {
                     // The peer's rekey (which we answered) is the one that stays; the
                     // peer deletes the old SA.
-                    sa.pending_adopt = Some((*theirs, false));
+                    sa.pending_adopt = Some((theirs, false));
                     return Outcome::Done;
                 }
                 // The old SA stays; try again later, until its hard lifetime
@@ -127,14 +127,14 @@ impl IkeRekey {
             Some(theirs) if ours.min_nonce < theirs.min_nonce => {
                 // We lost: the peer's new SA stays; ours is redundant, ours to delete.
                 sa.extra_ghosts.push((ours, true));
-                sa.pending_adopt = Some((*theirs, false));
+                sa.pending_adopt = Some((theirs, false));
             }
             Some(theirs) => {
                 // We won: the peer deletes its redundant SA (a ghost waits for that).
                 sa.extra_ghosts.push((*theirs, false));
-                sa.pending_adopt = Some((ours, true));
+                sa.pending_adopt = Some((Box::new(ours), true));
             }
-            None => sa.pending_adopt = Some((ours, true)),
+            None => sa.pending_adopt = Some((Box::new(ours), true)),
         }
         Outcome::Done
     }
@@ -359,7 +359,7 @@ pub(crate) fn process_request(
         sa.peer_ike_rekey = Some(Box::new(new));
     } else {
         // The new SA takes over once the response is sent; the peer deletes the old.
-        sa.pending_adopt = Some((new, false));
+        sa.pending_adopt = Some((Box::new(new), false));
     }
     true
 }

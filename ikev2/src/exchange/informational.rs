@@ -71,7 +71,7 @@ pub(crate) fn process_request(
                 if let Some(theirs) = sa.peer_ike_rekey.take() {
                     // Colliding IKE rekeys, and the peer deletes the old SA: its new
                     // SA is the one that stays (RFC 7296 section 2.8.2).
-                    sa.pending_adopt = Some((*theirs, false));
+                    sa.pending_adopt = Some((theirs, false));
                     sa.old_deleted = true;
                     return;
                 }

@@ -256,7 +256,9 @@ pub(crate) struct IkeSa {
     pub peer_ike_rekey: Option<Box<NewIke>>,
     /// A new IKE SA to switch to once the current exchange is complete, and whether
     /// we delete the old one (we initiated the winning exchange).
-    pub pending_adopt: Option<(NewIke, bool)>,
+    /// Boxed: a `NewIke` holds a whole `SaCrypto` (about 2 KiB) and is needed only
+    /// during an IKE rekey, while every established SA carries the field.
+    pub pending_adopt: Option<(Box<NewIke>, bool)>,
     /// New IKE SAs that lost a collision, to be split off as ghosts: to delete (ours)
     /// or to wait for the peer's Delete (theirs).
     pub extra_ghosts: Vec<(NewIke, bool)>,
@@ -447,7 +449,7 @@ impl IkeSa {
             ctx.sh.actions.push(Action::AddSa(Box::new(g)));
         }
         if let Some((n, delete_old)) = self.pending_adopt.take() {
-            self.adopt(ctx, n, delete_old);
+            self.adopt(ctx, *n, delete_old);
         }
     }
 
@@ -873,7 +875,9 @@ impl IkeSa {
     pub(crate) fn established(&mut self, ctx: &mut Ctx<'_>) {
         self.state = State::Established;
         self.was_up = true;
-        // Only IKE_AUTH signs the IKE_SA_INIT messages: about 1 KiB less per tunnel.
+        // The IKE_SA_INIT messages are signed in the AUTH payloads and nowhere else
+        // (RFC 7296 section 2.15); both AUTHs are done now. Retransmitted requests are
+        // answered from the response window, not by recomputing.
         self.init_request = Vec::new();
         self.init_response = Vec::new();
         self.schedule_ike_rekey(ctx);
