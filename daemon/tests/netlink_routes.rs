@@ -16,45 +16,12 @@ use ikev2::ts::TrafficSelector;
 use ikev2d::netlink::{Route, Routes, pick_source};
 use nix::sched::{CloneFlags, unshare};
 
-const CAP_NET_ADMIN: u32 = 12;
-
-fn has_cap(cap: u32) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
-            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
-        })
-        .is_some_and(|eff| eff & (1 << cap) != 0)
-}
-
-/// What this test lacks, if anything.
-fn missing() -> Option<&'static str> {
-    if !has_cap(CAP_NET_ADMIN) {
-        return Some("root (CAP_NET_ADMIN)");
-    }
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_err()
-    {
-        return Some("a usable /dev/net/tun");
-    }
-    None
-}
+#[path = "../../esp/tests/common/privileges.rs"]
+mod privileges;
 
 /// `true` if the test can run; otherwise fails in CI and skips elsewhere.
 fn require() -> bool {
-    let Some(what) = missing() else {
-        return true;
-    };
-    let msg = format!("netlink route test needs {what}");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    false
+    privileges::require("netlink route test", privileges::missing_tun())
 }
 
 /// Runs the async `f` on a fresh thread, in a fresh network namespace, on a

@@ -8,30 +8,14 @@ use std::time::{Duration, Instant};
 use esp::PacketBuf;
 use esp::io::{Datagram, DatagramKind, DatagramSink, DatagramSource, RawEspSocket};
 
-const CAP_NET_RAW: u32 = 13;
-
-/// Whether the effective capability set has `cap` (from /proc/self/status).
-fn has_cap(cap: u32) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
-            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
-        })
-        .is_some_and(|eff| eff & (1 << cap) != 0)
-}
+#[path = "common/privileges.rs"]
+mod privileges;
 
 /// `true` if the test can run; otherwise fails in CI and skips elsewhere.
 fn require_net_raw() -> bool {
-    if has_cap(CAP_NET_RAW) {
-        return true;
-    }
-    let msg = "raw ESP test needs CAP_NET_RAW (run as root)";
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    false
+    let missing =
+        (!privileges::has_cap(privileges::CAP_NET_RAW)).then_some("CAP_NET_RAW (run as root)");
+    privileges::require("raw ESP test", missing)
 }
 
 fn esp_packet(spi: u32, seq: u32, len: usize) -> Vec<u8> {

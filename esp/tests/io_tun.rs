@@ -19,51 +19,23 @@ use esp::PacketBuf;
 use esp::io::{PacketSink, PacketSource, Tun};
 use nix::sched::{CloneFlags, unshare};
 
-const CAP_NET_ADMIN: u32 = 12;
 const HEADROOM: usize = 96;
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 
-fn has_cap(cap: u32) -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("CapEff:"))?;
-            u64::from_str_radix(line.split_whitespace().nth(1)?, 16).ok()
-        })
-        .is_some_and(|eff| eff & (1 << cap) != 0)
-}
-
-/// What this test lacks, if anything.
-fn missing() -> Option<&'static str> {
-    if !has_cap(CAP_NET_ADMIN) {
-        return Some("CAP_NET_ADMIN (run as root)");
-    }
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .is_err()
-    {
-        return Some("a usable /dev/net/tun");
-    }
-    if Command::new("ip").arg("-V").output().is_err() {
-        return Some("the `ip` command (iproute2)");
-    }
-    None
-}
+#[path = "common/privileges.rs"]
+mod privileges;
 
 /// `true` if the test can run; otherwise fails in CI and skips elsewhere.
 fn require() -> bool {
-    let Some(what) = missing() else {
-        return true;
-    };
-    let msg = format!("TUN test needs {what}");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("skipping: {msg}");
-    false
+    let missing = privileges::missing_tun().or_else(|| {
+        Command::new("ip")
+            .arg("-V")
+            .output()
+            .is_err()
+            .then_some("the `ip` command (iproute2)")
+    });
+    privileges::require("TUN test", missing)
 }
 
 /// Runs `f` on a thread in a fresh network namespace; re-raises its panic.
