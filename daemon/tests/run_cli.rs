@@ -61,6 +61,9 @@ fn systemd_unit_runs_check_then_run_with_the_needed_capabilities() {
         assert!(value("AmbientCapabilities").contains(cap), "{cap}");
     }
     assert!(value("DeviceAllow").contains("/dev/net/tun"));
+    // The default audit log (/var/log/ikev2d) must stay writable under ProtectSystem.
+    assert_eq!(value("LogsDirectory"), "ikev2d");
+    assert_eq!(value("RuntimeDirectory"), "ikev2d");
     // The subcommands the unit uses exist.
     for sub in ["check", "run"] {
         let out = ikev2d().args([sub, "--help"]).output().expect("runs");
