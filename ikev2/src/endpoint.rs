@@ -599,10 +599,9 @@ impl Endpoint {
         Ok(ids.len())
     }
 
-    /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
-    pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
-        let (id, state) = self
-            .sas
+    /// The IKE SA holding the CHILD SA with inbound SPI `spi_in`, and the child's state.
+    fn child_state(&self, spi_in: u32) -> Result<(IkeSaId, ChildState), CommandError> {
+        self.sas
             .iter()
             .find_map(|(id, sa)| {
                 sa.children
@@ -610,7 +609,12 @@ impl Endpoint {
                     .find(|c| c.spi_in == spi_in)
                     .map(|c| (*id, c.state.clone()))
             })
-            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+            .ok_or(CommandError::UnknownChildSa(spi_in))
+    }
+
+    /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
+    pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
+        let (id, state) = self.child_state(spi_in)?;
         if state != ChildState::Installed {
             return Err(CommandError::ChildSaBusy(spi_in));
         }
@@ -641,16 +645,7 @@ impl Endpoint {
 
     /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
     pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
-        let (id, state) = self
-            .sas
-            .iter()
-            .find_map(|(id, sa)| {
-                sa.children
-                    .iter()
-                    .find(|c| c.spi_in == spi_in)
-                    .map(|c| (*id, c.state.clone()))
-            })
-            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+        let (id, state) = self.child_state(spi_in)?;
         if matches!(state, ChildState::Deleting | ChildState::Lingering(_)) {
             return Err(CommandError::ChildSaBusy(spi_in));
         }
