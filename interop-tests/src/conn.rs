@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use crate::topology::{NET_A, NET_B, OUTER_A, OUTER_B};
+use crate::topology::{INNER_A, INNER_B, NET_A, NET_B, OUTER_A, OUTER_B};
 
 /// A pre-shared key that passes ikev2d's `weak-psk` lint.
 pub const TEST_PSK: &str = "ikev2d-Interop-Test-PSK-7fQ2#xLm9vR4";
@@ -62,18 +62,50 @@ pub struct ChildSpec {
     pub life_time: Option<String>,
 }
 
+/// Where the two sites of a testbed live: outer (IKE/ESP) addresses, one inner
+/// address each and the inner networks the tunnel joins. Scenarios are written
+/// against this, so the same scenario runs in namespaces and in VMs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sites {
+    pub outer_a: IpAddr,
+    pub outer_b: IpAddr,
+    pub inner_a: IpAddr,
+    pub inner_b: IpAddr,
+    pub net_a: String,
+    pub net_b: String,
+}
+
+impl Sites {
+    /// The namespace topology ([`crate::topology::Pair`]).
+    pub fn netns() -> Self {
+        Self {
+            outer_a: OUTER_A,
+            outer_b: OUTER_B,
+            inner_a: INNER_A,
+            inner_b: INNER_B,
+            net_a: NET_A.to_owned(),
+            net_b: NET_B.to_owned(),
+        }
+    }
+}
+
 impl ConnSpec {
     /// Connection `lab` with child `net` from A's point of view (192.0.2.1 →
     /// 192.0.2.2, 10.1.0.0/24 ↔ 10.2.0.0/24), IDs = outer addresses, PSK
     /// [`TEST_PSK`], `aes256-sha256-modp2048` / `aes256gcm16`, nothing started by
     /// itself, default lifetimes (4 h IKE, 1 h CHILD: nothing rekeys during a test).
     pub fn site_a() -> Self {
+        Self::site_a_at(&Sites::netns())
+    }
+
+    /// [`ConnSpec::site_a`] between the sites of any testbed.
+    pub fn site_a_at(sites: &Sites) -> Self {
         Self {
             name: "lab".to_owned(),
-            local_addr: OUTER_A,
-            remote_addr: OUTER_B,
-            local_id: OUTER_A.to_string(),
-            remote_id: OUTER_B.to_string(),
+            local_addr: sites.outer_a,
+            remote_addr: sites.outer_b,
+            local_id: sites.outer_a.to_string(),
+            remote_id: sites.outer_b.to_string(),
             psk: TEST_PSK.to_owned(),
             proposals: vec!["aes256-sha256-modp2048".to_owned()],
             rekey_time: None,
@@ -81,8 +113,8 @@ impl ConnSpec {
             encap: false,
             children: vec![ChildSpec {
                 name: "net".to_owned(),
-                local_ts: vec![NET_A.to_owned()],
-                remote_ts: vec![NET_B.to_owned()],
+                local_ts: vec![sites.net_a.clone()],
+                remote_ts: vec![sites.net_b.clone()],
                 esp_proposals: vec!["aes256gcm16".to_owned()],
                 start_action: StartAction::None,
                 dpd_action: None,

@@ -8,6 +8,9 @@
 //! - [`conn`]: one tunnel description rendered for both daemons;
 //! - [`firewall`]: self-removing iptables drop rules, to lose a chosen IKE message;
 //! - [`strongswan`]: charon with kernel-libipsec, swanctl, `--list-sas` parsing;
+//! - [`scenario`]: the interop scenario list shared by both backends, and its runner;
+//!   [`testbed`] (namespaces, the default) and [`vagrant`] (two VMs,
+//!   `INTEROP_BACKEND=vagrant`) implement [`scenario::Testbed`];
 //! - [`ikev2d`]: `ikev2d run` with a generated TOML configuration and its control CLI;
 //! - [`ping`](mod@ping), [`cmd`], [`proc`], [`cleanup`]: commands with time limits,
 //!   daemons with log files, and a per-test time bound.
@@ -24,11 +27,14 @@ pub mod netns;
 pub mod ping;
 pub mod prereq;
 pub mod proc;
+pub mod scenario;
 pub mod strongswan;
+pub mod testbed;
 pub mod topology;
+pub mod vagrant;
 
 pub use cleanup::TimeBound;
-pub use conn::{ChildSpec, ConnSpec, StartAction};
+pub use conn::{ChildSpec, ConnSpec, Sites, StartAction};
 pub use ikev2d::{Ikev2d, Ikev2dConfig};
 pub use netns::Netns;
 pub use ping::{ping, ping_until};

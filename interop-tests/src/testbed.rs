@@ -1,0 +1,110 @@
+//! The namespace backend of the shared scenarios ([`crate::scenario`]): ikev2d in
+//! namespace A, strongSwan (kernel-libipsec) in namespace B of a [`Pair`], both
+//! restarted with fresh configurations for every scenario.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::cmd::{self, Output};
+use crate::conn::{ConnSpec, Sites};
+use crate::ping::ping;
+use crate::scenario::{BackendKind, Side, Testbed};
+use crate::{Charon, Ikev2d, Ikev2dConfig, Pair};
+
+/// The daemons are stopped (explicitly, in [`Drop`]) before the namespaces go.
+#[derive(Debug)]
+pub struct NetnsTestbed {
+    net: Pair,
+    ikev2d: Option<Ikev2d>,
+    charon: Option<Charon>,
+}
+
+impl NetnsTestbed {
+    pub fn new() -> Self {
+        Self {
+            ikev2d: None,
+            charon: None,
+            net: Pair::new(),
+        }
+    }
+}
+
+impl Default for NetnsTestbed {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NetnsTestbed {
+    fn drop(&mut self) {
+        self.ikev2d.take();
+        self.charon.take();
+    }
+}
+
+impl Testbed for NetnsTestbed {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Netns
+    }
+
+    fn sites(&self) -> Sites {
+        Sites::netns()
+    }
+
+    fn load(&mut self, ours: &ConnSpec, theirs: &ConnSpec) -> Result<(), String> {
+        self.ikev2d.take();
+        self.charon.take();
+        self.charon = Some(Charon::start(&self.net.b, std::slice::from_ref(theirs)));
+        self.ikev2d = Some(Ikev2d::start(
+            &self.net.a,
+            &Ikev2dConfig::new(vec![ours.clone()]),
+        ));
+        Ok(())
+    }
+
+    fn ikev2d(&self, args: &[&str]) -> Output {
+        match &self.ikev2d {
+            Some(d) => d.ctl(args),
+            None => not_running("ikev2d"),
+        }
+    }
+
+    fn swanctl(&self, args: &[&str]) -> Output {
+        match &self.charon {
+            Some(c) => c.swanctl(args),
+            None => not_running("charon"),
+        }
+    }
+
+    fn ping(&self, from: Side, count: u32) -> u32 {
+        let s = self.sites();
+        match from {
+            Side::Ikev2d => ping(&self.net.a, s.inner_a, s.inner_b, count),
+            Side::StrongSwan => ping(&self.net.b, s.inner_b, s.inner_a, count),
+        }
+    }
+
+    fn expected_mode(&self, _ours: &ConnSpec) -> &'static str {
+        // kernel-libipsec only does ESP in UDP.
+        "TUNNEL-in-UDP"
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Some(d) = &self.ikev2d {
+            s.push_str(&format!("--- ikev2d\n{}\n", d.log_tail(40)));
+        }
+        if let Some(c) = &self.charon {
+            s.push_str(&c.logs_tail(40));
+        }
+        s
+    }
+}
+
+/// An [`Output`] of a command that could not run because its daemon is not started.
+fn not_running(what: &str) -> Output {
+    cmd::run(
+        Command::new("sh").args(["-c", &format!("echo '{what} is not running' >&2; exit 1")]),
+        Duration::from_secs(5),
+    )
+}
