@@ -79,8 +79,14 @@ pub enum CryptoError {
 // AES-CBC
 
 /// AES-CBC with a 128, 192 or 256-bit key, no padding mode.
+///
+/// Only the key is kept; the AES key schedule (about 1 KiB with the run-time
+/// AES-NI/software dispatch) is expanded for each message and wiped after it. An IKE SA
+/// protects a message every few seconds at most, so the expansion (well under a
+/// microsecond) costs nothing measurable, while keeping two schedules per IKE SA cost
+/// 2 KiB per tunnel (docs/performance.md, memory).
 pub struct CbcCipher {
-    inner: CbcInner,
+    key: SecretBytes,
 }
 
 enum CbcInner {
@@ -92,32 +98,42 @@ enum CbcInner {
 impl CbcCipher {
     /// Key AES-CBC; the key length (16, 24 or 32 octets) chooses AES-128/192/256.
     pub fn new(key: &[u8]) -> Result<Self, CryptoError> {
-        let bad = CryptoError::BadKeyLength {
-            expected: 16,
-            actual: key.len(),
-        };
-        let inner = match key.len() {
-            16 => CbcInner::Aes128(Aes128::new_from_slice(key).map_err(|_| bad)?),
-            24 => CbcInner::Aes192(Aes192::new_from_slice(key).map_err(|_| bad)?),
-            32 => CbcInner::Aes256(Aes256::new_from_slice(key).map_err(|_| bad)?),
-            _ => return Err(bad),
-        };
-        Ok(Self { inner })
+        if !matches!(key.len(), 16 | 24 | 32) {
+            return Err(CryptoError::BadKeyLength {
+                expected: 16,
+                actual: key.len(),
+            });
+        }
+        Ok(Self {
+            key: SecretBytes::new(key.to_vec()),
+        })
     }
 
     /// Key length in bits.
     pub fn key_bits(&self) -> u16 {
-        match self.inner {
-            CbcInner::Aes128(_) => 128,
-            CbcInner::Aes192(_) => 192,
-            CbcInner::Aes256(_) => 256,
-        }
+        // 16, 24 or 32 octets (checked in `new`).
+        (self.key.len() * 8) as u16
+    }
+
+    /// The expanded key schedule, zeroized when dropped (`aes` with `zeroize`).
+    fn keyed(&self) -> Result<CbcInner, CryptoError> {
+        let key = self.key.expose();
+        let bad = CryptoError::BadKeyLength {
+            expected: 16,
+            actual: key.len(),
+        };
+        Ok(match key.len() {
+            16 => CbcInner::Aes128(Aes128::new_from_slice(key).map_err(|_| bad)?),
+            24 => CbcInner::Aes192(Aes192::new_from_slice(key).map_err(|_| bad)?),
+            32 => CbcInner::Aes256(Aes256::new_from_slice(key).map_err(|_| bad)?),
+            _ => return Err(bad),
+        })
     }
 
     /// Encrypt `buf` (a whole number of 16-octet blocks) in place.
     pub fn encrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
         check_cbc_lengths(iv, buf)?;
-        match &self.inner {
+        match self.keyed()? {
             CbcInner::Aes128(c) => cbc_encrypt(c, iv, buf),
             CbcInner::Aes192(c) => cbc_encrypt(c, iv, buf),
             CbcInner::Aes256(c) => cbc_encrypt(c, iv, buf),
@@ -128,7 +144,7 @@ impl CbcCipher {
     /// authenticate anything; [`IkeCipher::open_in_place`] checks the ICV first.
     pub fn decrypt_in_place(&self, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
         check_cbc_lengths(iv, buf)?;
-        match &self.inner {
+        match self.keyed()? {
             CbcInner::Aes128(c) => cbc_decrypt(c, iv, buf),
             CbcInner::Aes192(c) => cbc_decrypt(c, iv, buf),
             CbcInner::Aes256(c) => cbc_decrypt(c, iv, buf),
@@ -143,26 +159,24 @@ fn check_cbc_lengths(iv: &[u8], buf: &[u8]) -> Result<(), CryptoError> {
     Ok(())
 }
 
-fn cbc_encrypt<C>(cipher: &C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError>
+fn cbc_encrypt<C>(cipher: C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError>
 where
-    C: BlockEncryptMut + BlockCipher + Clone,
+    C: BlockEncryptMut + BlockCipher,
 {
-    // The clone is the expanded key schedule (zeroized when dropped); cbc::Encryptor
-    // owns its cipher, so one is made per message.
-    let enc = cbc::Encryptor::<C>::inner_iv_slice_init(cipher.clone(), iv)
-        .map_err(|_| CryptoError::BadLength)?;
+    let enc =
+        cbc::Encryptor::<C>::inner_iv_slice_init(cipher, iv).map_err(|_| CryptoError::BadLength)?;
     let len = buf.len();
     enc.encrypt_padded_mut::<NoPadding>(buf, len)
         .map_err(|_| CryptoError::BadLength)?;
     Ok(())
 }
 
-fn cbc_decrypt<C>(cipher: &C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError>
+fn cbc_decrypt<C>(cipher: C, iv: &[u8], buf: &mut [u8]) -> Result<(), CryptoError>
 where
-    C: BlockDecryptMut + BlockCipher + Clone,
+    C: BlockDecryptMut + BlockCipher,
 {
-    let dec = cbc::Decryptor::<C>::inner_iv_slice_init(cipher.clone(), iv)
-        .map_err(|_| CryptoError::BadLength)?;
+    let dec =
+        cbc::Decryptor::<C>::inner_iv_slice_init(cipher, iv).map_err(|_| CryptoError::BadLength)?;
     dec.decrypt_padded_mut::<NoPadding>(buf)
         .map_err(|_| CryptoError::BadLength)?;
     Ok(())
@@ -185,11 +199,12 @@ type Aes192Gcm12 = AesGcm<Aes192, U12, U12>;
 type Aes256Gcm12 = AesGcm<Aes256, U12, U12>;
 
 /// An AEAD keyed for IKE: AES-GCM (ICV 8, 12 or 16) or ChaCha20-Poly1305, with the
-/// 4-octet salt that completes each nonce.
+/// 4-octet salt that completes each nonce. Like [`CbcCipher`] it keeps only the key
+/// and keys the algorithm for each message.
 pub struct AeadCipher {
     alg: EncrAlgorithm,
     salt: [u8; AEAD_SALT_LEN],
-    inner: AeadInner,
+    key: SecretBytes,
 }
 
 /// The `aes-gcm` crate supports tags of 12 to 16 octets, so the 8-octet ICV of
@@ -235,11 +250,26 @@ impl AeadCipher {
             });
         }
         let (key, salt) = keymat.split_at(expected - AEAD_SALT_LEN);
-        let bad = CryptoError::BadKeyLength {
-            expected,
-            actual: keymat.len(),
+        let mut s = [0u8; AEAD_SALT_LEN];
+        s.copy_from_slice(salt);
+        let cipher = Self {
+            alg,
+            salt: s,
+            key: SecretBytes::new(key.to_vec()),
         };
-        let inner = match alg {
+        // Refuse an unsupported algorithm now rather than at the first message.
+        cipher.keyed()?;
+        Ok(cipher)
+    }
+
+    /// The keyed algorithm, zeroized when dropped.
+    fn keyed(&self) -> Result<AeadInner, CryptoError> {
+        let key = self.key.expose();
+        let bad = CryptoError::BadKeyLength {
+            expected: self.alg.keymat_len(),
+            actual: key.len() + AEAD_SALT_LEN,
+        };
+        Ok(match self.alg {
             EncrAlgorithm::AesGcm { key_bits, icv_len } => match (key_bits, icv_len) {
                 (128, 8 | 16) => {
                     AeadInner::Gcm128(Aes128Gcm16::new_from_slice(key).map_err(|_| bad)?)
@@ -265,13 +295,6 @@ impl AeadCipher {
                 AeadInner::ChaCha20Poly1305(ChaCha20Poly1305::new_from_slice(key).map_err(|_| bad)?)
             }
             _ => return Err(CryptoError::Unsupported),
-        };
-        let mut s = [0u8; AEAD_SALT_LEN];
-        s.copy_from_slice(salt);
-        Ok(Self {
-            alg,
-            salt: s,
-            inner,
         })
     }
 
@@ -309,7 +332,7 @@ impl AeadCipher {
         if tag_out.len() != self.icv_len() {
             return Err(CryptoError::BadLength);
         }
-        with_aead!(&self.inner, a => aead_seal(a, nonce, aad, buf, tag_out))
+        with_aead!(&self.keyed()?, a => aead_seal(a, nonce, aad, buf, tag_out))
     }
 
     /// Verify `tag` over `aad` and the ciphertext `buf` in constant time and, only if it
@@ -325,7 +348,7 @@ impl AeadCipher {
         if tag.len() != self.icv_len() {
             return Err(CryptoError::BadLength);
         }
-        with_aead!(&self.inner, a => aead_open(a, nonce, aad, buf, tag))
+        with_aead!(&self.keyed()?, a => aead_open(a, nonce, aad, buf, tag))
     }
 }
 
@@ -673,6 +696,18 @@ mod tests {
         assert!(!shown.contains("90, 90"), "{shown}");
         let a = AeadCipher::new(GCM128_16, &[0x5au8; 20]).expect("valid keys");
         assert!(!format!("{a:?}").contains("90"), "{a:?}");
+    }
+
+    /// An IKE SA holds two of these for its whole life; they keep keys, not expanded
+    /// key schedules (about 1 KiB each), which is most of the per-tunnel memory budget.
+    #[test]
+    fn ike_sa_ciphers_keep_only_keys() {
+        assert!(size_of::<IkeCipher>() <= 96, "{}", size_of::<IkeCipher>());
+        assert!(
+            size_of::<crate::crypto::sk::SkProtector>() <= 256,
+            "{}",
+            size_of::<crate::crypto::sk::SkProtector>()
+        );
     }
 
     #[test]
