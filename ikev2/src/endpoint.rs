@@ -28,6 +28,7 @@ use crate::exchange::informational::Informational;
 use crate::exchange::{Task, rules};
 use crate::ike_sa::{ChildState, IkeSa, needs_marker};
 use crate::nat::NatStatus;
+use crate::timer_index::TimerIndex;
 use crate::ts::TrafficSelector;
 use crate::wire::{
     ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
@@ -265,6 +266,8 @@ pub struct Endpoint {
     /// about half of them empty after sequential inserts; boxing halved the heap per
     /// established SA (docs/performance.md, `scripts/bench memprofile`).
     sas: BTreeMap<IkeSaId, Box<IkeSa>>,
+    /// Every SA's next deadline (kept in step by `refresh_timer`).
+    timers: TimerIndex,
     by_spi: HashMap<IkeSpi, IkeSaId>,
     /// Responder SAs by the initiator's SPI and address of their IKE_SA_INIT.
     init_index: HashMap<InitKey, IkeSaId>,
@@ -301,6 +304,7 @@ impl Endpoint {
                 busy_child_creates: 0,
             },
             sas: BTreeMap::new(),
+            timers: TimerIndex::default(),
             by_spi: HashMap::new(),
             init_index: HashMap::new(),
             half_open_total: 0,
@@ -378,6 +382,12 @@ impl Endpoint {
         }
         for id in ids {
             self.terminate_sa(now, id);
+        }
+        // Deadlines depend on endpoint-wide settings (half-open and reassembly
+        // timeouts, keepalives) that may have changed.
+        let all: Vec<IkeSaId> = self.sas.keys().copied().collect();
+        for id in all {
+            self.refresh_timer(id);
         }
         summary
     }
@@ -473,14 +483,17 @@ impl Endpoint {
 
     /// Timers whose deadline is `now` or earlier fire.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let config = self.config.clone();
-        let due: Vec<IkeSaId> = self
-            .sas
-            .iter()
-            .filter(|(_, sa)| sa.next_timeout(&config).is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in due {
+        // The index may name an SA whose deadline moved later: it is only re-entered.
+        for id in self.timers.due(now) {
+            let due = self
+                .sas
+                .get(&id)
+                .and_then(|sa| sa.next_timeout(&self.config))
+                .is_some_and(|t| t <= now);
+            if !due {
+                self.refresh_timer(id);
+                continue;
+            }
             if let Some(sa) = self.sas.get_mut(&id) {
                 let mut ctx = Ctx {
                     now,
@@ -529,8 +542,10 @@ impl Endpoint {
         {
             c.rekey_at = Some(now);
         } else {
+            self.refresh_timer(id);
             return;
         }
+        self.refresh_timer(id);
         self.handle_timeout(now);
         self.settle(now, id);
     }
@@ -639,6 +654,7 @@ impl Endpoint {
             .filter(|sa| sa.is_established() && !sa.ghost)
             .ok_or(CommandError::UnknownIkeSa(id.0))?;
         sa.rekey_at = Some(now);
+        self.refresh_timer(id);
         self.handle_timeout(now);
         Ok(())
     }
@@ -718,10 +734,33 @@ impl Endpoint {
     /// When [`handle_timeout`](Self::handle_timeout) must be called next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.sas
-            .values()
-            .filter_map(|sa| sa.next_timeout(&self.config))
-            .min()
+        #[cfg(debug_assertions)]
+        self.check_timers();
+        self.timers.first()
+    }
+
+    /// Debug builds (every test) check the index against the SAs: each SA with a
+    /// deadline is entered no later than that deadline.
+    #[cfg(debug_assertions)]
+    fn check_timers(&self) {
+        for (id, sa) in &self.sas {
+            if let Some(t) = sa.next_timeout(&self.config) {
+                let entered = self.timers.get(*id);
+                assert!(
+                    entered.is_some_and(|e| e <= t),
+                    "timer index out of step for IKE SA {id:?}: entered {entered:?}, due {t:?}"
+                );
+            }
+        }
+    }
+
+    /// Re-enter SA `id`'s next deadline (after anything that may have changed it).
+    fn refresh_timer(&mut self, id: IkeSaId) {
+        let t = self
+            .sas
+            .get(&id)
+            .and_then(|sa| sa.next_timeout(&self.config));
+        self.timers.set(id, t);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -807,7 +846,9 @@ impl Endpoint {
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
         self.by_spi.insert(sa.our_spi(), sa.id);
         self.next_id = self.next_id.max(sa.id.0 + 1);
-        self.sas.insert(sa.id, Box::new(sa));
+        let id = sa.id;
+        self.sas.insert(id, Box::new(sa));
+        self.refresh_timer(id);
     }
 
     fn new_id(&mut self) -> IkeSaId {
@@ -927,6 +968,11 @@ impl Endpoint {
     }
 
     fn settle_one(&mut self, id: IkeSaId) {
+        self.settle_sa(id);
+        self.refresh_timer(id);
+    }
+
+    fn settle_sa(&mut self, id: IkeSaId) {
         let Some(sa) = self.sas.get_mut(&id) else {
             return;
         };
@@ -1119,6 +1165,7 @@ impl Endpoint {
                 self.by_spi.insert(spi_r, id);
                 self.init_index.insert(key, id);
                 self.sas.insert(id, Box::new(sa));
+                self.refresh_timer(id);
             }
             Err(refusal) => {
                 if let Some((ty, data)) = refusal.notify {

@@ -26,6 +26,7 @@ pub mod event;
 mod exchange;
 mod ike_sa;
 pub mod nat;
+mod timer_index;
 pub mod ts;
 pub mod wire;
 
