@@ -46,7 +46,8 @@ impl TimerIndex {
             .collect()
     }
 
-    /// The deadline entered for `id`.
+    /// The deadline entered for `id` (the debug check and tests).
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn get(&self, id: IkeSaId) -> Option<Instant> {
         self.at.get(&id).copied()
     }
