@@ -188,8 +188,10 @@ pub(crate) struct Shared {
     pub transmits: VecDeque<Transmit>,
     pub events: VecDeque<Event>,
     pub stats: Stats,
-    /// Our inbound ESP SPIs in use.
-    pub child_spis: HashSet<u32>,
+    /// Our inbound ESP SPIs in use, with the IKE SA holding each once it is known
+    /// (filled in after every operation on an SA), so that the data plane's usage
+    /// reports find their SA without a visit to every SA.
+    pub child_spis: HashMap<u32, Option<IkeSaId>>,
     pub actions: Vec<Action>,
     /// Tests replaying captures: nonces to use instead of random ones, in order.
     #[cfg(test)]
@@ -241,7 +243,8 @@ impl Shared {
     pub(crate) fn new_child_spi(&mut self) -> u32 {
         loop {
             let spi = self.rng.next_u32();
-            if spi >= 0x100 && self.child_spis.insert(spi) {
+            if spi >= 0x100 && !self.child_spis.contains_key(&spi) {
+                self.child_spis.insert(spi, None);
                 return spi;
             }
         }
@@ -292,7 +295,7 @@ impl Endpoint {
                 transmits: VecDeque::new(),
                 events: VecDeque::new(),
                 stats: Stats::default(),
-                child_spis: HashSet::new(),
+                child_spis: HashMap::new(),
                 actions: Vec::new(),
                 #[cfg(test)]
                 nonces: VecDeque::new(),
@@ -511,13 +514,30 @@ impl Endpoint {
     /// start a rekey (unless a rekey failed already: then its retry comes on its own
     /// schedule); the hard limit removes the SA (and tells the peer).
     pub fn handle_usage(&mut self, now: Instant, report: UsageReport) {
-        let found = self.sas.iter_mut().find_map(|(id, sa)| {
+        let matches = |sa: &IkeSa| {
             sa.children
                 .iter()
                 .position(|c| c.spi_in == report.spi_in || c.spi_out == report.spi_out)
-                .map(|i| (*id, sa, i))
-        });
-        let Some((id, sa, i)) = found else {
+        };
+        let owner = self
+            .sh
+            .child_spis
+            .get(&report.spi_in)
+            .copied()
+            .flatten()
+            .filter(|id| self.sas.get(id).is_some_and(|sa| matches(sa).is_some()));
+        let Some(id) = owner.or_else(|| {
+            self.sas
+                .iter()
+                .find(|(_, sa)| matches(sa).is_some())
+                .map(|(id, _)| *id)
+        }) else {
+            return;
+        };
+        let Some(sa) = self.sas.get_mut(&id) else {
+            return;
+        };
+        let Some(i) = matches(sa) else {
             return;
         };
         if let Some(t) = report.last_inbound {
@@ -616,6 +636,18 @@ impl Endpoint {
 
     /// The IKE SA holding the CHILD SA with inbound SPI `spi_in`, and the child's state.
     fn child_state(&self, spi_in: u32) -> Result<(IkeSaId, ChildState), CommandError> {
+        let hinted = self.sh.child_spis.get(&spi_in).copied().flatten();
+        let state = |id: &IkeSaId| {
+            self.sas.get(id).and_then(|sa| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi_in)
+                    .map(|c| (*id, c.state.clone()))
+            })
+        };
+        if let Some(found) = hinted.as_ref().and_then(state) {
+            return Ok(found);
+        }
         self.sas
             .iter()
             .find_map(|(id, sa)| {
@@ -841,6 +873,12 @@ impl Endpoint {
         self.sh.busy_child_creates = n;
     }
 
+    /// The IKE SA the SPI index names for inbound ESP SPI `spi_in`.
+    #[cfg(test)]
+    pub(crate) fn child_owner(&self, spi_in: u32) -> Option<IkeSaId> {
+        self.sh.child_spis.get(&spi_in).copied().flatten()
+    }
+
     /// Adds a hand-built SA (tests replaying captures).
     #[cfg(test)]
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
@@ -970,6 +1008,13 @@ impl Endpoint {
     fn settle_one(&mut self, id: IkeSaId) {
         self.settle_sa(id);
         self.refresh_timer(id);
+        if let Some(sa) = self.sas.get(&id) {
+            for c in &sa.children {
+                if let Some(owner) = self.sh.child_spis.get_mut(&c.spi_in) {
+                    *owner = Some(id);
+                }
+            }
+        }
     }
 
     fn settle_sa(&mut self, id: IkeSaId) {

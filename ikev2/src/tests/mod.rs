@@ -1,4 +1,10 @@
 //! Tests that need the crate's internals.
 
+/// The simulation harness of the integration tests, shared with them.
+#[path = "../../tests/sim/mod.rs"]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod sim;
+
+mod sa_index;
 mod sim_retry;
 mod strongswan_replay;

@@ -10,17 +10,14 @@
 //! action (`ike_sa.c` `reestablish()`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../tests/sim/mod.rs"]
-mod sim;
-
 use std::time::Duration;
 
+use super::sim::*;
 use crate::config::{DpdAction, EndpointConfig};
 use crate::crypto::proposal::Proposal;
 use crate::error::{Cause, Phase};
 use crate::event::{DownReason, Event};
 use crate::wire::ProtocolId;
-use sim::*;
 
 /// Child `net` of A rekeys after 90 to 100 s and expires at `life` s.
 fn child_times(life: u64) -> impl Fn(&mut EndpointConfig) {
