@@ -98,6 +98,9 @@ pub enum Expect {
 pub enum Action {
     RekeyChild(Side),
     RekeyIke(Side),
+    /// On a quiet tunnel, what one side counts out the other counts in (packets and
+    /// octets, `ikev2d status --json` against `swanctl --list-sas`).
+    CountersAgree,
 }
 
 #[derive(Debug, Clone)]
@@ -166,7 +169,8 @@ pub fn matrix(sites: &Sites) -> Vec<Scenario> {
             BASE_IKE,
             BASE_ESP,
             BASE_ESP,
-        ),
+        )
+        .then(&[CountersAgree]),
         Scenario::up(
             "basic, strongSwan initiates",
             sites,
@@ -174,7 +178,8 @@ pub fn matrix(sites: &Sites) -> Vec<Scenario> {
             BASE_IKE,
             BASE_ESP,
             BASE_ESP,
-        ),
+        )
+        .then(&[CountersAgree]),
     ];
     // Suites: (IKE proposal, ESP proposal, ESP suite as negotiated for the IKE_AUTH
     // child, where a PFS group does not apply).
@@ -412,7 +417,11 @@ fn act(
     action: Action,
     before: &Value,
 ) -> Result<(Value, IkeSa), String> {
+    if action == Action::CountersAgree {
+        return counters_agree(tb, conn);
+    }
     let out = match action {
+        Action::CountersAgree => unreachable!("handled above"),
         Action::RekeyChild(Side::Ikev2d) => tb.ikev2d(&["rekey", conn, "--child", child]),
         Action::RekeyChild(Side::StrongSwan) => tb.swanctl(&["--rekey", "--child", child]),
         Action::RekeyIke(Side::Ikev2d) => tb.ikev2d(&["rekey", conn, "--ike"]),
@@ -422,14 +431,42 @@ fn act(
         return Err(format!("request refused: {out}"));
     }
     let key = match action {
-        Action::RekeyChild(_) => spis_child(before),
         Action::RekeyIke(_) => spis_ike(before),
+        _ => spis_child(before),
     };
     let changed = move |v: &Value| match action {
-        Action::RekeyChild(_) => spis_child(v) != key,
         Action::RekeyIke(_) => spis_ike(v) != key,
+        _ => spis_child(v) != key,
     };
     agreed(tb, conn, Some(&changed))
+}
+
+/// Wait (5 s: the data plane reports its counters with a delay) until ikev2d's
+/// outbound packets and octets equal strongSwan's inbound ones and the other way round.
+fn counters_agree(tb: &dyn Testbed, conn: &str) -> Result<(Value, IkeSa), String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (ours, theirs) = agreed(tb, conn, None)?;
+        let ch = &ours["children"][0];
+        let n = |f: &str| ch[f].as_u64().unwrap_or(u64::MAX);
+        let sw = &theirs.children[0];
+        let mine = (
+            n("packets_out"),
+            n("bytes_out"),
+            n("packets_in"),
+            n("bytes_in"),
+        );
+        let peer = (sw.packets_in, sw.bytes_in, sw.packets_out, sw.bytes_out);
+        if mine == peer && mine.0 > 0 {
+            return Ok((ours, theirs));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "counters differ (packets out, octets out, packets in, octets in): ikev2d {mine:?}, strongSwan (in, out) {peer:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 fn spis_child(v: &Value) -> (String, String) {
