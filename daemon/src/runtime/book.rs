@@ -357,6 +357,7 @@ impl Book {
                     ike_sa,
                     children,
                     last_error: book.and_then(|b| b.last_error.clone()),
+                    break_glass: None,
                 }
             })
             .collect();
@@ -367,6 +368,7 @@ impl Book {
             handshake_seconds: self.handshakes.clone().unwrap_or_else(|| {
                 crate::control::proto::Histogram::with_bounds(&HANDSHAKE_BOUNDS)
             }),
+            key_export: None,
         }
     }
 }
@@ -414,6 +416,7 @@ pub fn daemon_counters(
         ("invalid_ke_sent", ike.invalid_ke_sent),
         ("half_open_timeouts", ike.half_open_timeouts),
         ("rekeys_refused", ike.rekeys_refused),
+        ("dh_computations", ike.dh_computations),
         // Counted by the daemon before the state machine sees the datagram.
         ("queue_full", data.ike_queue_full.load(Relaxed)),
         ("not_allowed", data.ike_not_allowed.load(Relaxed)),
