@@ -238,7 +238,13 @@ fn rotate_inner(conn: &str, path: &Path) -> Result<[Zeroizing<String>; 2], Strin
     for h in &hashes {
         array.push(h.as_str());
     }
-    table.insert("break_glass_hashes", toml_edit::value(array));
+    // Replacing the value in place keeps the key's position and comments.
+    match table.get_mut("break_glass_hashes") {
+        Some(item) => *item = toml_edit::value(array),
+        None => {
+            table.insert("break_glass_hashes", toml_edit::value(array));
+        }
+    }
     let new_text = doc.to_string();
     let base = path.parent().unwrap_or_else(|| Path::new("."));
     if let Err(LoadError::Invalid(findings)) = DaemonConfig::parse(&new_text, base) {
