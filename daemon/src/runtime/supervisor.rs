@@ -121,6 +121,9 @@ pub struct Supervisor {
     /// Where the blocking verification of halves sends its result.
     verified_tx: mpsc::UnboundedSender<Verified>,
     verified_rx: Option<mpsc::UnboundedReceiver<Verified>>,
+    /// Peers of break-glass connections that were just unloaded, until when: their
+    /// answers to our DELETE still pass the peer filter.
+    draining: HashMap<IpAddr, Instant>,
     /// `init_rate_per_source`.
     init_limit: ratelimit::InitRateLimit,
     /// Who may do what on the control socket.
@@ -156,6 +159,7 @@ impl Supervisor {
             break_glass: BTreeMap::new(),
             verified_tx,
             verified_rx: Some(verified_rx),
+            draining: HashMap::new(),
             config,
             config_path,
             endpoint,
@@ -334,6 +338,7 @@ impl Supervisor {
             .collect();
         for name in &ended {
             self.break_glass.remove(name);
+            self.drain_peers_of(name);
             breakglass::critical(&format!(
                 "break-glass {name}: activation ended by SIGHUP (its configuration changed \
                  or was removed); the connection is unloaded"
@@ -367,6 +372,15 @@ impl Supervisor {
             .filter(|c| summary.added.contains(&c.name) || summary.changed.contains(&c.name))
         {
             self.start_action(conn, " (reload)").await;
+        }
+    }
+
+    /// Lets the peers of `conn`'s IKE SAs through the peer filter for a while
+    /// after the connection is unloaded, so the DELETE exchange can finish.
+    fn drain_peers_of(&mut self, conn: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        for sa in self.endpoint.ike_sas().iter().filter(|s| s.conn == conn) {
+            self.draining.insert(sa.remote.ip(), until);
         }
     }
 
@@ -619,6 +633,7 @@ impl Supervisor {
         if !expired.is_empty() {
             for name in &expired {
                 self.break_glass.remove(name);
+                self.drain_peers_of(name);
             }
             // Unloading a connection deletes its IKE SAs (DELETE sent).
             self.apply_endpoint_config(now).await;
@@ -634,6 +649,7 @@ impl Supervisor {
                 );
             }
         }
+        self.draining.retain(|_, until| *until > now);
         if self.key_export_until.is_some_and(|u| u <= now) {
             self.key_export_until = None;
             tracing::warn!("key export turned off: its time is up");
@@ -722,7 +738,9 @@ impl Supervisor {
 
     fn ike_datagram(&mut self, d: IkeDatagram) {
         let active = &self.break_glass;
-        if !peer_allowed_with(&self.config, |c| active.contains_key(c), d.remote.ip()) {
+        if !peer_allowed_with(&self.config, |c| active.contains_key(c), d.remote.ip())
+            && !self.draining.contains_key(&d.remote.ip())
+        {
             self.data
                 .stats
                 .ike_not_allowed
