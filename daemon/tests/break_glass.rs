@@ -454,3 +454,46 @@ fn only_admins_may_break_glass_drill_or_export_keys() {
     }
     assert_eq!(d.conn("bg")["break_glass"]["active"], true);
 }
+
+#[test]
+fn sighup_keeps_an_unchanged_activation_and_ends_a_changed_one() {
+    let h = hashes();
+    let Some(d) = Daemon::start("", "", &conns(&h, "1h"), &["192.0.2.1/32"]) else {
+        return;
+    };
+    let hup = |d: &Daemon| {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(d.pid()).unwrap()),
+            nix::sys::signal::Signal::SIGHUP,
+        )
+        .unwrap();
+    };
+    let reloads = |d: &Daemon| d.log_text().matches("SIGHUP: configuration reloaded").count();
+    let o = d.ctl(&["break-glass", "bg"], Some(&both()));
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    // Unrelated change (another connection's selectors): the activation stays.
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(&d.config, text.replace("10.3.0.0/24", "10.4.0.0/24")).unwrap();
+    hup(&d);
+    assert!(d.wait(Duration::from_secs(5), |d| reloads(d) == 1));
+    let bg = d.conn("bg");
+    assert_eq!(bg["break_glass"]["active"], true, "{bg}");
+    assert_ne!(bg["state"], "DOWN", "{bg}");
+    // The break-glass connection itself changed: the activation ends.
+    let text = std::fs::read_to_string(&d.config).unwrap();
+    std::fs::write(
+        &d.config,
+        text.replace("break_glass_ttl = \"1h\"", "break_glass_ttl = \"2h\""),
+    )
+    .unwrap();
+    hup(&d);
+    assert!(d.wait(Duration::from_secs(5), |d| reloads(d) == 2));
+    let bg = d.conn("bg");
+    assert_eq!(bg["break_glass"]["active"], false, "{bg}");
+    assert!(
+        actions(&d).iter().any(|(a, _)| a == "break-glass-end"),
+        "{:?}",
+        actions(&d)
+    );
+    assert!(d.log_text().contains("activation ended by SIGHUP"));
+}
