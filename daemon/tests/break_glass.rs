@@ -468,7 +468,11 @@ fn sighup_keeps_an_unchanged_activation_and_ends_a_changed_one() {
         )
         .unwrap();
     };
-    let reloads = |d: &Daemon| d.log_text().matches("SIGHUP: configuration reloaded").count();
+    let reloads = |d: &Daemon| {
+        d.log_text()
+            .matches("SIGHUP: configuration reloaded")
+            .count()
+    };
     let o = d.ctl(&["break-glass", "bg"], Some(&both()));
     assert_eq!(o.status.code(), Some(0), "{}", out(&o));
     // Unrelated change (another connection's selectors): the activation stays.

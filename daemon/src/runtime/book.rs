@@ -282,7 +282,10 @@ impl Book {
                 };
                 let (local, remote) = match ike {
                     Some(s) => (s.local.to_string(), s.remote.to_string()),
-                    None => (join(&conn.local_addrs), join(&conn.remote_addrs)),
+                    None => (
+                        join(&conn.local_addrs),
+                        remote_text(&conn.remote_addrs, &conn.remote_ranges),
+                    ),
                 };
                 let ike_sa = ike.and_then(|s| {
                     let suite = s.suite?;
@@ -380,6 +383,19 @@ fn join(addrs: &[std::net::IpAddr]) -> String {
     addrs
         .iter()
         .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `remote_addrs` as configured: addresses, then ranges (`%any` when none).
+fn remote_text(addrs: &[std::net::IpAddr], ranges: &[(std::net::IpAddr, u8)]) -> String {
+    if ranges.is_empty() {
+        return join(addrs);
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .chain(ranges.iter().map(|(a, l)| format!("{a}/{l}")))
         .collect::<Vec<_>>()
         .join(",")
 }
