@@ -415,7 +415,7 @@ fn key_export_without_a_directory_is_refused() {
 fn only_admins_may_break_glass_drill_or_export_keys() {
     let Some(d) = Daemon::start(
         "key_export_dir = \"{dir}/keys\"\nalert_command = \"cat >> {dir}/alerts.jsonl\"",
-        "viewer_group = \"nogroup\"",
+        "viewer_group = \"nogroup\"\nadmin_group = \"daemon\"",
         &conns(&hashes(), "1h"),
         &["192.0.2.1/32"],
     ) else {
@@ -447,12 +447,25 @@ fn only_admins_may_break_glass_drill_or_export_keys() {
     assert!(d.alert_events().is_empty());
     assert_eq!(d.conn("bg")["break_glass"]["active"], false);
     assert_eq!(d.status()["key_export"]["active"], false);
-    // root (admin) may
+    // a member of admin_group (not root) may, and so may root
+    let admin = Some((65534, 1));
     for (args, stdin) in &commands {
-        let o = d.ctl(args, stdin.as_deref());
-        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", out(&o));
+        let o = d.ctl_as(admin, args, stdin.as_deref());
+        assert_eq!(o.status.code(), Some(0), "{args:?} as admin: {}", out(&o));
     }
     assert_eq!(d.conn("bg")["break_glass"]["active"], true);
+    let o = d.ctl(&["debug", "key-export", "on"], None);
+    assert_eq!(o.status.code(), Some(0), "root: {}", out(&o));
+    let o = d.ctl(&["break-glass", "drill", "bg"], Some(&both()));
+    assert_eq!(o.status.code(), Some(0), "root: {}", out(&o));
+    // the audit log names the non-root admin
+    assert!(
+        d.audit_records()
+            .iter()
+            .any(|r| r["uid"] == 65534 && r["action"] == "break-glass-activation"),
+        "{:?}",
+        d.audit_records()
+    );
 }
 
 #[test]
