@@ -164,3 +164,54 @@ remote_ts = ["10.2.0.0/16"]
     ));
     assert!(cfg.to_endpoint_config().connections.is_empty());
 }
+
+#[test]
+fn an_activation_never_changes_another_tunnels_key() {
+    use ikev2::config::Identity;
+    use ikev2::crypto::secret::SecretBytes;
+    let h = ikev2d::runtime::breakglass::hash_half("x").expect("hash");
+    let cfg = load(
+        "",
+        &format!(
+            r#"
+[connections.bg]
+local_addrs  = ["192.0.2.1"]
+remote_addrs = ["198.51.100.2"]
+break_glass = true
+break_glass_hashes = ["{h}", "{h}"]
+[connections.bg.local]
+id = "192.0.2.1"
+[connections.bg.remote]
+id = "198.51.100.2"
+[connections.bg.children.net]
+local_ts  = ["10.1.0.0/24"]
+remote_ts = ["10.2.0.0/16"]
+[connections.road]
+local_addrs = ["192.0.2.1"]
+[connections.road.local]
+id = "192.0.2.1"
+[connections.road.children.net]
+local_ts  = ["10.1.0.0/24"]
+remote_ts = ["10.3.0.0/16"]
+[secrets.ike-road]
+id = "192.0.2.1"
+secret = "Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS"
+"#
+        ),
+    );
+    let active = [("bg".to_owned(), SecretBytes::from_slice(b"half1half2"))].into();
+    let ep = cfg.to_endpoint_config_with(&active);
+    assert_eq!(ep.connections.len(), 2);
+    let me = Identity::from(ip("192.0.2.1"));
+    let psk = |other: &str| {
+        ep.find_psk(&me, &Identity::from(ip(other)))
+            .map(|s| s.expose().to_vec())
+    };
+    // the break-glass peer gets the joined halves
+    assert_eq!(psk("198.51.100.2").as_deref(), Some(&b"half1half2"[..]));
+    // a road warrior still gets the road key
+    assert_eq!(
+        psk("203.0.113.5").as_deref(),
+        Some(&b"Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS"[..])
+    );
+}

@@ -494,14 +494,25 @@ impl DaemonConfig {
     }
 
     /// The endpoint configuration with the activated break-glass connections
-    /// `active` (name to PSK) loaded. Their PSKs come first among the secrets, so
-    /// they win a tie with a `[secrets]` entry for the same identities.
+    /// `active` (name to PSK) loaded. Their PSKs, owned by both identities of the
+    /// connection, come after the `[secrets]` entries: they win every lookup for
+    /// their own pair of identities (both owners match) except against a
+    /// `[secrets]` entry owned by the same pair (which `check` warns about), and
+    /// they lose every tie with other keys, so an activation never changes which
+    /// key another tunnel uses.
     pub fn to_endpoint_config_with(
         &self,
         active: &BTreeMap<String, SecretBytes>,
     ) -> EndpointConfig {
         let d = &self.daemon;
-        let mut secrets: Vec<SharedSecret> = Vec::new();
+        let mut secrets: Vec<SharedSecret> = self
+            .secrets
+            .iter()
+            .map(|s| SharedSecret {
+                ids: s.ids.clone(),
+                secret: s.secret.clone(),
+            })
+            .collect();
         for c in &self.connections {
             if let Some(psk) = active.get(&c.name).filter(|_| c.break_glass.is_some()) {
                 let local = match (&c.local.id, c.local_addrs.first()) {
@@ -518,10 +529,6 @@ impl DaemonConfig {
                 });
             }
         }
-        secrets.extend(self.secrets.iter().map(|s| SharedSecret {
-            ids: s.ids.clone(),
-            secret: s.secret.clone(),
-        }));
         EndpointConfig {
             connections: self
                 .connections
