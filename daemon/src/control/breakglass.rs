@@ -127,6 +127,16 @@ fn activate(conn: &str, drill: bool, opts: &ClientOpts, socket: Option<&Path>) -
     } else {
         "break-glass"
     };
+    // Fail before the custodians type anything when the daemon is not there.
+    let reachable = super::client::resolve_socket(socket, opts.config.as_deref()).and_then(|p| {
+        std::os::unix::net::UnixStream::connect(&p)
+            .map(drop)
+            .map_err(|error| super::client::ClientError::Connect { path: p, error })
+    });
+    if let Err(e) = reachable {
+        eprintln!("ikev2d {name}: {e}");
+        return ExitCode::from(2);
+    }
     let halves = match read_halves(conn) {
         Ok(h) => h,
         Err(e) => {
