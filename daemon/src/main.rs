@@ -56,6 +56,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Break-glass connections: `break-glass CONN` activates one with both
+    /// custodians' halves, `break-glass drill CONN` only verifies them,
+    /// `break-glass rotate CONN --config PATH` makes a new key (offline).
+    BreakGlass(ikev2d::control::breakglass::BreakGlassArgs),
+    /// Debugging switches of the running daemon (admin only, audited).
+    Debug {
+        #[command(subcommand)]
+        what: ikev2d::control::breakglass::DebugCommand,
+    },
     #[command(flatten)]
     Client(ikev2d::control::client::ClientCommand),
 }
@@ -74,6 +83,12 @@ fn main() -> ExitCode {
         }),
         Command::Decode { json, hex } => run_decode(json, hex),
         Command::Check { config, json } => run_check(&config, json),
+        Command::BreakGlass(args) => {
+            ikev2d::control::breakglass::run_break_glass(&args, cli.socket.as_deref())
+        }
+        Command::Debug { what } => {
+            ikev2d::control::breakglass::run_debug(&what, cli.socket.as_deref())
+        }
         Command::Client(cmd) => ikev2d::control::client::run(&cmd, cli.socket.as_deref()),
     }
 }

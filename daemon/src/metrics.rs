@@ -293,10 +293,12 @@ mod tests {
                     rekeys: 4,
                 }],
                 last_error: None,
+                break_glass: None,
             }],
             counters: [("ike_received".to_owned(), 7)].into(),
             failures: [("IKE_AUTH:auth_mismatch".to_owned(), 2)].into(),
             handshake_seconds: h,
+            key_export: None,
         };
         let m = render(&r);
         for want in [

@@ -52,6 +52,7 @@ fn report() -> StatusReport {
                     drops: Default::default(),
                 }],
                 last_error: None,
+                break_glass: None,
             },
             ConnStatus {
                 name: "site-c".into(),
@@ -66,6 +67,7 @@ fn report() -> StatusReport {
                     reason: "PSK mismatch".into(),
                     at_unix: 1_700_000_000,
                 }),
+                break_glass: None,
             },
         ],
         ..Default::default()
@@ -88,6 +90,9 @@ fn answer(call: &ControlCall) -> Response {
         },
         Request::Rekey { conn, child } => Response::Ok {
             message: format!("rekeying {conn} {}", child.as_deref().unwrap_or("IKE SA")),
+        },
+        other => Response::Error {
+            message: format!("not faked: {other:?}"),
         },
     }
 }

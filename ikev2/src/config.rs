@@ -196,9 +196,13 @@ pub struct ConnectionConfig {
     /// first one (or from the unspecified address, which the daemon's socket fills in;
     /// NAT detection then reports us as behind a NAT).
     pub local_addrs: Vec<IpAddr>,
-    /// The peer's addresses; empty means any (responder only). The initiator sends to
-    /// the first one.
+    /// The peer's addresses; empty (with `remote_ranges` empty too) means any
+    /// (responder only). The initiator sends to the first one.
     pub remote_addrs: Vec<IpAddr>,
+    /// Ranges the peer may come from (swanctl.conf `remote_addrs = 198.51.100.0/24`):
+    /// as responder the connection matches a peer inside one of them; an initiator
+    /// needs an address in `remote_addrs`, a range alone cannot be initiated to.
+    pub remote_ranges: Vec<(IpAddr, u8)>,
     pub local_port: u16,
     pub remote_port: u16,
     /// Our identity; [`Identity::Any`] means our IP address (strongSwan's default).
@@ -278,6 +282,7 @@ impl ConnectionConfig {
             name: name.into(),
             local_addrs: Vec::new(),
             remote_addrs: Vec::new(),
+            remote_ranges: Vec::new(),
             local_port: IKE_PORT,
             remote_port: IKE_PORT,
             local_id: Identity::Any,
@@ -300,18 +305,29 @@ impl ConnectionConfig {
 
     /// How well this connection's addresses fit a datagram between `local` and
     /// `remote`: `None` if they exclude it, higher is better (an explicit address
-    /// beats "any").
+    /// beats a range, which beats "any").
     pub(crate) fn address_match(&self, local: IpAddr, remote: IpAddr) -> Option<u8> {
-        let m = |list: &[IpAddr], a: IpAddr| -> Option<u8> {
-            if list.is_empty() {
-                Some(0)
-            } else if list.iter().any(|x| same_ip(*x, a)) {
-                Some(1)
-            } else {
-                None
-            }
+        let local_score = if self.local_addrs.is_empty() {
+            0
+        } else if self.local_addrs.iter().any(|x| same_ip(*x, local)) {
+            2
+        } else {
+            return None;
         };
-        Some(m(&self.local_addrs, local)? + m(&self.remote_addrs, remote)?)
+        let remote_score = if self.remote_addrs.is_empty() && self.remote_ranges.is_empty() {
+            0
+        } else if self.remote_addrs.iter().any(|x| same_ip(*x, remote)) {
+            2
+        } else if self
+            .remote_ranges
+            .iter()
+            .any(|&r| in_range(remote.to_canonical(), r))
+        {
+            1
+        } else {
+            return None;
+        };
+        Some(local_score + remote_score)
     }
 
     /// The identity we present from `local`: the configured one, or the address.
@@ -326,6 +342,25 @@ impl ConnectionConfig {
 /// Addresses compare equal across IPv4 and IPv4-mapped IPv6 forms.
 fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
+}
+
+/// Whether `addr` is inside `net/len` (same family only).
+pub fn in_range(addr: IpAddr, (net, len): (IpAddr, u8)) -> bool {
+    let bits = |a: IpAddr| match a {
+        IpAddr::V4(v) => (u128::from(u32::from(v)) << 96, true),
+        IpAddr::V6(v) => (u128::from(v), false),
+    };
+    let ((a, a4), (n, n4)) = (bits(addr), bits(net));
+    if a4 != n4 {
+        return false;
+    }
+    let len = u32::from(len).min(if a4 { 32 } else { 128 });
+    let mask = if len == 0 {
+        0
+    } else {
+        u128::MAX << (128 - len)
+    };
+    a & mask == n & mask
 }
 
 /// A CHILD SA template (swanctl.conf `connections.<conn>.children.<name>`); tunnel
@@ -810,6 +845,26 @@ mod tests {
             ..EndpointConfig::default()
         };
         assert!(none.find_psk(&p("a"), &p("b")).is_none());
+    }
+
+    #[test]
+    fn remote_ranges_match_as_responder_below_exact_addresses() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        let mut range = ConnectionConfig::new("range");
+        range.remote_ranges = vec![(ip("198.51.100.0"), 24)];
+        let local = ip("192.0.2.1");
+        assert_eq!(range.address_match(local, ip("198.51.100.77")), Some(1));
+        assert_eq!(
+            range.address_match(local, ip("::ffff:198.51.100.77")),
+            Some(1)
+        );
+        assert_eq!(range.address_match(local, ip("198.51.101.1")), None);
+        assert_eq!(range.address_match(local, ip("2001:db8::1")), None);
+        let mut exact = ConnectionConfig::new("exact");
+        exact.remote_addrs = vec![ip("198.51.100.77")];
+        assert_eq!(exact.address_match(local, ip("198.51.100.77")), Some(2));
+        let any = ConnectionConfig::new("any");
+        assert_eq!(any.address_match(local, ip("203.0.113.1")), Some(0));
     }
 
     #[test]

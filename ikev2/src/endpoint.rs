@@ -90,6 +90,9 @@ pub struct Stats {
     pub half_open_timeouts: u64,
     pub child_sas_installed: u64,
     pub rekeys_refused: u64,
+    /// Diffie-Hellman shared secrets computed (IKE_SA_INIT, IKE SA rekeys, CHILD SAs
+    /// with PFS), as initiator or responder: the expensive work a flood aims at.
+    pub dh_computations: u64,
 }
 
 /// One IKE SA as [`Endpoint::ike_sas`] shows it.

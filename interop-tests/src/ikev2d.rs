@@ -35,8 +35,22 @@ pub struct Ikev2dConfig {
     pub fragment_size: Option<u16>,
     /// `keep_alive`: NAT-T keepalive interval (`"20s"` by default).
     pub keep_alive: Option<String>,
-    /// `key_export_dir`: write Wireshark decryption tables there (debugging).
+    /// `key_export_dir`: where Wireshark decryption tables go (debugging). The
+    /// configuration alone exports nothing: [`Ikev2d::start`] turns export on with
+    /// `ikev2d debug key-export on` (as an admin would) unless
+    /// `key_export_at_start` is false.
     pub key_export_dir: Option<PathBuf>,
+    pub key_export_at_start: bool,
+    /// Connections marked `break_glass = true` with this `break_glass_ttl`; their
+    /// hashes come from `ikev2d break-glass rotate` in [`Ikev2d::start`] and they get
+    /// no `[secrets]` entry ([`Ikev2d::halves`] gives the two halves).
+    pub break_glass: Vec<(String, String)>,
+    /// `alert_command`.
+    pub alert_command: Option<String>,
+    /// Extra `key = value` lines for `[daemon]`.
+    pub daemon_lines: Vec<String>,
+    /// TOML appended at the end (extra connections and secrets).
+    pub tail: String,
     /// `allowed_peers`: addresses or CIDRs that may talk IKE at all (empty: no limit).
     pub allowed_peers: Vec<String>,
     /// `[control] viewer_group`.
@@ -58,6 +72,11 @@ impl Ikev2dConfig {
             fragment_size: None,
             keep_alive: None,
             key_export_dir: None,
+            key_export_at_start: true,
+            break_glass: Vec::new(),
+            alert_command: None,
+            daemon_lines: Vec::new(),
+            tail: String::new(),
             allowed_peers: Vec::new(),
             viewer_group: None,
             metrics: None,
@@ -100,6 +119,12 @@ impl Ikev2dConfig {
             let list: Vec<String> = self.allowed_peers.iter().map(|p| q(p)).collect();
             let _ = writeln!(s, "allowed_peers = [{}]", list.join(", "));
         }
+        if let Some(a) = &self.alert_command {
+            let _ = writeln!(s, "alert_command = {}", q(a));
+        }
+        for l in &self.daemon_lines {
+            let _ = writeln!(s, "{l}");
+        }
         let _ = writeln!(s, "\n[control]");
         let _ = writeln!(s, "audit_log = {}", q(&audit.to_string_lossy()));
         if let Some(g) = &self.viewer_group {
@@ -124,6 +149,9 @@ impl Ikev2dConfig {
             }
             if c.encap {
                 let _ = writeln!(s, "encap = true");
+            }
+            if let Some((_, ttl)) = self.break_glass.iter().find(|(n, _)| *n == c.name) {
+                let _ = writeln!(s, "break_glass = true\nbreak_glass_ttl = {}", q(ttl));
             }
             let _ = writeln!(s, "[{base}.local]\nauth = \"psk\"\nid = {}", q(&c.local_id));
             let _ = writeln!(
@@ -152,10 +180,14 @@ impl Ikev2dConfig {
             }
         }
         for c in &self.conns {
+            if self.break_glass.iter().any(|(n, _)| *n == c.name) {
+                continue;
+            }
             let _ = writeln!(s, "\n[secrets.ike-{}]", c.name);
             let _ = writeln!(s, "ids = [{}, {}]", q(&c.local_id), q(&c.remote_id));
             let _ = writeln!(s, "secret = {}", q(&c.psk));
         }
+        s.push_str(&self.tail);
         s
     }
 }
@@ -193,6 +225,8 @@ pub struct Ikev2d {
     socket: PathBuf,
     proc: Proc,
     stopped: Option<(ExitStatus, bool)>,
+    /// Break-glass halves by connection, from `rotate`.
+    halves: Vec<(String, (String, String))>,
 }
 
 impl Ikev2d {
@@ -211,6 +245,22 @@ impl Ikev2d {
         std::fs::write(&conf, config.to_toml(&socket))
             .unwrap_or_else(|e| panic!("write {}: {e}", conf.display()));
         let conf_s = conf.to_string_lossy().into_owned();
+        let mut halves = Vec::new();
+        for (conn, _) in &config.break_glass {
+            let o = cmd::run(
+                Command::new(&bin).args(["break-glass", "rotate", conn, "--config", &conf_s]),
+                cmd::DEFAULT_TIMEOUT,
+            )
+            .expect_ok();
+            let get = |label: &str| {
+                o.stdout
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix(label))
+                    .map(|h| h.trim().to_owned())
+                    .unwrap_or_else(|| panic!("no {label} in the output of {o}"))
+            };
+            halves.push((conn.clone(), (get("custodian 1:"), get("custodian 2:"))));
+        }
         let check = cmd::run(
             Command::new(&bin).args(["check", "--config", &conf_s]),
             cmd::DEFAULT_TIMEOUT,
@@ -247,6 +297,7 @@ impl Ikev2d {
             socket,
             proc,
             stopped: None,
+            halves,
         };
         let ready = cmd::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
             if !d.proc.is_running() {
@@ -263,7 +314,54 @@ impl Ikev2d {
                 d.log_tail(60)
             );
         }
+        if config.key_export_dir.is_some() && config.key_export_at_start {
+            d.key_export(true);
+        }
         d
+    }
+
+    /// `ikev2d debug key-export on --for 1h` / `off` (the admin request that key
+    /// export needs besides `key_export_dir`); panics unless it succeeds.
+    #[track_caller]
+    pub fn key_export(&self, on: bool) {
+        let args: &[&str] = if on {
+            &["debug", "key-export", "on", "--for", "1h"]
+        } else {
+            &["debug", "key-export", "off"]
+        };
+        let o = self.ctl(args);
+        assert!(o.ok(), "ikev2d {args:?}: {o}\n{}", self.log_tail(20));
+    }
+
+    /// The two custodians' halves of break-glass connection `conn` (from `rotate`).
+    pub fn halves(&self, conn: &str) -> Option<(String, String)> {
+        self.halves
+            .iter()
+            .find(|(c, _)| c == conn)
+            .map(|(_, h)| h.clone())
+    }
+
+    /// `ikev2d break-glass [drill] CONN` with `half1` and `half2` on two stdin lines.
+    pub fn break_glass(&self, conn: &str, drill: bool, half1: &str, half2: &str) -> Output {
+        let script = format!(
+            "printf '%s\\n%s\\n' \"$H1\" \"$H2\" | \"$BIN\" --socket \"$SOCK\" break-glass {}\"$CONN\"",
+            if drill { "drill " } else { "" }
+        );
+        cmd::run(
+            Command::new("sh")
+                .args(["-c", &script])
+                .env("H1", half1)
+                .env("H2", half2)
+                .env("BIN", &self.bin)
+                .env("SOCK", &self.socket)
+                .env("CONN", conn),
+            Duration::from_secs(30),
+        )
+    }
+
+    /// The daemon's pid (for /proc/PID/status).
+    pub fn pid(&self) -> u32 {
+        self.proc.pid()
     }
 
     /// The directory with ikev2d.toml, ikev2d.log and the control socket.

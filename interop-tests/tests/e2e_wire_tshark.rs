@@ -126,6 +126,8 @@ fn tshark_decrypts_ikev2d_pair_raw_esp() {
     let conn = ConnSpec::site_a().with_proposals("aes256-sha256-modp2048", "aes128gcm16");
     let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
     let mut a_conf = Ikev2dConfig::new(vec![conn]);
+    // Ikev2d::start turns export on with `ikev2d debug key-export on` (the
+    // directory alone exports nothing).
     a_conf.key_export_dir = Some(keys.clone());
     let cap = Capture::start(
         &net.a,
@@ -171,6 +173,8 @@ fn tshark_decrypts_ikev2d_against_strongswan_esp_in_udp() {
     let conn = ConnSpec::site_a().with_proposals("aes128-sha256-ecp256", "aes256gcm16");
     let charon = Charon::start(&net.b, &[conn.mirrored()]);
     let mut a_conf = Ikev2dConfig::new(vec![conn]);
+    // Ikev2d::start turns export on with `ikev2d debug key-export on` (the
+    // directory alone exports nothing).
     a_conf.key_export_dir = Some(keys.clone());
     let cap = Capture::start(
         &net.a,

@@ -45,15 +45,20 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             "extra/key-export",
             "daemon.key_export_dir".to_owned(),
             format!(
-                "every IKE and ESP key is written to {} for Wireshark: anyone who reads it \
-                 can decrypt the tunnel; use for debugging only",
+                "while an admin has turned it on (`ikev2d debug key-export on`), IKE and \
+                 ESP keys are written to {} for Wireshark: anyone who reads it can decrypt \
+                 the tunnel; use for debugging only",
                 dir.display()
             ),
         );
     }
     for (ci, c) in cfg.connections.iter().enumerate() {
         let base = format!("connections.{}", c.name);
-        l.missing_secret(ci, &base);
+        if c.break_glass.is_some() {
+            l.break_glass(ci, &base);
+        } else {
+            l.missing_secret(ci, &base);
+        }
         l.algorithms(&format!("{base}.proposals"), &c.proposals);
         if !c.reauth_time.is_zero() {
             l.push(
@@ -75,14 +80,22 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             if matches!(ch.start_action, StartAction::Start | StartAction::Trap)
                 && c.remote_addrs.is_empty()
             {
+                let why = if c.remote_ranges.is_empty() {
+                    format!("{base}.remote_addrs is empty")
+                } else {
+                    format!(
+                        "{base}.remote_addrs has only ranges, and a range cannot be initiated \
+                         to (it only admits peers as responder)"
+                    )
+                };
                 l.push(
                     Severity::Error,
                     "extra/no-remote-addrs",
                     format!("{cb}.start_action"),
                     format!(
-                        "start_action = \"{}\" needs a peer to initiate to, but \
-                         {base}.remote_addrs is empty: set remote_addrs or use \
-                         start_action = \"none\" (respond only)",
+                        "start_action = \"{}\" needs a peer to initiate to, but {why}: add \
+                         a single address to remote_addrs or use start_action = \"none\" \
+                         (respond only)",
                         if ch.start_action == StartAction::Start {
                             "start"
                         } else {
@@ -178,6 +191,45 @@ impl Lints<'_> {
                 ),
                 _ => {}
             }
+        }
+    }
+
+    /// A break-glass connection needs no `[secrets]` entry (its PSK comes from the
+    /// custodians); a whole PSK that would apply to it defeats the two-person rule.
+    fn break_glass(&mut self, ci: usize, base: &str) {
+        let c = &self.cfg.connections[ci];
+        let me = match (&c.local.id, c.local_addrs.first()) {
+            (Identity::Any, Some(a)) => Identity::from(*a),
+            (id, _) => id.clone(),
+        };
+        let other = c.remote.id.clone();
+        let whole = self.cfg.secrets.iter().find(|s| {
+            !s.ids.is_empty()
+                && s.ids.iter().any(|o| o.matches(&me) != IdMatch::None)
+                && s.ids.iter().any(|o| o.matches(&other) != IdMatch::None)
+        });
+        if let Some(s) = whole {
+            self.push(
+                Severity::Warning,
+                "break-glass-psk",
+                format!("secrets.{}", s.name),
+                format!(
+                    "{base} is a break-glass connection, but [secrets.{}] holds a whole PSK \
+                     for its identities ({me} and {other}): whoever reads this file can \
+                     bring the tunnel's peer up without the two custodians; remove it",
+                    s.name
+                ),
+            );
+        }
+        if other.is_any() {
+            self.push(
+                Severity::Warning,
+                "break-glass-psk",
+                format!("{base}.remote.id"),
+                "a break-glass connection with remote id %any: its PSK applies to every \
+                 peer identity while it is active; name the peer's id"
+                    .to_owned(),
+            );
         }
     }
 

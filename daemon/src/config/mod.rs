@@ -227,6 +227,9 @@ pub struct DaemonSettings {
     /// IKE_SA_INIT requests per second accepted from one source address (0: no
     /// limit).
     pub init_rate_per_source: u32,
+    /// Run with `/bin/sh -c` for every break-glass event (activation, failed attempt,
+    /// expiry, drill), the event as one JSON object on its stdin.
+    pub alert_command: Option<String>,
 }
 
 impl Default for DaemonSettings {
@@ -249,6 +252,7 @@ impl Default for DaemonSettings {
             key_export_dir: None,
             allowed_peers: Vec::new(),
             init_rate_per_source: 20,
+            alert_command: None,
         }
     }
 }
@@ -295,7 +299,11 @@ pub struct Connection {
     pub name: String,
     pub version: u8,
     pub local_addrs: Vec<IpAddr>,
+    /// The single addresses of `remote_addrs` (the first is initiated to).
     pub remote_addrs: Vec<IpAddr>,
+    /// The ranges of `remote_addrs` (`198.51.100.0/24`): peers admitted as
+    /// responder, never initiated to.
+    pub remote_ranges: Vec<(IpAddr, u8)>,
     pub local_port: u16,
     pub remote_port: u16,
     pub proposals: Vec<Proposal>,
@@ -313,6 +321,41 @@ pub struct Connection {
     pub remote: AuthSection,
     /// In file order.
     pub children: Vec<Child>,
+    /// Set for `break_glass = true`: not loaded until activated with both halves.
+    pub break_glass: Option<BreakGlass>,
+}
+
+/// A break-glass connection's settings: the argon2id hashes (PHC strings) of the two
+/// PSK halves and how long an activation lasts. The PSK itself is never stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlass {
+    /// Hash of custodian 1's half, then custodian 2's.
+    pub hashes: [String; 2],
+    /// `break_glass_ttl` (4 h by default).
+    pub ttl: Duration,
+}
+
+/// The default `break_glass_ttl`.
+pub const DEFAULT_BREAK_GLASS_TTL: Duration = Duration::from_secs(4 * 3600);
+
+/// Checks that `s` is an argon2id hash in PHC string format.
+pub fn check_argon2id_phc(s: &str) -> Result<(), String> {
+    let h = argon2::PasswordHash::new(s).map_err(|e| {
+        format!(
+            "not a PHC hash string ({e}); expected \"$argon2id$v=19$m=...,t=...,p=...$SALT$HASH\""
+        )
+    })?;
+    if h.algorithm.as_str() != "argon2id" {
+        return Err(format!(
+            "hash algorithm {:?}: break-glass halves are hashed with argon2id",
+            h.algorithm.as_str()
+        ));
+    }
+    if h.hash.is_none() || h.salt.is_none() {
+        return Err("the PHC string has no salt or no hash".to_owned());
+    }
+    argon2::Params::try_from(&h).map_err(|e| format!("invalid argon2 parameters: {e}"))?;
+    Ok(())
 }
 
 /// What to do with a child when the daemon starts (swanctl.conf `start_action`).
@@ -444,19 +487,56 @@ impl DaemonConfig {
         }
     }
 
-    /// The endpoint configuration the `ikev2` state machine runs with.
+    /// The endpoint configuration the `ikev2` state machine runs with, without any
+    /// break-glass connection (those are loaded only once activated).
     pub fn to_endpoint_config(&self) -> EndpointConfig {
+        self.to_endpoint_config_with(&BTreeMap::new())
+    }
+
+    /// The endpoint configuration with the activated break-glass connections
+    /// `active` (name to PSK) loaded. Their PSKs, owned by both identities of the
+    /// connection, come after the `[secrets]` entries: they win every lookup for
+    /// their own pair of identities (both owners match) except against a
+    /// `[secrets]` entry owned by the same pair (which `check` warns about), and
+    /// they lose every tie with other keys, so an activation never changes which
+    /// key another tunnel uses.
+    pub fn to_endpoint_config_with(
+        &self,
+        active: &BTreeMap<String, SecretBytes>,
+    ) -> EndpointConfig {
         let d = &self.daemon;
+        let mut secrets: Vec<SharedSecret> = self
+            .secrets
+            .iter()
+            .map(|s| SharedSecret {
+                ids: s.ids.clone(),
+                secret: s.secret.clone(),
+            })
+            .collect();
+        for c in &self.connections {
+            if let Some(psk) = active.get(&c.name).filter(|_| c.break_glass.is_some()) {
+                let local = match (&c.local.id, c.local_addrs.first()) {
+                    (Identity::Any, Some(a)) => Identity::from(*a),
+                    (id, _) => id.clone(),
+                };
+                let ids = [local, c.remote.id.clone()]
+                    .into_iter()
+                    .filter(|i| !i.is_any())
+                    .collect();
+                secrets.push(SharedSecret {
+                    ids,
+                    secret: psk.clone(),
+                });
+            }
+        }
         EndpointConfig {
-            connections: self.connections.iter().map(Connection::to_ikev2).collect(),
-            secrets: self
-                .secrets
+            connections: self
+                .connections
                 .iter()
-                .map(|s| SharedSecret {
-                    ids: s.ids.clone(),
-                    secret: s.secret.clone(),
-                })
+                .filter(|c| c.break_glass.is_none() || active.contains_key(&c.name))
+                .map(Connection::to_ikev2)
                 .collect(),
+            secrets,
             cookie_threshold: d.cookie_threshold,
             block_threshold: d.block_threshold,
             half_open_limit: d.init_limit_half_open,
@@ -487,6 +567,7 @@ impl Connection {
         let mut c = ConnectionConfig::new(self.name.clone());
         c.local_addrs = self.local_addrs.clone();
         c.remote_addrs = self.remote_addrs.clone();
+        c.remote_ranges = self.remote_ranges.clone();
         c.local_port = self.local_port;
         c.remote_port = self.remote_port;
         c.local_id = self.local.id.clone();
@@ -579,6 +660,10 @@ pub fn in_prefix(addr: IpAddr, (net, len): (IpAddr, u8)) -> bool {
         u128::MAX << (128 - len)
     };
     a & mask == n & mask
+}
+
+fn line_of_offset(src: &str, offset: usize) -> usize {
+    line_of(src, offset)
 }
 
 /// 1-based line of a byte offset.
@@ -957,6 +1042,18 @@ impl Cx<'_> {
         ) {
             d.init_rate_per_source = x;
         }
+        if let Some(v) = &r.alert_command {
+            self.at(&p("alert_command"), v);
+            if v.get_ref().trim().is_empty() {
+                self.err(
+                    &p("alert_command"),
+                    v,
+                    "alert_command is empty: leave it out or name a command",
+                );
+            } else {
+                d.alert_command = Some(v.get_ref().clone());
+            }
+        }
         d
     }
 
@@ -1029,7 +1126,7 @@ impl Cx<'_> {
                     let a = a.trim();
                     a.parse::<IpAddr>().map_err(|_| {
                         format!(
-                            "invalid IP address {a:?} (host names and ranges are not supported yet)"
+                            "invalid IP address {a:?} (host names are not supported yet; ranges only in remote_addrs)"
                         )
                     })
                 })
@@ -1057,9 +1154,34 @@ impl Cx<'_> {
         let local_addrs = self
             .string_list(&p("local_addrs"), r.local_addrs.as_ref(), addrs)
             .unwrap_or_default();
-        let remote_addrs = self
-            .string_list(&p("remote_addrs"), r.remote_addrs.as_ref(), addrs)
+        let remote = self
+            .string_list(&p("remote_addrs"), r.remote_addrs.as_ref(), |s| {
+                s.split(',')
+                    .map(|a| {
+                        let a = a.trim();
+                        if a.contains('/') {
+                            parse_cidr(a)
+                        } else {
+                            a.parse::<IpAddr>()
+                                .map(|ip| (ip, if ip.is_ipv4() { 32 } else { 128 }))
+                                .map_err(|_| {
+                                    format!(
+                                        "invalid IP address {a:?}: expected an address or a CIDR range (host names are not supported yet)"
+                                    )
+                                })
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .unwrap_or_default();
+        let (mut remote_addrs, mut remote_ranges) = (Vec::new(), Vec::new());
+        for (ip, len) in remote {
+            if len == if ip.is_ipv4() { 32 } else { 128 } {
+                remote_addrs.push(ip);
+            } else {
+                remote_ranges.push((ip, len));
+            }
+        }
         let local_port = self
             .int(&p("local_port"), r.local_port.as_ref(), 1, 65535)
             .unwrap_or(IKE_PORT);
@@ -1135,6 +1257,7 @@ impl Cx<'_> {
         let dpd_delay = self
             .duration(&p("dpd_delay"), r.dpd_delay.as_ref())
             .unwrap_or(Duration::ZERO);
+        let break_glass = self.break_glass(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());
         let remote = self.auth(&p("remote"), r.remote.as_ref());
         let mut kids: Vec<_> = r.children.iter().collect();
@@ -1148,6 +1271,7 @@ impl Cx<'_> {
             version,
             local_addrs,
             remote_addrs,
+            remote_ranges,
             local_port,
             remote_port,
             proposals,
@@ -1163,6 +1287,79 @@ impl Cx<'_> {
             local,
             remote,
             children,
+            break_glass,
+        }
+    }
+
+    /// `break_glass`, `break_glass_hashes`, `break_glass_ttl` of a connection.
+    fn break_glass(&mut self, base: &str, r: &RawConnection) -> Option<BreakGlass> {
+        let p = |k: &str| format!("{base}.{k}");
+        let on = r.break_glass.as_ref().map(|v| {
+            self.at(&p("break_glass"), v);
+            *v.get_ref()
+        });
+        let ttl = self.duration(&p("break_glass_ttl"), r.break_glass_ttl.as_ref());
+        let mut hashes = Vec::new();
+        let mut ok = true;
+        if let Some(list) = &r.break_glass_hashes {
+            for (i, h) in list.iter().enumerate() {
+                let hp = format!("{}[{i}]", p("break_glass_hashes"));
+                self.at(&p("break_glass_hashes"), h);
+                self.at(&hp, h);
+                match check_argon2id_phc(h.get_ref()) {
+                    Ok(()) => hashes.push(h.get_ref().clone()),
+                    Err(m) => {
+                        self.err(&hp, h, m);
+                        ok = false;
+                    }
+                }
+            }
+        }
+        if on != Some(true) {
+            if let Some(first) = r.break_glass_hashes.as_ref().and_then(|l| l.first()) {
+                self.err(&p("break_glass_hashes"), first, "break_glass_hashes without break_glass = true: set break_glass = true or remove the hashes");
+            }
+            if let Some(v) = &r.break_glass_ttl {
+                self.err(
+                    &p("break_glass_ttl"),
+                    v,
+                    "break_glass_ttl without break_glass = true",
+                );
+            }
+            return None;
+        }
+        let ttl = ttl.unwrap_or(DEFAULT_BREAK_GLASS_TTL);
+        if ttl.is_zero() {
+            if let Some(v) = &r.break_glass_ttl {
+                self.err(
+                    &p("break_glass_ttl"),
+                    v,
+                    "break_glass_ttl must be longer than 0",
+                );
+            }
+        }
+        let flag = r.break_glass.as_ref()?;
+        match (<[String; 2]>::try_from(hashes), ok) {
+            (Ok(hashes), true) => Some(BreakGlass { hashes, ttl }),
+            (_, true) => {
+                let (path, line_of) = match r.break_glass_hashes.as_ref().and_then(|l| l.first()) {
+                    Some(first) => (p("break_glass_hashes"), first.span().start),
+                    None => (p("break_glass"), flag.span().start),
+                };
+                let line = line_of_offset(self.src, line_of);
+                self.errors.push(Finding {
+                    severity: Severity::Error,
+                    path,
+                    line: Some(line),
+                    message: "a break-glass connection needs break_glass_hashes = [HASH1, HASH2] \
+                              (argon2id PHC strings of the two PSK halves): run \
+                              `ikev2d break-glass rotate CONN --config FILE`"
+                        .to_owned(),
+                    rule: "invalid",
+                });
+                None
+            }
+            _ => None,
         }
     }
 

@@ -78,6 +78,7 @@ pub(crate) struct RawDaemon {
     pub key_export_dir: Option<Sp<String>>,
     pub allowed_peers: Option<Vec<Sp<String>>>,
     pub init_rate_per_source: Option<Sp<i64>>,
+    pub alert_command: Option<Sp<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +99,9 @@ pub(crate) struct RawConnection {
     pub over_time: Option<Sp<IntOrStr>>,
     pub rand_time: Option<Sp<IntOrStr>>,
     pub dpd_delay: Option<Sp<IntOrStr>>,
+    pub break_glass: Option<Sp<bool>>,
+    pub break_glass_hashes: Option<Vec<Sp<String>>>,
+    pub break_glass_ttl: Option<Sp<IntOrStr>>,
     pub local: Option<Sp<RawAuth>>,
     pub remote: Option<Sp<RawAuth>>,
     #[serde(default)]

@@ -127,6 +127,9 @@ pub fn request_name(r: &Request) -> &'static str {
         Request::Up { .. } => "up",
         Request::Down { .. } => "down",
         Request::Rekey { .. } => "rekey",
+        Request::BreakGlass { drill: false, .. } => "break-glass",
+        Request::BreakGlass { drill: true, .. } => "break-glass-drill",
+        Request::KeyExport { .. } => "key-export",
     }
 }
 
@@ -183,6 +186,42 @@ mod tests {
             e.contains("status needs root or group \"admin\" or group \"viewer\""),
             "{e}"
         );
+    }
+
+    #[test]
+    fn break_glass_and_key_export_are_admin_only() {
+        let a = Access::with_gids(Some(100), Some(200));
+        let halves = || {
+            [
+                crate::control::proto::HalfSecret::new("a".into()),
+                crate::control::proto::HalfSecret::new("b".into()),
+            ]
+        };
+        for r in [
+            Request::BreakGlass {
+                conn: "c".into(),
+                halves: halves(),
+                drill: false,
+            },
+            Request::BreakGlass {
+                conn: "c".into(),
+                halves: halves(),
+                drill: true,
+            },
+            Request::KeyExport {
+                enable: true,
+                for_secs: None,
+            },
+            Request::KeyExport {
+                enable: false,
+                for_secs: None,
+            },
+        ] {
+            assert!(a.check(Some(Role::Admin), &r).is_ok(), "{r:?}");
+            let e = a.check(Some(Role::Viewer), &r).expect_err("viewer");
+            assert!(e.contains("permission denied"), "{e}");
+            assert!(a.check(None, &r).is_err(), "{r:?}");
+        }
     }
 
     #[test]

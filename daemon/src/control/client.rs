@@ -424,6 +424,42 @@ pub fn run(cmd: &ClientCommand, socket: Option<&Path>) -> ExitCode {
     }
 }
 
+/// Sends one request other than `status` and prints the answer: `ikev2d NAME:
+/// message` on stderr for errors. Exit codes as [`run`].
+pub fn send(name: &str, socket: Option<&Path>, opts: &ClientOpts, request: &Request) -> ExitCode {
+    let path = match resolve_socket(socket, opts.config.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("ikev2d {name}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match call(&path, request, timeout_for(request)) {
+        Ok(Response::Ok { message }) => {
+            if !message.is_empty() {
+                println!("{message}");
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(Response::Error { message }) => {
+            eprintln!("ikev2d {name}: {message}");
+            ExitCode::from(1)
+        }
+        Ok(other) => {
+            eprintln!(
+                "ikev2d {name}: unexpected answer from ikev2d at {}: {}",
+                path.display(),
+                serde_json::to_string(&other).unwrap_or_default()
+            );
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("ikev2d {name}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

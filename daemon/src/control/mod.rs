@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod breakglass;
 pub mod client;
 pub mod proto;
 pub mod render;

@@ -27,6 +27,54 @@ pub enum Request {
         conn: String,
         child: Option<String>,
     },
+    /// Activate the break-glass connection `conn` with the custodians' two PSK
+    /// halves (`drill`: only verify them, record the drill, change nothing).
+    BreakGlass {
+        conn: String,
+        halves: [HalfSecret; 2],
+        #[serde(default)]
+        drill: bool,
+    },
+    /// Turn writing keys to `[daemon] key_export_dir` on (for `for_secs`, default
+    /// one hour) or off.
+    KeyExport {
+        enable: bool,
+        #[serde(default)]
+        for_secs: Option<u64>,
+    },
+}
+
+/// One custodian's half of a break-glass PSK on its way to the daemon: zeroized on
+/// drop, `<redacted>` in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HalfSecret(zeroize::Zeroizing<String>);
+
+impl Serialize for HalfSecret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for HalfSecret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+impl HalfSecret {
+    pub fn new(s: String) -> Self {
+        Self(zeroize::Zeroizing::new(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for HalfSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HalfSecret(<redacted>)")
+    }
 }
 
 /// The daemon's answer.
@@ -59,6 +107,30 @@ pub struct StatusReport {
     /// How long the IKE SAs we initiated took to establish.
     #[serde(default)]
     pub handshake_seconds: Histogram,
+    /// Whether keys are being written to `[daemon] key_export_dir` (absent when no
+    /// directory is configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_export: Option<KeyExportStatus>,
+}
+
+/// `ikev2d debug key-export` state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyExportStatus {
+    pub active: bool,
+    pub dir: String,
+    /// Seconds until export turns itself off (when active).
+    pub remaining_secs: Option<u64>,
+}
+
+/// A break-glass connection's state in `status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BreakGlassStatus {
+    /// Activated by both custodians and not yet expired.
+    pub active: bool,
+    /// Seconds left of the activation (when active).
+    pub remaining_secs: Option<u64>,
+    /// `break_glass_ttl`.
+    pub ttl_secs: u64,
 }
 
 /// A cumulative histogram (Prometheus style): `buckets[i]` counts observations
@@ -113,6 +185,9 @@ pub struct ConnStatus {
     pub ike_sa: Option<IkeSaStatus>,
     pub children: Vec<ChildStatus>,
     pub last_error: Option<LastError>,
+    /// Set for break-glass connections only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<BreakGlassStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -36,6 +36,29 @@ pub fn render_status(report: &StatusReport, now_unix: u64) -> String {
         out.push('\n');
         render_connection(&mut out, conn, now_unix);
     }
+    if let Some(k) = &report.key_export {
+        out.push('\n');
+        match (k.active, k.remaining_secs) {
+            (true, Some(s)) => {
+                let _ = writeln!(
+                    out,
+                    "key export: ON to {} ({} left): new SAs' keys are written there",
+                    k.dir,
+                    duration(s)
+                );
+            }
+            (true, None) => {
+                let _ = writeln!(out, "key export: ON to {}", k.dir);
+            }
+            (false, _) => {
+                let _ = writeln!(
+                    out,
+                    "key export: off ({} configured; `ikev2d debug key-export on`)",
+                    k.dir
+                );
+            }
+        }
+    }
     if !report.counters.is_empty() {
         out.push('\n');
         let _ = writeln!(out, "counters: {}", pairs(&report.counters));
@@ -65,6 +88,25 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
         out.push_str(", NAT detected");
     }
     out.push('\n');
+    if let Some(bg) = &conn.break_glass {
+        match (bg.active, bg.remaining_secs) {
+            (true, Some(s)) => {
+                let _ = writeln!(
+                    out,
+                    "  BREAK-GLASS ACTIVE: {} left of {}",
+                    duration(s),
+                    duration(bg.ttl_secs)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  break-glass: not active (`ikev2d break-glass {}` with both custodians)",
+                    conn.name
+                );
+            }
+        }
+    }
     if let Some(ike) = &conn.ike_sa {
         let _ = writeln!(
             out,
@@ -314,6 +356,7 @@ mod tests {
                     }),
                     children: vec![child("net"), child("voice-long-name")],
                     last_error: None,
+                    break_glass: None,
                 },
                 ConnStatus {
                     name: "site-c".into(),
@@ -343,6 +386,7 @@ mod tests {
                         reason: "PSK mismatch".into(),
                         at_unix: 1_795_960_800, // 2026-11-29 14:00:00 UTC
                     }),
+                    break_glass: None,
                 },
             ],
             ..Default::default()

@@ -282,7 +282,10 @@ impl Book {
                 };
                 let (local, remote) = match ike {
                     Some(s) => (s.local.to_string(), s.remote.to_string()),
-                    None => (join(&conn.local_addrs), join(&conn.remote_addrs)),
+                    None => (
+                        join(&conn.local_addrs),
+                        remote_text(&conn.remote_addrs, &conn.remote_ranges),
+                    ),
                 };
                 let ike_sa = ike.and_then(|s| {
                     let suite = s.suite?;
@@ -357,6 +360,7 @@ impl Book {
                     ike_sa,
                     children,
                     last_error: book.and_then(|b| b.last_error.clone()),
+                    break_glass: None,
                 }
             })
             .collect();
@@ -367,6 +371,7 @@ impl Book {
             handshake_seconds: self.handshakes.clone().unwrap_or_else(|| {
                 crate::control::proto::Histogram::with_bounds(&HANDSHAKE_BOUNDS)
             }),
+            key_export: None,
         }
     }
 }
@@ -378,6 +383,19 @@ fn join(addrs: &[std::net::IpAddr]) -> String {
     addrs
         .iter()
         .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `remote_addrs` as configured: addresses, then ranges (`%any` when none).
+fn remote_text(addrs: &[std::net::IpAddr], ranges: &[(std::net::IpAddr, u8)]) -> String {
+    if ranges.is_empty() {
+        return join(addrs);
+    }
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .chain(ranges.iter().map(|(a, l)| format!("{a}/{l}")))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -414,6 +432,7 @@ pub fn daemon_counters(
         ("invalid_ke_sent", ike.invalid_ke_sent),
         ("half_open_timeouts", ike.half_open_timeouts),
         ("rekeys_refused", ike.rekeys_refused),
+        ("dh_computations", ike.dh_computations),
         // Counted by the daemon before the state machine sees the datagram.
         ("queue_full", data.ike_queue_full.load(Relaxed)),
         ("not_allowed", data.ike_not_allowed.load(Relaxed)),

@@ -1,4 +1,6 @@
-//! Debugging aid (`[daemon].key_export_dir`): every IKE SA's and CHILD SA's keys are
+//! Debugging aid (`[daemon].key_export_dir`): while an admin has turned export on
+//! (`ikev2d debug key-export on`; the supervisor decides, configuration alone never
+//! exports), the keys of every IKE SA and CHILD SA established or rekeyed are
 //! appended to Wireshark's decryption tables, so a capture of our traffic can be
 //! decrypted by an independent dissector (`tshark -o uat:ikev2_decryption_table:...`
 //! or by copying the files into Wireshark's profile directory). strongSwan's

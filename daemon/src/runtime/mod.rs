@@ -5,6 +5,7 @@
 //! routes, the TUN device and the control socket.
 
 pub mod book;
+pub mod breakglass;
 pub mod dataplane;
 pub mod keyexport;
 pub mod ratelimit;

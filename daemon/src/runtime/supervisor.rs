@@ -4,7 +4,7 @@
 //! routes, trap policies, log lines. No locks around protocol state: everything that
 //! touches it runs on this task.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,17 +19,22 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use super::book::{Book, esp_proposal, ike_proposal};
+use super::breakglass::{self, Alarm};
 use super::dataplane::{
     DataCmd, DataPlane, Dest, IkeDatagram, InboundInstall, OutboundInstall, SaReport, TrapPolicy,
     WorkerMsg,
 };
 use super::ratelimit;
 use super::routes::RouteTable;
-use crate::config::{DaemonConfig, StartAction};
+use crate::config::{BreakGlass, DaemonConfig, StartAction};
 use crate::control::access::{Access, request_name};
 use crate::control::audit::AuditLog;
-use crate::control::proto::{ConnState, Request, Response};
+use crate::control::proto::{
+    BreakGlassStatus, ConnState, KeyExportStatus, Request, Response, StatusReport,
+};
+use crate::control::server::Caller;
 use crate::control::server::ControlCall;
+use ikev2::crypto::secret::SecretBytes;
 
 /// The IKE sockets of one local address.
 #[derive(Debug)]
@@ -54,6 +59,32 @@ struct UpWaiter {
     deadline: Instant,
     reply: oneshot::Sender<Response>,
 }
+
+/// A break-glass connection loaded after both custodians' halves verified.
+#[derive(Debug)]
+struct Activation {
+    psk: SecretBytes,
+    until: Instant,
+    /// The settings it was activated with: a SIGHUP that changes them ends it.
+    settings: BreakGlass,
+    conn: ikev2::config::ConnectionConfig,
+}
+
+/// The outcome of verifying halves off the control task.
+#[derive(Debug)]
+pub struct Verified {
+    conn: String,
+    drill: bool,
+    /// The PSK (half 1 || half 2) when both halves matched.
+    psk: Option<SecretBytes>,
+    caller: Caller,
+    reply: oneshot::Sender<Response>,
+}
+
+/// The default of `ikev2d debug key-export on` without `--for`.
+pub const KEY_EXPORT_DEFAULT: Duration = Duration::from_secs(3600);
+/// The longest `--for`.
+pub const KEY_EXPORT_MAX: Duration = Duration::from_secs(7 * 86_400);
 
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +113,17 @@ pub struct Supervisor {
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
     key_export: Option<super::keyexport::KeyExport>,
+    /// Set while an admin has turned key export on (`ikev2d debug key-export on`):
+    /// until when. Configuration alone never exports.
+    key_export_until: Option<Instant>,
+    /// Activated break-glass connections by name.
+    break_glass: BTreeMap<String, Activation>,
+    /// Where the blocking verification of halves sends its result.
+    verified_tx: mpsc::UnboundedSender<Verified>,
+    verified_rx: Option<mpsc::UnboundedReceiver<Verified>>,
+    /// Peers of break-glass connections that were just unloaded, until when: their
+    /// answers to our DELETE still pass the peer filter.
+    draining: HashMap<IpAddr, Instant>,
     /// `init_rate_per_source`.
     init_limit: ratelimit::InitRateLimit,
     /// Who may do what on the control socket.
@@ -107,11 +149,17 @@ impl Supervisor {
             .key_export_dir
             .clone()
             .map(super::keyexport::KeyExport::new);
+        let (verified_tx, verified_rx) = mpsc::unbounded_channel();
         Self {
             init_limit: ratelimit::InitRateLimit::new(config.daemon.init_rate_per_source),
             access,
             audit,
             key_export,
+            key_export_until: None,
+            break_glass: BTreeMap::new(),
+            verified_tx,
+            verified_rx: Some(verified_rx),
+            draining: HashMap::new(),
             config,
             config_path,
             endpoint,
@@ -134,8 +182,24 @@ impl Supervisor {
     /// connections are initiated, `trap` ones get trap policies.
     pub async fn start_actions(&mut self) {
         let config = Arc::clone(&self.config);
-        for conn in &config.connections {
+        for conn in config
+            .connections
+            .iter()
+            .filter(|c| c.break_glass.is_none())
+        {
             self.start_action(conn, "").await;
+        }
+        let waiting: Vec<&str> = config
+            .connections
+            .iter()
+            .filter(|c| c.break_glass.is_some())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            tracing::info!(
+                "break-glass connection(s) {waiting:?} not loaded: they need both custodians \
+                 (`ikev2d break-glass CONN`)"
+            );
         }
         self.flush().await;
     }
@@ -165,6 +229,10 @@ impl Supervisor {
         mut stop: mpsc::Receiver<()>,
     ) -> Exit {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut verified = self.verified_rx.take().unwrap_or_else(|| {
+            // run() called twice: a channel nobody sends on
+            mpsc::unbounded_channel().1
+        });
         loop {
             let deadline = self
                 .endpoint
@@ -193,11 +261,15 @@ impl Supervisor {
                     self.control(call);
                 }
                 Some(()) = reload.recv() => self.reload().await,
+                Some(v) = verified.recv() => self.halves_verified(v).await,
                 _ = stop.recv() => return Exit::Signal,
                 _ = tokio::time::sleep_until(deadline) => {
                     self.endpoint.handle_timeout(Instant::now());
                 }
-                _ = tick.tick() => self.expire_waiters(),
+                _ = tick.tick() => {
+                    self.expire_waiters();
+                    self.expire_grants().await;
+                }
             }
             self.flush().await;
         }
@@ -251,10 +323,41 @@ impl Supervisor {
             }
         }
         let now = Instant::now();
-        let summary = self
-            .endpoint
-            .reload(now, Arc::new(new.to_endpoint_config()));
+        // An activation survives a reload only if its connection is unchanged.
+        let ended: Vec<String> = self
+            .break_glass
+            .iter()
+            .filter(|(name, a)| {
+                !new.connections.iter().any(|c| {
+                    c.name == **name
+                        && c.break_glass.as_ref() == Some(&a.settings)
+                        && c.to_ikev2() == a.conn
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &ended {
+            self.break_glass.remove(name);
+            self.drain_peers_of(name);
+            breakglass::critical(&format!(
+                "break-glass {name}: activation ended by SIGHUP (its configuration changed \
+                 or was removed); the connection is unloaded"
+            ));
+            self.audit_daemon("break-glass-end", name, "configuration changed on SIGHUP");
+        }
+        if new.daemon.key_export_dir != self.config.daemon.key_export_dir {
+            self.key_export = new
+                .daemon
+                .key_export_dir
+                .clone()
+                .map(super::keyexport::KeyExport::new);
+            if self.key_export_until.take().is_some() {
+                tracing::warn!("SIGHUP: key_export_dir changed: key export turned off");
+                self.audit_daemon("key-export", "off", "key_export_dir changed on SIGHUP");
+            }
+        }
         self.config = Arc::new(new);
+        let summary = self.apply_endpoint_config(now).await;
         tracing::info!(
             "SIGHUP: configuration reloaded: added {:?}, removed {:?}, changed {:?}, unchanged {:?}",
             summary.added,
@@ -262,16 +365,6 @@ impl Supervisor {
             summary.changed,
             summary.unchanged
         );
-        for conn in summary.removed.iter().chain(&summary.changed) {
-            let pairs = &self.pairs;
-            self.routes
-                .untrap(conn, |child| {
-                    pairs.values().any(|(c, ch, _)| c == conn && ch == child)
-                })
-                .await;
-            self.traps.retain(|t| t.conn != *conn);
-        }
-        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
         let config = Arc::clone(&self.config);
         for conn in config
             .connections
@@ -282,8 +375,372 @@ impl Supervisor {
         }
     }
 
+    /// Lets the peers of `conn`'s IKE SAs through the peer filter for a while
+    /// after the connection is unloaded, so the DELETE exchange can finish.
+    fn drain_peers_of(&mut self, conn: &str) {
+        let until = Instant::now() + Duration::from_secs(30);
+        for sa in self.endpoint.ike_sas().iter().filter(|s| s.conn == conn) {
+            self.draining.insert(sa.remote.ip(), until);
+        }
+    }
+
+    /// Gives the endpoint the configuration with the active break-glass connections
+    /// loaded; removed and changed connections lose their trap policies.
+    async fn apply_endpoint_config(&mut self, now: Instant) -> ikev2::ReloadSummary {
+        let psks: BTreeMap<String, SecretBytes> = self
+            .break_glass
+            .iter()
+            .map(|(n, a)| (n.clone(), a.psk.clone()))
+            .collect();
+        let summary = self
+            .endpoint
+            .reload(now, Arc::new(self.config.to_endpoint_config_with(&psks)));
+        for conn in summary.removed.iter().chain(&summary.changed) {
+            let pairs = &self.pairs;
+            self.routes
+                .untrap(conn, |child| {
+                    pairs.values().any(|(c, ch, _)| c == conn && ch == child)
+                })
+                .await;
+            self.traps.retain(|t| t.conn != *conn);
+        }
+        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
+        summary
+    }
+
+    /// An audit record of something the daemon did by itself (expiries).
+    fn audit_daemon(&self, action: &str, target: &str, result: &str) {
+        let uid = nix::unistd::getuid().as_raw();
+        let pid = i32::try_from(std::process::id()).ok();
+        if let Err(e) = self.audit.record(uid, pid, action, target, result) {
+            tracing::error!("{action} {target}: {e}");
+        }
+    }
+
+    /// Raises a break-glass alarm: the CRITICAL log line is the caller's; this adds
+    /// the audit record and runs `[daemon] alert_command`.
+    fn alarm(&self, alarm: Alarm, conn: &str, caller: Option<&Caller>, detail: &str) {
+        let (uid, pid) = match caller {
+            Some(c) => (c.uid, c.pid),
+            None => (
+                nix::unistd::getuid().as_raw(),
+                i32::try_from(std::process::id()).ok(),
+            ),
+        };
+        let action = format!("break-glass-{}", alarm.name().replace('_', "-"));
+        if let Err(e) = self.audit.record(uid, pid, &action, conn, detail) {
+            tracing::error!("{action} {conn}: {e}");
+        }
+        if let Some(cmd) = &self.config.daemon.alert_command {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            let ttl = self
+                .config
+                .connections
+                .iter()
+                .find(|c| c.name == conn)
+                .and_then(|c| c.break_glass.as_ref())
+                .map(|b| b.ttl.as_secs());
+            let event = serde_json::json!({
+                "event": alarm.name(),
+                "conn": conn,
+                "time": now,
+                "uid": uid,
+                "pid": pid,
+                "ttl_secs": ttl,
+                "detail": detail,
+            });
+            breakglass::run_alert(cmd, &event);
+        }
+    }
+
+    /// `ikev2d break-glass [drill] CONN`: checks the request and verifies the halves
+    /// on a blocking thread (argon2 takes tens of milliseconds by design); the answer
+    /// comes from [`Self::halves_verified`].
+    fn break_glass_request(
+        &mut self,
+        conn: String,
+        halves: [crate::control::proto::HalfSecret; 2],
+        drill: bool,
+        caller: Caller,
+        reply: oneshot::Sender<Response>,
+    ) {
+        let Some(settings) = self
+            .config
+            .connections
+            .iter()
+            .find(|c| c.name == conn)
+            .map(|c| c.break_glass.clone())
+        else {
+            let _ = reply.send(Response::Error {
+                message: format!("no connection named {conn:?}"),
+            });
+            return;
+        };
+        let Some(settings) = settings else {
+            let _ = reply.send(Response::Error {
+                message: format!("{conn} is not a break-glass connection (break_glass = true)"),
+            });
+            return;
+        };
+        if !drill && let Some(a) = self.break_glass.get(&conn) {
+            let left = a.until.saturating_duration_since(Instant::now()).as_secs();
+            let _ = reply.send(Response::Error {
+                message: format!("{conn}: break-glass is already active ({left} s left)"),
+            });
+            return;
+        }
+        let tx = self.verified_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let ok = breakglass::verify_halves(
+                &settings.hashes,
+                [halves[0].expose(), halves[1].expose()],
+            );
+            let psk = ok.then(|| {
+                let mut v = Vec::with_capacity(halves[0].expose().len() + halves[1].expose().len());
+                v.extend_from_slice(halves[0].expose().as_bytes());
+                v.extend_from_slice(halves[1].expose().as_bytes());
+                SecretBytes::new(v)
+            });
+            let _ = tx.send(Verified {
+                conn,
+                drill,
+                psk,
+                caller,
+                reply,
+            });
+        });
+    }
+
+    async fn halves_verified(&mut self, v: Verified) {
+        let Verified {
+            conn,
+            drill,
+            psk,
+            caller,
+            reply,
+        } = v;
+        let what = if drill { "drill" } else { "activation" };
+        let Some(psk) = psk else {
+            breakglass::critical(&format!(
+                "break-glass {conn}: FAILED {what} attempt by {caller}: the halves do not \
+                 match the configured hashes; nothing changed"
+            ));
+            self.alarm(
+                Alarm::FailedAttempt,
+                &conn,
+                Some(&caller),
+                &format!("wrong halves ({what})"),
+            );
+            let _ = reply.send(Response::Error {
+                message: format!(
+                    "{conn}: the halves do not match the configured hashes; nothing changed \
+                     (the failed attempt is logged and alerted)"
+                ),
+            });
+            return;
+        };
+        let Some(cfg) = self
+            .config
+            .connections
+            .iter()
+            .find(|c| c.name == conn)
+            .cloned()
+        else {
+            let _ = reply.send(Response::Error {
+                message: format!("{conn} was removed from the configuration meanwhile"),
+            });
+            return;
+        };
+        let Some(settings) = cfg.break_glass.clone() else {
+            let _ = reply.send(Response::Error {
+                message: format!("{conn} is no longer a break-glass connection"),
+            });
+            return;
+        };
+        if drill {
+            breakglass::critical(&format!(
+                "break-glass {conn}: drill by {caller}: both halves verified; the connection \
+                 stays unloaded"
+            ));
+            self.alarm(Alarm::Drill, &conn, Some(&caller), "both halves verified");
+            let _ = reply.send(Response::Ok {
+                message: format!("{conn}: drill passed: both halves match; nothing was brought up"),
+            });
+            return;
+        }
+        if self.break_glass.contains_key(&conn) {
+            let _ = reply.send(Response::Error {
+                message: format!("{conn}: break-glass is already active"),
+            });
+            return;
+        }
+        let now = Instant::now();
+        let ttl = settings.ttl;
+        self.break_glass.insert(
+            conn.clone(),
+            Activation {
+                psk,
+                until: now + ttl,
+                settings,
+                conn: cfg.to_ikev2(),
+            },
+        );
+        self.apply_endpoint_config(now).await;
+        let ttl_text = crate::config::duration::format_duration(ttl);
+        breakglass::critical(&format!(
+            "break-glass {conn}: ACTIVATED by {caller} for {ttl_text}"
+        ));
+        self.alarm(
+            Alarm::Activation,
+            &conn,
+            Some(&caller),
+            &format!("activated for {ttl_text}"),
+        );
+        let has = |a: StartAction| cfg.children.iter().any(|c| c.start_action == a);
+        let how = if has(StartAction::Start) || has(StartAction::Trap) {
+            self.start_action(&cfg, " (break-glass)").await;
+            "started per its start_action"
+        } else if !cfg.remote_addrs.is_empty() {
+            match self.initiate(&conn) {
+                Ok(id) => {
+                    tracing::info!("{conn}: initiating IKE SA {id} (break-glass)");
+                    "initiating"
+                }
+                Err(e) => {
+                    tracing::error!("{conn}: cannot initiate: {e}");
+                    "loaded, but it could not be initiated (see the log); it answers the peer"
+                }
+            }
+        } else {
+            "loaded as responder: waiting for the peer"
+        };
+        let _ = reply.send(Response::Ok {
+            message: format!("{conn}: break-glass activated for {ttl_text}, {how}"),
+        });
+    }
+
+    /// Ends break-glass activations and key export whose time is up.
+    async fn expire_grants(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<String> = self
+            .break_glass
+            .iter()
+            .filter(|(_, a)| a.until <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if !expired.is_empty() {
+            for name in &expired {
+                self.break_glass.remove(name);
+                self.drain_peers_of(name);
+            }
+            // Unloading a connection deletes its IKE SAs (DELETE sent).
+            self.apply_endpoint_config(now).await;
+            for name in &expired {
+                breakglass::critical(&format!(
+                    "break-glass {name}: TTL expired: IKE SAs deleted, connection unloaded"
+                ));
+                self.alarm(
+                    Alarm::Expiry,
+                    name,
+                    None,
+                    "TTL expired; torn down and unloaded",
+                );
+            }
+        }
+        self.draining.retain(|_, until| *until > now);
+        if self.key_export_until.is_some_and(|u| u <= now) {
+            self.key_export_until = None;
+            tracing::warn!("key export turned off: its time is up");
+            self.audit_daemon("key-export", "off", "expired");
+        }
+    }
+
+    /// Whether keys of SAs established now are to be written.
+    fn exporting(&self) -> Option<&super::keyexport::KeyExport> {
+        let now = Instant::now();
+        self.key_export
+            .as_ref()
+            .filter(|_| self.key_export_until.is_some_and(|u| now < u))
+    }
+
+    /// `ikev2d debug key-export on|off`.
+    fn key_export_request(&mut self, enable: bool, for_secs: Option<u64>, uid: u32) -> Response {
+        let Some(dir) = self.config.daemon.key_export_dir.clone() else {
+            return Response::Error {
+                message: "[daemon] key_export_dir is not configured: set it (and reload) to \
+                          allow key export"
+                    .to_owned(),
+            };
+        };
+        if !enable {
+            let was = self.key_export_until.take().is_some();
+            tracing::warn!("key export turned off by uid {uid}");
+            return Response::Ok {
+                message: if was {
+                    "key export off".to_owned()
+                } else {
+                    "key export was already off".to_owned()
+                },
+            };
+        }
+        let d = for_secs
+            .map_or(KEY_EXPORT_DEFAULT, Duration::from_secs)
+            .clamp(Duration::from_secs(1), KEY_EXPORT_MAX);
+        self.key_export_until = Some(Instant::now() + d);
+        let text = crate::config::duration::format_duration(d);
+        tracing::warn!(
+            "key export ON by uid {uid} for {text}: keys of new IKE and CHILD SAs go to {}",
+            dir.display()
+        );
+        Response::Ok {
+            message: format!(
+                "key export on for {text}: keys of IKE and CHILD SAs established or rekeyed \
+                 from now on are written to {} (SAs already up are not exported)",
+                dir.display()
+            ),
+        }
+    }
+
+    /// Adds break-glass and key-export state to a status report.
+    fn decorate(&self, report: &mut StatusReport, now: Instant) {
+        for c in &mut report.connections {
+            let Some(bg) = self
+                .config
+                .connections
+                .iter()
+                .find(|x| x.name == c.name)
+                .and_then(|x| x.break_glass.as_ref())
+            else {
+                continue;
+            };
+            let active = self.break_glass.get(&c.name);
+            c.break_glass = Some(BreakGlassStatus {
+                active: active.is_some(),
+                remaining_secs: active.map(|a| a.until.saturating_duration_since(now).as_secs()),
+                ttl_secs: bg.ttl.as_secs(),
+            });
+        }
+        report.key_export = self
+            .config
+            .daemon
+            .key_export_dir
+            .as_ref()
+            .map(|d| KeyExportStatus {
+                active: self.key_export_until.is_some_and(|u| now < u),
+                dir: d.display().to_string(),
+                remaining_secs: self
+                    .key_export_until
+                    .map(|u| u.saturating_duration_since(now).as_secs()),
+            });
+    }
+
     fn ike_datagram(&mut self, d: IkeDatagram) {
-        if !peer_allowed(&self.config, d.remote.ip()) {
+        let active = &self.break_glass;
+        if !peer_allowed_with(&self.config, |c| active.contains_key(c), d.remote.ip())
+            && !self.draining.contains_key(&d.remote.ip())
+        {
             self.data
                 .stats
                 .ike_not_allowed
@@ -455,7 +912,7 @@ impl Supervisor {
                 false
             }
             Event::IkeSaKeys(k) => {
-                if let Some(x) = &self.key_export
+                if let Some(x) = self.exporting()
                     && let Err(e) = x.ike(&k)
                 {
                     tracing::warn!("{}: IKE keys not exported: {e}", k.conn);
@@ -463,7 +920,7 @@ impl Supervisor {
                 false
             }
             Event::ChildSaInstalled(c) => {
-                if let Some(x) = &self.key_export
+                if let Some(x) = self.exporting()
                     && let Err(e) = x.esp(&c)
                 {
                     tracing::warn!("{}/{}: ESP keys not exported: {e}", c.conn, c.child);
@@ -800,7 +1257,17 @@ impl Supervisor {
         let action = request_name(&call.request);
         let target = match &call.request {
             Request::Status => None,
-            Request::Up { conn, .. } | Request::Down { conn } => Some(conn.clone()),
+            Request::Up { conn, .. }
+            | Request::Down { conn }
+            | Request::BreakGlass { conn, .. } => Some(conn.clone()),
+            Request::KeyExport { enable: false, .. } => Some("off".to_owned()),
+            Request::KeyExport {
+                enable: true,
+                for_secs,
+            } => Some(match for_secs {
+                Some(s) => format!("on for {s}s"),
+                None => format!("on for {}s", KEY_EXPORT_DEFAULT.as_secs()),
+            }),
             Request::Rekey { conn, child } => Some(match child {
                 Some(c) => format!("{conn}/{c}"),
                 None => conn.clone(),
@@ -851,12 +1318,25 @@ impl Supervisor {
                 let live = self.endpoint.ike_sas();
                 let counters =
                     super::book::daemon_counters(self.endpoint.stats(), &self.data.stats);
-                Some(Response::Status(self.book.report(
-                    &self.config,
-                    &live,
-                    now,
-                    counters,
-                )))
+                let mut report = self.book.report(&self.config, &live, now, counters);
+                self.decorate(&mut report, now);
+                Some(Response::Status(report))
+            }
+            Request::BreakGlass {
+                conn,
+                halves,
+                drill,
+            } => {
+                tracing::warn!(
+                    "control: break-glass {}{conn} by {}: verifying the halves",
+                    if drill { "drill " } else { "" },
+                    call.caller
+                );
+                self.break_glass_request(conn, halves, drill, call.caller, call.reply);
+                return;
+            }
+            Request::KeyExport { enable, for_secs } => {
+                Some(self.key_export_request(enable, for_secs, call.caller.uid))
             }
             Request::Up { conn, timeout_secs } => {
                 tracing::info!("control: up {conn} (uid {})", call.caller.uid);
@@ -1051,14 +1531,29 @@ fn trace_ike(dir: &str, local: std::net::SocketAddr, remote: std::net::SocketAdd
 /// (when set) and a possible peer of some connection (its `remote_addrs`, or any
 /// address when a connection has none). Everything else is dropped before parsing,
 /// so a stolen PSK is useless from elsewhere and floods cost no DH.
+/// Break-glass connections count only while active (see [`peer_allowed_with`]).
 pub fn peer_allowed(config: &DaemonConfig, ip: IpAddr) -> bool {
+    peer_allowed_with(config, |_| false, ip)
+}
+
+/// [`peer_allowed`] with the break-glass connections for which `active` says yes
+/// loaded. `remote_addrs` may hold addresses and CIDR ranges.
+pub fn peer_allowed_with(config: &DaemonConfig, active: impl Fn(&str) -> bool, ip: IpAddr) -> bool {
+    let ip = ip.to_canonical();
     let peers = &config.daemon.allowed_peers;
     let daemon_ok = peers.is_empty() || peers.iter().any(|&n| crate::config::in_prefix(ip, n));
     daemon_ok
         && config
             .connections
             .iter()
-            .any(|c| c.remote_addrs.is_empty() || c.remote_addrs.contains(&ip))
+            .filter(|c| c.break_glass.is_none() || active(&c.name))
+            .any(|c| {
+                (c.remote_addrs.is_empty() && c.remote_ranges.is_empty())
+                    || c.remote_addrs.iter().any(|a| a.to_canonical() == ip)
+                    || c.remote_ranges
+                        .iter()
+                        .any(|&r| crate::config::in_prefix(ip, r))
+            })
 }
 
 fn nonzero(v: u64) -> Option<u64> {

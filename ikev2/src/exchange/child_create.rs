@@ -580,6 +580,7 @@ pub(crate) fn process_request(
                 return;
             }
         };
+        ctx.sh.stats.dh_computations += 1;
         let r = DhPrivate::generate(group, &mut ctx.sh.rng)
             .map_err(|e| e.to_string())
             .and_then(|dh| {
@@ -813,8 +814,15 @@ impl ChildCreate {
             Payload::Ke(k) => Some(k),
             _ => None,
         });
-        let g_ir = match (&self.dh, ke) {
-            (Some(dh), Some(ke)) if ke.group == dh.group() => match dh.shared_secret(ke.data) {
+        let shared = match (&self.dh, ke) {
+            (Some(dh), Some(ke)) if ke.group == dh.group() => {
+                ctx.sh.stats.dh_computations += 1;
+                Some(dh.shared_secret(ke.data))
+            }
+            _ => None,
+        };
+        let g_ir = match shared {
+            Some(shared) => match shared {
                 Ok(s) => Some(s),
                 Err(e) => {
                     ctx.sh.child_spis.remove(&p.spi_in);

@@ -228,6 +228,7 @@ impl IkeInit {
             _ => None,
         })
         .ok_or_else(|| protocol("no Nonce payload"))?;
+        ctx.sh.stats.dh_computations += 1;
         let g_ir = self
             .dh
             .shared_secret(ke.data)
@@ -339,6 +340,7 @@ pub(crate) fn respond(
     }
     let dh = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
         .map_err(|e| no_proposal(Cause::Internal(e.to_string())))?;
+    ctx.sh.stats.dh_computations += 1;
     let g_ir = dh
         .shared_secret(ke.data)
         .map_err(|e| no_proposal(Cause::Protocol(format!("invalid KE payload: {e}"))))?;

@@ -101,6 +101,9 @@ impl IkeRekey {
                 return Outcome::Done;
             }
         }
+        if self.dh.is_some() {
+            ctx.sh.stats.dh_computations += 1;
+        }
         let ours = match self.complete(sa, payloads) {
             Ok(n) => n,
             Err(refused) => {
@@ -309,6 +312,7 @@ pub(crate) fn process_request(
         let _ = resp.notify(NotifyType::INVALID_KE_PAYLOAD, &suite.dh.0.to_be_bytes());
         return true;
     }
+    ctx.sh.stats.dh_computations += 1;
     let made = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
         .map_err(|e| Cause::Internal(e.to_string()))
         .and_then(|dh| {
