@@ -74,7 +74,7 @@ mkfs.ext4 -q -F -L root -O ^64bit "$loop"
 mkdir -p "$mnt"
 mount "$loop" "$mnt"
 
-include=linux-image-amd64,systemd-sysv,openssh-server,sudo,rsync,ifupdown,isc-dhcp-client,iproute2,iputils-ping,ca-certificates,locales,less,procps,curl,gnupg
+include=linux-image-amd64,systemd-sysv,dbus,openssh-server,sudo,rsync,ifupdown,isc-dhcp-client,iproute2,iputils-ping,ca-certificates,locales,less,procps,curl,gnupg
 debootstrap --include="$include" --cache-dir="$dir/debs" "$suite" "$mnt" "$mirror"
 
 for m in dev dev/pts proc sys; do
