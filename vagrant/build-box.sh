@@ -26,7 +26,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 box="$dir/ikev2d-bookworm-libvirt.box"
 
-box_added() { vagrant box list 2>/dev/null | grep -q "^$name *(libvirt"; }
+box_added() { vagrant box list 2>/dev/null | grep "^$name *(libvirt" >/dev/null; }
 
 if [ $force -eq 0 ] && [ -f "$box" ]; then
     if ! box_added; then
@@ -38,8 +38,11 @@ fi
 
 # The insecure key pair Vagrant logs in with on first boot (it then swaps in a key of
 # its own); the public half ships with the vagrant package.
-pubkey=$(ls /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
-              /usr/lib/ruby/vendor_ruby/vagrant/keys/vagrant.pub 2>/dev/null | head -n1 || true)
+pubkey=""
+for f in /usr/share/rubygems-integration/all/gems/vagrant-*/keys/vagrant.pub \
+         /usr/lib/ruby/vendor_ruby/vagrant/keys/vagrant.pub; do
+    if [ -f "$f" ]; then pubkey=$f; break; fi
+done
 if [ -z "$pubkey" ]; then
     pubkey=$(dpkg -L vagrant | grep '/keys/vagrant.pub$' | head -n1 || true)
 fi

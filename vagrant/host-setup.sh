@@ -6,6 +6,8 @@
 #
 #   sudo vagrant/host-setup.sh
 set -euo pipefail
+# (No `cmd | grep -q` below: with pipefail, grep -q leaving early can fail the pipeline
+# through SIGPIPE; grep >/dev/null reads everything.)
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "error: run as root" >&2
@@ -21,14 +23,14 @@ pkgs=(vagrant vagrant-libvirt libvirt-daemon-system libvirt-clients libvirt-daem
       fdisk extlinux syslinux-common e2fsprogs)
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep '^install ok installed' >/dev/null || missing+=("$p")
 done
 # A qemu-utils from bookworm-backports (newer than qemu-system-x86 in bookworm) Breaks
 # bookworm's qemu-system-common: take both from the same release.
 release=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 qemu_utils=qemu-utils
-if [ -n "$release" ] && dpkg-query -W -f='${Version}\n' qemu-utils 2>/dev/null | grep -q '~bpo' \
-   && ! dpkg-query -W -f='${Version}\n' qemu-system-x86 2>/dev/null | grep -q '~bpo'; then
+if [ -n "$release" ] && dpkg-query -W -f='${Version}\n' qemu-utils 2>/dev/null | grep '~bpo' >/dev/null \
+   && ! dpkg-query -W -f='${Version}\n' qemu-system-x86 2>/dev/null | grep '~bpo' >/dev/null; then
     qemu_utils="qemu-utils/$release"
     missing+=(qemu-utils)
 fi
@@ -64,13 +66,13 @@ virsh -c qemu:///system version >/dev/null
 if ! virsh -q net-info default >/dev/null 2>&1; then
     virsh net-define /usr/share/libvirt/networks/default.xml
 fi
-virsh net-info default | grep -q '^Active: *yes' || virsh net-start default
+virsh net-info default | grep '^Active: *yes' >/dev/null || virsh net-start default
 virsh net-autostart default >/dev/null
 if ! virsh -q pool-info default >/dev/null 2>&1; then
     mkdir -p /var/lib/libvirt/images
     virsh pool-define-as default dir --target /var/lib/libvirt/images
 fi
-virsh pool-info default | grep -q '^State: *running' || virsh pool-start default
+virsh pool-info default | grep '^State: *running' >/dev/null || virsh pool-start default
 virsh pool-autostart default >/dev/null
 
 echo "host ready: $(vagrant --version), $(vagrant plugin list 2>/dev/null | grep libvirt), libvirt $(virsh version --daemon | sed -n 's/^Running against daemon: *//p')"

@@ -32,4 +32,4 @@ for _ in $(seq 1 30); do
     swanctl --stats >/dev/null 2>&1 && break
     sleep 1
 done
-swanctl --stats | grep -q 'kernel-netlink' || { echo "error: charon not up with kernel-netlink" >&2; exit 1; }
+swanctl --stats | grep 'kernel-netlink' >/dev/null || { echo "error: charon not up with kernel-netlink" >&2; exit 1; }
