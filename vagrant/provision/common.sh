@@ -21,4 +21,5 @@ WantedBy=multi-user.target
 UNIT
 systemctl daemon-reload
 systemctl enable --now inner-addr.service
+echo 'net.ipv4.ip_forward = 1' >/etc/sysctl.d/60-ikev2d-interop.conf
 sysctl -qw net.ipv4.ip_forward=1
