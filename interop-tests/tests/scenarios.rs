@@ -37,7 +37,7 @@ fn shared_scenarios_against_strongswan() {
     };
     let bound = match kind {
         BackendKind::Netns => 420,
-        BackendKind::Vagrant => 1200,
+        BackendKind::Vagrant => 2400,
     };
     let _bound = TimeBound::new(
         "shared_scenarios_against_strongswan",
