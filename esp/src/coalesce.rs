@@ -24,7 +24,7 @@
 //!   first segment's (`gso_size`), and a shorter one ends the group; not empty;
 //! - the TCP checksum verifies (a segment with a bad checksum is written on its own,
 //!   and the kernel drops it as it would have);
-//! - the super-packet stays within 65,535 octets of IP length.
+//! - the super-packet stays within 65,535 octets of IP length and [`MAX_SEGMENTS`].
 //!
 //! Anything else is written as it came, after what came before it: within a flow the
 //! order of the batch is kept (a packet only ever joins the flow's latest group).
@@ -43,6 +43,9 @@ const IPV4_DF: u16 = 0x4000;
 /// IPv6 payload length field allows 40 more, which we do not use).
 const MAX_SUPER_PACKET: usize = 65_535;
 const NONE: u32 = u32::MAX;
+/// Most segments in one super-packet (as UDP GSO's limit; also keeps a `writev(2)`
+/// far below `IOV_MAX`).
+pub const MAX_SEGMENTS: usize = 64;
 
 /// Addresses and ports of a TCP flow (the family is in the length of the addresses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,6 +228,7 @@ impl Coalescer {
         let grp = &mut self.groups[g as usize];
         let Some(head) = grp.seg else { return false };
         if !grp.open
+            || grp.count as usize >= MAX_SEGMENTS
             || seg.v6 != head.v6
             || seg.hdr_len != head.hdr_len
             || seg.seq != grp.next_seq
