@@ -59,9 +59,6 @@ const SEGMENT_CAPACITY: usize = HEADROOM + 9_216 + 256;
 const TUN_FLUSH: usize = 128;
 /// Spare segment buffers the inbound worker keeps.
 const SEGMENT_POOL: usize = 256;
-/// How long a worker busy-polls after traffic before it sleeps in `poll(2)`
-/// (`IKEV2D_SPIN_US` sets it; 0: never).
-const DEFAULT_SPIN_US: u64 = 0;
 /// How often workers report SA counters.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Socket buffers of the data sockets: bursts of ESP must not overflow the kernel's
@@ -345,23 +342,10 @@ impl DataPlane {
             link: link(in_rx, &in_wake),
             sas: HashMap::new(),
         };
-        let spin = Duration::from_micros(
-            std::env::var("IKEV2D_SPIN_US")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_SPIN_US),
-        );
-        let one_worker = !env_switch("IKEV2D_ONE_WORKER");
-        let threads = if one_worker {
-            vec![spawn_worker("esp", to_control, move || {
-                run_combined(outbound, inbound, spin)
-            })?]
-        } else {
-            vec![
-                spawn_worker("esp-out", to_control.clone(), move || outbound.run(spin))?,
-                spawn_worker("esp-in", to_control, move || inbound.run(spin))?,
-            ]
-        };
+        let threads = vec![
+            spawn_worker("esp-out", to_control.clone(), move || outbound.run())?,
+            spawn_worker("esp-in", to_control, move || inbound.run())?,
+        ];
         Ok(Self {
             outbound: Control {
                 tx: out_tx,
@@ -476,11 +460,11 @@ fn spawn_worker(
         })
 }
 
-/// Waits until one of `fds` or of the `wakes` eventfds is readable (or `timeout`;
-/// zero: just look); returns which of `fds` are, and empties the wakes.
+/// Waits until one of `fds` or the wake eventfd is readable (or `timeout`);
+/// returns which of `fds` are.
 fn wait_readable(
     fds: &[BorrowedFd<'_>],
-    wakes: &[&EventFd],
+    wake: &EventFd,
     timeout: Duration,
     ready: &mut Vec<bool>,
 ) -> io::Result<()> {
@@ -488,11 +472,7 @@ fn wait_readable(
         .iter()
         .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
         .collect();
-    pfds.extend(
-        wakes
-            .iter()
-            .map(|w| PollFd::new(w.as_fd(), PollFlags::POLLIN)),
-    );
+    pfds.push(PollFd::new(wake.as_fd(), PollFlags::POLLIN));
     let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
     match poll(&mut pfds, PollTimeout::from(ms)) {
         Ok(_) | Err(nix::errno::Errno::EINTR) => {}
@@ -503,60 +483,10 @@ fn wait_readable(
         p.revents()
             .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
     }));
-    for (w, r) in wakes.iter().zip(ready.split_off(fds.len())) {
-        if r {
-            let _ = w.read();
-        }
+    if ready.pop() == Some(true) {
+        let _ = wake.read();
     }
     Ok(())
-}
-
-/// How long a worker may sleep in `poll(2)`: until the next report, or not at all
-/// while it spins (busy-polls) after traffic until `spin_until`.
-fn wait_time(next_report: Instant, spin_until: Option<Instant>) -> Duration {
-    let now = Instant::now();
-    if spin_until.is_some_and(|t| now < t) {
-        Duration::ZERO
-    } else {
-        next_report.saturating_duration_since(now)
-    }
-}
-
-/// Both workers on one thread (`IKEV2D_ONE_WORKER=1`): a packet and its answer are
-/// handled without a hand-off between threads (a ping's echo goes in and its reply
-/// out on the same wake-up when `spin` covers the gap), at the cost of one core for
-/// both directions.
-fn run_combined(mut out: OutboundWorker, mut inb: InboundWorker, spin: Duration) -> io::Result<()> {
-    let mut ob = out.bufs();
-    let mut ib = InBufs::new();
-    let mut ready = Vec::new();
-    let mut next_report = Instant::now() + REPORT_INTERVAL;
-    let mut spin_until = None;
-    loop {
-        let timeout = wait_time(next_report, spin_until);
-        {
-            let mut fds: Vec<BorrowedFd<'_>> = vec![out.tun.as_fd()];
-            fds.extend(inb.socks.iter().map(InSocket::fd));
-            let wakes = [&*out.link.wake, &*inb.link.wake];
-            wait_readable(&fds, &wakes, timeout, &mut ready)?;
-        }
-        if !apply_commands(&mut out) || !apply_commands(&mut inb) {
-            return Ok(());
-        }
-        let mut worked = inb.drain(&mut ib, ready.get(1..).unwrap_or_default());
-        // A packet just written to the TUN device may have its answer queued already.
-        if worked || ready.first() == Some(&true) {
-            worked |= out.drain(&mut ob)?;
-        }
-        if worked {
-            spin_until = Some(Instant::now() + spin);
-        }
-        if Instant::now() >= next_report {
-            out.report_usage();
-            inb.report_usage();
-            next_report = Instant::now() + REPORT_INTERVAL;
-        }
-    }
 }
 
 /// What both SA directions offer for reporting.
@@ -690,23 +620,8 @@ struct OutboundWorker {
     trap_fired: HashMap<String, Instant>,
 }
 
-/// The outbound worker's buffers, kept from one round to the next.
-#[derive(Debug)]
-struct OutBufs {
-    offload: bool,
-    /// Of the buffers packets are read or cut into.
-    capacity: usize,
-    rx: Vec<PacketBuf>,
-    scratch: PacketBuf,
-    pkts: Vec<PacketBuf>,
-    pool: Vec<PacketBuf>,
-    /// Per socket: ESP datagrams to send this round.
-    udp_out: Vec<Vec<Datagram>>,
-    raw_out: Vec<Vec<Datagram>>,
-}
-
 impl OutboundWorker {
-    fn bufs(&self) -> OutBufs {
+    fn run(mut self) -> io::Result<()> {
         let offload = self.tun.has_offload();
         // Without offload every buffer may receive a whole TUN packet; with it only
         // the scratch buffer does (super-packets), segments are at most a jumbo frame.
@@ -715,93 +630,74 @@ impl OutboundWorker {
         } else {
             BUF_CAPACITY
         };
-        OutBufs {
-            offload,
-            capacity,
-            rx: if offload {
-                Vec::new()
-            } else {
-                (0..MAX_BATCH)
-                    .map(|_| PacketBuf::with_capacity(HEADROOM, capacity))
-                    .collect()
-            },
-            scratch: PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY),
-            pkts: Vec::with_capacity(2 * MAX_BATCH),
-            pool: Vec::new(),
-            udp_out: self.udp.iter().map(|_| Vec::new()).collect(),
-            raw_out: self.raw.iter().map(|_| Vec::new()).collect(),
-        }
-    }
-
-    fn run(mut self, spin: Duration) -> io::Result<()> {
-        let mut b = self.bufs();
+        let new_buf = move || PacketBuf::with_capacity(HEADROOM, capacity);
+        let mut rx: Vec<PacketBuf> = if offload {
+            Vec::new()
+        } else {
+            (0..MAX_BATCH).map(|_| new_buf()).collect()
+        };
+        let mut scratch = PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY);
+        let mut pkts: Vec<PacketBuf> = Vec::with_capacity(2 * MAX_BATCH);
+        let mut pool: Vec<PacketBuf> = Vec::new();
+        // Per socket: ESP datagrams to send this round.
+        let mut udp_out: Vec<Vec<Datagram>> = self.udp.iter().map(|_| Vec::new()).collect();
+        let mut raw_out: Vec<Vec<Datagram>> = self.raw.iter().map(|_| Vec::new()).collect();
         let mut ready = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
-        let mut spin_until = None;
         loop {
-            let timeout = wait_time(next_report, spin_until);
-            wait_readable(&[self.tun.as_fd()], &[&self.link.wake], timeout, &mut ready)?;
+            let now = Instant::now();
+            let timeout = next_report.saturating_duration_since(now);
+            wait_readable(&[self.tun.as_fd()], &self.link.wake, timeout, &mut ready)?;
             if !apply_commands(&mut self) {
                 return Ok(());
             }
-            if ready.first() == Some(&true) && self.drain(&mut b)? {
-                spin_until = Some(Instant::now() + spin);
+            if ready.first() == Some(&true) {
+                loop {
+                    let more = if offload {
+                        self.read_offloaded(&mut scratch, &mut pkts, &mut pool, &new_buf)?
+                    } else {
+                        self.read_plain(&mut rx, &mut pkts, &mut pool, &new_buf)?
+                    };
+                    if pkts.is_empty() {
+                        break;
+                    }
+                    let now = Instant::now();
+                    for mut buf in pkts.drain(..) {
+                        match self.encrypt(&mut buf, now) {
+                            Some(Dest::Udp { sock, peer }) => {
+                                udp_out[sock].push(Datagram::to(peer, DatagramKind::Esp, buf));
+                            }
+                            Some(Dest::Raw { sock, peer }) => raw_out[sock].push(Datagram::to(
+                                SocketAddr::new(peer, 0),
+                                DatagramKind::Esp,
+                                buf,
+                            )),
+                            None => pool.push(buf),
+                        }
+                    }
+                    for ((sock, out), gso) in self
+                        .udp
+                        .iter_mut()
+                        .zip(udp_out.iter_mut())
+                        .zip(self.udp_gso.iter_mut())
+                    {
+                        send_udp(sock, gso, out, &self.link.stats, &mut pool);
+                    }
+                    for (sock, out) in self.raw.iter_mut().zip(raw_out.iter_mut()) {
+                        if let Some(sock) = sock {
+                            send_all(sock, out, &self.link.stats, &mut pool);
+                        }
+                    }
+                    if !more {
+                        break;
+                    }
+                }
             }
             if Instant::now() >= next_report {
                 self.report_usage();
                 next_report = Instant::now() + REPORT_INTERVAL;
             }
         }
-    }
-
-    /// Reads, encrypts and sends until the TUN device is empty; whether it had
-    /// anything.
-    fn drain(&mut self, b: &mut OutBufs) -> io::Result<bool> {
-        let cap = b.capacity;
-        let new_buf = move || PacketBuf::with_capacity(HEADROOM, cap);
-        let mut any = false;
-        loop {
-            let more = if b.offload {
-                self.read_offloaded(&mut b.scratch, &mut b.pkts, &mut b.pool, &new_buf)?
-            } else {
-                self.read_plain(&mut b.rx, &mut b.pkts, &mut b.pool, &new_buf)?
-            };
-            if b.pkts.is_empty() {
-                break;
-            }
-            any = true;
-            let now = Instant::now();
-            for mut buf in b.pkts.drain(..) {
-                match self.encrypt(&mut buf, now) {
-                    Some(Dest::Udp { sock, peer }) => {
-                        b.udp_out[sock].push(Datagram::to(peer, DatagramKind::Esp, buf));
-                    }
-                    Some(Dest::Raw { sock, peer }) => b.raw_out[sock].push(Datagram::to(
-                        SocketAddr::new(peer, 0),
-                        DatagramKind::Esp,
-                        buf,
-                    )),
-                    None => b.pool.push(buf),
-                }
-            }
-            for ((sock, out), gso) in self
-                .udp
-                .iter_mut()
-                .zip(b.udp_out.iter_mut())
-                .zip(self.udp_gso.iter_mut())
-            {
-                send_udp(sock, gso, out, &self.link.stats, &mut b.pool);
-            }
-            for (sock, out) in self.raw.iter_mut().zip(b.raw_out.iter_mut()) {
-                if let Some(sock) = sock {
-                    send_all(sock, out, &self.link.stats, &mut b.pool);
-                }
-            }
-            if !more {
-                break;
-            }
-        }
-        Ok(any)
     }
 
     /// One TUN batch into `pkts` (buffers swapped out of `rx`); whether the device may
@@ -1130,123 +1026,91 @@ struct InboundWorker {
     coalescer: Option<Coalescer>,
 }
 
-/// The inbound worker's buffers, kept from one round to the next.
-#[derive(Debug)]
-struct InBufs {
-    rx: Vec<Datagram>,
-    to_tun: Vec<PacketBuf>,
-    pool: Vec<PacketBuf>,
-    /// UDP GRO: the ESP packets of a coalesced datagram, each in a buffer of its own
-    /// (from `small`, decrypted in place like any other).
-    segs: Vec<Datagram>,
-    small: Vec<PacketBuf>,
-}
-
-impl InBufs {
-    fn new() -> Self {
-        Self {
-            rx: (0..MAX_BATCH)
-                .map(|_| Datagram::with_buf(PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY)))
-                .collect(),
-            to_tun: Vec::with_capacity(MAX_BATCH),
-            pool: Vec::new(),
-            segs: Vec::new(),
-            small: Vec::new(),
-        }
-    }
-}
-
 impl InboundWorker {
-    fn run(mut self, spin: Duration) -> io::Result<()> {
-        let mut b = InBufs::new();
+    fn run(mut self) -> io::Result<()> {
+        let mut rx: Vec<Datagram> = (0..MAX_BATCH)
+            .map(|_| Datagram::with_buf(PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY)))
+            .collect();
+        let mut to_tun: Vec<PacketBuf> = Vec::with_capacity(MAX_BATCH);
+        let mut pool: Vec<PacketBuf> = Vec::new();
+        // UDP GRO: the ESP packets of a coalesced datagram, each in a buffer of its own
+        // (from `small`, decrypted in place like any other).
+        let mut segs: Vec<Datagram> = Vec::new();
+        let mut small: Vec<PacketBuf> = Vec::new();
         let mut ready = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
-        let mut spin_until = None;
         loop {
-            let timeout = wait_time(next_report, spin_until);
+            let timeout = next_report.saturating_duration_since(Instant::now());
             {
                 let fds: Vec<BorrowedFd<'_>> = self.socks.iter().map(InSocket::fd).collect();
-                wait_readable(&fds, &[&self.link.wake], timeout, &mut ready)?;
+                wait_readable(&fds, &self.link.wake, timeout, &mut ready)?;
             }
             if !apply_commands(&mut self) {
                 return Ok(());
             }
-            if self.drain(&mut b, &ready) {
-                spin_until = Some(Instant::now() + spin);
+            for i in 0..self.socks.len() {
+                if ready.get(i) != Some(&true) {
+                    continue;
+                }
+                loop {
+                    let (n, local) = {
+                        let res = match &mut self.socks[i] {
+                            InSocket::Udp(s, local) => (s.recv_batch(&mut rx, 0), Some(*local)),
+                            InSocket::Raw(s) => (s.recv_batch(&mut rx, 0), None),
+                        };
+                        match res {
+                            (Ok(n), local) => (n, local),
+                            (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            // ICMP errors surface as receive errors on UDP: not fatal.
+                            (Err(_), _) => break,
+                        }
+                    };
+                    let now = Instant::now();
+                    for d in rx.iter_mut().take(n) {
+                        if d.gro_size != 0 {
+                            self.link
+                                .stats
+                                .in_gro_datagrams
+                                .fetch_add(1, Ordering::Relaxed);
+                            d.split_gro(
+                                0,
+                                || {
+                                    small.pop().unwrap_or_else(|| {
+                                        PacketBuf::with_capacity(0, SEGMENT_CAPACITY)
+                                    })
+                                },
+                                &mut segs,
+                            );
+                            for mut s in segs.drain(..) {
+                                if self.handle(&mut s, local, now) {
+                                    to_tun.push(s.buf);
+                                } else {
+                                    small.push(s.buf);
+                                }
+                            }
+                            if to_tun.len() >= TUN_FLUSH {
+                                self.write_tun(&mut to_tun, &mut pool, &mut small);
+                            }
+                        } else if self.handle(d, local, now) {
+                            let fresh = pool.pop().unwrap_or_else(|| {
+                                PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY)
+                            });
+                            to_tun.push(std::mem::replace(&mut d.buf, fresh));
+                        }
+                    }
+                    self.write_tun(&mut to_tun, &mut pool, &mut small);
+                    small.truncate(SEGMENT_POOL);
+                    if n < rx.len() {
+                        break;
+                    }
+                }
             }
             if Instant::now() >= next_report {
                 self.report_usage();
                 next_report = Instant::now() + REPORT_INTERVAL;
             }
         }
-    }
-
-    /// Receives, decrypts and writes to the TUN device from every socket marked in
-    /// `ready` until it is empty; whether there was anything.
-    fn drain(&mut self, b: &mut InBufs, ready: &[bool]) -> bool {
-        let mut any = false;
-        for i in 0..self.socks.len() {
-            if ready.get(i) != Some(&true) {
-                continue;
-            }
-            loop {
-                let (n, local) = {
-                    let res = match &mut self.socks[i] {
-                        InSocket::Udp(s, local) => (s.recv_batch(&mut b.rx, 0), Some(*local)),
-                        InSocket::Raw(s) => (s.recv_batch(&mut b.rx, 0), None),
-                    };
-                    match res {
-                        (Ok(n), local) => (n, local),
-                        (Err(e), _) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        (Err(e), _) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        // ICMP errors surface as receive errors on UDP: not fatal.
-                        (Err(_), _) => break,
-                    }
-                };
-                any = true;
-                let now = Instant::now();
-                let small = &mut b.small;
-                for d in b.rx.iter_mut().take(n) {
-                    if d.gro_size != 0 {
-                        self.link
-                            .stats
-                            .in_gro_datagrams
-                            .fetch_add(1, Ordering::Relaxed);
-                        d.split_gro(
-                            0,
-                            || {
-                                small.pop().unwrap_or_else(|| {
-                                    PacketBuf::with_capacity(0, SEGMENT_CAPACITY)
-                                })
-                            },
-                            &mut b.segs,
-                        );
-                        for mut s in b.segs.drain(..) {
-                            if self.handle(&mut s, local, now) {
-                                b.to_tun.push(s.buf);
-                            } else {
-                                small.push(s.buf);
-                            }
-                        }
-                        if b.to_tun.len() >= TUN_FLUSH {
-                            self.write_tun(&mut b.to_tun, &mut b.pool, small);
-                        }
-                    } else if self.handle(d, local, now) {
-                        let fresh = b
-                            .pool
-                            .pop()
-                            .unwrap_or_else(|| PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY));
-                        b.to_tun.push(std::mem::replace(&mut d.buf, fresh));
-                    }
-                }
-                self.write_tun(&mut b.to_tun, &mut b.pool, small);
-                small.truncate(SEGMENT_POOL);
-                if n < b.rx.len() {
-                    break;
-                }
-            }
-        }
-        any
     }
 
     /// Handles one received datagram; true if `d.buf` now holds a packet for the TUN.
