@@ -345,6 +345,13 @@ fn tcp_bulk_data_arrives_intact_with_gro_and_coalescing() {
         );
         let counters = b.status_json()["counters"].clone();
         let n = |k: &str| counters[k].as_u64().unwrap_or(0);
+        let st = b.conn_status("lab").expect("lab");
+        eprintln!(
+            "{label}: receiver: {} ESP packets in, {} of them coalesced into another's TUN write, {} UDP GRO datagrams",
+            child_counter(&st, "packets_in"),
+            n("esp_in_coalesced"),
+            n("esp_in_gro_datagrams")
+        );
         assert!(
             n("esp_in_coalesced") > 0,
             "{label}: no segment was coalesced: {counters}"
