@@ -445,8 +445,10 @@ mod tests {
                 p[4..6].copy_from_slice(&(tcp_len as u16).to_be_bytes());
                 p[6] = 6;
                 p[7] = self.ttl;
-                p[8..24].copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().unwrap().octets());
-                p[24..40].copy_from_slice(&"2001:db8::2".parse::<Ipv6Addr>().unwrap().octets());
+                p[8..24]
+                    .copy_from_slice(&"2001:db8::1".parse::<Ipv6Addr>().expect("literal").octets());
+                p[24..40]
+                    .copy_from_slice(&"2001:db8::2".parse::<Ipv6Addr>().expect("literal").octets());
             } else {
                 p[0] = 0x45;
                 p[2..4].copy_from_slice(&((ip + tcp_len) as u16).to_be_bytes());
@@ -516,10 +518,9 @@ mod tests {
             }
             assert!(w.segments > 1);
             assert!(sup.len() <= MAX_SUPER_PACKET);
-            assert_eq!(
+            assert!(
                 usize::from(w.hdr.hdr_len) + usize::from(w.hdr.gso_size) * (w.segments - 1)
-                    < sup.len(),
-                true
+                    < sup.len()
             );
             let mut segs = Vec::new();
             let n = segment_tcp(&sup, w.hdr.gso_size.into(), 0, PacketBuf::new, &mut segs)

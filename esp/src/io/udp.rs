@@ -368,6 +368,8 @@ pub(crate) fn recv_mmsg(
 }
 
 /// The segment size of a `UDP_GRO` control message in a received `msghdr`, or 0.
+// `msg_controllen` is a usize with glibc, a socklen_t with musl.
+#[allow(clippy::unnecessary_cast)]
 fn gro_size(msg: &libc::msghdr) -> u16 {
     if msg.msg_control.is_null() || (msg.msg_controllen as usize) < size_of::<libc::cmsghdr>() {
         return 0;
