@@ -1,9 +1,11 @@
 //! The IO edge of the data plane (feature `io`): the only module of this crate that
 //! makes system calls (STYLE.md section 3.4, boringtun's `device`).
 //!
-//! - [`Tun`]: a Linux TUN device (`IFF_TUN | IFF_NO_PI`), whole IP packets.
+//! - [`Tun`]: a Linux TUN device (`IFF_TUN | IFF_NO_PI`), whole IP packets; with
+//!   `IFF_VNET_HDR` TCP super-packets both ways ([`crate::offload`], [`crate::coalesce`]).
 //! - [`UdpEncapSocket`]: UDP port 4500 (RFC 3948), `recvmmsg`/`sendmmsg` batches,
-//!   each datagram sorted into IKE (non-ESP marker stripped), ESP or keepalive.
+//!   each datagram sorted into IKE (non-ESP marker stripped), ESP or keepalive; UDP
+//!   GSO on send and GRO on receive ([`Datagram::split_gro`]).
 //! - [`RawEspSocket`]: IP protocol 50 (raw ESP), IPv4 header stripped on receive.
 //! - [`ChannelTun`] / [`ChannelSocket`]: in-memory doubles behind the same traits, so
 //!   workers can be tested without privileges (wireguard-go's `ChannelTUN`).
