@@ -141,6 +141,17 @@ impl<'a> Write<'a> {
     pub fn first(&self) -> usize {
         self.first as usize
     }
+
+    /// Indices (in the batch) of the packets this write carries, in order.
+    pub fn members(&self) -> impl Iterator<Item = usize> + use<'a> {
+        let next = self.next;
+        let mut i = self.first;
+        std::iter::from_fn(move || {
+            let cur = usize::try_from(i).ok().filter(|_| i != NONE)?;
+            i = next.get(cur).copied().unwrap_or(NONE);
+            Some(cur)
+        })
+    }
 }
 
 impl Coalescer {
