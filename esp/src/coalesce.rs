@@ -19,7 +19,8 @@
 //!   limit, and IPv4 flags; IPv4 identification one more than the segment before
 //!   (or, with DF, the same in every segment);
 //! - TCP flags ACK, or ACK+PSH, which then ends the group (no SYN, FIN, RST, URG,
-//!   ECE, CWR); same acknowledgment number, window, header length and options;
+//!   ECE, CWR); same acknowledgment number, window, urgent pointer, header length
+//!   and options;
 //! - the sequence number continues the group exactly; a payload no longer than the
 //!   first segment's (`gso_size`), and a shorter one ends the group; not empty;
 //! - the TCP checksum verifies (a segment with a bad checksum is written on its own,
@@ -256,11 +257,12 @@ impl Coalescer {
             // TOS; flags and fragment offset; TTL.
             first[1] == bytes[1] && first[6..9] == bytes[6..9]
         };
-        // Acknowledgment; header length, flags (but PSH) and window; options.
+        // Acknowledgment; header length, flags (but PSH) and window; urgent pointer
+        // (meaningless without URG, but it would not survive the merge); options.
         let tcp_same = first[ip + 8..ip + 12] == bytes[ip + 8..ip + 12]
             && first[ip + 12] == bytes[ip + 12]
             && first[ip + 14..ip + 16] == bytes[ip + 14..ip + 16]
-            && first[ip + 20..t] == bytes[ip + 20..t];
+            && first[ip + 18..t] == bytes[ip + 18..t];
         if !ip_same || !tcp_same {
             return false;
         }
@@ -664,9 +666,25 @@ mod tests {
             b[1][10..12].copy_from_slice(&c.to_be_bytes());
             b
         };
+        // Valid TCP checksum again after a header change (IPv4, 20-octet header).
+        let refresh = |p: &mut Vec<u8>| {
+            p[36..38].fill(0);
+            let sum = ones_sum(
+                pseudo_header_sum(v4(&p[12..16]), v4(&p[16..20]), 6, (p.len() - 20) as u32),
+                &p[20..],
+            );
+            p[36..38].copy_from_slice(&(!fold(sum)).to_be_bytes());
+        };
         let other_option = {
             let mut b = input.clone();
-            b[1][31] = 9; // timestamp value
+            b[1][47] = 9; // timestamp value
+            refresh(&mut b[1]);
+            b
+        };
+        let other_urgent_pointer = {
+            let mut b = input.clone();
+            b[1][38] = 0xdc; // without URG, but it would not survive the merge
+            refresh(&mut b[1]);
             b
         };
         let padded = {
@@ -679,6 +697,7 @@ mod tests {
             ("bad IP checksum", bad_ip),
             ("fragment", fragment),
             ("other option", other_option),
+            ("other urgent pointer", other_urgent_pointer),
             ("trailing octet", padded),
         ] {
             let mut bufs: Vec<PacketBuf> = pkts.iter().map(|p| PacketBuf::from_packet(p)).collect();
