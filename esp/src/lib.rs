@@ -19,6 +19,8 @@
 //! Inner-packet tools used around encapsulation:
 //! - [`ip`]: zero-copy view of inner IPv4/IPv6 packets, checksums.
 //! - [`spd`]: traffic selectors to SA lookup (outbound) and inbound selector checks.
+//! - [`offload`] / [`coalesce`]: TUN offloads, cutting TCP super-packets and merging
+//!   received segments into them.
 //! - [`mss`]: TCP MSS clamping; [`icmp`]: "fragmentation needed"/"packet too big";
 //!   [`frag`]: inner IPv4 fragmentation; [`natt`]: port-4500 framing and keepalives.
 //!
@@ -28,6 +30,7 @@
 
 pub mod buf;
 pub mod cipher;
+pub mod coalesce;
 pub mod counters;
 pub mod decap;
 pub mod encap;

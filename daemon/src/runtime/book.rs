@@ -451,6 +451,8 @@ pub fn daemon_counters(
         ("in_keepalives", data.in_keepalives.load(Relaxed)),
         ("send_errors", data.send_errors.load(Relaxed)),
         ("tun_write_errors", data.tun_write_errors.load(Relaxed)),
+        ("in_coalesced", data.in_coalesced.load(Relaxed)),
+        ("in_gro_datagrams", data.in_gro_datagrams.load(Relaxed)),
     ];
     let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
     let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));

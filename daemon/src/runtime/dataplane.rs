@@ -8,8 +8,11 @@
 //!   `sendmmsg` batches. A packet that matches only a trap policy asks the control
 //!   task to initiate the connection.
 //! - The **inbound** worker reads the port-4500 sockets and the raw ESP sockets in
-//!   `recvmmsg` batches, hands IKE messages to the control task, decrypts ESP in place,
-//!   checks the inner packet against the SA's selectors and writes it to the TUN.
+//!   `recvmmsg` batches (port 4500 with UDP GRO: one datagram may carry many ESP
+//!   packets of a peer, cut apart here), hands IKE messages to the control task,
+//!   decrypts ESP in place, checks the inner packet against the SA's selectors and
+//!   writes it to the TUN; with an offloading TUN, consecutive TCP segments of a flow
+//!   in a batch go as one super-packet ([`esp::coalesce`]).
 //!
 //! Each worker owns its SA table outright: no locks on the packet path. The control
 //! task changes the tables with [`DataCmd`]s on a channel and wakes the worker through
@@ -27,6 +30,7 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use esp::coalesce::{Coalescer, MAX_SEGMENTS};
 use esp::counters::{DropReason, SaEvent, SaUsage};
 use esp::io::{
     Datagram, DatagramKind, DatagramSource as _, GSO_MAX_BYTES, GSO_MAX_SEGMENTS, MAX_BATCH,
@@ -50,6 +54,11 @@ const BUF_CAPACITY: usize = 65_535 + 128;
 /// With TUN offload: room for one segment of a super-packet (up to a 9000-octet MTU)
 /// plus ESP overhead.
 const SEGMENT_CAPACITY: usize = HEADROOM + 9_216 + 256;
+/// The inbound worker writes to the TUN device at least this often (in packets) while
+/// a batch of coalesced UDP datagrams is cut apart, so its buffers stay few.
+const TUN_FLUSH: usize = 128;
+/// Spare segment buffers the inbound worker keeps.
+const SEGMENT_POOL: usize = 256;
 /// How often workers report SA counters.
 const REPORT_INTERVAL: Duration = Duration::from_secs(1);
 /// Socket buffers of the data sockets: bursts of ESP must not overflow the kernel's
@@ -204,6 +213,12 @@ pub struct DataStats {
     /// Datagrams or packets the kernel refused (buffers full, unreachable).
     pub send_errors: AtomicU64,
     pub tun_write_errors: AtomicU64,
+    /// Received TCP segments written to the TUN inside another one's super-packet
+    /// (receive coalescing), i.e. TUN writes saved.
+    pub in_coalesced: AtomicU64,
+    /// Port-4500 datagrams that the kernel's UDP GRO had coalesced (each held several
+    /// ESP packets).
+    pub in_gro_datagrams: AtomicU64,
     /// IKE datagrams dropped because the control task's queue was full.
     pub ike_queue_full: AtomicU64,
     /// IKE datagrams from an address no connection and no `allowed_peers` admits,
@@ -263,6 +278,7 @@ impl DataPlane {
         let mut out_udp = Vec::new();
         let mut out_raw = Vec::new();
         let mut in_socks = Vec::new();
+        let gro = env_switch("IKEV2D_NO_GRO");
         for s in sockets {
             enlarge_buffers(&s.udp);
             if let Some(raw) = &s.raw {
@@ -271,6 +287,11 @@ impl DataPlane {
             let local = s.udp.local_addr()?;
             let udp_rx = UdpEncapSocket::from_std(s.udp.as_std().try_clone()?);
             udp_rx.set_nonblocking(true)?;
+            if gro {
+                if let Err(e) = udp_rx.set_gro(true) {
+                    tracing::info!("no UDP GRO on {local} ({e}): ESP datagrams come one by one");
+                }
+            }
             in_socks.push(InSocket::Udp(udp_rx, local));
             out_udp.push(UdpEncapSocket::from_std(s.udp.as_std().try_clone()?));
             match &s.raw {
@@ -298,7 +319,7 @@ impl DataPlane {
             stats: Arc::clone(&stats),
             mss,
         };
-        let gso = std::env::var_os("IKEV2D_NO_GSO").is_none_or(|v| v != "1");
+        let gso = env_switch("IKEV2D_NO_GSO");
         let outbound = OutboundWorker {
             tun: out_tun,
             udp_gso: vec![gso; out_udp.len()],
@@ -312,7 +333,9 @@ impl DataPlane {
         };
         let mut in_tun = tun.try_clone()?;
         in_tun.set_nonblocking(true);
+        let coalesce = in_tun.has_offload() && env_switch("IKEV2D_NO_COALESCE");
         let inbound = InboundWorker {
+            coalescer: coalesce.then(Coalescer::new),
             tun: in_tun,
             socks: in_socks,
             ike_tx,
@@ -386,6 +409,12 @@ impl DataPlane {
             let _ = t.join();
         }
     }
+}
+
+/// Whether a data-path technique is on: yes unless the environment variable `off`
+/// (`IKEV2D_NO_GSO`, ...) is "1", which lets a benchmark compare with and without.
+fn env_switch(off: &str) -> bool {
+    std::env::var_os(off).is_none_or(|v| v != "1")
 }
 
 /// Asks for [`SOCKET_BUFFER`] octets of receive and send buffer (beyond
@@ -992,6 +1021,9 @@ struct InboundWorker {
     link: Link,
     /// Boxed, as the outbound worker's entries.
     sas: HashMap<u32, Box<InEntry>>,
+    /// Receive coalescing into TUN super-packets: with an offloading TUN unless
+    /// `IKEV2D_NO_COALESCE=1`.
+    coalescer: Option<Coalescer>,
 }
 
 impl InboundWorker {
@@ -1001,6 +1033,10 @@ impl InboundWorker {
             .collect();
         let mut to_tun: Vec<PacketBuf> = Vec::with_capacity(MAX_BATCH);
         let mut pool: Vec<PacketBuf> = Vec::new();
+        // UDP GRO: the ESP packets of a coalesced datagram, each in a buffer of its own
+        // (from `small`, decrypted in place like any other).
+        let mut segs: Vec<Datagram> = Vec::new();
+        let mut small: Vec<PacketBuf> = Vec::new();
         let mut ready = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
         loop {
@@ -1032,14 +1068,39 @@ impl InboundWorker {
                     };
                     let now = Instant::now();
                     for d in rx.iter_mut().take(n) {
-                        if self.handle(d, local, now) {
+                        if d.gro_size != 0 {
+                            self.link
+                                .stats
+                                .in_gro_datagrams
+                                .fetch_add(1, Ordering::Relaxed);
+                            d.split_gro(
+                                0,
+                                || {
+                                    small.pop().unwrap_or_else(|| {
+                                        PacketBuf::with_capacity(0, SEGMENT_CAPACITY)
+                                    })
+                                },
+                                &mut segs,
+                            );
+                            for mut s in segs.drain(..) {
+                                if self.handle(&mut s, local, now) {
+                                    to_tun.push(s.buf);
+                                } else {
+                                    small.push(s.buf);
+                                }
+                            }
+                            if to_tun.len() >= TUN_FLUSH {
+                                self.write_tun(&mut to_tun, &mut pool, &mut small);
+                            }
+                        } else if self.handle(d, local, now) {
                             let fresh = pool.pop().unwrap_or_else(|| {
                                 PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY)
                             });
                             to_tun.push(std::mem::replace(&mut d.buf, fresh));
                         }
                     }
-                    self.write_tun(&mut to_tun, &mut pool);
+                    self.write_tun(&mut to_tun, &mut pool, &mut small);
+                    small.truncate(SEGMENT_POOL);
                     if n < rx.len() {
                         break;
                     }
@@ -1107,7 +1168,63 @@ impl InboundWorker {
         true
     }
 
-    fn write_tun(&mut self, pkts: &mut Vec<PacketBuf>, pool: &mut Vec<PacketBuf>) {
+    /// Writes `pkts` to the TUN device (coalesced, if on), then returns the buffers:
+    /// receive-sized ones to `pool`, segment-sized ones to `small`.
+    fn write_tun(
+        &mut self,
+        pkts: &mut Vec<PacketBuf>,
+        pool: &mut Vec<PacketBuf>,
+        small: &mut Vec<PacketBuf>,
+    ) {
+        if self.coalescer.is_some() {
+            self.write_coalesced(pkts);
+        } else {
+            self.write_plain(pkts);
+        }
+        for b in pkts.drain(..) {
+            if b.capacity() >= BUF_CAPACITY {
+                pool.push(b);
+            } else {
+                small.push(b);
+            }
+        }
+    }
+
+    /// One `writev(2)` per super-packet or lone packet ([`Coalescer`]).
+    fn write_coalesced(&mut self, pkts: &mut [PacketBuf]) {
+        let Some(c) = self.coalescer.as_mut() else {
+            return;
+        };
+        c.coalesce(pkts);
+        let stats = &self.link.stats;
+        stats
+            .in_coalesced
+            .fetch_add(c.merged() as u64, Ordering::Relaxed);
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(MAX_SEGMENTS);
+        for w in c.writes() {
+            parts.clear();
+            parts.extend(w.parts(pkts));
+            let mut stalls = 0;
+            loop {
+                match self.tun.send_vnet(&w.hdr, &parts) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && stalls < 3 => {
+                        stalls += 1;
+                        let mut pfd = [PollFd::new(self.tun.as_fd(), PollFlags::POLLOUT)];
+                        let _ = poll(&mut pfd, PollTimeout::from(10u16));
+                    }
+                    Err(_) => {
+                        stats
+                            .tun_write_errors
+                            .fetch_add(w.segments as u64, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_plain(&mut self, pkts: &[PacketBuf]) {
         let mut done = 0;
         let mut stalls = 0;
         while done < pkts.len() {
@@ -1127,7 +1244,6 @@ impl InboundWorker {
                 }
             }
         }
-        pool.append(pkts);
     }
 }
 

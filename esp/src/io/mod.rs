@@ -1,9 +1,11 @@
 //! The IO edge of the data plane (feature `io`): the only module of this crate that
 //! makes system calls (STYLE.md section 3.4, boringtun's `device`).
 //!
-//! - [`Tun`]: a Linux TUN device (`IFF_TUN | IFF_NO_PI`), whole IP packets.
+//! - [`Tun`]: a Linux TUN device (`IFF_TUN | IFF_NO_PI`), whole IP packets; with
+//!   `IFF_VNET_HDR` TCP super-packets both ways ([`crate::offload`], [`crate::coalesce`]).
 //! - [`UdpEncapSocket`]: UDP port 4500 (RFC 3948), `recvmmsg`/`sendmmsg` batches,
-//!   each datagram sorted into IKE (non-ESP marker stripped), ESP or keepalive.
+//!   each datagram sorted into IKE (non-ESP marker stripped), ESP or keepalive; UDP
+//!   GSO on send and GRO on receive ([`Datagram::split_gro`]).
 //! - [`RawEspSocket`]: IP protocol 50 (raw ESP), IPv4 header stripped on receive.
 //! - [`ChannelTun`] / [`ChannelSocket`]: in-memory doubles behind the same traits, so
 //!   workers can be tested without privileges (wireguard-go's `ChannelTUN`).
@@ -74,6 +76,10 @@ pub struct Datagram {
     pub peer: SocketAddr,
     /// What the payload is; decides the framing on send.
     pub kind: DatagramKind,
+    /// On receive with UDP GRO ([`UdpEncapSocket::set_gro`]): non-zero when `buf`
+    /// holds several datagrams of this length (the last may be shorter), not yet
+    /// classified; see [`Datagram::split_gro`]. 0 otherwise.
+    pub gro_size: u16,
 }
 
 impl Datagram {
@@ -88,12 +94,48 @@ impl Datagram {
             buf,
             peer: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
             kind: DatagramKind::Invalid,
+            gro_size: 0,
         }
     }
 
     /// A datagram to send to `peer`.
     pub fn to(peer: SocketAddr, kind: DatagramKind, buf: PacketBuf) -> Self {
-        Self { buf, peer, kind }
+        Self {
+            buf,
+            peer,
+            kind,
+            gro_size: 0,
+        }
+    }
+
+    /// Cuts a datagram received with UDP GRO ([`Self::gro_size`] non-zero) into the
+    /// datagrams it was coalesced from, each copied into a buffer from `next_buf` at
+    /// `headroom` and classified on its own (ESP, IKE, keepalive) as
+    /// [`DatagramSource::recv_batch`] would have; appends them to `out`. Returns how
+    /// many. A datagram without `gro_size` is copied whole as one.
+    pub fn split_gro(
+        &self,
+        headroom: usize,
+        mut next_buf: impl FnMut() -> PacketBuf,
+        out: &mut Vec<Self>,
+    ) -> usize {
+        let data = self.buf.as_slice();
+        let size = match usize::from(self.gro_size) {
+            0 => data.len().max(1),
+            n => n,
+        };
+        let mut n = 0;
+        for chunk in data.chunks(size) {
+            let mut buf = next_buf();
+            buf.set_packet(headroom, chunk);
+            let mut d = Self::to(self.peer, self.kind, buf);
+            if d.kind != DatagramKind::Invalid {
+                d.classify_received();
+            }
+            out.push(d);
+            n += 1;
+        }
+        n
     }
 
     /// The octets that go in front of the payload on port 4500.

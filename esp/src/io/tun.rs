@@ -3,7 +3,9 @@
 //! lands exactly at the buffer's headroom). MTU and link state are set with
 //! `SIOCSIFMTU`/`SIOCSIFFLAGS` on an `AF_INET` datagram socket, no `ip` command.
 //!
-//! No `IFF_VNET_HDR` (no TSO/GSO offloads) and no `IFF_MULTI_QUEUE` yet (issue 8).
+//! With [`Tun::create_with_offload`], `IFF_VNET_HDR` and TCP segmentation offload:
+//! reads may be TCP super-packets ([`crate::offload`]) and [`Tun::send_vnet`] writes
+//! coalesced ones ([`crate::coalesce`]). No `IFF_MULTI_QUEUE` yet (issue 8).
 //! The fd is always `O_NONBLOCK`; "blocking" mode waits in `poll(2)`, so a batch
 //! read takes the first packet (waiting for it) and then whatever else is queued.
 #![allow(unsafe_code)]
@@ -204,6 +206,34 @@ impl Tun {
                         return Ok(None);
                     }
                     self.wait(libc::POLLIN)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Tun {
+    /// Offload mode: writes one packet behind `hdr` with one `writev(2)`, the packet
+    /// given as consecutive `parts` (a super-packet from [`crate::coalesce`]: the first
+    /// segment whole, then the payloads of the others), so nothing is copied here.
+    pub fn send_vnet(&mut self, hdr: &VnetHdr, parts: &[&[u8]]) -> io::Result<()> {
+        if !self.vnet {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the TUN device was opened without IFF_VNET_HDR",
+            ));
+        }
+        let h = hdr.encode();
+        let mut iov: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+        iov.push(IoSlice::new(&h));
+        iov.extend(parts.iter().map(|p| IoSlice::new(p)));
+        loop {
+            match self.file.write_vectored(&iov) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.blocking => {
+                    self.wait(libc::POLLOUT)?;
                 }
                 Err(e) => return Err(e),
             }

@@ -72,11 +72,28 @@ impl UdpEncapSocket {
     }
 }
 
+impl UdpEncapSocket {
+    /// Turns UDP receive offload (`UDP_GRO`, Linux 5.0) on or off: the kernel may then
+    /// hand over several datagrams of one peer, of equal length but the last, as one,
+    /// and [`DatagramSource::recv_batch`] marks such a datagram with
+    /// [`Datagram::gro_size`] and leaves it unclassified: cut it with
+    /// [`Datagram::split_gro`]. Without it (or on older kernels) every datagram comes
+    /// alone.
+    pub fn set_gro(&self, on: bool) -> io::Result<()> {
+        setsockopt_int(
+            self.sock.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            i32::from(on),
+        )
+    }
+}
+
 impl DatagramSource for UdpEncapSocket {
     fn recv_batch(&mut self, dgrams: &mut [Datagram], headroom: usize) -> io::Result<usize> {
         let n = recv_mmsg(self.sock.as_raw_fd(), dgrams, headroom, 0)?;
         for d in &mut dgrams[..n] {
-            if d.kind != DatagramKind::Invalid {
+            if d.kind != DatagramKind::Invalid && d.gro_size == 0 {
                 d.classify_received();
             }
         }
@@ -296,6 +313,9 @@ pub(crate) fn recv_mmsg(
     let mut iovs: [libc::iovec; MAX_BATCH] = unsafe { zeroed() };
     // SAFETY: as above.
     let mut addrs: [libc::sockaddr_storage; MAX_BATCH] = unsafe { zeroed() };
+    // Room for one `UDP_GRO` control message (an int) per datagram; u64 elements give
+    // the buffers cmsghdr's alignment.
+    let mut control = [[0u64; 4]; MAX_BATCH];
     for (i, d) in dgrams[..want].iter_mut().enumerate() {
         let area = d.buf.recv_area(headroom);
         iovs[i] = libc::iovec {
@@ -307,10 +327,13 @@ pub(crate) fn recv_mmsg(
         h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         h.msg_iov = &raw mut iovs[i];
         h.msg_iovlen = 1;
+        h.msg_control = control[i].as_mut_ptr().cast();
+        h.msg_controllen = size_of_val(&control[i]) as _;
     }
     // SAFETY: `hdrs[..want]` point at live iovecs over the datagrams' receive areas
-    // (each exclusively borrowed through `dgrams` for this call) and at live
-    // sockaddr_storage slots of the size given; the kernel writes only within them.
+    // (each exclusively borrowed through `dgrams` for this call), at live
+    // sockaddr_storage slots and control buffers of the sizes given; the kernel writes
+    // only within them.
     let n = unsafe {
         libc::recvmmsg(
             fd,
@@ -333,8 +356,42 @@ pub(crate) fn recv_mmsg(
         } else {
             DatagramKind::Esp
         };
+        let gro = gro_size(&h.msg_hdr);
+        // A "coalesced" datagram no longer than one segment is just a datagram.
+        d.gro_size = if usize::from(gro) < d.buf.len() {
+            gro
+        } else {
+            0
+        };
     }
     Ok(n)
+}
+
+/// The segment size of a `UDP_GRO` control message in a received `msghdr`, or 0.
+// `msg_controllen` is a usize with glibc, a socklen_t with musl.
+#[allow(clippy::unnecessary_cast)]
+fn gro_size(msg: &libc::msghdr) -> u16 {
+    if msg.msg_control.is_null() || (msg.msg_controllen as usize) < size_of::<libc::cmsghdr>() {
+        return 0;
+    }
+    // SAFETY: the kernel filled `msg_controllen` octets of the control buffer with
+    // well-formed cmsghdrs; CMSG_FIRSTHDR/CMSG_NXTHDR stay within that length and
+    // return null at its end; the data of a UDP_GRO message is one int, read
+    // unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_UDP
+                && (*c).cmsg_type == libc::UDP_GRO
+                && (*c).cmsg_len as usize >= libc::CMSG_LEN(size_of::<i32>() as u32) as usize
+            {
+                let v = libc::CMSG_DATA(c).cast::<i32>().read_unaligned();
+                return u16::try_from(v).unwrap_or(0);
+            }
+            c = libc::CMSG_NXTHDR(msg, c);
+        }
+    }
+    0
 }
 
 /// `sendmmsg` of all `dgrams`, [`MAX_BATCH`] per call, each as `prefix(d)` followed
