@@ -86,6 +86,15 @@ pub const KEY_EXPORT_DEFAULT: Duration = Duration::from_secs(3600);
 /// The longest `--for`.
 pub const KEY_EXPORT_MAX: Duration = Duration::from_secs(7 * 86_400);
 
+/// At most this many IKE datagrams, and for at most this long, are handled before the
+/// endpoint's output is carried out (when that many are queued): the bound on the delay
+/// a batch adds to its first datagram's answer. By time as well as count because a
+/// MODP IKE_SA_INIT costs about 1 ms and an X25519 one about 0.1 ms; a longer batch
+/// leaves a peer with many exchanges in flight idle (measured: `scripts/bench
+/// handshake`, docs/performance.md).
+const IKE_BATCH: usize = 32;
+const IKE_BATCH_TIME: Duration = Duration::from_millis(1);
+
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
@@ -240,7 +249,22 @@ impl Supervisor {
                 .map(tokio::time::Instant::from_std)
                 .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
             tokio::select! {
-                Some(d) = ike.recv() => self.ike_datagram(d),
+                Some(d) = ike.recv() => {
+                    let started = Instant::now();
+                    self.ike_datagram(d);
+                    // Under load, take in what else is queued before the flush: one
+                    // data-plane barrier and one round of sends for the batch instead of
+                    // a pair of worker wake-ups per handshake.
+                    for _ in 1..IKE_BATCH {
+                        if started.elapsed() >= IKE_BATCH_TIME {
+                            break;
+                        }
+                        match ike.try_recv() {
+                            Ok(d) => self.ike_datagram(d),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 msg = from_workers.recv() => match msg {
                     Some(msg) => {
                         if !self.worker_msg(msg) {
