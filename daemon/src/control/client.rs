@@ -231,8 +231,13 @@ pub fn call(path: &Path, request: &Request, timeout: Duration) -> Result<Respons
         path: path.to_owned(),
         detail: e.to_string(),
     })?;
-    line.push(b'\n');
-    stream.write_all(&line).map_err(io_err)?;
+    // Written as two pieces so that the request (which may carry break-glass halves)
+    // is never reallocated, and wiped once sent.
+    let sent = stream
+        .write_all(&line)
+        .and_then(|()| stream.write_all(b"\n"));
+    zeroize::Zeroize::zeroize(&mut line);
+    sent.map_err(io_err)?;
     stream.flush().map_err(io_err)?;
     // one request per connection: tell the daemon nothing more is coming
     let _ = stream.shutdown(std::net::Shutdown::Write);

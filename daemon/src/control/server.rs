@@ -234,9 +234,12 @@ async fn serve_connection(stream: UnixStream, tx: mpsc::Sender<ControlCall>) {
     };
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
-    let mut line = Vec::new();
+    // Requests may carry break-glass halves: the line buffer is allocated once at its
+    // largest size (never reallocated, so no copy is left behind) and wiped after each
+    // request. (The BufReader's own buffer is not wiped; see docs/security.md.)
+    let mut line = zeroize::Zeroizing::new(Vec::with_capacity(MAX_REQUEST_LINE + 2));
     loop {
-        line.clear();
+        zeroize::Zeroize::zeroize(&mut *line);
         let limit = u64::try_from(MAX_REQUEST_LINE + 1).unwrap_or(u64::MAX);
         let n = match tokio::time::timeout(
             IDLE_TIMEOUT,
