@@ -382,6 +382,11 @@ impl Supervisor {
         }
         self.config = Arc::new(new);
         let summary = self.apply_endpoint_config(now).await;
+        // Their IKE SAs are being deleted: let the peers' answers to our DELETEs
+        // through the peer filter, which no longer admits a removed connection's peers.
+        for name in summary.removed.iter().chain(&summary.changed) {
+            self.drain_peers_of(name);
+        }
         tracing::info!(
             "SIGHUP: configuration reloaded: added {:?}, removed {:?}, changed {:?}, unchanged {:?}",
             summary.added,
