@@ -522,25 +522,27 @@ impl Endpoint {
                 .iter()
                 .position(|c| c.spi_in == report.spi_in || c.spi_out == report.spi_out)
         };
-        let owner = self
+        // The SPI index first; a full search only for an SA it does not know.
+        let hinted = self
             .sh
             .child_spis
             .get(&report.spi_in)
             .copied()
             .flatten()
-            .filter(|id| self.sas.get(id).is_some_and(|sa| matches(sa).is_some()));
-        let Some(id) = owner.or_else(|| {
+            .and_then(|id| {
+                self.sas
+                    .get(&id)
+                    .and_then(|sa| matches(sa))
+                    .map(|i| (id, i))
+            });
+        let Some((id, i)) = hinted.or_else(|| {
             self.sas
                 .iter()
-                .find(|(_, sa)| matches(sa).is_some())
-                .map(|(id, _)| *id)
+                .find_map(|(id, sa)| matches(sa).map(|i| (*id, i)))
         }) else {
             return;
         };
         let Some(sa) = self.sas.get_mut(&id) else {
-            return;
-        };
-        let Some(i) = matches(sa) else {
             return;
         };
         if let Some(t) = report.last_inbound {

@@ -17,8 +17,8 @@ use serde_json::Value;
 
 use crate::cmd::Output;
 use crate::conn::{ConnSpec, Sites};
-use crate::ikev2d::{conn_of, is_established};
-use crate::strongswan::{IkeSa, parse_list_sas};
+use crate::ikev2d::conn_of;
+use crate::strongswan::{IkeSa, agreement, parse_list_sas};
 
 /// Which daemon does something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,9 +488,8 @@ fn ikev2d_conn(tb: &dyn Testbed, conn: &str) -> Option<Value> {
         .and_then(|s| conn_of(&s, conn))
 }
 
-/// Wait (20 s) until ikev2d's `conn` is established, passes `extra`, and strongSwan
-/// has exactly one ESTABLISHED IKE SA with its SPIs and exactly one INSTALLED CHILD
-/// SA mirroring its ESP SPIs (after rekeys the old SAs linger a few seconds).
+/// Wait (20 s) until ikev2d's `conn` passes `extra` and both sides agree on one
+/// tunnel ([`agreement`]).
 fn agreed(
     tb: &dyn Testbed,
     conn: &str,
@@ -499,31 +498,16 @@ fn agreed(
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = String::new();
     while Instant::now() < deadline {
-        let ours = ikev2d_conn(tb, conn).filter(is_established);
+        let ours = ikev2d_conn(tb, conn);
         let sas = parse_list_sas(&tb.swanctl(&["--list-sas"]).stdout);
-        let up: Vec<&IkeSa> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
-        match (ours, up.as_slice()) {
-            (Some(ours), [sw]) if extra.is_none_or(|f| f(&ours)) => {
-                let ike = &ours["ike_sa"];
-                let children: Vec<_> = sw
-                    .children
-                    .iter()
-                    .filter(|c| c.state == "INSTALLED")
-                    .collect();
-                let ch = &ours["children"][0];
-                if ike["spi_i"].as_str() == Some(sw.spi_i.as_str())
-                    && ike["spi_r"].as_str() == Some(sw.spi_r.as_str())
-                    && children.len() == 1
-                    && ch["spi_out"].as_str() == Some(children[0].spi_in.as_str())
-                    && ch["spi_in"].as_str() == Some(children[0].spi_out.as_str())
-                {
-                    let mut sw = (*sw).clone();
-                    sw.children = vec![children[0].clone()];
+        match ours {
+            Some(ours) if extra.is_none_or(|f| f(&ours)) => {
+                if let Some(sw) = agreement(&ours, &sas) {
                     return Ok((ours, sw));
                 }
                 last = format!("ikev2d: {ours}\nstrongSwan: {sas:?}");
             }
-            (ours, _) => last = format!("ikev2d: {ours:?}\nstrongSwan: {sas:?}"),
+            other => last = format!("ikev2d: {other:?}\nstrongSwan: {sas:?}"),
         }
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -318,11 +318,39 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
     s
 }
 
+/// The one tunnel ikev2d's connection status `st` and strongSwan's parsed
+/// `--list-sas` agree on: ikev2d's connection ESTABLISHED with its children INSTALLED;
+/// strongSwan with exactly one ESTABLISHED IKE SA, carrying ikev2d's SPIs, and exactly
+/// one INSTALLED CHILD SA (over all its IKE SAs), mirroring ikev2d's ESP SPIs. After
+/// rekeys and collisions the old SAs linger a few seconds, so callers poll. Returns
+/// strongSwan's IKE SA with only that child.
+pub fn agreement(st: &serde_json::Value, sas: &[IkeSa]) -> Option<IkeSa> {
+    if !crate::ikev2d::is_established(st) {
+        return None;
+    }
+    let ike: Vec<&IkeSa> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
+    let children: Vec<&ChildSa> = sas
+        .iter()
+        .flat_map(|s| s.children.iter())
+        .filter(|c| c.state == "INSTALLED")
+        .collect();
+    let (&[sa], &[child]) = (ike.as_slice(), children.as_slice()) else {
+        return None;
+    };
+    let ours = |path: [&str; 2]| st[path[0]][path[1]].as_str();
+    let ch = &st["children"][0];
+    (ours(["ike_sa", "spi_i"]) == Some(sa.spi_i.as_str())
+        && ours(["ike_sa", "spi_r"]) == Some(sa.spi_r.as_str())
+        && ch["spi_out"].as_str() == Some(child.spi_in.as_str())
+        && ch["spi_in"].as_str() == Some(child.spi_out.as_str()))
+    .then(|| IkeSa {
+        children: vec![child.clone()],
+        ..sa.clone()
+    })
+}
+
 /// Wait until ikev2d (`status --json` of `conn`) and this charon agree on one
-/// tunnel: ikev2d's connection is ESTABLISHED with its child INSTALLED, strongSwan
-/// has exactly one ESTABLISHED IKE SA, with ikev2d's SPIs, and exactly one INSTALLED
-/// CHILD SA, whose inbound SPI is ikev2d's outbound one. After rekeys and collisions
-/// the old SAs linger a few seconds; this waits them out. The error shows both views.
+/// tunnel ([`agreement`]). The error shows both views.
 pub fn wait_agreed(
     ikev2d: &crate::Ikev2d,
     charon: &Charon,
@@ -333,22 +361,9 @@ pub fn wait_agreed(
     let agreed = cmd::wait_for(timeout, Duration::from_millis(250), || {
         let st = ikev2d.conn_status(conn)?;
         let text = charon.list_sas_text();
-        let sas = parse_list_sas(&text);
-        last = (st.clone(), text);
-        let spi_i = st["ike_sa"]["spi_i"].as_str()?;
-        let spi_out = st["children"][0]["spi_out"].as_str()?;
-        let ike: Vec<&IkeSa> = sas.iter().filter(|s| s.state == "ESTABLISHED").collect();
-        let children: Vec<&ChildSa> = sas
-            .iter()
-            .flat_map(|s| s.children.iter())
-            .filter(|c| c.state == "INSTALLED")
-            .collect();
-        (crate::ikev2d::is_established(&st)
-            && ike.len() == 1
-            && ike[0].spi_i == spi_i
-            && children.len() == 1
-            && children[0].spi_in == spi_out)
-            .then_some(())
+        let found = agreement(&st, &parse_list_sas(&text));
+        last = (st, text);
+        found.map(|_| ())
     });
     agreed.ok_or_else(|| {
         format!(
