@@ -408,8 +408,9 @@ pub fn run(tb: &mut dyn Testbed, sc: &Scenario) -> Result<(), String> {
     }
 }
 
-/// Request `action` and wait until both sides agree on SAs whose SPIs differ from
-/// `before`'s (IKE SPIs for an IKE rekey, ESP SPIs for a CHILD rekey).
+/// Carry out `action`: for a rekey, request it and wait until both sides agree on
+/// SAs whose SPIs differ from `before`'s (IKE SPIs for an IKE rekey, ESP SPIs for a
+/// CHILD rekey).
 fn act(
     tb: &mut dyn Testbed,
     conn: &str,
@@ -417,27 +418,22 @@ fn act(
     action: Action,
     before: &Value,
 ) -> Result<(Value, IkeSa), String> {
-    if action == Action::CountersAgree {
-        return counters_agree(tb, conn);
-    }
-    let out = match action {
-        Action::CountersAgree => unreachable!("handled above"),
-        Action::RekeyChild(Side::Ikev2d) => tb.ikev2d(&["rekey", conn, "--child", child]),
-        Action::RekeyChild(Side::StrongSwan) => tb.swanctl(&["--rekey", "--child", child]),
-        Action::RekeyIke(Side::Ikev2d) => tb.ikev2d(&["rekey", conn, "--ike"]),
-        Action::RekeyIke(Side::StrongSwan) => tb.swanctl(&["--rekey", "--ike", conn]),
+    let (out, spis): (Output, SpiPair) = match action {
+        Action::CountersAgree => return counters_agree(tb, conn),
+        Action::RekeyChild(Side::Ikev2d) => {
+            (tb.ikev2d(&["rekey", conn, "--child", child]), spis_child)
+        }
+        Action::RekeyChild(Side::StrongSwan) => {
+            (tb.swanctl(&["--rekey", "--child", child]), spis_child)
+        }
+        Action::RekeyIke(Side::Ikev2d) => (tb.ikev2d(&["rekey", conn, "--ike"]), spis_ike),
+        Action::RekeyIke(Side::StrongSwan) => (tb.swanctl(&["--rekey", "--ike", conn]), spis_ike),
     };
     if !out.ok() {
         return Err(format!("request refused: {out}"));
     }
-    let key = match action {
-        Action::RekeyIke(_) => spis_ike(before),
-        _ => spis_child(before),
-    };
-    let changed = move |v: &Value| match action {
-        Action::RekeyIke(_) => spis_ike(v) != key,
-        _ => spis_child(v) != key,
-    };
+    let key = spis(before);
+    let changed = move |v: &Value| spis(v) != key;
     agreed(tb, conn, Some(&changed))
 }
 
@@ -468,6 +464,9 @@ fn counters_agree(tb: &dyn Testbed, conn: &str) -> Result<(Value, IkeSa), String
         std::thread::sleep(Duration::from_millis(300));
     }
 }
+
+/// The SPIs a rekey must change, read from ikev2d's connection status.
+type SpiPair = fn(&Value) -> (String, String);
 
 fn spis_child(v: &Value) -> (String, String) {
     let c = &v["children"][0];

@@ -2,10 +2,11 @@
 //! namespace A, strongSwan (kernel-libipsec) in namespace B of a [`Pair`], both
 //! restarted with fresh configurations for every scenario.
 
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
 use std::time::Duration;
 
-use crate::cmd::{self, Output};
+use crate::cmd::Output;
 use crate::conn::{ConnSpec, Sites};
 use crate::ping::ping;
 use crate::scenario::{BackendKind, Side, Testbed};
@@ -101,10 +102,14 @@ impl Testbed for NetnsTestbed {
     }
 }
 
-/// An [`Output`] of a command that could not run because its daemon is not started.
+/// The [`Output`] of a command that could not run because its daemon is not started
+/// (exit status 1).
 fn not_running(what: &str) -> Output {
-    cmd::run(
-        Command::new("sh").args(["-c", &format!("echo '{what} is not running' >&2; exit 1")]),
-        Duration::from_secs(5),
-    )
+    Output {
+        cmdline: what.to_owned(),
+        status: Some(ExitStatus::from_raw(1 << 8)),
+        stdout: String::new(),
+        stderr: format!("{what} is not running"),
+        elapsed: Duration::ZERO,
+    }
 }
