@@ -522,24 +522,7 @@ impl Endpoint {
                 .iter()
                 .position(|c| c.spi_in == report.spi_in || c.spi_out == report.spi_out)
         };
-        // The SPI index first; a full search only for an SA it does not know.
-        let hinted = self
-            .sh
-            .child_spis
-            .get(&report.spi_in)
-            .copied()
-            .flatten()
-            .and_then(|id| {
-                self.sas
-                    .get(&id)
-                    .and_then(|sa| matches(sa))
-                    .map(|i| (id, i))
-            });
-        let Some((id, i)) = hinted.or_else(|| {
-            self.sas
-                .iter()
-                .find_map(|(id, sa)| matches(sa).map(|i| (*id, i)))
-        }) else {
+        let Some((id, i)) = self.find_child(report.spi_in, matches) else {
             return;
         };
         let Some(sa) = self.sas.get_mut(&id) else {
@@ -639,29 +622,37 @@ impl Endpoint {
         Ok(ids.len())
     }
 
+    /// The IKE SA for which `pick` finds something, asked first of the SA the SPI index
+    /// names for inbound SPI `spi_in`, then of every SA (a CHILD SA the index does not
+    /// know yet, or a report naming only the outbound SPI).
+    fn find_child<T>(
+        &self,
+        spi_in: u32,
+        pick: impl Fn(&IkeSa) -> Option<T>,
+    ) -> Option<(IkeSaId, T)> {
+        let hinted = self
+            .sh
+            .child_spis
+            .get(&spi_in)
+            .copied()
+            .flatten()
+            .and_then(|id| self.sas.get(&id).and_then(|sa| pick(sa)).map(|t| (id, t)));
+        hinted.or_else(|| {
+            self.sas
+                .iter()
+                .find_map(|(id, sa)| pick(sa).map(|t| (*id, t)))
+        })
+    }
+
     /// The IKE SA holding the CHILD SA with inbound SPI `spi_in`, and the child's state.
     fn child_state(&self, spi_in: u32) -> Result<(IkeSaId, ChildState), CommandError> {
-        let hinted = self.sh.child_spis.get(&spi_in).copied().flatten();
-        let state = |id: &IkeSaId| {
-            self.sas.get(id).and_then(|sa| {
-                sa.children
-                    .iter()
-                    .find(|c| c.spi_in == spi_in)
-                    .map(|c| (*id, c.state.clone()))
-            })
-        };
-        if let Some(found) = hinted.as_ref().and_then(state) {
-            return Ok(found);
-        }
-        self.sas
-            .iter()
-            .find_map(|(id, sa)| {
-                sa.children
-                    .iter()
-                    .find(|c| c.spi_in == spi_in)
-                    .map(|c| (*id, c.state.clone()))
-            })
-            .ok_or(CommandError::UnknownChildSa(spi_in))
+        self.find_child(spi_in, |sa| {
+            sa.children
+                .iter()
+                .find(|c| c.spi_in == spi_in)
+                .map(|c| c.state.clone())
+        })
+        .ok_or(CommandError::UnknownChildSa(spi_in))
     }
 
     /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
