@@ -361,8 +361,9 @@ impl Supervisor {
             .map(|(name, _)| name.clone())
             .collect();
         for name in &ended {
+            // Its peers pass the filter for a while like those of every removed or
+            // changed connection (below, after the endpoint took the new config).
             self.break_glass.remove(name);
-            self.drain_peers_of(name);
             breakglass::critical(&format!(
                 "break-glass {name}: activation ended by SIGHUP (its configuration changed \
                  or was removed); the connection is unloaded"
