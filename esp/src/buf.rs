@@ -5,7 +5,7 @@
 //! decapsulation shrinks it back to the inner packet. The IO layer reads a datagram
 //! into [`PacketBuf::recv_area`] at a fixed headroom, and the same buffer travels
 //! through the pipeline and back to the pool: no allocation per packet
-//! (wireguard-go's `offset`, STYLE.md section 3.4).
+//! (wireguard-go's `offset` does the same).
 
 /// Default headroom: room for an outer IPv6 header (40) + UDP (8) for NAT-T + ESP header
 /// (8) + a 16-octet CBC IV with a little to spare, so encapsulation never moves data.

@@ -3,7 +3,7 @@
 //! The data plane has no clock: it counts octets and packets, compares them with the
 //! soft and hard limits the IKE side configured, and raises each [`SaEvent`] once.
 //! Time-based lifetimes are the IKE side's job (it has `now`). The worker that owns an
-//! SA sends [`SaUsage`] snapshots back (STYLE.md 3.4, `Endpoint::handle_usage`).
+//! SA sends [`SaUsage`] snapshots back (`Endpoint::handle_usage`).
 //!
 //! Octet counts are inner-packet octets (what the tunnel carried), for both directions.
 

@@ -2,7 +2,7 @@
 //! layer stripped the outer IP and UDP headers) becomes the inner IPv4/IPv6 packet in
 //! the same buffer.
 //!
-//! Order (STYLE.md 3.4): header view and lengths → `replay.check(seq)` (also infers
+//! Order (no packet content is trusted before its ICV verified): header view and lengths → `replay.check(seq)` (also infers
 //! the ESN high bits) → verify the ICV in constant time and decrypt → `replay.commit`
 //! → padding (`1, 2, 3, ...`) and Next Header checks → the inner packet's own IP
 //! header must agree with Next Header and fit. Nothing from the packet but its SPI,

@@ -1,7 +1,7 @@
 //! Anti-replay window (RFC 4303 section 3.4.3) as the block bitmap of RFC 6479, with
 //! the extended-sequence-number inference of RFC 4303 appendix A2.
 //!
-//! Use it in two steps (STYLE.md 2.6, strongSwan `verify_seqno` /
+//! Use it in two steps (as strongSwan's `verify_seqno` /
 //! `set_authenticated_seqno`): [`ReplayWindow::check`] before any crypto, which also
 //! reconstructs the 64-bit sequence number the ICV covers, then
 //! [`ReplayWindow::commit`] only after the ICV verified. A forged packet therefore can

@@ -1,5 +1,5 @@
 //! The IO edge of the data plane (feature `io`): the only module of this crate that
-//! makes system calls (STYLE.md section 3.4, boringtun's `device`).
+//! makes system calls (like boringtun's `device` beside its `noise` core).
 //!
 //! - [`Tun`]: a Linux TUN device (`IFF_TUN | IFF_NO_PI`), whole IP packets; with
 //!   `IFF_VNET_HDR` TCP super-packets both ways ([`crate::offload`], [`crate::coalesce`]).
