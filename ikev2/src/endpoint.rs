@@ -25,6 +25,7 @@ use crate::event::UsageReport;
 use crate::event::{DownReason, Event, Failure, IkeSaId};
 use crate::exchange::ike_init::{self, IkeInit, InitKey};
 use crate::exchange::informational::Informational;
+use crate::exchange::refusal::Refusal;
 use crate::exchange::{Task, rules};
 use crate::ike_sa::{ChildState, IkeSa, needs_marker};
 use crate::nat::NatStatus;
@@ -437,7 +438,7 @@ impl Endpoint {
             Err(e) => {
                 self.sh.stats.dropped_parse_error += 1;
                 if let ErrorKind::InvalidMajorVersion(_) = e.kind() {
-                    self.answer_major_version(&view, local, remote);
+                    self.answer_major_version(&view, local, remote, &Refusal::malformed(&e));
                 }
                 return;
             }
@@ -875,6 +876,12 @@ impl Endpoint {
         self.sh.child_spis.get(&spi_in).copied().flatten()
     }
 
+    /// IKE SA `id` itself (tests that speak for the peer with its keys).
+    #[cfg(test)]
+    pub(crate) fn sa_mut(&mut self, id: IkeSaId) -> Option<&mut IkeSa> {
+        self.sas.get_mut(&id).map(|sa| &mut **sa)
+    }
+
     /// Adds a hand-built SA (tests replaying captures).
     #[cfg(test)]
     pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
@@ -1043,8 +1050,15 @@ impl Endpoint {
     }
 
     /// RFC 7296 section 2.5: a request with a major version above 2 is answered
-    /// INVALID_MAJOR_VERSION (with version 2 in the header).
-    fn answer_major_version(&mut self, view: &Header<'_>, local: SocketAddr, remote: SocketAddr) {
+    /// INVALID_MAJOR_VERSION (with version 2 in the header), as the refusal table
+    /// says for `refusal`.
+    fn answer_major_version(
+        &mut self,
+        view: &Header<'_>,
+        local: SocketAddr,
+        remote: SocketAddr,
+        refusal: &Refusal,
+    ) {
         if view.flags().is_response() || view.major_version() < 2 {
             return;
         }
@@ -1056,9 +1070,10 @@ impl Endpoint {
             flags: view.flags(),
             message_id: view.message_id(),
         };
-        if let Some(m) =
-            ike_init::notify_response(&request, NotifyType::INVALID_MAJOR_VERSION, &[2])
-        {
+        if !refusal.answers_in_clear() {
+            return;
+        }
+        if let Some(m) = ike_init::notify_response(&request, refusal.notify, &refusal.data) {
             self.sh.send(local, remote, &m);
         }
     }
@@ -1130,12 +1145,9 @@ impl Endpoint {
             Ok(m) => m,
             Err(e) => {
                 self.sh.stats.dropped_parse_error += 1;
-                if let ErrorKind::UnsupportedCritical(ty) = e.kind() {
-                    if let Some(m) = ike_init::notify_response(
-                        hdr,
-                        NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
-                        &[ty.0],
-                    ) {
+                let refusal = Refusal::malformed(&e);
+                if refusal.answers_in_clear() {
+                    if let Some(m) = ike_init::notify_response(hdr, refusal.notify, &refusal.data) {
                         self.sh.send(local, remote, &m);
                     }
                 }

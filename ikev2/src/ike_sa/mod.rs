@@ -23,6 +23,7 @@ use crate::crypto::sk::{Opened, SkError, SkPlaintext, SkProtector};
 use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::{ChildSaDeleted, DownReason, Event, Failure, IkeSaDown, IkeSaId, IkeSaUp};
+use crate::exchange::refusal::Refusal;
 use crate::exchange::{self, Chain, Outcome, Task, rules};
 use crate::nat::NatStatus;
 use crate::ts::TrafficSelector;
@@ -780,12 +781,20 @@ impl IkeSa {
         let exchange = hdr.exchange_type;
         let mut resp = Chain::new();
         let payloads = parse_payload_chain(plain.next_payload, &plain.payloads)
-            .map_err(|e| format!("malformed {exchange} request: {e}"))
-            .and_then(|p| rules::check(exchange, false, &p).map(|()| p));
+            .map_err(|e| {
+                (
+                    Refusal::malformed(&e),
+                    format!("malformed {exchange} request: {e}"),
+                )
+            })
+            .and_then(|p| match rules::check(exchange, false, &p) {
+                Ok(()) => Ok(p),
+                Err(e) => Err((Refusal::invalid_syntax(), e)),
+            });
         match payloads {
-            Err(e) => {
+            Err((refusal, e)) => {
                 ctx.sh.stats.dropped_invalid += 1;
-                let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);
+                let _ = resp.notify(refusal.notify, &refusal.data);
                 if !self.is_established() {
                     self.fail(ctx, Phase::of(exchange), Cause::Protocol(e), false, None);
                 }
@@ -809,7 +818,8 @@ impl IkeSa {
                     let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
                 } else if !state_ok {
                     ctx.sh.stats.dropped_invalid += 1;
-                    let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);
+                    let refusal = Refusal::invalid_syntax();
+                    let _ = resp.notify(refusal.notify, &refusal.data);
                 } else {
                     match exchange {
                         ExchangeType::IKE_AUTH => {
