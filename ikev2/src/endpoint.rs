@@ -8,12 +8,11 @@
 //! it panic, and nothing unauthenticated can take down an established SA.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
+use rand_core::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::config::{ConnectionConfig, DpdAction, EndpointConfig, Identity};
@@ -27,74 +26,15 @@ use crate::exchange::ike_init::{self, IkeInit, InitKey};
 use crate::exchange::informational::Informational;
 use crate::exchange::refusal::Refusal;
 use crate::exchange::{Task, rules};
+use crate::ike_sa::ctx::{Action, Ctx, Shared, Transmit};
 use crate::ike_sa::{ChildState, IkeSa, needs_marker};
 use crate::nat::NatStatus;
+use crate::status::Stats;
 use crate::timer_index::TimerIndex;
 use crate::ts::TrafficSelector;
 use crate::wire::{
     ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
 };
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    /// The UDP payload: the IKE message, after the non-ESP marker when sent from a
-    /// port other than 500.
-    pub payload: Vec<u8>,
-}
-
-/// Counters of what the endpoint did with its input. Every dropped datagram is
-/// counted under exactly one `dropped_*` reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    pub received: u64,
-    pub sent: u64,
-    /// NAT-keepalives (a single 0xff octet on port 4500), ignored.
-    pub keepalives: u64,
-    /// Non-IKE datagrams on port 4500 (ESP: non-zero SPI where the marker should be).
-    pub dropped_non_ike: u64,
-    pub dropped_too_large: u64,
-    /// Not a well-formed IKE message (header, lengths, payload syntax, decryption
-    /// framing).
-    pub dropped_parse_error: u64,
-    /// No IKE SA with our SPI, or the peer's SPI does not match.
-    pub dropped_unknown_spi: u64,
-    /// ICV or AEAD tag did not verify.
-    pub dropped_bad_icv: u64,
-    /// A request whose message ID is neither the expected one nor the last answered.
-    pub dropped_out_of_window: u64,
-    /// A retransmitted request we answered already and do not answer again (later
-    /// fragments of a retransmission, a retransmitted IKE_SA_INIT of an established SA).
-    pub dropped_duplicate: u64,
-    /// A response that answers nothing we sent, or a message in the wrong state.
-    pub dropped_unexpected: u64,
-    /// Well-formed but against the protocol (payload rules, flags, nonsense answers).
-    pub dropped_invalid: u64,
-    /// IKE_SA_INIT without a valid cookie while cookies are required.
-    pub dropped_cookie_required: u64,
-    pub dropped_half_open_limit: u64,
-    pub dropped_block_threshold: u64,
-    pub dropped_fragment_limit: u64,
-    pub dropped_fragment_timeout: u64,
-    pub retransmitted_requests: u64,
-    pub retransmitted_responses: u64,
-    pub fragmented_messages: u64,
-    pub reassembled_messages: u64,
-    pub cookies_sent: u64,
-    pub cookie_retries: u64,
-    pub invalid_ke_sent: u64,
-    pub invalid_ke_retries: u64,
-    pub nat_detected: u64,
-    pub half_open_timeouts: u64,
-    pub child_sas_installed: u64,
-    pub rekeys_refused: u64,
-    /// Diffie-Hellman shared secrets computed (IKE_SA_INIT, IKE SA rekeys, CHILD SAs
-    /// with PFS), as initiator or responder: the expensive work a flood aims at.
-    pub dh_computations: u64,
-}
 
 /// One IKE SA as [`Endpoint::ike_sas`] shows it.
 #[derive(Debug, Clone)]
@@ -151,118 +91,6 @@ pub struct ReloadSummary {
     pub unchanged: Vec<String>,
 }
 
-/// Endpoint-level work an SA asks for while it handles a message.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// The peer sent INITIAL_CONTACT: delete our other IKE SAs between these IDs.
-    InitialContact {
-        keep: IkeSaId,
-        local_id: Identity,
-        remote_id: Identity,
-    },
-    /// An IKE SA was rekeyed: route `new` (our new SPI) to it instead of `old`.
-    Respi {
-        id: IkeSaId,
-        old: IkeSpi,
-        new: IkeSpi,
-    },
-    /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
-    AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` ended without us deleting it: an exchange
-    /// timed out (the peer is dead) or its hard lifetime passed (then the
-    /// connection's `dpd_action` decides what follows), or the peer deleted it
-    /// (`closed`: its `close_action` decides). strongSwan's `ike_sa.c`
-    /// `reestablish()`.
-    Reestablish {
-        conn: Arc<ConnectionConfig>,
-        closed: bool,
-    },
-    /// Our IKE_SA_INIT or IKE_AUTH of `conn` got no answer and `keyingtries` allows
-    /// another try: initiate again, this being try number `keyingtry` + 1.
-    Retry {
-        conn: Arc<ConnectionConfig>,
-        keyingtry: u32,
-    },
-}
-
-/// State every SA writes to: randomness, output queues, counters.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub rng: ChaCha20Rng,
-    pub transmits: VecDeque<Transmit>,
-    pub events: VecDeque<Event>,
-    pub stats: Stats,
-    /// Our inbound ESP SPIs in use, with the IKE SA holding each once it is known
-    /// (filled in after every operation on an SA), so that the data plane's usage
-    /// reports find their SA without a visit to every SA.
-    pub child_spis: HashMap<u32, Option<IkeSaId>>,
-    pub actions: Vec<Action>,
-    /// Tests replaying captures: nonces to use instead of random ones, in order.
-    #[cfg(test)]
-    pub nonces: VecDeque<Vec<u8>>,
-    /// Tests: answer this many of the peer's next CHILD SA rekey requests with
-    /// NO_PROPOSAL_CHOSEN (a peer whose configuration changed).
-    #[cfg(test)]
-    pub refuse_child_rekeys: u32,
-    /// Tests: the same for IKE SA rekey requests.
-    #[cfg(test)]
-    pub refuse_ike_rekeys: u32,
-    /// Tests: answer this many new CHILD SA requests with TEMPORARY_FAILURE.
-    #[cfg(test)]
-    pub busy_child_creates: u32,
-}
-
-impl Shared {
-    /// Queues an IKE message from `local` to `remote`, with the non-ESP marker when
-    /// `local` is not port 500.
-    pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
-        let mut payload = Vec::with_capacity(msg.len() + 4);
-        if needs_marker(local) {
-            payload.extend_from_slice(&[0; 4]);
-        }
-        payload.extend_from_slice(msg);
-        self.stats.sent += 1;
-        self.transmits.push_back(Transmit {
-            local,
-            remote,
-            payload,
-        });
-    }
-
-    /// Queues a datagram as is (a NAT-keepalive).
-    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
-        self.stats.sent += 1;
-        self.transmits.push_back(Transmit {
-            local,
-            remote,
-            payload: payload.to_vec(),
-        });
-    }
-
-    pub(crate) fn event(&mut self, e: Event) {
-        self.events.push_back(e);
-    }
-
-    /// A fresh inbound ESP SPI: random, not in use, above the reserved 1-255.
-    pub(crate) fn new_child_spi(&mut self) -> u32 {
-        loop {
-            let spi = self.rng.next_u32();
-            if spi >= 0x100 && !self.child_spis.contains_key(&spi) {
-                self.child_spis.insert(spi, None);
-                return spi;
-            }
-        }
-    }
-}
-
-/// What an SA sees of the endpoint while it runs.
-#[derive(Debug)]
-pub(crate) struct Ctx<'a> {
-    pub now: Instant,
-    pub config: &'a EndpointConfig,
-    pub sh: &'a mut Shared,
-}
-
 /// All IKE SAs of a daemon. Sans-IO: see the crate documentation.
 #[derive(Debug)]
 pub struct Endpoint {
@@ -294,22 +122,7 @@ impl Endpoint {
         Self {
             config,
             conns,
-            sh: Shared {
-                rng: ChaCha20Rng::from_seed(seed),
-                transmits: VecDeque::new(),
-                events: VecDeque::new(),
-                stats: Stats::default(),
-                child_spis: HashMap::new(),
-                actions: Vec::new(),
-                #[cfg(test)]
-                nonces: VecDeque::new(),
-                #[cfg(test)]
-                refuse_child_rekeys: 0,
-                #[cfg(test)]
-                refuse_ike_rekeys: 0,
-                #[cfg(test)]
-                busy_child_creates: 0,
-            },
+            sh: Shared::new(seed),
             sas: BTreeMap::new(),
             timers: TimerIndex::default(),
             by_spi: HashMap::new(),

@@ -16,9 +16,9 @@
 
 use crate::config::{Childless, ConnectionConfig, IdMatch, Identity};
 use crate::crypto::keymat::{psk_auth, signed_octets, verify_psk_auth};
-use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::ike_sa::IkeSa;
+use crate::ike_sa::ctx::{Action, Ctx};
 use crate::wire::{Auth, AuthMethod, Id, NotifyType, Payload};
 
 use super::child_create::{self, Proposed};

@@ -20,8 +20,8 @@ use crate::crypto::algorithms::IkeSuite;
 use crate::crypto::dh::DhPrivate;
 use crate::crypto::keymat::{IkeKeys, rekey_skeyseed};
 use crate::crypto::proposal::{self, Preference, Proposal};
-use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
+use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{IkeSa, NewIke, SaCrypto, State};
 use crate::wire::{self, DhGroup, IkeSpi, Ke, Nonce, NotifyType, Payload, ProtocolId};
 

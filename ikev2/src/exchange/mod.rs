@@ -27,10 +27,10 @@ pub(crate) mod rules;
 
 use core::time::Duration;
 
-use crate::endpoint::Ctx;
 use crate::error::Cause;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
+use crate::ike_sa::ctx::Ctx;
 use crate::wire::{self, ExchangeType, Notify, NotifyType, Payload, PayloadType};
 
 /// After a failed rekey (IKE or CHILD SA) the SA is kept and the rekey tried again

@@ -6,6 +6,7 @@
 //! Requests are answered at once and the answer is cached; our own requests run one
 //! at a time from a queue of [`Task`]s.
 
+pub(crate) mod ctx;
 pub(crate) mod fragment;
 pub(crate) mod timers;
 pub(crate) mod window;
@@ -20,7 +21,6 @@ use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::secret::SecretBytes;
 use crate::crypto::sk::{Opened, SkError, SkPlaintext, SkProtector};
-use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::{ChildSaDeleted, DownReason, Event, Failure, IkeSaDown, IkeSaId, IkeSaUp};
 use crate::exchange::refusal::Refusal;
@@ -31,6 +31,7 @@ use crate::wire::{
     ExchangeType, Flags, HeaderRepr, IkeSpi, Message, NotifyType, Payload, PayloadType,
     parse_payload_chain,
 };
+use ctx::{Action, Ctx};
 
 use fragment::{Added, Reassembler};
 use window::{Outstanding, RequestKind, RequestWindow, ResponseWindow};
