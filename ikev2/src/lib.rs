@@ -39,7 +39,7 @@ mod tests;
 #[cfg(test)]
 extern crate self as ikev2;
 
-pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary};
+pub use endpoint::Endpoint;
 pub use event::UsageReport;
 pub use ike_sa::ctx::Transmit;
-pub use status::Stats;
+pub use status::{ChildSaState, ChildSaStatus, IkeSaState, IkeSaStatus, ReloadSummary, Stats};

@@ -26,6 +26,7 @@ use crate::event::{ChildSaDeleted, DownReason, Event, Failure, IkeSaDown, IkeSaI
 use crate::exchange::refusal::Refusal;
 use crate::exchange::{self, Chain, Outcome, Task, rules};
 use crate::nat::NatStatus;
+use crate::status::{ChildSaState, ChildSaStatus, IkeSaState, IkeSaStatus};
 use crate::ts::TrafficSelector;
 use crate::wire::{
     ExchangeType, Flags, HeaderRepr, IkeSpi, Message, NotifyType, Payload, PayloadType,
@@ -55,14 +56,15 @@ pub(crate) enum State {
 }
 
 impl State {
-    pub(crate) fn name(self) -> &'static str {
+    /// The state as status displays show it.
+    pub(crate) fn status(self) -> IkeSaState {
         match self {
-            State::Connecting => "CONNECTING",
-            State::Authenticating => "AUTHENTICATING",
-            State::Established => "ESTABLISHED",
-            State::Deleting => "DELETING",
-            State::Rekeyed => "REKEYED",
-            State::Dead => "DEAD",
+            State::Connecting => IkeSaState::Connecting,
+            State::Authenticating => IkeSaState::Authenticating,
+            State::Established => IkeSaState::Established,
+            State::Deleting => IkeSaState::Deleting,
+            State::Rekeyed => IkeSaState::Rekeyed,
+            State::Dead => IkeSaState::Dead,
         }
     }
 }
@@ -187,13 +189,14 @@ pub(crate) struct ChildSa {
 }
 
 impl ChildState {
-    pub(crate) fn name(&self) -> &'static str {
+    /// The state as status displays show it.
+    pub(crate) fn status(&self) -> ChildSaState {
         match self {
-            ChildState::Installed => "INSTALLED",
-            ChildState::Rekeying => "REKEYING",
-            ChildState::Rekeyed => "REKEYED",
-            ChildState::Deleting => "DELETING",
-            ChildState::Lingering(_) => "LINGERING",
+            ChildState::Installed => ChildSaState::Installed,
+            ChildState::Rekeying => ChildSaState::Rekeying,
+            ChildState::Rekeyed => ChildSaState::Rekeyed,
+            ChildState::Deleting => ChildSaState::Deleting,
+            ChildState::Lingering(_) => ChildSaState::Lingering,
         }
     }
 }
@@ -452,6 +455,38 @@ impl IkeSa {
         }
         if let Some((n, delete_old)) = self.pending_adopt.take() {
             self.adopt(ctx, *n, delete_old);
+        }
+    }
+
+    /// A snapshot for status displays.
+    pub(crate) fn status(&self) -> IkeSaStatus {
+        IkeSaStatus {
+            id: self.id,
+            conn: self.conn.name.clone(),
+            state: self.state.status(),
+            initiator: self.initiator,
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            local: self.local,
+            remote: self.remote,
+            local_id: self.local_id.clone(),
+            remote_id: self.remote_id.clone(),
+            suite: self.crypto.as_ref().map(|c| c.suite),
+            nat: self.nat,
+            children: self
+                .children
+                .iter()
+                .map(|c| ChildSaStatus {
+                    name: c.name.clone(),
+                    state: c.state.status(),
+                    outbound: c.outbound,
+                    spi_in: c.spi_in,
+                    spi_out: c.spi_out,
+                    suite: c.suite,
+                    local_ts: c.local_ts.clone(),
+                    remote_ts: c.remote_ts.clone(),
+                })
+                .collect(),
         }
     }
 

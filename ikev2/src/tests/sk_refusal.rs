@@ -85,7 +85,7 @@ fn assert_still_up(net: &mut Network) {
     for node in 0..2 {
         let sas = net.nodes[node].ep.ike_sas();
         assert_eq!(sas.len(), 1, "node {node}");
-        assert_eq!(sas[0].state.to_string(), "ESTABLISHED", "node {node}");
+        assert_eq!(sas[0].state, crate::IkeSaState::Established, "node {node}");
         assert!(
             !net.nodes[node]
                 .events
