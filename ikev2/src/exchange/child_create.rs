@@ -508,12 +508,7 @@ pub(crate) fn process_request(
     payloads: &[Payload<'_>],
     resp: &mut Chain,
 ) {
-    let ike_rekey = find(payloads, |p| match p {
-        Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
-        _ => None,
-    })
-    .unwrap_or(false);
-    if ike_rekey {
+    if super::ike_rekey::rekeys_ike_sa(payloads) {
         if super::ike_rekey::process_request(sa, ctx, payloads, resp) {
             return;
         }

@@ -198,6 +198,17 @@ impl IkeRekey {
     }
 }
 
+/// Whether a CREATE_CHILD_SA request rekeys the IKE SA: its SA payload proposes for
+/// IKE (RFC 7296 section 1.3.2), not for ESP. The one test for it, used both to route
+/// the request here and to let it through while our own IKE rekey is in flight.
+pub(crate) fn rekeys_ike_sa(payloads: &[Payload<'_>]) -> bool {
+    find(payloads, |p| match p {
+        Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
+        _ => None,
+    })
+    .unwrap_or(false)
+}
+
 fn new_spi(ctx: &mut Ctx<'_>) -> IkeSpi {
     loop {
         let s = IkeSpi(rand_core::RngCore::next_u64(&mut ctx.sh.rng));

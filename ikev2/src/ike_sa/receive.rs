@@ -220,7 +220,7 @@ impl IkeSa {
                 let busy = exchange == ExchangeType::CREATE_CHILD_SA
                     && (matches!(self.state, State::Deleting | State::Rekeyed)
                         || matches!(self.active, Some(Task::IkeRekey(_)))
-                            && !rules_ike_rekey(&payloads));
+                            && !exchange::ike_rekey::rekeys_ike_sa(&payloads));
                 if busy {
                     // Being rekeyed or deleted (RFC 7296 section 2.25).
                     ctx.sh.stats.rekeys_refused += 1;
@@ -269,17 +269,6 @@ impl IkeSa {
             }
         }
     }
-}
-
-/// Whether a CREATE_CHILD_SA request rekeys the IKE SA (its SA payload is for IKE).
-fn rules_ike_rekey(payloads: &[Payload<'_>]) -> bool {
-    payloads.iter().any(|p| match p {
-        Payload::Sa(s) => s
-            .proposals
-            .first()
-            .is_some_and(|p| p.protocol == crate::wire::ProtocolId::IKE),
-        _ => false,
-    })
 }
 
 /// The whole plaintext of an authenticated message: at once for an SK payload, or when
