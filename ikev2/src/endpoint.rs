@@ -33,6 +33,8 @@ use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi};
 
 mod admission;
 mod settle;
+#[cfg(test)]
+mod test_hooks;
 
 /// All IKE SAs of a daemon. Sans-IO: see the crate documentation.
 #[derive(Debug)]
@@ -569,56 +571,6 @@ impl Endpoint {
     /// Responder IKE SAs waiting for IKE_AUTH.
     pub fn half_open_count(&self) -> usize {
         self.half_open_total
-    }
-
-    // -- internals -------------------------------------------------------------------
-
-    /// Connection `i` as SAs share it.
-    #[cfg(test)]
-    pub(crate) fn connection(&self, i: usize) -> Arc<ConnectionConfig> {
-        self.conns[i].clone()
-    }
-
-    /// The next nonce we make (tests replaying captures).
-    #[cfg(test)]
-    pub(crate) fn push_nonce(&mut self, n: Vec<u8>) {
-        self.sh.nonces.push_back(n);
-    }
-
-    /// Answers the peer's next `child` CHILD SA rekeys and `ike` IKE SA rekeys with
-    /// NO_PROPOSAL_CHOSEN (simulation tests of failed rekeys).
-    #[cfg(test)]
-    pub(crate) fn refuse_rekeys(&mut self, child: u32, ike: u32) {
-        self.sh.refuse_child_rekeys = child;
-        self.sh.refuse_ike_rekeys = ike;
-    }
-
-    /// Answers the peer's next `n` requests for new CHILD SAs with TEMPORARY_FAILURE.
-    #[cfg(test)]
-    pub(crate) fn busy_child_creates(&mut self, n: u32) {
-        self.sh.busy_child_creates = n;
-    }
-
-    /// The IKE SA the SPI index names for inbound ESP SPI `spi_in`.
-    #[cfg(test)]
-    pub(crate) fn child_owner(&self, spi_in: u32) -> Option<IkeSaId> {
-        self.sh.child_spis.get(&spi_in).copied().flatten()
-    }
-
-    /// IKE SA `id` itself (tests that speak for the peer with its keys).
-    #[cfg(test)]
-    pub(crate) fn sa_mut(&mut self, id: IkeSaId) -> Option<&mut IkeSa> {
-        self.sas.get_mut(&id).map(|sa| &mut **sa)
-    }
-
-    /// Adds a hand-built SA (tests replaying captures).
-    #[cfg(test)]
-    pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
-        self.by_spi.insert(sa.our_spi(), sa.id);
-        self.next_id = self.next_id.max(sa.id.0 + 1);
-        let id = sa.id;
-        self.sas.insert(id, Box::new(sa));
-        self.refresh_timer(id);
     }
 
     fn new_id(&mut self) -> IkeSaId {

@@ -523,15 +523,11 @@ pub(crate) fn process_request(
         },
         None => None,
     };
-    #[cfg(test)]
-    if rekey_of.is_some() && ctx.sh.refuse_child_rekeys > 0 {
-        ctx.sh.refuse_child_rekeys -= 1;
+    if rekey_of.is_some() && ctx.sh.faults.refuse_child_rekey() {
         let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
         return;
     }
-    #[cfg(test)]
-    if rekey_of.is_none() && ctx.sh.busy_child_creates > 0 {
-        ctx.sh.busy_child_creates -= 1;
+    if rekey_of.is_none() && ctx.sh.faults.busy_child_create() {
         let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
         return;
     }

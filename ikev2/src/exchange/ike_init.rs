@@ -43,8 +43,7 @@ pub(crate) struct IkeInit {
 
 /// A fresh nonce from the endpoint's RNG.
 pub(crate) fn nonce(ctx: &mut Ctx<'_>) -> Vec<u8> {
-    #[cfg(test)]
-    if let Some(n) = ctx.sh.nonces.pop_front() {
+    if let Some(n) = ctx.sh.faults.take_nonce() {
         return n;
     }
     let mut n = vec![0u8; NONCE_LEN];

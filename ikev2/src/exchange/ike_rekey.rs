@@ -270,9 +270,7 @@ pub(crate) fn process_request(
         ctx.sh.stats.rekeys_refused += 1;
         return true;
     }
-    #[cfg(test)]
-    if ctx.sh.refuse_ike_rekeys > 0 {
-        ctx.sh.refuse_ike_rekeys -= 1;
+    if ctx.sh.faults.refuse_ike_rekey() {
         let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
         return true;
     }

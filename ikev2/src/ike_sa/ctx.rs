@@ -15,6 +15,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
+use super::faults::Faults;
 use super::{IkeSa, needs_marker};
 use crate::config::{ConnectionConfig, EndpointConfig, Identity};
 use crate::event::{Event, IkeSaId};
@@ -77,19 +78,8 @@ pub(crate) struct Shared {
     /// reports find their SA without a visit to every SA.
     pub child_spis: HashMap<u32, Option<IkeSaId>>,
     pub actions: Vec<Action>,
-    /// Tests replaying captures: nonces to use instead of random ones, in order.
-    #[cfg(test)]
-    pub nonces: VecDeque<Vec<u8>>,
-    /// Tests: answer this many of the peer's next CHILD SA rekey requests with
-    /// NO_PROPOSAL_CHOSEN (a peer whose configuration changed).
-    #[cfg(test)]
-    pub refuse_child_rekeys: u32,
-    /// Tests: the same for IKE SA rekey requests.
-    #[cfg(test)]
-    pub refuse_ike_rekeys: u32,
-    /// Tests: answer this many new CHILD SA requests with TEMPORARY_FAILURE.
-    #[cfg(test)]
-    pub busy_child_creates: u32,
+    /// Test-only fault injection; empty outside tests.
+    pub faults: Faults,
 }
 
 impl Shared {
@@ -102,14 +92,7 @@ impl Shared {
             stats: Stats::default(),
             child_spis: HashMap::new(),
             actions: Vec::new(),
-            #[cfg(test)]
-            nonces: VecDeque::new(),
-            #[cfg(test)]
-            refuse_child_rekeys: 0,
-            #[cfg(test)]
-            refuse_ike_rekeys: 0,
-            #[cfg(test)]
-            busy_child_creates: 0,
+            faults: Faults::default(),
         }
     }
 

@@ -19,6 +19,7 @@
 mod adopt;
 mod child;
 pub(crate) mod ctx;
+pub(crate) mod faults;
 pub(crate) mod fragment;
 mod receive;
 mod send;
