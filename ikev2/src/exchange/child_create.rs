@@ -209,9 +209,7 @@ pub(crate) fn complete(
     let cfg = conn.children.get(p.child)?;
     let checked = check_response(&p, cfg, payloads, phase).and_then(|r| match r.1.dh {
         // PFS: the chosen proposal has a group, so the response must carry its KE.
-        Some(g) if g_ir.is_none() => Err(Cause::Protocol(format!(
-            "the chosen ESP proposal has PFS group {g} but the response has no matching KE"
-        ))),
+        Some(g) if g_ir.is_none() => Err(Cause::PfsKeMissing(g)),
         _ => Ok(r),
     });
     match checked {
@@ -276,7 +274,7 @@ fn check_response(
             "the response must carry exactly one proposal".into(),
         ));
     };
-    let chosen = Proposal::from_wire(chosen).map_err(|e| Cause::Protocol(e.to_string()))?;
+    let chosen = Proposal::from_wire(chosen).map_err(Cause::UnsupportedAttribute)?;
     let spi_out = chosen
         .spi
         .as_slice()
@@ -573,12 +571,7 @@ pub(crate) fn process_request(
         };
         ctx.sh.stats.dh_computations += 1;
         let r = DhPrivate::generate(group, &mut ctx.sh.rng)
-            .map_err(|e| e.to_string())
-            .and_then(|dh| {
-                dh.shared_secret(ke.data)
-                    .map(|s| (dh, s))
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|dh| dh.shared_secret(ke.data).map(|s| (dh, s)));
         match r {
             Ok(x) => dh_and_secret = Some(x),
             Err(e) => {
@@ -587,7 +580,7 @@ pub(crate) fn process_request(
                 sa.fail_child(
                     ctx,
                     Phase::CreateChildSa,
-                    Cause::Protocol(format!("invalid KE payload: {e}")),
+                    Cause::InvalidKe(e),
                     false,
                     &cfg.name,
                 );
@@ -817,7 +810,7 @@ impl ChildCreate {
                 Ok(s) => Some(s),
                 Err(e) => {
                     ctx.sh.child_spis.remove(&p.spi_in);
-                    let cause = Cause::Protocol(format!("invalid KE payload: {e}"));
+                    let cause = Cause::InvalidKe(e);
                     sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
                     return Outcome::Done;
                 }

@@ -154,10 +154,7 @@ impl IkeAuth {
             return failed(sa, ctx, cause);
         };
         if auth.method != AuthMethod::SHARED_KEY_MIC {
-            let cause = Cause::Protocol(format!(
-                "peer authenticates with {}; ikev2d only does pre-shared keys",
-                auth.method
-            ));
+            let cause = Cause::UnsupportedAuthMethod(auth.method);
             return failed(sa, ctx, cause);
         }
         let Some(crypto) = sa.crypto.as_ref() else {
@@ -274,10 +271,7 @@ pub(crate) fn process_request(
         return reject(sa, ctx, resp, cause);
     };
     if auth.method != AuthMethod::SHARED_KEY_MIC {
-        let cause = Cause::Protocol(format!(
-            "peer authenticates with {}; ikev2d only does pre-shared keys",
-            auth.method
-        ));
+        let cause = Cause::UnsupportedAuthMethod(auth.method);
         return reject(sa, ctx, resp, cause);
     }
     let Some(crypto) = sa.crypto.as_ref() else {

@@ -198,7 +198,7 @@ impl IkeInit {
         let [chosen] = sa_payload.proposals.as_slice() else {
             return Err(protocol("the response must carry exactly one proposal"));
         };
-        let chosen = Proposal::from_wire(chosen).map_err(|e| Cause::Protocol(e.to_string()))?;
+        let chosen = Proposal::from_wire(chosen).map_err(Cause::UnsupportedAttribute)?;
         // The choice must be one we offered.
         proposal::select(
             &conn.proposals,
@@ -215,12 +215,11 @@ impl IkeInit {
         })
         .ok_or_else(|| protocol("no KE payload"))?;
         if ke.group != suite.dh || ke.group != self.dh.group() {
-            return Err(Cause::Protocol(format!(
-                "KE payload of group {}, but we sent {} and the chosen proposal has {}",
-                ke.group,
-                self.dh.group(),
-                suite.dh
-            )));
+            return Err(Cause::KeGroupMismatch {
+                received: ke.group,
+                sent: self.dh.group(),
+                chosen: suite.dh,
+            });
         }
         let nr = find(payloads, |p| match p {
             Payload::Nonce(n) => Some(n.data.to_vec()),
@@ -228,10 +227,7 @@ impl IkeInit {
         })
         .ok_or_else(|| protocol("no Nonce payload"))?;
         ctx.sh.stats.dh_computations += 1;
-        let g_ir = self
-            .dh
-            .shared_secret(ke.data)
-            .map_err(|e| Cause::Protocol(e.to_string()))?;
+        let g_ir = self.dh.shared_secret(ke.data).map_err(Cause::InvalidKe)?;
         sa.spi_r = hdr.spi_r;
         let keys = IkeKeys::from_shared_secret(
             &suite,
@@ -342,7 +338,7 @@ pub(crate) fn respond(
     ctx.sh.stats.dh_computations += 1;
     let g_ir = dh
         .shared_secret(ke.data)
-        .map_err(|e| no_proposal(Cause::Protocol(format!("invalid KE payload: {e}"))))?;
+        .map_err(|e| no_proposal(Cause::InvalidKe(e)))?;
     let nr = nonce(ctx);
     let keys = IkeKeys::from_shared_secret(
         &suite,

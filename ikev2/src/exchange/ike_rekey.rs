@@ -164,7 +164,7 @@ impl IkeRekey {
             return Err(protocol("not exactly one proposal"));
         };
         let chosen =
-            Proposal::from_wire(chosen).map_err(|e| Some(Cause::Protocol(e.to_string())))?;
+            Proposal::from_wire(chosen).map_err(|e| Some(Cause::UnsupportedAttribute(e)))?;
         proposal::select(
             &sa.conn.proposals,
             std::slice::from_ref(&chosen),
@@ -193,7 +193,7 @@ impl IkeRekey {
         }
         let g_ir = dh
             .shared_secret(ke.data)
-            .map_err(|e| Some(Cause::Protocol(e.to_string())))?;
+            .map_err(|e| Some(Cause::InvalidKe(e)))?;
         new_ike(sa, suite, &g_ir, self.spi, spi_r, &self.nonce, &nr, true).map_err(Some)
     }
 }
@@ -327,7 +327,7 @@ pub(crate) fn process_request(
         .and_then(|dh| {
             dh.shared_secret(ke.data)
                 .map(|s| (dh, s))
-                .map_err(|e| Cause::Protocol(format!("invalid KE payload: {e}")))
+                .map_err(Cause::InvalidKe)
         });
     let (dh, g_ir) = match made {
         Ok(x) => x,

@@ -76,14 +76,23 @@ impl IkeSa {
             Ok(p) => p,
             Err(e) => {
                 ctx.sh.stats.dropped_parse_error += 1;
-                let cause = Cause::Protocol(format!("malformed {exchange} response: {e}"));
+                let cause = Cause::Malformed {
+                    exchange,
+                    response: true,
+                    error: e,
+                };
                 self.fail(ctx, Phase::of(exchange), cause, true, None);
                 return;
             }
         };
-        if let Err(e) = rules::check(exchange, true, &payloads) {
+        if let Err(violation) = rules::check(exchange, true, &payloads) {
             ctx.sh.stats.dropped_invalid += 1;
-            self.fail(ctx, Phase::of(exchange), Cause::Protocol(e), true, None);
+            let cause = Cause::PayloadRules {
+                exchange,
+                response: true,
+                violation,
+            };
+            self.fail(ctx, Phase::of(exchange), cause, true, None);
             return;
         }
         self.dispatch_response(ctx, hdr, &payloads, msg);
@@ -190,22 +199,31 @@ impl IkeSa {
         let exchange = hdr.exchange_type;
         let mut resp = Chain::new();
         let payloads = parse_payload_chain(plain.next_payload, &plain.payloads)
-            .map_err(|e| {
-                (
-                    Refusal::malformed(&e),
-                    format!("malformed {exchange} request: {e}"),
-                )
+            .map_err(|error| {
+                let cause = Cause::Malformed {
+                    exchange,
+                    response: false,
+                    error,
+                };
+                (Refusal::malformed(&error), Box::new(cause))
             })
             .and_then(|p| match rules::check(exchange, false, &p) {
                 Ok(()) => Ok(p),
-                Err(e) => Err((Refusal::invalid_syntax(), e)),
+                Err(violation) => {
+                    let cause = Cause::PayloadRules {
+                        exchange,
+                        response: false,
+                        violation,
+                    };
+                    Err((Refusal::invalid_syntax(), Box::new(cause)))
+                }
             });
         match payloads {
-            Err((refusal, e)) => {
+            Err((refusal, cause)) => {
                 ctx.sh.stats.dropped_invalid += 1;
                 let _ = resp.notify(refusal.notify, &refusal.data);
                 if !self.is_established() {
-                    self.fail(ctx, Phase::of(exchange), Cause::Protocol(e), false, None);
+                    self.fail(ctx, Phase::of(exchange), *cause, false, None);
                 }
             }
             Ok(payloads) => {
