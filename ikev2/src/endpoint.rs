@@ -3,264 +3,38 @@
 //!
 //! It does what strongSwan's `receiver.c` and `ike_sa_manager.c` do before an IKE SA
 //! handles a message: strip the non-ESP marker of port 4500, sanity-check the size and
-//! header, answer IKE_SA_INIT requests (half-open limits, cookies, retransmissions of
-//! IKE_SA_INIT), and route everything else by our SPI. Nothing a peer sends can make
+//! header, hand IKE_SA_INIT requests to admission ([`admission`]: half-open limits,
+//! cookies, retransmissions of IKE_SA_INIT), and route everything else by our SPI;
+//! after an SA ran, [`settle`] carries out what it asked for. Commands (initiate,
+//! terminate, rekey, reload) and the outputs are here. Nothing a peer sends can make
 //! it panic, and nothing unauthenticated can take down an established SA.
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rand_chacha::ChaCha20Rng;
-use rand_core::{RngCore, SeedableRng};
-use sha2::{Digest, Sha256};
+use rand_core::RngCore;
 
-use crate::config::{ConnectionConfig, DpdAction, EndpointConfig, Identity};
+use crate::config::{ConnectionConfig, EndpointConfig};
 use crate::cookie::CookieGenerator;
-use crate::crypto::algorithms::{EspSuite, IkeSuite};
 use crate::crypto::proposal;
-use crate::error::{CommandError, Phase};
-use crate::event::UsageReport;
-use crate::event::{DownReason, Event, Failure, IkeSaId};
-use crate::exchange::ike_init::{self, IkeInit, InitKey};
+use crate::error::CommandError;
+use crate::event::{DownReason, Event, IkeSaId, UsageReport};
+use crate::exchange::Task;
+use crate::exchange::ike_init::{IkeInit, InitKey};
 use crate::exchange::informational::Informational;
-use crate::exchange::{Task, rules};
+use crate::exchange::refusal::Refusal;
+use crate::ike_sa::ctx::{Ctx, Shared, Transmit};
 use crate::ike_sa::{ChildState, IkeSa, needs_marker};
-use crate::nat::NatStatus;
+use crate::status::{IkeSaStatus, ReloadSummary, Stats};
 use crate::timer_index::TimerIndex;
-use crate::ts::TrafficSelector;
-use crate::wire::{
-    ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
-};
+use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi};
 
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    /// The UDP payload: the IKE message, after the non-ESP marker when sent from a
-    /// port other than 500.
-    pub payload: Vec<u8>,
-}
-
-/// Counters of what the endpoint did with its input. Every dropped datagram is
-/// counted under exactly one `dropped_*` reason.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    pub received: u64,
-    pub sent: u64,
-    /// NAT-keepalives (a single 0xff octet on port 4500), ignored.
-    pub keepalives: u64,
-    /// Non-IKE datagrams on port 4500 (ESP: non-zero SPI where the marker should be).
-    pub dropped_non_ike: u64,
-    pub dropped_too_large: u64,
-    /// Not a well-formed IKE message (header, lengths, payload syntax, decryption
-    /// framing).
-    pub dropped_parse_error: u64,
-    /// No IKE SA with our SPI, or the peer's SPI does not match.
-    pub dropped_unknown_spi: u64,
-    /// ICV or AEAD tag did not verify.
-    pub dropped_bad_icv: u64,
-    /// A request whose message ID is neither the expected one nor the last answered.
-    pub dropped_out_of_window: u64,
-    /// A retransmitted request we answered already and do not answer again (later
-    /// fragments of a retransmission, a retransmitted IKE_SA_INIT of an established SA).
-    pub dropped_duplicate: u64,
-    /// A response that answers nothing we sent, or a message in the wrong state.
-    pub dropped_unexpected: u64,
-    /// Well-formed but against the protocol (payload rules, flags, nonsense answers).
-    pub dropped_invalid: u64,
-    /// IKE_SA_INIT without a valid cookie while cookies are required.
-    pub dropped_cookie_required: u64,
-    pub dropped_half_open_limit: u64,
-    pub dropped_block_threshold: u64,
-    pub dropped_fragment_limit: u64,
-    pub dropped_fragment_timeout: u64,
-    pub retransmitted_requests: u64,
-    pub retransmitted_responses: u64,
-    pub fragmented_messages: u64,
-    pub reassembled_messages: u64,
-    pub cookies_sent: u64,
-    pub cookie_retries: u64,
-    pub invalid_ke_sent: u64,
-    pub invalid_ke_retries: u64,
-    pub nat_detected: u64,
-    pub half_open_timeouts: u64,
-    pub child_sas_installed: u64,
-    pub rekeys_refused: u64,
-    /// Diffie-Hellman shared secrets computed (IKE_SA_INIT, IKE SA rekeys, CHILD SAs
-    /// with PFS), as initiator or responder: the expensive work a flood aims at.
-    pub dh_computations: u64,
-}
-
-/// One IKE SA as [`Endpoint::ike_sas`] shows it.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct IkeSaStatus {
-    pub id: IkeSaId,
-    pub conn: String,
-    /// `CONNECTING`, `AUTHENTICATING`, `ESTABLISHED`, `DELETING`.
-    pub state: &'static str,
-    pub initiator: bool,
-    pub spi_i: IkeSpi,
-    pub spi_r: IkeSpi,
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
-    pub local_id: Identity,
-    pub remote_id: Identity,
-    /// Once IKE_SA_INIT completed.
-    pub suite: Option<IkeSuite>,
-    pub nat: NatStatus,
-    pub children: Vec<ChildSaStatus>,
-}
-
-/// One CHILD SA pair in [`IkeSaStatus`].
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ChildSaStatus {
-    pub name: String,
-    /// `INSTALLED`, `REKEYING`, `REKEYED` (replaced, waiting for the Delete),
-    /// `DELETING`, `LINGERING` (deleted, inbound SA kept `delete_rekeyed_delay`).
-    pub state: &'static str,
-    /// Our outbound traffic uses this SA.
-    pub outbound: bool,
-    pub spi_in: u32,
-    pub spi_out: u32,
-    pub suite: EspSuite,
-    pub local_ts: Vec<TrafficSelector>,
-    pub remote_ts: Vec<TrafficSelector>,
-}
-
-/// What [`Endpoint::reload`] did, connection by connection (names in the order of
-/// the new configuration; removed ones in the order of the old).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReloadSummary {
-    /// New connections: they can be initiated and answered now.
-    pub added: Vec<String>,
-    /// Connections no longer configured: their IKE SAs were terminated (Delete sent,
-    /// events as for [`Endpoint::terminate`]).
-    pub removed: Vec<String>,
-    /// Connections configured differently: their IKE SAs were terminated like the
-    /// removed ones; nothing is initiated, the daemon decides (e.g. by `start_action`).
-    pub changed: Vec<String>,
-    /// Connections configured exactly as before: their SAs, timers and state are
-    /// untouched.
-    pub unchanged: Vec<String>,
-}
-
-/// Endpoint-level work an SA asks for while it handles a message.
-#[derive(Debug)]
-pub(crate) enum Action {
-    /// The peer sent INITIAL_CONTACT: delete our other IKE SAs between these IDs.
-    InitialContact {
-        keep: IkeSaId,
-        local_id: Identity,
-        remote_id: Identity,
-    },
-    /// An IKE SA was rekeyed: route `new` (our new SPI) to it instead of `old`.
-    Respi {
-        id: IkeSaId,
-        old: IkeSpi,
-        new: IkeSpi,
-    },
-    /// A ghost SA (the old incarnation of a rekeyed IKE SA) to add.
-    AddSa(Box<IkeSa>),
-    /// An established IKE SA of `conn` ended without us deleting it: an exchange
-    /// timed out (the peer is dead) or its hard lifetime passed (then the
-    /// connection's `dpd_action` decides what follows), or the peer deleted it
-    /// (`closed`: its `close_action` decides). strongSwan's `ike_sa.c`
-    /// `reestablish()`.
-    Reestablish {
-        conn: Arc<ConnectionConfig>,
-        closed: bool,
-    },
-    /// Our IKE_SA_INIT or IKE_AUTH of `conn` got no answer and `keyingtries` allows
-    /// another try: initiate again, this being try number `keyingtry` + 1.
-    Retry {
-        conn: Arc<ConnectionConfig>,
-        keyingtry: u32,
-    },
-}
-
-/// State every SA writes to: randomness, output queues, counters.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub rng: ChaCha20Rng,
-    pub transmits: VecDeque<Transmit>,
-    pub events: VecDeque<Event>,
-    pub stats: Stats,
-    /// Our inbound ESP SPIs in use, with the IKE SA holding each once it is known
-    /// (filled in after every operation on an SA), so that the data plane's usage
-    /// reports find their SA without a visit to every SA.
-    pub child_spis: HashMap<u32, Option<IkeSaId>>,
-    pub actions: Vec<Action>,
-    /// Tests replaying captures: nonces to use instead of random ones, in order.
-    #[cfg(test)]
-    pub nonces: VecDeque<Vec<u8>>,
-    /// Tests: answer this many of the peer's next CHILD SA rekey requests with
-    /// NO_PROPOSAL_CHOSEN (a peer whose configuration changed).
-    #[cfg(test)]
-    pub refuse_child_rekeys: u32,
-    /// Tests: the same for IKE SA rekey requests.
-    #[cfg(test)]
-    pub refuse_ike_rekeys: u32,
-    /// Tests: answer this many new CHILD SA requests with TEMPORARY_FAILURE.
-    #[cfg(test)]
-    pub busy_child_creates: u32,
-}
-
-impl Shared {
-    /// Queues an IKE message from `local` to `remote`, with the non-ESP marker when
-    /// `local` is not port 500.
-    pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
-        let mut payload = Vec::with_capacity(msg.len() + 4);
-        if needs_marker(local) {
-            payload.extend_from_slice(&[0; 4]);
-        }
-        payload.extend_from_slice(msg);
-        self.stats.sent += 1;
-        self.transmits.push_back(Transmit {
-            local,
-            remote,
-            payload,
-        });
-    }
-
-    /// Queues a datagram as is (a NAT-keepalive).
-    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
-        self.stats.sent += 1;
-        self.transmits.push_back(Transmit {
-            local,
-            remote,
-            payload: payload.to_vec(),
-        });
-    }
-
-    pub(crate) fn event(&mut self, e: Event) {
-        self.events.push_back(e);
-    }
-
-    /// A fresh inbound ESP SPI: random, not in use, above the reserved 1-255.
-    pub(crate) fn new_child_spi(&mut self) -> u32 {
-        loop {
-            let spi = self.rng.next_u32();
-            if spi >= 0x100 && !self.child_spis.contains_key(&spi) {
-                self.child_spis.insert(spi, None);
-                return spi;
-            }
-        }
-    }
-}
-
-/// What an SA sees of the endpoint while it runs.
-#[derive(Debug)]
-pub(crate) struct Ctx<'a> {
-    pub now: Instant,
-    pub config: &'a EndpointConfig,
-    pub sh: &'a mut Shared,
-}
+mod admission;
+mod settle;
+#[cfg(test)]
+mod test_hooks;
 
 /// All IKE SAs of a daemon. Sans-IO: see the crate documentation.
 #[derive(Debug)]
@@ -293,22 +67,7 @@ impl Endpoint {
         Self {
             config,
             conns,
-            sh: Shared {
-                rng: ChaCha20Rng::from_seed(seed),
-                transmits: VecDeque::new(),
-                events: VecDeque::new(),
-                stats: Stats::default(),
-                child_spis: HashMap::new(),
-                actions: Vec::new(),
-                #[cfg(test)]
-                nonces: VecDeque::new(),
-                #[cfg(test)]
-                refuse_child_rekeys: 0,
-                #[cfg(test)]
-                refuse_ike_rekeys: 0,
-                #[cfg(test)]
-                busy_child_creates: 0,
-            },
+            sh: Shared::new(seed),
             sas: BTreeMap::new(),
             timers: TimerIndex::default(),
             by_spi: HashMap::new(),
@@ -437,7 +196,7 @@ impl Endpoint {
             Err(e) => {
                 self.sh.stats.dropped_parse_error += 1;
                 if let ErrorKind::InvalidMajorVersion(_) = e.kind() {
-                    self.answer_major_version(&view, local, remote);
+                    self.answer_major_version(&view, local, remote, &Refusal::malformed(&e));
                 }
                 return;
             }
@@ -805,84 +564,13 @@ impl Endpoint {
         self.sas
             .values()
             .filter(|sa| !sa.ghost)
-            .map(|sa| IkeSaStatus {
-                id: sa.id,
-                conn: sa.conn.name.clone(),
-                state: sa.state.name(),
-                initiator: sa.initiator,
-                spi_i: sa.spi_i,
-                spi_r: sa.spi_r,
-                local: sa.local,
-                remote: sa.remote,
-                local_id: sa.local_id.clone(),
-                remote_id: sa.remote_id.clone(),
-                suite: sa.crypto.as_ref().map(|c| c.suite),
-                nat: sa.nat,
-                children: sa
-                    .children
-                    .iter()
-                    .map(|c| ChildSaStatus {
-                        name: c.name.clone(),
-                        state: c.state.name(),
-                        outbound: c.outbound,
-                        spi_in: c.spi_in,
-                        spi_out: c.spi_out,
-                        suite: c.suite,
-                        local_ts: c.local_ts.clone(),
-                        remote_ts: c.remote_ts.clone(),
-                    })
-                    .collect(),
-            })
+            .map(|sa| sa.status())
             .collect()
     }
 
     /// Responder IKE SAs waiting for IKE_AUTH.
     pub fn half_open_count(&self) -> usize {
         self.half_open_total
-    }
-
-    // -- internals -------------------------------------------------------------------
-
-    /// Connection `i` as SAs share it.
-    #[cfg(test)]
-    pub(crate) fn connection(&self, i: usize) -> Arc<ConnectionConfig> {
-        self.conns[i].clone()
-    }
-
-    /// The next nonce we make (tests replaying captures).
-    #[cfg(test)]
-    pub(crate) fn push_nonce(&mut self, n: Vec<u8>) {
-        self.sh.nonces.push_back(n);
-    }
-
-    /// Answers the peer's next `child` CHILD SA rekeys and `ike` IKE SA rekeys with
-    /// NO_PROPOSAL_CHOSEN (simulation tests of failed rekeys).
-    #[cfg(test)]
-    pub(crate) fn refuse_rekeys(&mut self, child: u32, ike: u32) {
-        self.sh.refuse_child_rekeys = child;
-        self.sh.refuse_ike_rekeys = ike;
-    }
-
-    /// Answers the peer's next `n` requests for new CHILD SAs with TEMPORARY_FAILURE.
-    #[cfg(test)]
-    pub(crate) fn busy_child_creates(&mut self, n: u32) {
-        self.sh.busy_child_creates = n;
-    }
-
-    /// The IKE SA the SPI index names for inbound ESP SPI `spi_in`.
-    #[cfg(test)]
-    pub(crate) fn child_owner(&self, spi_in: u32) -> Option<IkeSaId> {
-        self.sh.child_spis.get(&spi_in).copied().flatten()
-    }
-
-    /// Adds a hand-built SA (tests replaying captures).
-    #[cfg(test)]
-    pub(crate) fn insert_sa(&mut self, sa: IkeSa) {
-        self.by_spi.insert(sa.our_spi(), sa.id);
-        self.next_id = self.next_id.max(sa.id.0 + 1);
-        let id = sa.id;
-        self.sas.insert(id, Box::new(sa));
-        self.refresh_timer(id);
     }
 
     fn new_id(&mut self) -> IkeSaId {
@@ -896,337 +584,6 @@ impl Endpoint {
             let spi = IkeSpi(self.sh.rng.next_u64());
             if !spi.is_zero() && !self.by_spi.contains_key(&spi) {
                 return spi;
-            }
-        }
-    }
-
-    /// After an SA ran: endpoint actions, half-open accounting, removal when dead.
-    fn settle(&mut self, now: Instant, id: IkeSaId) {
-        let actions = std::mem::take(&mut self.sh.actions);
-        let mut touched = vec![id];
-        for a in actions {
-            match a {
-                Action::InitialContact {
-                    keep,
-                    local_id,
-                    remote_id,
-                } => {
-                    for (other, sa) in self.sas.iter_mut() {
-                        if *other == keep
-                            || !sa.was_up
-                            || sa.is_dead()
-                            || sa.local_id != local_id
-                            || sa.remote_id != remote_id
-                        {
-                            continue;
-                        }
-                        let mut ctx = Ctx {
-                            now,
-                            config: &self.config,
-                            sh: &mut self.sh,
-                        };
-                        sa.go_down(&mut ctx, DownReason::Replaced);
-                        touched.push(*other);
-                    }
-                }
-                Action::Respi { id, old, new } => {
-                    if self.by_spi.get(&old) == Some(&id) {
-                        self.by_spi.remove(&old);
-                    }
-                    self.by_spi.insert(new, id);
-                }
-                Action::Reestablish { conn, closed } => self.reestablish(now, &conn.name, closed),
-                Action::Retry { conn, keyingtry } => {
-                    if self.other_sa_of(&conn.name) {
-                        continue;
-                    }
-                    // Errors here were errors at the first initiate too.
-                    if let Ok(id) = self.initiate(now, &conn.name) {
-                        if let Some(sa) = self.sas.get_mut(&id) {
-                            sa.keyingtry = keyingtry;
-                        }
-                    }
-                }
-                Action::AddSa(mut ghost) => {
-                    let gid = self.new_id();
-                    ghost.id = gid;
-                    self.by_spi.insert(ghost.our_spi(), gid);
-                    self.sas.insert(gid, ghost);
-                    touched.push(gid);
-                }
-            }
-        }
-        for id in touched {
-            self.settle_one(id);
-        }
-    }
-
-    /// An established IKE SA of connection `name` ended without us deleting it (peer
-    /// dead, hard lifetime: `dpd_action`; deleted by the peer, `closed`:
-    /// `close_action`): with `restart` the connection is initiated again (the new SA
-    /// sends INITIAL_CONTACT, so the peer drops whatever it kept of the old one);
-    /// with `trap` the daemon is told to install a trap policy; with `clear` nothing
-    /// happens. The connection's current configuration decides (it may have been
-    /// reloaded or removed meanwhile). Nothing is started either if another IKE SA of
-    /// the connection is up or on its way already (the peer re-initiated first), so
-    /// there are never two.
-    fn reestablish(&mut self, now: Instant, name: &str, closed: bool) {
-        let Some(conn) = self.conns.iter().find(|c| c.name == name).cloned() else {
-            return;
-        };
-        if self.other_sa_of(name) {
-            return;
-        }
-        let action = if closed {
-            conn.close_action
-        } else {
-            conn.dpd_action
-        };
-        match action {
-            DpdAction::Clear => {}
-            DpdAction::Restart => {
-                // Errors here were errors at the first initiate too.
-                let _ = self.initiate(now, name);
-            }
-            DpdAction::Trap => self.sh.event(Event::Trap {
-                conn: name.to_owned(),
-            }),
-        }
-    }
-
-    /// Whether an IKE SA of connection `name` is up or being set up.
-    fn other_sa_of(&self, name: &str) -> bool {
-        self.sas
-            .values()
-            .any(|sa| sa.conn.name == name && !sa.ghost && !sa.is_dead())
-    }
-
-    fn settle_one(&mut self, id: IkeSaId) {
-        self.settle_sa(id);
-        self.refresh_timer(id);
-        if let Some(sa) = self.sas.get(&id) {
-            for c in &sa.children {
-                if let Some(owner) = self.sh.child_spis.get_mut(&c.spi_in) {
-                    *owner = Some(id);
-                }
-            }
-        }
-    }
-
-    fn settle_sa(&mut self, id: IkeSaId) {
-        let Some(sa) = self.sas.get_mut(&id) else {
-            return;
-        };
-        if sa.counted_half_open && !sa.is_half_open() {
-            sa.counted_half_open = false;
-            self.half_open_total = self.half_open_total.saturating_sub(1);
-            if let Some(((_, addr), _)) = sa.init_key {
-                if let Some(n) = self.half_open_by_ip.get_mut(&addr.ip()) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        self.half_open_by_ip.remove(&addr.ip());
-                    }
-                }
-            }
-        }
-        if sa.is_dead() {
-            if self.by_spi.get(&sa.our_spi()) == Some(&id) {
-                self.by_spi.remove(&sa.our_spi());
-            }
-            if let Some((key, _)) = sa.init_key {
-                if self.init_index.get(&key) == Some(&id) {
-                    self.init_index.remove(&key);
-                }
-            }
-            self.sas.remove(&id);
-        }
-    }
-
-    /// RFC 7296 section 2.5: a request with a major version above 2 is answered
-    /// INVALID_MAJOR_VERSION (with version 2 in the header).
-    fn answer_major_version(&mut self, view: &Header<'_>, local: SocketAddr, remote: SocketAddr) {
-        if view.flags().is_response() || view.major_version() < 2 {
-            return;
-        }
-        let request = HeaderRepr {
-            spi_i: view.spi_i(),
-            spi_r: view.spi_r(),
-            minor_version: 0,
-            exchange_type: view.exchange_type(),
-            flags: view.flags(),
-            message_id: view.message_id(),
-        };
-        if let Some(m) =
-            ike_init::notify_response(&request, NotifyType::INVALID_MAJOR_VERSION, &[2])
-        {
-            self.sh.send(local, remote, &m);
-        }
-    }
-
-    /// RFC 7296 section 2.6: while `cookie_threshold` or more SAs are half-open, an
-    /// IKE_SA_INIT request must start with a COOKIE notify we made for this initiator
-    /// (SPIi, address, Ni); otherwise it is answered with one and forgotten. Returns
-    /// whether to go on with the request.
-    fn check_cookie(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        hdr: &HeaderRepr,
-        payloads: &[Payload<'_>],
-    ) -> bool {
-        if self.half_open_total < self.config.cookie_threshold {
-            return true;
-        }
-        let rng = &mut self.sh.rng;
-        let cookies = self
-            .cookies
-            .get_or_insert_with(|| CookieGenerator::new(rng, now));
-        cookies.maybe_rotate(now, rng);
-        let Some(ni) = payloads.iter().find_map(|p| match p {
-            Payload::Nonce(n) => Some(n.data),
-            _ => None,
-        }) else {
-            return false;
-        };
-        if let Some(Payload::Notify(n)) = payloads.first() {
-            if n.ty == NotifyType::COOKIE && cookies.verify(n.data, ni, remote.ip(), hdr.spi_i) {
-                return true;
-            }
-        }
-        let cookie = cookies.cookie(ni, remote.ip(), hdr.spi_i);
-        self.sh.stats.dropped_cookie_required += 1;
-        if let Some(m) = ike_init::notify_response(hdr, NotifyType::COOKIE, &cookie) {
-            self.sh.stats.cookies_sent += 1;
-            self.sh.send(local, remote, &m);
-        }
-        false
-    }
-
-    fn handle_init_request(
-        &mut self,
-        now: Instant,
-        local: SocketAddr,
-        remote: SocketAddr,
-        msg: &[u8],
-        hdr: &HeaderRepr,
-    ) {
-        let key: InitKey = (hdr.spi_i, remote);
-        let hash: [u8; 32] = Sha256::digest(msg).into();
-        if let Some(sa) = self.init_index.get(&key).and_then(|id| self.sas.get(id)) {
-            // strongSwan's INVALID_KE retry reuses SPIi, but then we kept no state; a
-            // request we hold an SA for is a retransmission if its bytes are the same.
-            let same = sa.init_key.is_some_and(|(_, h)| h == hash);
-            if same && sa.is_half_open() {
-                let response = sa.init_response.clone();
-                self.sh.stats.retransmitted_responses += 1;
-                self.sh.send(local, remote, &response);
-            } else {
-                self.sh.stats.dropped_duplicate += 1;
-            }
-            return;
-        }
-        let parsed = match Message::parse(msg) {
-            Ok(m) => m,
-            Err(e) => {
-                self.sh.stats.dropped_parse_error += 1;
-                if let ErrorKind::UnsupportedCritical(ty) = e.kind() {
-                    if let Some(m) = ike_init::notify_response(
-                        hdr,
-                        NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD,
-                        &[ty.0],
-                    ) {
-                        self.sh.send(local, remote, &m);
-                    }
-                }
-                return;
-            }
-        };
-        if rules::check(ExchangeType::IKE_SA_INIT, false, &parsed.payloads).is_err() {
-            self.sh.stats.dropped_invalid += 1;
-            return;
-        }
-        if !self.check_cookie(now, local, remote, hdr, &parsed.payloads) {
-            return;
-        }
-        let cfg = &self.config;
-        if cfg.half_open_limit > 0 && self.half_open_total >= cfg.half_open_limit {
-            self.sh.stats.dropped_half_open_limit += 1;
-            return;
-        }
-        let from_peer = self.half_open_by_ip.get(&remote.ip()).copied().unwrap_or(0);
-        if cfg.block_threshold > 0 && from_peer >= cfg.block_threshold {
-            self.sh.stats.dropped_block_threshold += 1;
-            return;
-        }
-        let mut candidates: Vec<(u8, Arc<ConnectionConfig>)> = self
-            .conns
-            .iter()
-            .filter_map(|c| {
-                c.address_match(local.ip(), remote.ip())
-                    .map(|s| (s, c.clone()))
-            })
-            .collect();
-        candidates.sort_by_key(|c| core::cmp::Reverse(c.0));
-        let candidates: Vec<Arc<ConnectionConfig>> =
-            candidates.into_iter().map(|(_, c)| c).collect();
-        let Some(first) = candidates.first().cloned() else {
-            if let Some(m) = ike_init::notify_response(hdr, NotifyType::NO_PROPOSAL_CHOSEN, &[]) {
-                self.sh.send(local, remote, &m);
-            }
-            self.sh.event(Event::Failed(Failure {
-                conn: None,
-                ike_sa: None,
-                child: None,
-                phase: Phase::IkeSaInit,
-                remote,
-                cause: crate::error::Cause::NoConnectionForAddress { local, remote },
-                initiator: false,
-                ike_sa_kept: false,
-                retry_in: None,
-            }));
-            return;
-        };
-        let spi_r = self.new_ike_spi();
-        let id = self.new_id();
-        let mut sa = IkeSa::new(id, first, false, hdr.spi_i, spi_r, local, remote, now);
-        sa.candidates = candidates;
-        let mut ctx = Ctx {
-            now,
-            config: &self.config,
-            sh: &mut self.sh,
-        };
-        match ike_init::respond(&mut sa, &mut ctx, msg, &parsed.payloads) {
-            Ok(response) => {
-                ctx.sh.send(local, remote, &response);
-                sa.init_key = Some((key, hash));
-                sa.counted_half_open = true;
-                self.half_open_total += 1;
-                *self.half_open_by_ip.entry(remote.ip()).or_insert(0) += 1;
-                self.by_spi.insert(spi_r, id);
-                self.init_index.insert(key, id);
-                self.sas.insert(id, Box::new(sa));
-                self.refresh_timer(id);
-            }
-            Err(refusal) => {
-                if let Some((ty, data)) = refusal.notify {
-                    if let Some(m) = ike_init::notify_response(hdr, ty, &data) {
-                        ctx.sh.send(local, remote, &m);
-                    }
-                }
-                if let Some(cause) = refusal.failure {
-                    ctx.sh.event(Event::Failed(Failure {
-                        conn: Some(sa.conn.name.clone()),
-                        ike_sa: None,
-                        child: None,
-                        phase: Phase::IkeSaInit,
-                        remote,
-                        cause,
-                        initiator: false,
-                        ike_sa_kept: false,
-                        retry_in: None,
-                    }));
-                }
             }
         }
     }

@@ -13,9 +13,11 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use crate::config::Identity;
-use crate::crypto::proposal::{NoProposalChosen, Proposal};
+use crate::crypto::dh::DhError;
+use crate::crypto::proposal::{NoProposalChosen, Proposal, UnsupportedAttribute};
+pub use crate::exchange::rules::RuleViolation;
 use crate::ts::{TrafficSelector, describe_list};
-use crate::wire::{DhGroup, ExchangeType, NotifyType};
+use crate::wire::{self, AuthMethod, DhGroup, ExchangeType, NotifyType};
 
 /// The exchange a failure happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,8 +123,37 @@ pub enum Cause {
     Childless(&'static str),
     /// The responder half-open SA got no IKE_AUTH in time.
     HalfOpenTimeout { remote: SocketAddr },
-    /// The peer sent a message that breaks the protocol (missing payload, wrong DH
-    /// group in KE, invalid public value ...).
+    /// The peer sent a message that does not parse: in which exchange, whether it was
+    /// a request or a response, and what was wrong where.
+    Malformed {
+        exchange: ExchangeType,
+        response: bool,
+        error: wire::Error,
+    },
+    /// The peer's message parses but breaks its exchange's payload rules (a payload
+    /// missing, not allowed, or too many of a kind).
+    PayloadRules {
+        exchange: ExchangeType,
+        response: bool,
+        violation: RuleViolation,
+    },
+    /// The peer authenticates with a method ikev2d does not implement.
+    UnsupportedAuthMethod(AuthMethod),
+    /// The peer's KE payload does not hold a valid public value of its group.
+    InvalidKe(DhError),
+    /// The responder's KE payload is of another group than the one we sent or the
+    /// proposal it chose.
+    KeGroupMismatch {
+        received: DhGroup,
+        sent: DhGroup,
+        chosen: DhGroup,
+    },
+    /// The peer chose a proposal with a transform attribute we do not understand.
+    UnsupportedAttribute(UnsupportedAttribute),
+    /// The chosen ESP proposal has a PFS group, but the response carries no KE.
+    PfsKeMissing(DhGroup),
+    /// The peer sent a message that breaks the protocol in another way (a payload
+    /// the exchange needs is missing, nonsense answers ...).
     Protocol(String),
     /// An internal limit or error on our side (should not happen).
     Internal(String),
@@ -223,10 +254,54 @@ impl fmt::Display for Cause {
                 "no IKE_AUTH from {remote} after IKE_SA_INIT: UDP 4500 blocked, fragments \
                  dropped, or peer gave up"
             ),
+            Cause::Malformed {
+                exchange,
+                response,
+                error,
+            } => write!(
+                f,
+                "peer sent a malformed {exchange} {}: {error}",
+                message_kind(*response)
+            ),
+            Cause::PayloadRules {
+                exchange,
+                response,
+                violation,
+            } => write!(
+                f,
+                "peer violated the protocol in its {exchange} {}: {violation}",
+                message_kind(*response)
+            ),
+            Cause::UnsupportedAuthMethod(m) => write!(
+                f,
+                "peer authenticates with {m}; ikev2d only does pre-shared keys"
+            ),
+            Cause::InvalidKe(e) => write!(f, "peer sent an invalid KE payload: {e}"),
+            Cause::KeGroupMismatch {
+                received,
+                sent,
+                chosen,
+            } => write!(
+                f,
+                "peer sent a KE payload of group {received}, but we sent {sent} and the \
+                 chosen proposal has {chosen}"
+            ),
+            Cause::UnsupportedAttribute(a) => {
+                write!(f, "peer chose a proposal we cannot use: {a}")
+            }
+            Cause::PfsKeMissing(g) => write!(
+                f,
+                "the chosen ESP proposal has PFS group {g} but the peer's response has no \
+                 matching KE"
+            ),
             Cause::Protocol(s) => write!(f, "peer violated the protocol: {s}"),
             Cause::Internal(s) => write!(f, "internal error: {s}"),
         }
     }
+}
+
+fn message_kind(response: bool) -> &'static str {
+    if response { "response" } else { "request" }
 }
 
 fn list(p: &[Proposal]) -> String {

@@ -26,6 +26,7 @@ pub mod event;
 mod exchange;
 mod ike_sa;
 pub mod nat;
+mod status;
 mod timer_index;
 pub mod ts;
 pub mod wire;
@@ -38,5 +39,7 @@ mod tests;
 #[cfg(test)]
 extern crate self as ikev2;
 
-pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary, Stats, Transmit};
+pub use endpoint::Endpoint;
 pub use event::UsageReport;
+pub use ike_sa::ctx::Transmit;
+pub use status::{ChildSaState, ChildSaStatus, IkeSaState, IkeSaStatus, ReloadSummary, Stats};

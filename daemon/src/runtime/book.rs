@@ -271,12 +271,12 @@ impl Book {
                 let sas: Vec<&LiveIkeSa> = live.iter().filter(|s| s.conn == conn.name).collect();
                 let ike = sas
                     .iter()
-                    .find(|s| s.state == "ESTABLISHED")
+                    .find(|s| s.state == ikev2::IkeSaState::Established)
                     .or_else(|| sas.first())
                     .copied();
                 let book = self.conns.get(&conn.name);
                 let state = match ike {
-                    Some(s) if s.state == "ESTABLISHED" => ConnState::Established,
+                    Some(s) if s.state == ikev2::IkeSaState::Established => ConnState::Established,
                     Some(_) => ConnState::Connecting,
                     None => ConnState::Down,
                 };
@@ -336,7 +336,7 @@ impl Book {
                         if let Some(c) = live_child {
                             let sa_in = self.sa_traffic(Direction::Inbound, c.spi_in);
                             let sa_out = self.sa_traffic(Direction::Outbound, c.spi_out);
-                            st.state = c.state.to_owned();
+                            st.state = c.state.to_string();
                             st.spi_in = format!("{:08x}", c.spi_in);
                             st.spi_out = format!("{:08x}", c.spi_out);
                             st.proposal = esp_proposal(&c.suite);

@@ -1426,7 +1426,7 @@ impl Supervisor {
         let live = self.endpoint.ike_sas();
         let Some(sa) = live
             .iter()
-            .find(|s| s.conn == conn && s.state == "ESTABLISHED")
+            .find(|s| s.conn == conn && s.state == ikev2::IkeSaState::Established)
         else {
             return Response::Error {
                 message: format!("{conn} has no established IKE SA"),
@@ -1459,7 +1459,10 @@ impl Supervisor {
     fn conn_state(&self, conn: &str) -> Option<ConnState> {
         let live = self.endpoint.ike_sas();
         let mine: Vec<_> = live.iter().filter(|s| s.conn == conn).collect();
-        if mine.iter().any(|s| s.state == "ESTABLISHED") {
+        if mine
+            .iter()
+            .any(|s| s.state == ikev2::IkeSaState::Established)
+        {
             Some(ConnState::Established)
         } else if mine.is_empty() {
             Some(ConnState::Down)
@@ -1476,7 +1479,7 @@ impl Supervisor {
         cfg.children.iter().all(|child| {
             live.iter().any(|s| {
                 s.conn == conn
-                    && s.state == "ESTABLISHED"
+                    && s.state == ikev2::IkeSaState::Established
                     && s.children
                         .iter()
                         .any(|c| c.name == child.name && c.outbound)

@@ -22,9 +22,9 @@ use crate::crypto::dh::DhPrivate;
 use crate::crypto::keymat::ChildKeys;
 use crate::crypto::proposal::{self, Preference, Proposal, SelectOptions};
 use crate::crypto::secret::SecretBytes;
-use crate::endpoint::Ctx;
 use crate::error::{Cause, Phase};
 use crate::event::{ChildLifetimes, ChildSaInstalled, ChildSaKeys, Event};
+use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{ChildSa, ChildState, IkeSa};
 use crate::ts::{TrafficSelector, narrow_pair};
 use crate::wire::{self, DhGroup, Ke, Nonce, NotifyType, Payload, ProtocolId, Ts};
@@ -209,9 +209,7 @@ pub(crate) fn complete(
     let cfg = conn.children.get(p.child)?;
     let checked = check_response(&p, cfg, payloads, phase).and_then(|r| match r.1.dh {
         // PFS: the chosen proposal has a group, so the response must carry its KE.
-        Some(g) if g_ir.is_none() => Err(Cause::Protocol(format!(
-            "the chosen ESP proposal has PFS group {g} but the response has no matching KE"
-        ))),
+        Some(g) if g_ir.is_none() => Err(Cause::PfsKeMissing(g)),
         _ => Ok(r),
     });
     match checked {
@@ -276,7 +274,7 @@ fn check_response(
             "the response must carry exactly one proposal".into(),
         ));
     };
-    let chosen = Proposal::from_wire(chosen).map_err(|e| Cause::Protocol(e.to_string()))?;
+    let chosen = Proposal::from_wire(chosen).map_err(Cause::UnsupportedAttribute)?;
     let spi_out = chosen
         .spi
         .as_slice()
@@ -508,12 +506,7 @@ pub(crate) fn process_request(
     payloads: &[Payload<'_>],
     resp: &mut Chain,
 ) {
-    let ike_rekey = find(payloads, |p| match p {
-        Payload::Sa(s) => s.proposals.first().map(|p| p.protocol == ProtocolId::IKE),
-        _ => None,
-    })
-    .unwrap_or(false);
-    if ike_rekey {
+    if super::ike_rekey::rekeys_ike_sa(payloads) {
         if super::ike_rekey::process_request(sa, ctx, payloads, resp) {
             return;
         }
@@ -528,15 +521,11 @@ pub(crate) fn process_request(
         },
         None => None,
     };
-    #[cfg(test)]
-    if rekey_of.is_some() && ctx.sh.refuse_child_rekeys > 0 {
-        ctx.sh.refuse_child_rekeys -= 1;
+    if rekey_of.is_some() && ctx.sh.faults.refuse_child_rekey() {
         let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
         return;
     }
-    #[cfg(test)]
-    if rekey_of.is_none() && ctx.sh.busy_child_creates > 0 {
-        ctx.sh.busy_child_creates -= 1;
+    if rekey_of.is_none() && ctx.sh.faults.busy_child_create() {
         let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
         return;
     }
@@ -582,12 +571,7 @@ pub(crate) fn process_request(
         };
         ctx.sh.stats.dh_computations += 1;
         let r = DhPrivate::generate(group, &mut ctx.sh.rng)
-            .map_err(|e| e.to_string())
-            .and_then(|dh| {
-                dh.shared_secret(ke.data)
-                    .map(|s| (dh, s))
-                    .map_err(|e| e.to_string())
-            });
+            .and_then(|dh| dh.shared_secret(ke.data).map(|s| (dh, s)));
         match r {
             Ok(x) => dh_and_secret = Some(x),
             Err(e) => {
@@ -596,7 +580,7 @@ pub(crate) fn process_request(
                 sa.fail_child(
                     ctx,
                     Phase::CreateChildSa,
-                    Cause::Protocol(format!("invalid KE payload: {e}")),
+                    Cause::InvalidKe(e),
                     false,
                     &cfg.name,
                 );
@@ -826,7 +810,7 @@ impl ChildCreate {
                 Ok(s) => Some(s),
                 Err(e) => {
                     ctx.sh.child_spis.remove(&p.spi_in);
-                    let cause = Cause::Protocol(format!("invalid KE payload: {e}"));
+                    let cause = Cause::InvalidKe(e);
                     sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &cfg.name);
                     return Outcome::Done;
                 }

@@ -6,8 +6,8 @@
 //! past its hard lifetime, goes at once. The responder's side is in
 //! [`super::informational::process_request`].
 
-use crate::endpoint::Ctx;
 use crate::error::Cause;
+use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{ChildState, IkeSa};
 use crate::wire::{Delete, Payload};
 

@@ -25,8 +25,8 @@
 
 use core::time::Duration;
 
-use crate::endpoint::Ctx;
 use crate::error::Phase;
+use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{ChildState, IkeSa};
 use crate::wire::{Notify, NotifyType, Payload, ProtocolId};
 

@@ -16,9 +16,9 @@
 
 use crate::config::{Childless, ConnectionConfig, IdMatch, Identity};
 use crate::crypto::keymat::{psk_auth, signed_octets, verify_psk_auth};
-use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::ike_sa::IkeSa;
+use crate::ike_sa::ctx::{Action, Ctx};
 use crate::wire::{Auth, AuthMethod, Id, NotifyType, Payload};
 
 use super::child_create::{self, Proposed};
@@ -154,10 +154,7 @@ impl IkeAuth {
             return failed(sa, ctx, cause);
         };
         if auth.method != AuthMethod::SHARED_KEY_MIC {
-            let cause = Cause::Protocol(format!(
-                "peer authenticates with {}; ikev2d only does pre-shared keys",
-                auth.method
-            ));
+            let cause = Cause::UnsupportedAuthMethod(auth.method);
             return failed(sa, ctx, cause);
         }
         let Some(crypto) = sa.crypto.as_ref() else {
@@ -274,10 +271,7 @@ pub(crate) fn process_request(
         return reject(sa, ctx, resp, cause);
     };
     if auth.method != AuthMethod::SHARED_KEY_MIC {
-        let cause = Cause::Protocol(format!(
-            "peer authenticates with {}; ikev2d only does pre-shared keys",
-            auth.method
-        ));
+        let cause = Cause::UnsupportedAuthMethod(auth.method);
         return reject(sa, ctx, resp, cause);
     }
     let Some(crypto) = sa.crypto.as_ref() else {

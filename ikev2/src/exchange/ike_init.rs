@@ -18,8 +18,8 @@ use crate::config::{Childless, Fragmentation};
 use crate::crypto::dh::DhPrivate;
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::proposal::{self, Preference, Proposal};
-use crate::endpoint::Ctx;
 use crate::error::Cause;
+use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{IkeSa, SaCrypto, State, float_port};
 use crate::nat;
 use crate::wire::{self, DhGroup, HeaderRepr, IkeSpi, Ke, Nonce, NotifyType, Payload};
@@ -43,8 +43,7 @@ pub(crate) struct IkeInit {
 
 /// A fresh nonce from the endpoint's RNG.
 pub(crate) fn nonce(ctx: &mut Ctx<'_>) -> Vec<u8> {
-    #[cfg(test)]
-    if let Some(n) = ctx.sh.nonces.pop_front() {
+    if let Some(n) = ctx.sh.faults.take_nonce() {
         return n;
     }
     let mut n = vec![0u8; NONCE_LEN];
@@ -199,7 +198,7 @@ impl IkeInit {
         let [chosen] = sa_payload.proposals.as_slice() else {
             return Err(protocol("the response must carry exactly one proposal"));
         };
-        let chosen = Proposal::from_wire(chosen).map_err(|e| Cause::Protocol(e.to_string()))?;
+        let chosen = Proposal::from_wire(chosen).map_err(Cause::UnsupportedAttribute)?;
         // The choice must be one we offered.
         proposal::select(
             &conn.proposals,
@@ -216,12 +215,11 @@ impl IkeInit {
         })
         .ok_or_else(|| protocol("no KE payload"))?;
         if ke.group != suite.dh || ke.group != self.dh.group() {
-            return Err(Cause::Protocol(format!(
-                "KE payload of group {}, but we sent {} and the chosen proposal has {}",
-                ke.group,
-                self.dh.group(),
-                suite.dh
-            )));
+            return Err(Cause::KeGroupMismatch {
+                received: ke.group,
+                sent: self.dh.group(),
+                chosen: suite.dh,
+            });
         }
         let nr = find(payloads, |p| match p {
             Payload::Nonce(n) => Some(n.data.to_vec()),
@@ -229,10 +227,7 @@ impl IkeInit {
         })
         .ok_or_else(|| protocol("no Nonce payload"))?;
         ctx.sh.stats.dh_computations += 1;
-        let g_ir = self
-            .dh
-            .shared_secret(ke.data)
-            .map_err(|e| Cause::Protocol(e.to_string()))?;
+        let g_ir = self.dh.shared_secret(ke.data).map_err(Cause::InvalidKe)?;
         sa.spi_r = hdr.spi_r;
         let keys = IkeKeys::from_shared_secret(
             &suite,
@@ -343,7 +338,7 @@ pub(crate) fn respond(
     ctx.sh.stats.dh_computations += 1;
     let g_ir = dh
         .shared_secret(ke.data)
-        .map_err(|e| no_proposal(Cause::Protocol(format!("invalid KE payload: {e}"))))?;
+        .map_err(|e| no_proposal(Cause::InvalidKe(e)))?;
     let nr = nonce(ctx);
     let keys = IkeKeys::from_shared_secret(
         &suite,

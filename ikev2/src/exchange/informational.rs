@@ -2,9 +2,9 @@
 //! `ike_delete.c`, `child_delete.c`, `ike_dpd.c`): deleting the IKE SA or CHILD SAs,
 //! liveness checks, and the AUTHENTICATION_FAILED notification of section 2.21.2.
 
-use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
+use crate::ike_sa::ctx::{Action, Ctx};
 use crate::ike_sa::{ChildState, IkeSa, State};
 use crate::wire::{Delete, NotifyType, Payload, ProtocolId};
 

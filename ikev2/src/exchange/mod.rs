@@ -12,7 +12,8 @@
 //! | [`ike_rekey`] | CREATE_CHILD_SA with an IKE proposal, collisions | [`ike_rekey::process_request`] (from `child_create`) | 1.3.2, 2.8.2, 2.18 |
 //! | [`informational`] | Delete, liveness check, AUTHENTICATION_FAILED | [`informational::process_request`] | 1.4, 2.4, 2.21 |
 //!
-//! [`rules`] checks payload counts before any of them runs.
+//! [`rules`] checks payload counts before any of them runs; [`refusal`] is the one
+//! table of what a malformed or invalid request is answered with.
 
 pub(crate) mod child_create;
 pub(crate) mod child_delete;
@@ -21,14 +22,15 @@ pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
 pub(crate) mod ike_rekey;
 pub(crate) mod informational;
+pub(crate) mod refusal;
 pub(crate) mod rules;
 
 use core::time::Duration;
 
-use crate::endpoint::Ctx;
 use crate::error::Cause;
 use crate::event::{Event, IkeSaId};
 use crate::ike_sa::IkeSa;
+use crate::ike_sa::ctx::Ctx;
 use crate::wire::{self, ExchangeType, Notify, NotifyType, Payload, PayloadType};
 
 /// After a failed rekey (IKE or CHILD SA) the SA is kept and the rekey tried again

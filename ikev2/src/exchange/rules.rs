@@ -7,6 +7,8 @@
 //! or a COOKIE, the minimum counts are not enforced: such a response needs nothing
 //! else (strongSwan's "sufficient" notifies).
 
+use core::fmt;
+
 use crate::wire::{ExchangeType, NotifyType, Payload, PayloadType};
 
 #[derive(Debug, Clone, Copy)]
@@ -97,15 +99,61 @@ fn rules(exchange: ExchangeType, response: bool) -> Option<&'static [Rule]> {
     })
 }
 
+/// How a message breaks its exchange's payload rules. `Display` gives the sentence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RuleViolation {
+    /// An exchange type ikev2d does not implement.
+    UnsupportedExchange(ExchangeType),
+    /// A payload type the exchange may not carry.
+    NotAllowed {
+        ty: PayloadType,
+        exchange: ExchangeType,
+    },
+    /// More payloads of a type than the exchange allows.
+    TooMany {
+        ty: PayloadType,
+        count: usize,
+        max: u16,
+        exchange: ExchangeType,
+    },
+    /// A payload the exchange needs is missing.
+    Missing {
+        ty: PayloadType,
+        exchange: ExchangeType,
+    },
+}
+
+impl fmt::Display for RuleViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsupportedExchange(e) => write!(f, "exchange {e} is not supported"),
+            Self::NotAllowed { ty, exchange } => {
+                write!(f, "payload {ty} not allowed in {exchange}")
+            }
+            Self::TooMany {
+                ty,
+                count,
+                max,
+                exchange,
+            } => write!(
+                f,
+                "{count} {ty} payloads in {exchange}, at most {max} allowed"
+            ),
+            Self::Missing { ty, exchange } => write!(f, "{exchange} lacks a {ty} payload"),
+        }
+    }
+}
+
 /// Whether the payloads of an `exchange` request (`response == false`) or response
 /// fit the rules; `Err` names the first violation.
 pub(crate) fn check(
     exchange: ExchangeType,
     response: bool,
     payloads: &[Payload<'_>],
-) -> Result<(), String> {
+) -> Result<(), RuleViolation> {
     let Some(rules) = rules(exchange, response) else {
-        return Err(format!("exchange {exchange} is not supported"));
+        return Err(RuleViolation::UnsupportedExchange(exchange));
     };
     let has_error = payloads
         .iter()
@@ -116,7 +164,7 @@ pub(crate) fn check(
         }
         let ty = p.payload_type();
         if !rules.iter().any(|r| r.ty == ty) {
-            return Err(format!("payload {ty} not allowed in {exchange}"));
+            return Err(RuleViolation::NotAllowed { ty, exchange });
         }
     }
     for rule in rules {
@@ -125,13 +173,18 @@ pub(crate) fn check(
             .filter(|p| p.payload_type() == rule.ty)
             .count();
         if n > usize::from(rule.max) {
-            return Err(format!(
-                "{n} {} payloads in {exchange}, at most {} allowed",
-                rule.ty, rule.max
-            ));
+            return Err(RuleViolation::TooMany {
+                ty: rule.ty,
+                count: n,
+                max: rule.max,
+                exchange,
+            });
         }
         if n < usize::from(rule.min) && !has_error {
-            return Err(format!("{exchange} lacks a {} payload", rule.ty));
+            return Err(RuleViolation::Missing {
+                ty: rule.ty,
+                exchange,
+            });
         }
     }
     Ok(())
@@ -151,7 +204,14 @@ mod tests {
             false,
             std::slice::from_ref(&nonce),
         );
-        assert!(e.unwrap_err().contains("lacks a SA"));
+        assert_eq!(
+            e,
+            Err(RuleViolation::Missing {
+                ty: PayloadType::SA,
+                exchange: ExchangeType::IKE_SA_INIT
+            })
+        );
+        assert_eq!(e.unwrap_err().to_string(), "IKE_SA_INIT lacks a SA payload");
         let err = Payload::Notify(Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, &[]));
         assert!(check(ExchangeType::IKE_SA_INIT, true, std::slice::from_ref(&err)).is_ok());
         let e = check(
@@ -159,8 +219,18 @@ mod tests {
             false,
             &[nonce.clone(), err.clone()],
         );
-        assert!(e.unwrap_err().contains("not allowed"));
+        assert_eq!(
+            e,
+            Err(RuleViolation::NotAllowed {
+                ty: PayloadType::NONCE,
+                exchange: ExchangeType::INFORMATIONAL
+            })
+        );
+        assert!(e.unwrap_err().to_string().contains("not allowed"));
         assert!(check(ExchangeType::INFORMATIONAL, true, &[]).is_ok());
-        assert!(check(ExchangeType(99), false, &[]).is_err());
+        assert_eq!(
+            check(ExchangeType(99), false, &[]),
+            Err(RuleViolation::UnsupportedExchange(ExchangeType(99)))
+        );
     }
 }

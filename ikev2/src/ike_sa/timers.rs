@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
-use crate::endpoint::{Action, Ctx};
 use crate::error::{Cause, Phase};
 use crate::event::DownReason;
 use crate::exchange::Chain;
@@ -30,6 +29,7 @@ use crate::exchange::child_delete::ChildDelete;
 use crate::exchange::child_rekey::ChildRekey;
 use crate::exchange::ike_rekey::IkeRekey;
 use crate::exchange::informational::Informational;
+use crate::ike_sa::ctx::{Action, Ctx};
 use crate::wire::{Delete, ExchangeType, Payload};
 
 impl IkeSa {

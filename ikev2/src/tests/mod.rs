@@ -7,4 +7,5 @@ mod sim;
 
 mod sa_index;
 mod sim_retry;
+mod sk_refusal;
 mod strongswan_replay;

@@ -193,7 +193,7 @@ fn ike_sa_that_cannot_be_rekeyed_expires_and_is_reinitiated_for_restart_only() {
                 let now = &net.nodes[0].ep.ike_sas();
                 assert_eq!(now.len(), 1);
                 assert_ne!(now[0].id, first.id);
-                assert_eq!(now[0].state, "ESTABLISHED");
+                assert_eq!(now[0].state, crate::IkeSaState::Established);
                 assert_eq!(now[0].children.len(), 1);
                 assert_eq!(net.nodes[1].ep.ike_sa_count(), 1, "no duplicate");
             }
@@ -346,7 +346,7 @@ fn a_tunnel_lives_for_three_months_through_refusals_and_outages() {
             .ep
             .ike_sas()
             .iter()
-            .filter(|s| s.state == "ESTABLISHED")
+            .filter(|s| s.state == crate::IkeSaState::Established)
             .count()
     };
     let mut most = [0usize; 2];

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::ChildSaState;
 use crate::config::{ChildConfig, ConnectionConfig, EndpointConfig, SharedSecret};
 use crate::crypto::algorithms::{EncrAlgorithm, IkeSuite, IntegAlgorithm, PrfAlgorithm};
 use crate::crypto::keymat::IkeKeys;
@@ -400,8 +401,8 @@ fn replay(sc: &Scenario) {
         "{events:?}"
     );
     let status = ep.ike_sas();
-    let states: Vec<&str> = status[0].children.iter().map(|c| c.state).collect();
-    assert_eq!(states, ["LINGERING", "INSTALLED"]);
+    let states: Vec<ChildSaState> = status[0].children.iter().map(|c| c.state).collect();
+    assert_eq!(states, [ChildSaState::Lingering, ChildSaState::Installed]);
     // IKE SA rekey: answered SA Nr KE; the IKE SA takes the new SPIs (strongSwan's
     // SPIi, our new SPIr) and keeps its CHILD SAs.
     let new_ike = &keymat["ike_sas"][1];

@@ -1,0 +1,139 @@
+//! What an IKE SA sends: requests from its task queue (one outstanding at a time),
+//! responses (cached for retransmitted requests), SK protection with fragmentation
+//! (RFC 7383), and the datagrams themselves from the SA's current addresses.
+//! Retransmission timing is in `timers.rs`.
+
+use super::ctx::Ctx;
+use super::window::Outstanding;
+use super::{IkeSa, datagram_overhead};
+use crate::config::Fragmentation;
+use crate::error::{Cause, Phase};
+use crate::exchange::{Chain, Task};
+use crate::wire::{ExchangeType, HeaderRepr, NotifyType, PayloadType};
+
+impl IkeSa {
+    /// Sends IKE messages from our current addresses.
+    pub(crate) fn transmit(&mut self, ctx: &mut Ctx<'_>, messages: &[Vec<u8>]) {
+        for m in messages {
+            ctx.sh.send(self.local, self.remote, m);
+        }
+        self.last_sent = ctx.now;
+    }
+
+    /// Encrypts a payload chain into one SK message, or SKF fragments when the
+    /// datagram would exceed `fragment_size` and both sides support fragmentation.
+    pub(crate) fn protect(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        header: &HeaderRepr,
+        chain: &Chain,
+    ) -> Result<Vec<Vec<u8>>, Cause> {
+        let fragment = self.peer_fragmentation && self.conn.fragmentation == Fragmentation::Yes;
+        let overhead = datagram_overhead(self.local, self.remote);
+        let crypto = self
+            .crypto
+            .as_mut()
+            .ok_or_else(|| Cause::Internal("no keys to protect a message".into()))?;
+        let hdr = header.to_bytes(PayloadType::SK, 0);
+        let len = crypto.protector.message_len(0, chain.bytes.len());
+        let result = if fragment && len + overhead > ctx.config.fragment_size {
+            let budget = ctx.config.fragment_size.saturating_sub(overhead);
+            ctx.sh.stats.fragmented_messages += 1;
+            crypto.protector.encrypt_fragments(
+                &hdr,
+                chain.first,
+                &chain.bytes,
+                budget,
+                &mut ctx.sh.rng,
+            )
+        } else {
+            crypto
+                .protector
+                .encrypt_message(&hdr, chain.first, &chain.bytes, &mut ctx.sh.rng)
+                .map(|m| vec![m])
+        };
+        result.map_err(|e| Cause::Internal(format!("protecting a message: {e}")))
+    }
+
+    /// Starts the next queued task if no request is outstanding.
+    pub(crate) fn start_next(&mut self, ctx: &mut Ctx<'_>) {
+        while self.active.is_none() && !self.is_dead() {
+            let Some(task) = self.queue.pop_front() else {
+                return;
+            };
+            self.send_request(ctx, task);
+        }
+    }
+
+    /// Builds and sends the request of `task` with the current message ID.
+    pub(crate) fn send_request(&mut self, ctx: &mut Ctx<'_>, mut task: Task) {
+        let exchange = task.exchange();
+        let chain = match task.build(self, ctx) {
+            Ok(Some(c)) => c,
+            Ok(None) => return, // nothing to do any more (e.g. a child already exists)
+            Err(cause) => {
+                self.fail(ctx, Phase::of(exchange), cause, true, None);
+                return;
+            }
+        };
+        let msgid = self.requests.next_id;
+        let header = self.header(exchange, msgid, false);
+        let messages = if exchange == ExchangeType::IKE_SA_INIT {
+            match chain.to_message(&header) {
+                Ok(m) => {
+                    self.init_request = m.clone();
+                    vec![m]
+                }
+                Err(cause) => return self.fail(ctx, Phase::of(exchange), cause, true, None),
+            }
+        } else {
+            match self.protect(ctx, &header, &chain) {
+                Ok(m) => m,
+                Err(cause) => return self.fail(ctx, Phase::of(exchange), cause, true, None),
+            }
+        };
+        self.transmit(ctx, &messages);
+        self.requests.outstanding = Some(Outstanding {
+            msgid,
+            exchange,
+            messages,
+            retransmits: 0,
+            deadline: ctx.now + ctx.config.retransmit.wait(0),
+        });
+        self.active = Some(task);
+    }
+
+    /// Sends a one-shot INFORMATIONAL with AUTHENTICATION_FAILED after the peer's AUTH
+    /// did not verify (RFC 7296 section 2.21.2); no retransmission, the SA dies.
+    pub(crate) fn send_auth_failed(&mut self, ctx: &mut Ctx<'_>, msgid: u32) {
+        let mut chain = Chain::new();
+        if chain
+            .notify(NotifyType::AUTHENTICATION_FAILED, &[])
+            .is_err()
+        {
+            return;
+        }
+        let header = self.header(ExchangeType::INFORMATIONAL, msgid, false);
+        if let Ok(m) = self.protect(ctx, &header, &chain) {
+            self.transmit(ctx, &m);
+        }
+    }
+
+    /// Encrypts, caches and sends our response to request `msgid`.
+    pub(super) fn send_response(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        exchange: ExchangeType,
+        msgid: u32,
+        resp: &Chain,
+    ) {
+        let header = self.header(exchange, msgid, true);
+        match self.protect(ctx, &header, resp) {
+            Ok(messages) => {
+                self.transmit(ctx, &messages);
+                self.responses.answered(msgid, messages);
+            }
+            Err(cause) => self.fail(ctx, Phase::of(exchange), cause, false, None),
+        }
+    }
+}
