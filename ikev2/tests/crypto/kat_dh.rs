@@ -1,8 +1,7 @@
 //! Diffie-Hellman known answers (shared/vectors/dh), validation of peer public values,
 //! agreement of both sides for every group, and redaction of private values.
 
-#[path = "common/vectors.rs"]
-mod vectors;
+use crate::vectors;
 
 use ikev2::crypto::dh::{self, DhError, DhPrivate, InvalidPublicValue};
 use ikev2::wire::DhGroup;

@@ -1,8 +1,7 @@
 //! The PRFs against HMAC known answers (shared/vectors/primitives/hmac_sha2_rfc4868.json
 //! and RFC 2202 for HMAC-SHA1).
 
-#[path = "common/vectors.rs"]
-mod vectors;
+use crate::vectors;
 
 use ikev2::crypto::algorithms::PrfAlgorithm;
 use ikev2::crypto::prf::Prf;

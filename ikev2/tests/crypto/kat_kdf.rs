@@ -1,8 +1,7 @@
 //! IKEv2 key derivation known answers (shared/vectors/ikev2_kdf): SKEYSEED, prf+, the
 //! SK_* split, CHILD SA KEYMAT with and without PFS, rekey SKEYSEED, and PSK AUTH.
 
-#[path = "common/vectors.rs"]
-mod vectors;
+use crate::vectors;
 
 use hmac::Mac;
 use ikev2::crypto::algorithms::{EncrAlgorithm, EspSuite, IkeSuite, IntegAlgorithm, PrfAlgorithm};

@@ -1,7 +1,7 @@
 //! SKF fragments (RFC 7383): splitting, sizes, numbering, per-fragment verification,
 //! tampering with the fragment fields, and reassembly limits.
 
-mod sk_util;
+use crate::sk_util;
 
 use ikev2::crypto::algorithms::{EncrAlgorithm, IntegAlgorithm};
 use ikev2::crypto::sk::{

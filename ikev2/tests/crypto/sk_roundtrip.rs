@@ -1,7 +1,7 @@
 //! SK payload (RFC 7296 section 3.14): round trips for every suite, tampering,
 //! truncation, IV uniqueness, padding acceptance, sizes, unprotected payloads.
 
-mod sk_util;
+use crate::sk_util;
 
 use std::collections::HashSet;
 

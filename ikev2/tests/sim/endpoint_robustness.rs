@@ -3,14 +3,12 @@
 //! every state.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::error::Phase;
 use proptest::prelude::*;
-use sim::*;
 
 /// An established pair plus every datagram it exchanged.
 fn established() -> (Network, Vec<Vec<u8>>) {

@@ -1,11 +1,9 @@
 //! Establishing IKE and CHILD SAs between two endpoints in the simulated network.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
-use sim::*;
+use crate::harness::*;
 
 #[test]
 fn psk_site_to_site_comes_up() {
@@ -160,7 +158,7 @@ fn responder_picks_connection_and_psk_by_peer_id() {
     // A client with the other's key is refused.
     let mut bad = client("x@example.com", "192.0.2.30", "key of y");
     bad.connections[0].name = "bad".into();
-    net.nodes.push(sim::Node {
+    net.nodes.push(Node {
         ep: Endpoint::new(Arc::new(bad), seed(4)),
         addrs: vec![ip("192.0.2.30")],
         events: Vec::new(),

@@ -2,17 +2,15 @@
 //! answers, loss, duplication, reordering and junk.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::config::SharedSecret;
 use ikev2::crypto::proposal::Proposal;
 use ikev2::error::{Cause, Phase};
 use ikev2::event::{DownReason, Event};
 use ikev2::wire::ProtocolId;
-use sim::*;
 
 fn ike_proposals(s: &str) -> Vec<Proposal> {
     Proposal::parse_list(ProtocolId::IKE, s).unwrap()

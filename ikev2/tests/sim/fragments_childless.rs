@@ -2,18 +2,16 @@
 //! more than one CHILD SA, and INITIAL_CONTACT.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::Endpoint;
 use ikev2::config::{ChildConfig, Childless, Fragmentation};
 use ikev2::crypto::proposal::Proposal;
 use ikev2::error::{Cause, Phase};
 use ikev2::event::{DownReason, Event};
 use ikev2::wire::{DhGroup, ProtocolId};
-use sim::*;
 
 fn esp(s: &str) -> Vec<Proposal> {
     Proposal::parse_list(ProtocolId::ESP, s).unwrap()

@@ -5,7 +5,8 @@
 //! Nothing here reads the real clock except once, for the epoch: every run with the
 //! same seeds produces the same datagrams, events and times.
 //!
-//! Include with `mod sim;` from an integration test.
+//! Declared once by the `sim` test binary (`tests/sim/main.rs`); ikev2's unit tests
+//! include it by path (`src/tests/mod.rs`).
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};

@@ -2,12 +2,10 @@
 //! move to the new IKE SA untouched, the old one is deleted, collisions.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::event::{Event, IkeSaRekeyed};
-use sim::*;
 
 fn ike_rekeys(net: &Network, node: usize) -> Vec<&IkeSaRekeyed> {
     net.nodes[node]

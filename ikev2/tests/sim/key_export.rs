@@ -2,12 +2,10 @@
 //! when asked for, identical on both ends, and again after an IKE SA rekey.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::event::{Event, IkeSaKeys};
-use sim::*;
 
 fn exported(net: &Network, node: usize) -> Vec<&IkeSaKeys> {
     net.nodes[node]

@@ -1,13 +1,11 @@
 //! Liveness checks and deletion from either side.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::error::{Cause, Phase};
 use ikev2::event::{DownReason, Event};
-use sim::*;
 
 fn downs(net: &Network, node: usize) -> Vec<DownReason> {
     net.nodes[node]

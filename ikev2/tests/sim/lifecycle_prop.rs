@@ -3,12 +3,10 @@
 //! none), and no SA is used after its hard lifetime.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use proptest::prelude::*;
-use sim::*;
 
 #[derive(Debug, Clone)]
 enum Op {

@@ -2,15 +2,13 @@
 //! encapsulation, and cookies.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::config::ChildConfig;
 use ikev2::crypto::proposal::Proposal;
 use ikev2::error::{Cause, Phase};
 use ikev2::wire::ProtocolId;
-use sim::*;
 
 const PUBLIC: &str = "203.0.113.1";
 

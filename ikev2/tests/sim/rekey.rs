@@ -2,12 +2,10 @@
 //! collisions (RFC 7296 section 2.8.1), rekey under loss, PFS.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::event::Event;
-use sim::*;
 
 fn rekeys(net: &Network, node: usize) -> usize {
     net.children(node)

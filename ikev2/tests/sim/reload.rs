@@ -3,17 +3,15 @@
 //! be initiated, endpoint-wide settings change for what comes next.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::ReloadSummary;
 use ikev2::config::{ConnectionConfig, EndpointConfig, SharedSecret};
 use ikev2::error::CommandError;
 use ikev2::event::{DownReason, Event};
 use ikev2::{Endpoint, IkeSaStatus};
-use sim::*;
 
 /// A's side of connection `name`: A to B, identified as `<name>.a.example` (`ab`
 /// keeps the address as ID), so B tells the connections apart by ID.

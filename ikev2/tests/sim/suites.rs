@@ -2,14 +2,12 @@
 //! in both directions.
 #![allow(clippy::unwrap_used)]
 
-mod sim;
-
 use std::time::Duration;
 
+use crate::harness::*;
 use ikev2::crypto::algorithms::EncrAlgorithm;
 use ikev2::crypto::proposal::Proposal;
 use ikev2::wire::{DhGroup, ProtocolId};
-use sim::*;
 
 fn run(ike: &str, esp: &str) -> Network {
     let ike_list = Proposal::parse_list(ProtocolId::IKE, ike).unwrap();

@@ -14,8 +14,7 @@
 //! decrypted CREATE_CHILD_SA / IKE_AUTH exchanges. Decryption uses the keys from
 //! keymat.json, so a key-derivation bug shows up in the derivation tests only.
 
-#[path = "common/captures.rs"]
-mod captures;
+use crate::captures;
 
 use std::collections::{BTreeSet, HashMap};
 

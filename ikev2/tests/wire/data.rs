@@ -4,7 +4,7 @@
 //! The samples are assembled here from raw octets with a few lines of independent
 //! framing code (not the library's emitter), modelled on what strongSwan sends. The
 //! checked-in files must equal what the generator builds; to rewrite them run
-//! `cargo test -p ikev2 --test wire_data -- --ignored write_samples`.
+//! `cargo test -p ikev2 --test wire -- --ignored data::write_samples`.
 
 #![allow(clippy::unwrap_used)]
 

@@ -79,7 +79,7 @@ fn strongswan_capture_request() {
     // 192.0.2.1:500 -> 192.0.2.2:500, SPIr zero. strongSwan with kernel-libipsec
     // fakes its source hash, so the destination matches and the source does not.
     let (msg, src, dst) = capture(include_bytes!(
-        "data/strongswan/modp2048/01-ike_sa_init-req-500.bin"
+        "../data/strongswan/modp2048/01-ike_sa_init-req-500.bin"
     ));
     let spi_i = msg.header.spi_i;
     assert_eq!(spi_i, IkeSpi(0xfad2_347a_f9ff_9521));
@@ -114,7 +114,7 @@ fn strongswan_capture_request() {
 fn strongswan_capture_response() {
     // 192.0.2.2:500 -> 192.0.2.1:500, both SPIs.
     let (msg, src, dst) = capture(include_bytes!(
-        "data/strongswan/modp2048/02-ike_sa_init-resp-500.bin"
+        "../data/strongswan/modp2048/02-ike_sa_init-resp-500.bin"
     ));
     let (spi_i, spi_r) = (msg.header.spi_i, msg.header.spi_r);
     assert_eq!(spi_r, IkeSpi(0xc8d4_5fdf_dbe6_90fd));
@@ -150,12 +150,12 @@ fn strongswan_capture_response() {
 fn other_strongswan_captures() {
     for (req, resp) in [
         (
-            &include_bytes!("data/strongswan/curve25519/01-ike_sa_init-req-500.bin")[..],
-            &include_bytes!("data/strongswan/curve25519/02-ike_sa_init-resp-500.bin")[..],
+            &include_bytes!("../data/strongswan/curve25519/01-ike_sa_init-req-500.bin")[..],
+            &include_bytes!("../data/strongswan/curve25519/02-ike_sa_init-resp-500.bin")[..],
         ),
         (
-            &include_bytes!("data/strongswan/invalid-ke/03-ike_sa_init-req-500.bin")[..],
-            &include_bytes!("data/strongswan/invalid-ke/04-ike_sa_init-resp-500.bin")[..],
+            &include_bytes!("../data/strongswan/invalid-ke/03-ike_sa_init-req-500.bin")[..],
+            &include_bytes!("../data/strongswan/invalid-ke/04-ike_sa_init-resp-500.bin")[..],
         ),
     ] {
         let (m, src, dst) = capture(req);

@@ -539,7 +539,7 @@ fn wire_conversion() {
 #[test]
 fn strongswan_capture_selectors() {
     // IKE_AUTH request of the modp2048 capture, decrypted: TSi 10.1.0.0/24, TSr 10.2.0.0/24
-    let inner = include_bytes!("data/strongswan/modp2048/decrypted/03-ike_auth-req.inner.bin");
+    let inner = include_bytes!("../data/strongswan/modp2048/decrypted/03-ike_auth-req.inner.bin");
     let payloads = wire::parse_payload_chain(wire::PayloadType::IDI, inner).unwrap();
     let mut tsi = Vec::new();
     let mut tsr = Vec::new();
