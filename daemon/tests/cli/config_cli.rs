@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-const EXAMPLE: &str = include_str!("data/site-b.toml");
+const EXAMPLE: &str = include_str!("../data/site-b.toml");
 
 fn check(text: &str, json: bool) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();

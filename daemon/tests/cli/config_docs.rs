@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ikev2d::config::{DaemonConfig, LoadError, UNSUPPORTED_KEYS};
 
-const DOC: &str = include_str!("../../docs/configuration.md");
+const DOC: &str = include_str!("../../../docs/configuration.md");
 
 /// The keys a table accepts, from the unknown-key error's "expected one of" list.
 fn accepted_keys(table: &str) -> Vec<String> {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ikev2d::config::{DaemonConfig, Finding, Severity, lint::lint};
 
-const EXAMPLE: &str = include_str!("data/site-b.toml");
+const EXAMPLE: &str = include_str!("../data/site-b.toml");
 
 fn findings(text: &str) -> Vec<Finding> {
     let cfg = DaemonConfig::parse(text, Path::new(".")).unwrap();
@@ -381,7 +381,7 @@ fn errors_sort_before_warnings() {
 
 #[test]
 fn responder_example_is_clean() {
-    let text = include_str!("data/responder.toml");
+    let text = include_str!("../data/responder.toml");
     assert_eq!(findings(text), vec![]);
     let cfg = DaemonConfig::parse(text, Path::new(".")).unwrap();
     let ep = cfg.to_endpoint_config();

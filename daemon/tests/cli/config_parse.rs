@@ -14,7 +14,7 @@ use ikev2d::config::{
     DaemonConfig, Finding, LoadError, LogLevel, MssClamp, PeerAction, Severity, StartAction,
 };
 
-const EXAMPLE: &str = include_str!("data/site-b.toml");
+const EXAMPLE: &str = include_str!("../data/site-b.toml");
 
 fn parse(text: &str) -> Result<DaemonConfig, Vec<Finding>> {
     match DaemonConfig::parse(text, Path::new(".")) {

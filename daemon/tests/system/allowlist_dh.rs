@@ -5,7 +5,7 @@
 //! one request from an admitted peer shows that the counter does move.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! and who may ask (admin yes, viewer and others no).
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::time::Duration;

@@ -16,7 +16,7 @@ use ikev2::ts::TrafficSelector;
 use ikev2d::netlink::{Route, Routes, pick_source};
 use nix::sched::{CloneFlags, unshare};
 
-#[path = "../../esp/tests/common/privileges.rs"]
+#[path = "../../../esp/tests/common/privileges.rs"]
 mod privileges;
 
 /// `true` if the test can run; otherwise fails in CI and skips elsewhere.
