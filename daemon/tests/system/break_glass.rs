@@ -89,8 +89,8 @@ fn events(d: &Daemon) -> Vec<String> {
 
 #[test]
 fn rotate_rewrites_only_the_hashes_in_place() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: rotate needs root");
+    let test = "rotate_rewrites_only_the_hashes_in_place";
+    if test_support::require(test, test_support::root()).is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,8 @@
 //! Routes through a TUN device over rtnetlink, in a private network namespace: add
 //! with a preferred source, read back, replace, delete, and remove what was added.
 //!
-//! Needs CAP_NET_ADMIN and /dev/net/tun: in CI (`CI=true`) anything missing fails the
-//! test, elsewhere it is skipped with a message.
+//! Needs CAP_NET_ADMIN and /dev/net/tun (IPv6 for one test): in CI anything missing
+//! fails the test, elsewhere it is skipped with a message (`test_support::require`).
 //!
 //! The namespace belongs to one test thread (`unshare(CLONE_NEWNET)` affects the
 //! calling thread only), and the netlink socket and the TUN device are created on
@@ -16,13 +16,7 @@ use ikev2::ts::TrafficSelector;
 use ikev2d::netlink::{Route, Routes, pick_source};
 use nix::sched::{CloneFlags, unshare};
 
-#[path = "../../../esp/tests/common/privileges.rs"]
-mod privileges;
-
-/// `true` if the test can run; otherwise fails in CI and skips elsewhere.
-fn require() -> bool {
-    privileges::require("netlink route test", privileges::missing_tun())
-}
+use test_support::{Missing, require, tun};
 
 /// Runs the async `f` on a fresh thread, in a fresh network namespace, on a
 /// current-thread runtime; re-raises its panic.
@@ -56,13 +50,21 @@ async fn v4_routes(routes: &Routes, ifindex: u32) -> Vec<Route> {
     all
 }
 
-fn ipv6_available() -> bool {
-    std::path::Path::new("/proc/net/if_inet6").exists()
+/// IPv6 is enabled in this kernel.
+fn ipv6_available() -> Result<(), Missing> {
+    if std::path::Path::new("/proc/net/if_inet6").exists() {
+        Ok(())
+    } else {
+        Err(Missing::new(
+            "IPv6 (no /proc/net/if_inet6)",
+            "a kernel with IPv6 enabled (ipv6.disable=0)",
+        ))
+    }
 }
 
 #[test]
 fn add_read_back_delete() {
-    if !require() {
+    if require("add_read_back_delete", tun()).is_none() {
         return;
     }
     in_fresh_netns(|| async {
@@ -145,11 +147,10 @@ fn add_read_back_delete() {
 
 #[test]
 fn ipv6_route_with_virtual_ip_on_the_tun() {
-    if !require() {
+    if require("ipv6_route_with_virtual_ip_on_the_tun", tun()).is_none() {
         return;
     }
-    if !ipv6_available() {
-        eprintln!("skipping: IPv6 is disabled in this kernel");
+    if require("ipv6_route_with_virtual_ip_on_the_tun", ipv6_available()).is_none() {
         return;
     }
     in_fresh_netns(|| async {
@@ -192,7 +193,7 @@ fn ipv6_route_with_virtual_ip_on_the_tun() {
 
 #[test]
 fn remove_all_added_removes_only_ours() {
-    if !require() {
+    if require("remove_all_added_removes_only_ours", tun()).is_none() {
         return;
     }
     in_fresh_netns(|| async {
