@@ -1,5 +1,6 @@
-//! Raw ESP (IP protocol 50) on loopback. Needs CAP_NET_RAW: in CI (`CI=true`) a
-//! missing capability fails the test, elsewhere it is skipped with a message.
+//! Raw ESP (IP protocol 50) on loopback. Needs CAP_NET_RAW, and IPv6 on loopback for
+//! the IPv6 test: in CI a missing one fails the test, elsewhere it is skipped with a
+//! message (`test_support::require`).
 #![cfg(feature = "io")]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -7,16 +8,7 @@ use std::time::{Duration, Instant};
 
 use esp::PacketBuf;
 use esp::io::{Datagram, DatagramKind, DatagramSink, DatagramSource, RawEspSocket};
-
-#[path = "common/privileges.rs"]
-mod privileges;
-
-/// `true` if the test can run; otherwise fails in CI and skips elsewhere.
-fn require_net_raw() -> bool {
-    let missing =
-        (!privileges::has_cap(privileges::CAP_NET_RAW)).then_some("CAP_NET_RAW (run as root)");
-    privileges::require("raw ESP test", missing)
-}
+use test_support::{Capability, Missing, capability, require};
 
 fn esp_packet(spi: u32, seq: u32, len: usize) -> Vec<u8> {
     let mut p = Vec::with_capacity(len);
@@ -28,10 +20,18 @@ fn esp_packet(spi: u32, seq: u32, len: usize) -> Vec<u8> {
 
 /// Sends `pkts` from one raw socket to `dst` and receives them on another bound to
 /// `dst`, ignoring other ESP traffic (other SPIs).
-fn loopback_round_trip(dst: IpAddr, spi: u32) {
-    let Ok(mut rx) = RawEspSocket::bind(dst) else {
-        assert!(dst.is_ipv6(), "raw ESP on 127.0.0.1 must work");
-        eprintln!("skipping raw ESP over {dst}: cannot bind");
+fn loopback_round_trip(test: &str, dst: IpAddr, spi: u32) {
+    let bound = RawEspSocket::bind(dst);
+    if let (IpAddr::V4(_), Err(e)) = (dst, &bound) {
+        panic!("raw ESP on 127.0.0.1 must work: {e}");
+    }
+    let bound = bound.map_err(|e| {
+        Missing::new(
+            format!("a raw ESP socket on {dst} ({e})"),
+            "enable IPv6 on loopback (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
+        )
+    });
+    let Some(mut rx) = require(test, bound) else {
         return;
     };
     rx.set_nonblocking(true).expect("nonblocking");
@@ -83,14 +83,16 @@ fn loopback_round_trip(dst: IpAddr, spi: u32) {
 
 #[test]
 fn raw_esp_ipv4_loopback() {
-    if require_net_raw() {
-        loopback_round_trip(IpAddr::V4(Ipv4Addr::LOCALHOST), 0xe5e5_0004);
+    let test = "raw_esp_ipv4_loopback";
+    if require(test, capability(Capability::NetRaw)).is_some() {
+        loopback_round_trip(test, IpAddr::V4(Ipv4Addr::LOCALHOST), 0xe5e5_0004);
     }
 }
 
 #[test]
 fn raw_esp_ipv6_loopback() {
-    if require_net_raw() {
-        loopback_round_trip(IpAddr::V6(Ipv6Addr::LOCALHOST), 0xe5e5_0006);
+    let test = "raw_esp_ipv6_loopback";
+    if require(test, capability(Capability::NetRaw)).is_some() {
+        loopback_round_trip(test, IpAddr::V6(Ipv6Addr::LOCALHOST), 0xe5e5_0006);
     }
 }

@@ -1,8 +1,8 @@
 //! TUN device in a private network namespace: the kernel routes a UDP datagram into
 //! the TUN, and a packet written to the TUN reaches a kernel UDP socket.
 //!
-//! Needs CAP_NET_ADMIN, /dev/net/tun and the `ip` command: in CI (`CI=true`)
-//! anything missing fails the test, elsewhere it is skipped with a message.
+//! Needs CAP_NET_ADMIN, /dev/net/tun and the `ip` command: in CI anything missing
+//! fails the test, elsewhere it is skipped with a message (`test_support::require`).
 //!
 //! The namespace belongs to one test thread (`unshare(CLONE_NEWNET)` affects the
 //! calling thread only); the `ip` commands it runs inherit it. When the thread
@@ -18,24 +18,16 @@ use std::time::{Duration, Instant};
 use esp::PacketBuf;
 use esp::io::{PacketSink, PacketSource, Tun};
 use nix::sched::{CloneFlags, unshare};
+use test_support::{Missing, command, require, tun};
 
 const HEADROOM: usize = 96;
 const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 
-#[path = "common/privileges.rs"]
-mod privileges;
-
-/// `true` if the test can run; otherwise fails in CI and skips elsewhere.
-fn require() -> bool {
-    let missing = privileges::missing_tun().or_else(|| {
-        Command::new("ip")
-            .arg("-V")
-            .output()
-            .is_err()
-            .then_some("the `ip` command (iproute2)")
-    });
-    privileges::require("TUN test", missing)
+/// What the TUN test needs: CAP_NET_ADMIN, /dev/net/tun and the `ip` command.
+fn prerequisites() -> Result<(), Missing> {
+    tun()?;
+    command("ip", "iproute2")
 }
 
 /// Runs `f` on a thread in a fresh network namespace; re-raises its panic.
@@ -114,7 +106,7 @@ fn read_udp_to(tun: &mut Tun, dst: Ipv4Addr, count: usize) -> Vec<PacketBuf> {
 
 #[test]
 fn tun_exchanges_packets_with_the_kernel() {
-    if !require() {
+    if require("tun_exchanges_packets_with_the_kernel", prerequisites()).is_none() {
         return;
     }
     in_fresh_netns(|| {

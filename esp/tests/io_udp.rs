@@ -1,5 +1,7 @@
 //! UDP port-4500 batches on loopback (no privileges needed) and the channel
-//! doubles.
+//! doubles. IPv6 loopback, UDP GSO and UDP_GRO come from the kernel: in CI a missing
+//! one fails its test, elsewhere the test is skipped with a message
+//! (`test_support::require`).
 #![cfg(feature = "io")]
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -10,6 +12,7 @@ use esp::io::{
     ChannelSocket, ChannelTun, Datagram, DatagramKind, DatagramSink, DatagramSource, MAX_BATCH,
     PacketSink, PacketSource, UdpEncapSocket,
 };
+use test_support::{Missing, kernel_feature, require};
 
 const HEADROOM: usize = 64;
 
@@ -46,7 +49,8 @@ fn recv_n(sock: &mut UdpEncapSocket, want: usize) -> Vec<Datagram> {
     got
 }
 
-fn loopback_pair(ip: IpAddr) -> Option<(UdpEncapSocket, UdpEncapSocket)> {
+/// Two sockets on `ip`'s loopback; `None` (skip) only for IPv6 and outside CI.
+fn loopback_pair(test: &str, ip: IpAddr) -> Option<(UdpEncapSocket, UdpEncapSocket)> {
     let a = UdpEncapSocket::bind(SocketAddr::new(ip, 0), true);
     let b = UdpEncapSocket::bind(SocketAddr::new(ip, 0), false);
     match (a, b) {
@@ -60,14 +64,17 @@ fn loopback_pair(ip: IpAddr) -> Option<(UdpEncapSocket, UdpEncapSocket)> {
         }
         (Err(e), _) | (_, Err(e)) => {
             assert!(ip.is_ipv6(), "IPv4 loopback must work: {e}");
-            eprintln!("skipping IPv6 loopback: {e}");
-            None
+            let missing = Missing::new(
+                format!("UDP sockets on {ip} ({e})"),
+                "enable IPv6 on loopback (sysctl net.ipv6.conf.lo.disable_ipv6=0)",
+            );
+            require(test, Err(missing))
         }
     }
 }
 
-fn exchange_mixed_batch(ip: IpAddr) {
-    let Some((mut a, mut b)) = loopback_pair(ip) else {
+fn exchange_mixed_batch(test: &str, ip: IpAddr) {
+    let Some((mut a, mut b)) = loopback_pair(test, ip) else {
         return;
     };
     let to_b = b.local_addr().expect("addr");
@@ -109,12 +116,12 @@ fn exchange_mixed_batch(ip: IpAddr) {
 
 #[test]
 fn mixed_batch_ipv4() {
-    exchange_mixed_batch(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    exchange_mixed_batch("mixed_batch_ipv4", IpAddr::V4(Ipv4Addr::LOCALHOST));
 }
 
 #[test]
 fn mixed_batch_ipv6() {
-    exchange_mixed_batch(IpAddr::V6(Ipv6Addr::LOCALHOST));
+    exchange_mixed_batch("mixed_batch_ipv6", IpAddr::V6(Ipv6Addr::LOCALHOST));
 }
 
 #[test]
@@ -165,7 +172,8 @@ fn wire_framing_and_invalid_datagrams() {
 
 #[test]
 fn large_batches_are_split_and_nonblocking_reports_would_block() {
-    let (mut a, mut b) = loopback_pair(IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("loopback");
+    let test = "large_batches_are_split_and_nonblocking_reports_would_block";
+    let (mut a, mut b) = loopback_pair(test, IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("loopback");
     b.set_nonblocking(true).expect("nonblocking");
     let mut slots = bufs(4);
     let err = b.recv_batch(&mut slots, HEADROOM).expect_err("empty");
@@ -257,7 +265,8 @@ fn channel_tun_moves_packets_both_ways() {
 /// many datagrams, each with its own contents, classified as ESP.
 #[test]
 fn gso_send_arrives_as_separate_datagrams() {
-    let Some((a, mut b)) = loopback_pair(IpAddr::V4(Ipv4Addr::LOCALHOST)) else {
+    let test = "gso_send_arrives_as_separate_datagrams";
+    let Some((a, mut b)) = loopback_pair(test, IpAddr::V4(Ipv4Addr::LOCALHOST)) else {
         return;
     };
     let to = b.local_addr().expect("addr");
@@ -265,14 +274,17 @@ fn gso_send_arrives_as_separate_datagrams() {
         .map(|i| esp_packet(0x1000 + i, i + 1, if i == 4 { 60 } else { 100 }))
         .collect();
     let refs: Vec<&[u8]> = segs.iter().map(Vec::as_slice).collect();
-    match a.send_gso(to, &refs) {
-        Ok(()) => {}
-        // A kernel without UDP GSO (before 4.18): the caller falls back; nothing to test.
-        Err(e) if matches!(e.raw_os_error(), Some(libc_einval) if libc_einval == 22 || libc_einval == 5 || libc_einval == 92) =>
-        {
-            return;
+    let sent = match a.send_gso(to, &refs) {
+        // EINVAL, EIO, ENOPROTOOPT: a kernel without UDP GSO (before 4.18); the data
+        // plane falls back to one datagram per send.
+        Err(e) if matches!(e.raw_os_error(), Some(22 | 5 | 92)) => {
+            Err(kernel_feature("UDP GSO (UDP_SEGMENT)", e))
         }
         Err(e) => panic!("send_gso: {e}"),
+        Ok(()) => Ok(()),
+    };
+    if require(test, sent).is_none() {
+        return;
     }
     let got = recv_n(&mut b, 5);
     for (d, want) in got.iter().zip(&segs) {
@@ -293,11 +305,12 @@ fn gso_send_arrives_as_separate_datagrams() {
 /// or a keepalive at the end are not ESP).
 #[test]
 fn gro_receive_splits_into_the_datagrams_sent() {
-    let Some((a, mut b)) = loopback_pair(IpAddr::V4(Ipv4Addr::LOCALHOST)) else {
+    let test = "gro_receive_splits_into_the_datagrams_sent";
+    let Some((a, mut b)) = loopback_pair(test, IpAddr::V4(Ipv4Addr::LOCALHOST)) else {
         return;
     };
-    if let Err(e) = b.set_gro(true) {
-        eprintln!("skipping: no UDP_GRO ({e})");
+    let gro = b.set_gro(true).map_err(|e| kernel_feature("UDP_GRO", e));
+    if require(test, gro).is_none() {
         return;
     }
     let to = b.local_addr().expect("addr");
@@ -311,8 +324,10 @@ fn gro_receive_splits_into_the_datagrams_sent() {
         vec![0xff],
     ];
     let refs: Vec<&[u8]> = segs.iter().map(Vec::as_slice).collect();
-    if let Err(e) = a.send_gso(to, &refs) {
-        eprintln!("skipping: no UDP GSO ({e})");
+    let sent = a
+        .send_gso(to, &refs)
+        .map_err(|e| kernel_feature("UDP GSO (UDP_SEGMENT)", e));
+    if require(test, sent).is_none() {
         return;
     }
     let mut got = Vec::new();

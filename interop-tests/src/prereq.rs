@@ -1,10 +1,12 @@
-//! What the interop tests need from the machine, and what to do when it is missing:
-//! with `CI=true` a missing prerequisite fails the test (scripts/test installs
-//! everything, so missing means broken), elsewhere the test prints a skip line and
-//! returns. Use [`require!`](crate::require) at the top of a test.
+//! What the interop tests need from the machine. What to do when it is missing is
+//! the workspace's one rule (`test_support::require`): under CI a missing
+//! prerequisite fails the test (scripts/test installs everything, so missing means
+//! broken), elsewhere the test prints a skip line and returns. Use
+//! [`require!`](crate::require) at the top of a test.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
+
+pub use test_support::{Missing, is_ci, require};
 
 use crate::cmd::{self, DEFAULT_TIMEOUT};
 
@@ -16,44 +18,6 @@ pub const KERNEL_LIBIPSEC: &str = "/usr/lib/ipsec/plugins/libstrongswan-kernel-l
 pub const APT_PACKAGES: &str = "strongswan-charon strongswan-swanctl libcharon-extra-plugins \
      libstrongswan-standard-plugins iproute2 iputils-ping iptables procps";
 
-/// A missing prerequisite and how to get it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Missing {
-    pub what: String,
-    pub fix: String,
-}
-
-impl fmt::Display for Missing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.what, self.fix)
-    }
-}
-
-fn missing(what: impl Into<String>, fix: impl Into<String>) -> Missing {
-    Missing {
-        what: what.into(),
-        fix: fix.into(),
-    }
-}
-
-/// `CI` is set to `true` (or `1`).
-pub fn is_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// In CI: panic naming what is missing and how to install it. Elsewhere: print a skip
-/// line on stderr (the caller then returns).
-#[track_caller]
-pub fn skip_or_fail(test: &str, m: &Missing) {
-    if is_ci() {
-        panic!("{test}: prerequisite missing in CI: {m}");
-    }
-    // Straight to the file descriptor: libtest captures `eprintln!` of passing tests,
-    // and a skip must be visible.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr().lock(), "SKIP {test}: {m}");
-}
-
 /// Each `(tool, package)`: the tool is on PATH, else what to install.
 fn require_tools(tools: &[(&str, &str)]) -> Result<(), Missing> {
     for (tool, pkg) in tools {
@@ -64,7 +28,7 @@ fn require_tools(tools: &[(&str, &str)]) -> Result<(), Missing> {
         )
         .ok()
         {
-            return Err(missing(
+            return Err(Missing::new(
                 format!("`{tool}`"),
                 format!("apt-get install {pkg}"),
             ));
@@ -78,7 +42,7 @@ pub fn require_root() -> Result<(), Missing> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
     } else {
-        Err(missing(
+        Err(Missing::new(
             "root",
             "run the interop tests as root, e.g. `sudo -E scripts/test`",
         ))
@@ -88,7 +52,7 @@ pub fn require_root() -> Result<(), Missing> {
 /// `/dev/net/tun` (ikev2d and kernel-libipsec create TUN devices), `ip` and `ping`.
 pub fn require_tun() -> Result<(), Missing> {
     if !Path::new("/dev/net/tun").exists() {
-        return Err(missing(
+        return Err(Missing::new(
             "/dev/net/tun",
             "load the tun module (`modprobe tun`) or give the container the TUN device",
         ));
@@ -117,18 +81,21 @@ pub fn require_iperf3() -> Result<(), Missing> {
 pub fn require_strongswan() -> Result<(), Missing> {
     let install = format!("apt-get install --no-install-recommends {APT_PACKAGES}");
     if !Path::new(CHARON).exists() {
-        return Err(missing(CHARON, install));
+        return Err(Missing::new(CHARON, install));
     }
     if !cmd::run_args("sh", &["-c", "command -v swanctl"], DEFAULT_TIMEOUT).ok() {
-        return Err(missing("swanctl", install));
+        return Err(Missing::new("swanctl", install));
     }
     if !Path::new(KERNEL_LIBIPSEC).exists() {
-        return Err(missing("strongSwan's kernel-libipsec plugin", install));
+        return Err(Missing::new("strongSwan's kernel-libipsec plugin", install));
     }
     for p in ["openssl", "gcm"] {
         let f = format!("/usr/lib/ipsec/plugins/libstrongswan-{p}.so");
         if !Path::new(&f).exists() {
-            return Err(missing(format!("strongSwan's {p} plugin ({f})"), install));
+            return Err(Missing::new(
+                format!("strongSwan's {p} plugin ({f})"),
+                install,
+            ));
         }
     }
     Ok(())
@@ -143,7 +110,7 @@ pub fn ikev2d_binary() -> Result<PathBuf, Missing> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(missing(
+            Err(Missing::new(
                 format!("IKEV2D_BIN={} (no such file)", p.display()),
                 "point IKEV2D_BIN at a built ikev2d",
             ))
@@ -165,7 +132,7 @@ pub fn ikev2d_binary() -> Result<PathBuf, Missing> {
         })
         .max();
     newest.map(|(_, p)| p).ok_or_else(|| {
-        missing(
+        Missing::new(
             format!(
                 "the ikev2d binary (looked in {}/{{debug,release}})",
                 target.display()
@@ -176,7 +143,7 @@ pub fn ikev2d_binary() -> Result<PathBuf, Missing> {
 }
 
 /// Check prerequisites at the top of a test; on the first missing one, fail (CI) or
-/// print a skip line and `return` from the test.
+/// print a skip line and `return` from the test ([`require`]).
 ///
 /// ```ignore
 /// interop_tests::require!(require_root(), require_tun(), require_strongswan());
@@ -185,8 +152,7 @@ pub fn ikev2d_binary() -> Result<PathBuf, Missing> {
 macro_rules! require {
     ($($check:expr),+ $(,)?) => {
         $(
-            if let Err(m) = $check {
-                $crate::prereq::skip_or_fail(concat!(module_path!(), ":", line!()), &m);
+            if $crate::prereq::require(concat!(module_path!(), ":", line!()), $check).is_none() {
                 return;
             }
         )+

@@ -1,7 +1,8 @@
 //! The real `ikev2d run` for integration tests: started in a network namespace of
 //! its own (`unshare -n`, loopback up) with a temporary configuration, control
-//! socket, audit log and alert file. Needs root (TUN device, namespace); tests call
-//! [`Daemon::start`] and skip when it returns `None`.
+//! socket, audit log and alert file. Needs root (TUN device, namespace), `unshare`
+//! and `ip`; tests call [`Daemon::start`], which fails the test under CI when one is
+//! missing and returns `None` (skip) elsewhere (`test_support::require`).
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::io::Write as _;
@@ -12,6 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use test_support::{Missing, require};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ikev2d");
 
@@ -26,36 +28,30 @@ pub struct Daemon {
     pub log: PathBuf,
 }
 
-/// Whether this process can run the daemon (root, `unshare`, `/dev/net/tun`).
-pub fn can_run() -> bool {
-    let root = nix::unistd::geteuid().is_root();
-    let ok = root && Path::new("/dev/net/tun").exists() && which("unshare") && which("ip");
-    if !ok {
-        eprintln!("skipped: needs root, /dev/net/tun, unshare and ip");
-    }
-    ok
-}
-
-fn which(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+/// What running the daemon in a namespace needs: root, a TUN device, `unshare`, `ip`.
+pub fn prerequisites() -> Result<(), Missing> {
+    test_support::root()?;
+    test_support::tun()?;
+    test_support::command("unshare", "util-linux")?;
+    test_support::command("ip", "iproute2")
 }
 
 impl Daemon {
     /// `daemon_extra` goes into `[daemon]`, `control_extra` into `[control]`, `rest`
     /// after them (connections, secrets). `{dir}` in any of them is replaced by the
     /// temporary directory. `lo_addrs` are added to `lo` in the namespace.
+    #[track_caller]
     pub fn start(
         daemon_extra: &str,
         control_extra: &str,
         rest: &str,
         lo_addrs: &[&str],
     ) -> Option<Daemon> {
-        if !can_run() {
-            return None;
-        }
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("ikev2d test")
+            .to_owned();
+        require(&test, prerequisites())?;
         let dir = tempfile::tempdir().unwrap();
         // viewers (uid 65534) must reach the socket inside
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();

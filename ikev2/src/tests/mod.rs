@@ -1,7 +1,7 @@
 //! Tests that need the crate's internals.
 
 /// The simulation harness of the integration tests, shared with them.
-#[path = "../../tests/sim/mod.rs"]
+#[path = "../../tests/sim/harness.rs"]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod sim;
 

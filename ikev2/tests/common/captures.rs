@@ -1,10 +1,10 @@
 //! Reading the strongSwan captures in `tests/data/strongswan/` (see the README there):
 //! the MANIFEST.tsv rows with their `.bin` messages, `keymat.json`, the lab PSK from
-//! `config.txt`, and the per-scenario counts the README states. Include it from an
-//! integration test with
+//! `config.txt`, and the per-scenario counts the README states. Declared once by the
+//! `strongswan` test binary's `main.rs` with
 //!
 //! ```ignore
-//! #[path = "common/captures.rs"]
+//! #[path = "../common/captures.rs"]
 //! mod captures;
 //! ```
 //!

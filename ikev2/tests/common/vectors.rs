@@ -1,8 +1,9 @@
 //! Finding and reading the shared known-answer vectors (`shared/vectors/`, see its
-//! README). Include it from an integration test with
+//! README). Declared once by a test binary's `main.rs` (ikev2's `tests/crypto/`,
+//! esp's `tests/common/`) with
 //!
 //! ```ignore
-//! #[path = "common/vectors.rs"]
+//! #[path = "../common/vectors.rs"]
 //! mod vectors;
 //! ```
 //!

@@ -1,0 +1,150 @@
+//! Property: for any interleaving of scheduled and commanded rekeys (CHILD and IKE),
+//! deletes and network loss, both sides end with the same CHILD SAs (or both with
+//! none), and no SA is used after its hard lifetime.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use crate::harness::*;
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Wait(u16),
+    RekeyChild(usize),
+    RekeyIke(usize),
+    DeleteChild(usize),
+    Loss(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (1u16..120).prop_map(Op::Wait),
+        3 => (0usize..2).prop_map(Op::RekeyChild),
+        2 => (0usize..2).prop_map(Op::RekeyIke),
+        1 => (0usize..2).prop_map(Op::DeleteChild),
+        2 => (0u8..30).prop_map(Op::Loss),
+    ]
+}
+
+fn current(net: &Network, node: usize, mirror: bool) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = net.nodes[node]
+        .ep
+        .ike_sas()
+        .iter()
+        .flat_map(|s| s.children.iter())
+        .filter(|c| c.state == "INSTALLED" || c.state == "REKEYING")
+        .map(|c| {
+            if mirror {
+                (c.spi_out, c.spi_in)
+            } else {
+                (c.spi_in, c.spi_out)
+            }
+        })
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn both_sides_agree_after_any_interleaving(
+        seed_net in 0u64..1000,
+        seed_a in 1u8..200,
+        ops in proptest::collection::vec(op(), 1..25),
+    ) {
+        check(seed_net, seed_a, &ops)?;
+    }
+}
+
+/// A case the property found: B's CHILD rekey response came (after losses) once A's
+/// colliding rekey had replaced and deleted the SA; B kept its redundant SA.
+#[test]
+fn late_response_to_a_lost_collision_deletes_the_redundant_sa() {
+    use Op::*;
+    let ops = [
+        RekeyChild(0),
+        Wait(29),
+        RekeyChild(1),
+        Loss(22),
+        RekeyIke(1),
+        Wait(63),
+        Wait(1),
+    ];
+    check(377, 152, &ops).unwrap();
+}
+
+/// A case the property found in session 3: the run ended 10 ms into a scheduled CHILD
+/// rekey of A (B had answered and installed the new SA, A had not yet read the
+/// answer), so the two views differed only because of when they were taken.
+#[test]
+fn child_rekey_right_after_an_ike_rekey() {
+    use Op::*;
+    check(0, 69, &[Wait(110), RekeyIke(1), RekeyChild(1), Wait(73)]).unwrap();
+}
+
+fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
+    let tweak = |c: &mut ikev2::config::EndpointConfig| {
+        let conn = conn(c);
+        conn.rekey_time = Duration::from_secs(90);
+        conn.over_time = Some(Duration::from_secs(200));
+        conn.dpd_delay = Duration::from_secs(30);
+        let child = &mut conn.children[0];
+        child.rekey_time = Duration::from_secs(40);
+        child.life_time = Duration::from_secs(200);
+    };
+    let mut net = pair_seeded(seed_net, seed_a, seed_a.wrapping_add(100), tweak, tweak);
+    net.initiate(0, "ab");
+    prop_assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    net.start_traffic(Duration::from_millis(500));
+    for op in ops {
+        let now = net.now;
+        match *op {
+            Op::Wait(s) => net.drive_for(Duration::from_secs(u64::from(s))),
+            Op::RekeyChild(i) => {
+                if let Some(c) = current(&net, i, false).first() {
+                    let _ = net.nodes[i].ep.rekey_child(now, c.0);
+                }
+            }
+            Op::RekeyIke(i) => {
+                if let Some(s) = net.nodes[i].ep.ike_sas().first() {
+                    let _ = net.nodes[i].ep.rekey_ike_sa(now, s.id);
+                }
+            }
+            Op::DeleteChild(i) => {
+                if let Some(c) = current(&net, i, false).first() {
+                    let _ = net.nodes[i].ep.delete_child(now, c.0);
+                }
+            }
+            Op::Loss(p) => net.loss = f64::from(p) / 100.0,
+        }
+    }
+    net.loss = 0.0;
+    // Long enough for retransmissions, lingering SAs and DPD of a dead SA.
+    net.drive_for(Duration::from_secs(400));
+    // The snapshot must not fall inside an exchange: a scheduled rekey may have just
+    // started (the responder has the new SA, the initiator still waits for the
+    // answer). Without loss an exchange completes in well under a second; a
+    // disagreement that outlasts 30 s more is a real one.
+    net.drive_until(Duration::from_secs(30), |n| {
+        current(n, 0, false) == current(n, 1, true)
+    });
+    let a = current(&net, 0, false);
+    let b = current(&net, 1, true);
+    prop_assert_eq!(&a, &b);
+    // At most one pair: no redundant SA of a collision is left over (this once
+    // failed for seed_net = 377, seed_a = 152, ops = [RekeyChild(0), Wait(29),
+    // RekeyChild(1), Loss(22), RekeyIke(1), Wait(63), Wait(1)]).
+    prop_assert!(a.len() <= 1, "{:?}", a);
+    prop_assert_eq!(
+        net.nodes[0].ep.ike_sa_count(),
+        net.nodes[1].ep.ike_sa_count()
+    );
+    for i in 0..2 {
+        prop_assert_eq!(net.nodes[i].dp.past_lifetime, 0);
+        prop_assert!(net.nodes[i].dp.errors.is_empty());
+    }
+    Ok(())
+}

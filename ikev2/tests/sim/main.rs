@@ -1,0 +1,18 @@
+//! The simulation tests of the `Endpoint`: two or more endpoints in a deterministic
+//! simulated network ([`harness`]), one module per topic. One binary, so the harness
+//! is compiled once (ikev2's unit tests include it too, by path).
+
+mod harness;
+
+mod endpoint_robustness;
+mod establish;
+mod failures;
+mod fragments_childless;
+mod ike_rekey;
+mod key_export;
+mod lifecycle;
+mod lifecycle_prop;
+mod nat_ts_cookies;
+mod rekey;
+mod reload;
+mod suites;
