@@ -2,8 +2,7 @@
 //! commands, polled for datagrams, events and the next deadline.
 //!
 //! It does what strongSwan's `receiver.c` and `ike_sa_manager.c` do before an IKE SA
-//! handles a message: strip the non-ESP marker of port 4500, sanity-check the size and
-//! header, answer IKE_SA_INIT requests (half-open limits, cookies, retransmissions of
+//! handles a message: sanity-check the size and header, answer IKE_SA_INIT requests (half-open limits, cookies, retransmissions of
 //! IKE_SA_INIT), and route everything else by our SPI. Nothing a peer sends can make
 //! it panic, and nothing unauthenticated can take down an established SA.
 
@@ -26,7 +25,7 @@ use crate::event::{DownReason, Event, Failure, IkeSaId};
 use crate::exchange::ike_init::{self, IkeInit, InitKey};
 use crate::exchange::informational::Informational;
 use crate::exchange::{Task, rules};
-use crate::ike_sa::{ChildState, IkeSa, needs_marker};
+use crate::ike_sa::{ChildState, IkeSa};
 use crate::nat::NatStatus;
 use crate::timer_index::TimerIndex;
 use crate::ts::TrafficSelector;
@@ -34,14 +33,26 @@ use crate::wire::{
     ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi, Message, NotifyType, Payload,
 };
 
-/// A datagram to send.
+/// A datagram to send. The sender frames it for the wire: the non-ESP marker in
+/// front of an IKE message sent from a port other than 500, the single 0xff octet of
+/// a NAT-keepalive (RFC 3948 sections 2.2 and 2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    /// The UDP payload: the IKE message, after the non-ESP marker when sent from a
-    /// port other than 500.
+    pub kind: TransmitKind,
+    /// The IKE message, from its header on (never a non-ESP marker); empty for a
+    /// NAT-keepalive.
     pub payload: Vec<u8>,
+}
+
+/// What a [`Transmit`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// An IKE message.
+    Ike,
+    /// A NAT-keepalive (RFC 3948 section 2.3): the sender writes its one octet.
+    NatKeepalive,
 }
 
 /// Counters of what the endpoint did with its input. Every dropped datagram is
@@ -51,10 +62,6 @@ pub struct Transmit {
 pub struct Stats {
     pub received: u64,
     pub sent: u64,
-    /// NAT-keepalives (a single 0xff octet on port 4500), ignored.
-    pub keepalives: u64,
-    /// Non-IKE datagrams on port 4500 (ESP: non-zero SPI where the marker should be).
-    pub dropped_non_ike: u64,
     pub dropped_too_large: u64,
     /// Not a well-formed IKE message (header, lengths, payload syntax, decryption
     /// framing).
@@ -212,29 +219,26 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Queues an IKE message from `local` to `remote`, with the non-ESP marker when
-    /// `local` is not port 500.
+    /// Queues an IKE message from `local` to `remote` (the sender adds the non-ESP
+    /// marker where the port needs it).
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
-        let mut payload = Vec::with_capacity(msg.len() + 4);
-        if needs_marker(local) {
-            payload.extend_from_slice(&[0; 4]);
-        }
-        payload.extend_from_slice(msg);
         self.stats.sent += 1;
         self.transmits.push_back(Transmit {
             local,
             remote,
-            payload,
+            kind: TransmitKind::Ike,
+            payload: msg.to_vec(),
         });
     }
 
-    /// Queues a datagram as is (a NAT-keepalive).
-    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+    /// Queues a NAT-keepalive from `local` to `remote`.
+    pub(crate) fn send_keepalive(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.stats.sent += 1;
         self.transmits.push_back(Transmit {
             local,
             remote,
-            payload: payload.to_vec(),
+            kind: TransmitKind::NatKeepalive,
+            payload: Vec::new(),
         });
     }
 
@@ -400,30 +404,17 @@ impl Endpoint {
 
     // -- inputs ----------------------------------------------------------------------
 
-    /// A UDP datagram received on `local` from `remote`.
+    /// An IKE message received on `local` from `remote`, from its header on: on a
+    /// port other than 500 the receiver has already taken off the non-ESP marker and
+    /// kept ESP and NAT-keepalives away (RFC 3948 section 2.2).
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
-        data: &[u8],
+        msg: &[u8],
     ) {
         self.sh.stats.received += 1;
-        let msg = if needs_marker(local) {
-            match data {
-                [0, 0, 0, 0, rest @ ..] => rest,
-                [0xff] => {
-                    self.sh.stats.keepalives += 1;
-                    return;
-                }
-                _ => {
-                    self.sh.stats.dropped_non_ike += 1;
-                    return;
-                }
-            }
-        } else {
-            data
-        };
         if msg.len() > self.config.max_packet {
             self.sh.stats.dropped_too_large += 1;
             return;

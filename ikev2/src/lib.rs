@@ -38,5 +38,7 @@ mod tests;
 #[cfg(test)]
 extern crate self as ikev2;
 
-pub use endpoint::{ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary, Stats, Transmit};
+pub use endpoint::{
+    ChildSaStatus, Endpoint, IkeSaStatus, ReloadSummary, Stats, Transmit, TransmitKind,
+};
 pub use event::UsageReport;

@@ -157,14 +157,15 @@ pub struct SaReport {
     pub removed: bool,
 }
 
-/// An IKE datagram for the control task, from a port-500 reader or (with the non-ESP
-/// marker still in front, as [`ikev2::Endpoint::handle_datagram`] wants it for a
-/// port-4500 `local`) from the inbound worker.
+/// An IKE message for the control task, from a port-500 reader or from the inbound
+/// worker (port 4500: the socket took off the non-ESP marker and kept ESP and
+/// keepalives, which are counted there).
 #[derive(Debug)]
 pub struct IkeDatagram {
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub payload: Vec<u8>,
+    /// The IKE message, from its header on.
+    pub msg: Vec<u8>,
 }
 
 /// How many IKE datagrams may wait for the control task; beyond that they are
@@ -207,8 +208,10 @@ pub struct DataStats {
     pub out_trapped: AtomicU64,
     /// ESP with an SPI we do not have.
     pub in_no_sa: AtomicU64,
-    /// Port-4500 datagrams that are neither IKE, ESP nor keepalive.
+    /// Port-4500 datagrams that are neither IKE, ESP nor keepalive (the IKE
+    /// endpoint never sees them).
     pub in_invalid: AtomicU64,
+    /// NAT-keepalives received on port 4500 (the IKE endpoint never sees them).
     pub in_keepalives: AtomicU64,
     /// Datagrams or packets the kernel refused (buffers full, unreachable).
     pub send_errors: AtomicU64,
@@ -1119,13 +1122,10 @@ impl InboundWorker {
             DatagramKind::Esp => {}
             DatagramKind::Ike => {
                 if let Some(local) = local {
-                    let mut payload = Vec::with_capacity(d.buf.len() + 4);
-                    payload.extend_from_slice(&esp::natt::NON_ESP_MARKER);
-                    payload.extend_from_slice(d.buf.as_slice());
                     let d = IkeDatagram {
                         local,
                         remote: d.peer,
-                        payload,
+                        msg: d.buf.as_slice().to_vec(),
                     };
                     queue_ike(&self.ike_tx, &self.link.stats, d);
                 }
@@ -1294,7 +1294,7 @@ mod tests {
         IkeDatagram {
             local: a,
             remote: a,
-            payload: vec![n],
+            msg: vec![n],
         }
     }
 
@@ -1306,8 +1306,8 @@ mod tests {
             queue_ike(&tx, &stats, dgram(n));
         }
         assert_eq!(stats.ike_queue_full.load(Ordering::Relaxed), 3);
-        assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![0]));
-        assert_eq!(rx.try_recv().map(|d| d.payload).ok(), Some(vec![1]));
+        assert_eq!(rx.try_recv().map(|d| d.msg).ok(), Some(vec![0]));
+        assert_eq!(rx.try_recv().map(|d| d.msg).ok(), Some(vec![1]));
         assert!(rx.try_recv().is_err());
     }
 

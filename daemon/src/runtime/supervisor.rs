@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use esp::counters::{Direction, Lifetime, SaEvent};
+use esp::io::{Datagram, DatagramKind, DatagramSink as _, UdpEncapSocket};
 use esp::{InboundSa, OutboundSa, SaConfig, Spi};
 use ikev2::config::DpdAction;
 use ikev2::event::{ChildSaInstalled, Event, Failure};
-use ikev2::{Endpoint, UsageReport};
+use ikev2::wire::Header;
+use ikev2::{Endpoint, TransmitKind, UsageReport};
 use rand_core::OsRng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
@@ -42,8 +44,9 @@ pub struct IkeSockets {
     pub addr: IpAddr,
     /// Port 500.
     pub udp500: Arc<UdpSocket>,
-    /// Port 4500, shared with the inbound data worker (which receives on it).
-    pub udp4500: std::net::UdpSocket,
+    /// Port 4500, shared with the inbound data worker (which receives on it); it
+    /// frames what is sent (non-ESP marker, keepalive octet) by [`DatagramKind`].
+    pub udp4500: UdpEncapSocket,
 }
 
 /// An outbound SA negotiated by a rekey, waiting for the switch.
@@ -792,11 +795,9 @@ impl Supervisor {
             }
             return;
         }
-        let msg = match d.payload.as_slice() {
-            [0, 0, 0, 0, rest @ ..] if d.local.port() != 500 => rest,
-            other => other,
-        };
-        if ratelimit::is_new_ike_sa_request(msg)
+        // The one look at the header before the endpoint parses the message.
+        let hdr = Header::new_checked(&d.msg);
+        if hdr.as_ref().is_ok_and(ratelimit::is_new_ike_sa_request)
             && !self.init_limit.allow(d.remote.ip(), Instant::now())
         {
             self.data
@@ -805,9 +806,9 @@ impl Supervisor {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             return;
         }
-        trace_ike("received", d.local, d.remote, &d.payload);
+        trace_ike("received", d.local, d.remote, &hdr, d.msg.len());
         self.endpoint
-            .handle_datagram(Instant::now(), d.local, d.remote, &d.payload);
+            .handle_datagram(Instant::now(), d.local, d.remote, &d.msg);
     }
 
     /// Handles one message from a worker; false if a worker died.
@@ -872,14 +873,28 @@ impl Supervisor {
         }
     }
 
+    /// Sends one datagram of the endpoint, framed for its port: an IKE message as is
+    /// on port 500; on port 4500 the socket adds the non-ESP marker; a NAT-keepalive
+    /// is its one octet (RFC 3948 sections 2.2 and 2.3).
     async fn transmit(&mut self, t: ikev2::Transmit) {
-        trace_ike("sending", t.local, t.remote, &t.payload);
-        let sock = self
+        match t.kind {
+            TransmitKind::Ike => trace_ike(
+                "sending",
+                t.local,
+                t.remote,
+                &Header::new_checked(&t.payload),
+                t.payload.len(),
+            ),
+            TransmitKind::NatKeepalive => {
+                tracing::debug!("sending NAT-keepalive {} <-> {}", t.local, t.remote);
+            }
+        }
+        let i = self
             .sockets
             .iter()
-            .find(|s| s.addr == t.local.ip())
-            .or_else(|| self.sockets.first());
-        let Some(sock) = sock else {
+            .position(|s| s.addr == t.local.ip())
+            .or((!self.sockets.is_empty()).then_some(0));
+        let Some(sock) = i.and_then(|i| self.sockets.get_mut(i)) else {
             tracing::warn!(
                 "no socket for {}: datagram to {} dropped",
                 t.local,
@@ -887,10 +902,19 @@ impl Supervisor {
             );
             return;
         };
+        let payload = match t.kind {
+            TransmitKind::Ike => t.payload.as_slice(),
+            TransmitKind::NatKeepalive => &esp::natt::KEEPALIVE,
+        };
         let res = if t.local.port() == 500 {
-            sock.udp500.send_to(&t.payload, t.remote).await
+            sock.udp500.send_to(payload, t.remote).await.map(drop)
         } else {
-            sock.udp4500.send_to(&t.payload, t.remote)
+            let kind = match t.kind {
+                TransmitKind::Ike => DatagramKind::Ike,
+                TransmitKind::NatKeepalive => DatagramKind::Keepalive,
+            };
+            let d = Datagram::to(t.remote, kind, esp::PacketBuf::from_packet(payload));
+            sock.udp4500.send_batch(std::slice::from_ref(&d)).map(drop)
         };
         if let Err(e) = res {
             tracing::debug!(
@@ -1519,20 +1543,18 @@ impl Supervisor {
     }
 }
 
-/// `-v`: one line per IKE datagram with its header (the payloads are encrypted).
-fn trace_ike(dir: &str, local: std::net::SocketAddr, remote: std::net::SocketAddr, data: &[u8]) {
+/// `-v`: one line per IKE message with its header (the payloads are encrypted).
+fn trace_ike(
+    dir: &str,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    hdr: &Result<Header<'_>, ikev2::wire::Error>,
+    len: usize,
+) {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return;
     }
-    let msg = match data {
-        [0, 0, 0, 0, rest @ ..] if local.port() != 500 => rest,
-        [0xff] => {
-            tracing::debug!("{dir} NAT-keepalive {local} <-> {remote}");
-            return;
-        }
-        _ => data,
-    };
-    match ikev2::wire::Header::new_checked(msg) {
+    match hdr {
         Ok(h) => {
             let f = h.flags();
             tracing::debug!(
@@ -1544,16 +1566,13 @@ fn trace_ike(dir: &str, local: std::net::SocketAddr, remote: std::net::SocketAdd
                     "request"
                 },
                 h.message_id(),
-                msg.len(),
+                len,
                 h.spi_i().0,
                 h.spi_r().0,
                 h.next_payload(),
             );
         }
-        Err(e) => tracing::debug!(
-            "{dir} {} octets {local} <-> {remote}: not IKE ({e})",
-            data.len()
-        ),
+        Err(e) => tracing::debug!("{dir} {len} octets {local} <-> {remote}: not IKE ({e})"),
     }
 }
 
