@@ -34,7 +34,7 @@ use tokio::sync::mpsc;
 
 use super::book::Book;
 use super::breakglass::{Activation, Verified};
-use super::dataplane::{DataCmd, DataPlane, IkeDatagram, TrapPolicy, WorkerMsg};
+use super::dataplane::{DataPlane, IkeDatagram, OutboundCmd, TrapPolicy, WorkerMsg};
 use super::routes::RouteTable;
 use crate::config::{DaemonConfig, StartAction};
 use crate::control::access::Access;
@@ -413,7 +413,8 @@ impl Supervisor {
                 remote_ts,
             });
         }
-        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
+        self.data
+            .outbound(OutboundCmd::SetTraps(self.traps.clone()));
     }
 
     /// Starts an IKE SA for `conn`; its handshake time is measured.

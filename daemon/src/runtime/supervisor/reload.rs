@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::super::dataplane::DataCmd;
+use super::super::dataplane::OutboundCmd;
 use super::Supervisor;
 use super::admission::DRAIN_TIME;
 use crate::config::DaemonConfig;
@@ -111,7 +111,8 @@ impl Supervisor {
                 .await;
             self.traps.retain(|t| t.conn != *conn);
         }
-        self.data.outbound(DataCmd::SetTraps(self.traps.clone()));
+        self.data
+            .outbound(OutboundCmd::SetTraps(self.traps.clone()));
         summary
     }
 }

@@ -15,7 +15,9 @@ use ikev2::event::{ChildSaInstalled, Event, Failure};
 use rand_core::OsRng;
 
 use super::super::book::{esp_proposal, ike_proposal};
-use super::super::dataplane::{DataCmd, Dest, InboundInstall, OutboundInstall, SaReport};
+use super::super::dataplane::{
+    Dest, InboundCmd, InboundInstall, OutboundCmd, OutboundInstall, SaReport,
+};
 use super::Supervisor;
 
 /// One CHILD SA pair in the data plane.
@@ -169,8 +171,7 @@ impl Supervisor {
             Event::ChildSaOutboundSwitched(s) => {
                 if let Some(mut install) = self.pairs.take_parked(s.spi_in) {
                     install.replaces = (s.old_spi_out != 0).then_some(s.old_spi_out);
-                    self.data
-                        .outbound(DataCmd::InstallOutbound(Box::new(install)));
+                    self.data.outbound(OutboundCmd::Install(Box::new(install)));
                     tracing::info!(
                         "{}/{}: outbound traffic moved to SPI {:08x} (was {:08x})",
                         s.conn,
@@ -189,10 +190,9 @@ impl Supervisor {
                     d.spi_in,
                     d.spi_out
                 );
-                self.data.inbound(DataCmd::RemoveInbound { spi: d.spi_in });
+                self.data.inbound(InboundCmd::Remove { spi: d.spi_in });
                 if !self.pairs.remove(d.spi_in, d.spi_out) {
-                    self.data
-                        .outbound(DataCmd::RemoveOutbound { spi: d.spi_out });
+                    self.data.outbound(OutboundCmd::Remove { spi: d.spi_out });
                 }
                 if !self.pairs.carries(&d.conn, &d.child) {
                     self.routes.child_down(&d.conn, &d.child).await;
@@ -310,7 +310,7 @@ impl Supervisor {
         self.book
             .child_installed(&c.conn, &c.child, c.spi_in, c.spi_out, c.rekey_of.is_some());
         self.data
-            .inbound(DataCmd::InstallInbound(Box::new(InboundInstall {
+            .inbound(InboundCmd::Install(Box::new(InboundInstall {
                 spi: c.spi_in,
                 sa: inbound,
                 local_ts: c.local_ts.clone(),
@@ -325,8 +325,7 @@ impl Supervisor {
             replaces: None,
         };
         let parked = if c.outbound {
-            self.data
-                .outbound(DataCmd::InstallOutbound(Box::new(install)));
+            self.data.outbound(OutboundCmd::Install(Box::new(install)));
             None
         } else {
             Some(install)
