@@ -52,7 +52,7 @@ pub struct IkeSockets {
     /// Port 500.
     pub udp500: Arc<UdpSocket>,
     /// Port 4500, shared with the inbound data worker (which receives on it); it
-    /// frames what is sent (non-ESP marker, keepalive octet) by [`DatagramKind`].
+    /// puts the non-ESP marker in front of what is sent as [`DatagramKind::Ike`].
     pub udp4500: UdpEncapSocket,
 }
 
