@@ -2,10 +2,11 @@
 //! commands, polled for datagrams, events and the next deadline.
 //!
 //! It does what strongSwan's `receiver.c` and `ike_sa_manager.c` do before an IKE SA
-//! handles a message: strip the non-ESP marker of port 4500, sanity-check the size and
-//! header, hand IKE_SA_INIT requests to admission ([`admission`]: half-open limits,
-//! cookies, retransmissions of IKE_SA_INIT), and route everything else by our SPI;
-//! after an SA ran, [`settle`] carries out what it asked for. Commands (initiate,
+//! handles a message (which comes without the non-ESP marker: the socket edge strips
+//! it): sanity-check the size and header, hand IKE_SA_INIT requests to admission
+//! ([`admission`]: half-open limits, cookies, retransmissions of IKE_SA_INIT), and
+//! route everything else by our SPI; after an SA ran, [`settle`] carries out what it
+//! asked for. Commands (initiate,
 //! terminate, rekey, reload) and the outputs are here. Nothing a peer sends can make
 //! it panic, and nothing unauthenticated can take down an established SA.
 
@@ -26,7 +27,7 @@ use crate::exchange::ike_init::{IkeInit, InitKey};
 use crate::exchange::informational::Informational;
 use crate::exchange::refusal::Refusal;
 use crate::ike_sa::ctx::{Ctx, Shared, Transmit};
-use crate::ike_sa::{ChildState, IkeSa, needs_marker};
+use crate::ike_sa::{ChildState, IkeSa};
 use crate::status::{IkeSaStatus, ReloadSummary, Stats};
 use crate::timer_index::TimerIndex;
 use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi};
@@ -165,24 +166,9 @@ impl Endpoint {
         now: Instant,
         local: SocketAddr,
         remote: SocketAddr,
-        data: &[u8],
+        msg: &[u8],
     ) {
         self.sh.stats.received += 1;
-        let msg = if needs_marker(local) {
-            match data {
-                [0, 0, 0, 0, rest @ ..] => rest,
-                [0xff] => {
-                    self.sh.stats.keepalives += 1;
-                    return;
-                }
-                _ => {
-                    self.sh.stats.dropped_non_ike += 1;
-                    return;
-                }
-            }
-        } else {
-            data
-        };
         if msg.len() > self.config.max_packet {
             self.sh.stats.dropped_too_large += 1;
             return;

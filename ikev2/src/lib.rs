@@ -41,5 +41,5 @@ extern crate self as ikev2;
 
 pub use endpoint::Endpoint;
 pub use event::UsageReport;
-pub use ike_sa::ctx::Transmit;
+pub use ike_sa::ctx::{Transmit, TransmitKind};
 pub use status::{ChildSaState, ChildSaStatus, IkeSaState, IkeSaStatus, ReloadSummary, Stats};

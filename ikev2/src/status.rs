@@ -18,10 +18,6 @@ use crate::wire::IkeSpi;
 pub struct Stats {
     pub received: u64,
     pub sent: u64,
-    /// NAT-keepalives (a single 0xff octet on port 4500), ignored.
-    pub keepalives: u64,
-    /// Non-IKE datagrams on port 4500 (ESP: non-zero SPI where the marker should be).
-    pub dropped_non_ike: u64,
     pub dropped_too_large: u64,
     /// Not a well-formed IKE message (header, lengths, payload syntax, decryption
     /// framing).

@@ -30,7 +30,7 @@ use ikev2::crypto::proposal::Proposal;
 use ikev2::event::{Event, IkeSaId};
 use ikev2::ts::TsSpec;
 use ikev2::wire::ProtocolId;
-use ikev2::{Endpoint, Transmit};
+use ikev2::{Endpoint, Transmit, TransmitKind};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use rand_core::{OsRng, RngCore};
 
@@ -205,7 +205,14 @@ fn main() -> Result<()> {
                     match sock.recv_from(&mut buf) {
                         Ok((len, from)) => {
                             run.received += 1;
-                            ep.handle_datagram(now, local, from, &buf[..len]);
+                            // Port 4500: IKE follows the non-ESP marker; keepalives
+                            // and ESP are not for the endpoint.
+                            let msg = match &buf[..len] {
+                                [0, 0, 0, 0, msg @ ..] if local.port() != 500 => msg,
+                                _ if local.port() != 500 => continue,
+                                msg => msg,
+                            };
+                            ep.handle_datagram(now, local, from, msg);
                             // Answers leave at once: keeps the pipeline full.
                             flush(&mut ep, &s500, &s4500, &mut run);
                         }
@@ -367,16 +374,26 @@ fn endpoint_config(args: &Args, conns: usize) -> Result<EndpointConfig> {
 }
 
 fn flush(ep: &mut Endpoint, s500: &UdpSocket, s4500: &UdpSocket, run: &mut Run) {
+    let mut wire = Vec::new();
     while let Some(Transmit {
         local,
         remote,
+        kind,
         payload,
     }) = ep.poll_transmit()
     {
         let sock = if local.port() == 4500 { s4500 } else { s500 };
+        // The endpoint's messages are marker-free: frame them for the port.
+        wire.clear();
+        match kind {
+            TransmitKind::NatKeepalive => wire.push(0xff),
+            TransmitKind::Ike if local.port() != 500 => wire.extend_from_slice(&[0; 4]),
+            TransmitKind::Ike => {}
+        }
+        wire.extend_from_slice(&payload);
         // A full socket buffer loses the datagram: the retransmission timer covers it,
         // as it would on a real network.
-        if sock.send_to(&payload, remote).is_ok() {
+        if sock.send_to(&wire, remote).is_ok() {
             run.sent += 1;
         }
     }

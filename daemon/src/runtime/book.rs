@@ -409,10 +409,8 @@ pub fn daemon_counters(
     let ike_fields = [
         ("received", ike.received),
         ("sent", ike.sent),
-        ("keepalives", ike.keepalives),
         ("retransmitted_requests", ike.retransmitted_requests),
         ("retransmitted_responses", ike.retransmitted_responses),
-        ("dropped_non_ike", ike.dropped_non_ike),
         ("dropped_too_large", ike.dropped_too_large),
         ("dropped_parse_error", ike.dropped_parse_error),
         ("dropped_unknown_spi", ike.dropped_unknown_spi),

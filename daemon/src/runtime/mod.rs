@@ -298,7 +298,7 @@ async fn bind_sockets(
         ike.push(IkeSockets {
             addr,
             udp500: Arc::new(udp500),
-            udp4500: send4500,
+            udp4500: UdpEncapSocket::from_std(send4500),
         });
         local.push(LocalSockets {
             addr,
@@ -329,7 +329,7 @@ fn spawn_ike_reader(
                     let d = dataplane::IkeDatagram {
                         local,
                         remote,
-                        payload: buf[..n].to_vec(),
+                        msg: buf[..n].to_vec(),
                     };
                     dataplane::queue_ike(&tx, &stats, d);
                 }

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use ikev2::wire::{ExchangeType, Header};
+
 /// Sources tracked at most.
 const MAX_SOURCES: usize = 65_536;
 /// A source unseen this long is forgotten.
@@ -89,11 +91,12 @@ impl InitRateLimit {
     }
 }
 
-/// Whether a datagram (as received: after the non-ESP marker on port 4500) is an
-/// IKE_SA_INIT request starting a new IKE SA: exchange type 34, not a response,
-/// responder SPI zero.
-pub fn is_new_ike_sa_request(msg: &[u8]) -> bool {
-    msg.len() >= 28 && msg[18] == 34 && msg[19] & 0x20 == 0 && msg[8..16] == [0; 8]
+/// Whether an IKE message is an IKE_SA_INIT request starting a new IKE SA: not a
+/// response, responder SPI zero.
+pub fn is_new_ike_sa_request(hdr: &Header<'_>) -> bool {
+    hdr.exchange_type() == ExchangeType::IKE_SA_INIT
+        && !hdr.flags().is_response()
+        && hdr.spi_r().is_zero()
 }
 
 #[cfg(test)]
@@ -136,20 +139,23 @@ mod tests {
 
     #[test]
     fn recognises_new_ike_sa_requests() {
+        let new = |m: &[u8]| Header::new_checked(m).is_ok_and(|h| is_new_ike_sa_request(&h));
         let mut m = vec![0u8; 28];
         m[0..8].copy_from_slice(&[1; 8]);
         m[17] = 0x20;
         m[18] = 34;
         m[19] = 0x08;
-        assert!(is_new_ike_sa_request(&m));
+        m[24..28].copy_from_slice(&28u32.to_be_bytes());
+        assert!(new(&m));
         m[19] = 0x20; // response
-        assert!(!is_new_ike_sa_request(&m));
+        assert!(!new(&m));
         m[19] = 0x08;
         m[8] = 1; // responder SPI set: not a new SA
-        assert!(!is_new_ike_sa_request(&m));
+        assert!(!new(&m));
         m[8] = 0;
         m[18] = 35;
-        assert!(!is_new_ike_sa_request(&m));
-        assert!(!is_new_ike_sa_request(&m[..20]));
+        assert!(!new(&m));
+        m[18] = 34;
+        assert!(!new(&m[..20]), "shorter than a header");
     }
 }

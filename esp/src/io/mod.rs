@@ -32,7 +32,10 @@ mod udp;
 
 pub use raw::RawEspSocket;
 pub use tun::Tun;
-pub use udp::{GSO_MAX_BYTES, GSO_MAX_SEGMENTS, UdpEncapSocket};
+pub use udp::{
+    GSO_MAX_BYTES, GSO_MAX_SEGMENTS, SEND_STALL_MS, SEND_STALLS, SendReport, UdpEncapSocket,
+    send_all,
+};
 
 /// Most packets one system call moves (`recvmmsg`/`sendmmsg` `vlen`; TUN reads and
 /// writes loop up to this many per call). Larger slices are served in several calls.

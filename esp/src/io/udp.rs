@@ -448,6 +448,147 @@ pub(crate) fn send_mmsg(
     Ok(sent)
 }
 
+/// How often [`send_all`] and [`UdpEncapSocket::send_all_gso`] wait for a full socket
+/// buffer ([`SEND_STALL_MS`] each) before they drop what still does not fit.
+pub const SEND_STALLS: u32 = 3;
+/// How long one such wait lasts at most, in milliseconds.
+pub const SEND_STALL_MS: i32 = 10;
+
+/// What a send of many datagrams did.
+#[derive(Debug, Default)]
+pub struct SendReport {
+    /// Datagrams the kernel did not take (unreachable peer, no buffer space after
+    /// [`SEND_STALLS`] waits ...): dropped.
+    pub dropped: usize,
+    /// Set when the kernel refused UDP GSO on this call (`EINVAL`, `EIO`,
+    /// `ENOPROTOOPT`): the socket's `gso` switch is then off and the run went one by
+    /// one.
+    pub gso_refused: Option<io::Error>,
+}
+
+/// Waits until `fd` can take more, for at most [`SEND_STALL_MS`].
+fn wait_writable(fd: BorrowedFd<'_>) {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, alive for the call; the kernel writes only `revents`.
+    // Its outcome does not matter: the caller tries to send again either way.
+    let _ = unsafe { libc::poll(&raw mut pfd, 1, SEND_STALL_MS) };
+}
+
+/// Sends all of `out` in `sendmmsg` batches (each datagram framed by its kind). A
+/// full socket buffer is waited out briefly ([`SEND_STALLS`]); a datagram the kernel
+/// refuses is dropped and the rest are tried. Returns how many were dropped.
+pub fn send_all<S: DatagramSink + AsFd>(sock: &mut S, out: &[Datagram]) -> usize {
+    let mut sent = 0;
+    let mut dropped = 0;
+    let mut stalls = 0;
+    while sent < out.len() {
+        match sock.send_batch(&out[sent..]) {
+            Ok(0) => break,
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && stalls < SEND_STALLS => {
+                stalls += 1;
+                wait_writable(sock.as_fd());
+            }
+            Err(_) => {
+                // Unreachable peer, ENOBUFS...: drop this datagram, try the rest.
+                dropped += 1;
+                sent += 1;
+            }
+        }
+    }
+    dropped + (out.len() - sent)
+}
+
+impl UdpEncapSocket {
+    /// Sends all of `out` like [`send_all`], but runs of equal-size ESP datagrams to
+    /// one peer with UDP GSO ([`Self::send_gso`]: one system call and one pass
+    /// through the kernel's UDP stack per run) while `gso` is set. When the kernel
+    /// refuses GSO, `gso` is cleared for good, the run goes one by one and the report
+    /// says why.
+    pub fn send_all_gso(&mut self, out: &[Datagram], gso: &mut bool) -> SendReport {
+        let mut report = SendReport::default();
+        if !*gso {
+            report.dropped = send_all(self, out);
+            return report;
+        }
+        let mut segs: Vec<&[u8]> = Vec::with_capacity(GSO_MAX_SEGMENTS);
+        let mut i = 0;
+        while i < out.len() {
+            let j = gso_run(&out[i..]) + i;
+            if j - i < 2 || !*gso {
+                report.dropped += send_all(self, &out[i..j]);
+                i = j;
+                continue;
+            }
+            segs.clear();
+            segs.extend(out[i..j].iter().map(|d| d.buf.as_slice()));
+            let mut stalls = 0;
+            loop {
+                match self.send_gso(out[i].peer, &segs) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && stalls < SEND_STALLS => {
+                        stalls += 1;
+                        wait_writable(self.as_fd());
+                    }
+                    Err(e)
+                        if matches!(
+                            e.raw_os_error(),
+                            Some(libc::EINVAL | libc::EIO | libc::ENOPROTOOPT)
+                        ) =>
+                    {
+                        *gso = false;
+                        report.dropped += send_all(self, &out[i..j]);
+                        report.gso_refused = Some(e);
+                        break;
+                    }
+                    Err(_) => {
+                        report.dropped += j - i;
+                        break;
+                    }
+                }
+            }
+            i = j;
+        }
+        report
+    }
+}
+
+/// How many datagrams from the start of `out` one GSO send can carry: ESP to the same
+/// peer, the first one's length (the last may be shorter), within the kernel's
+/// limits. Anything but ESP (which needs its own framing) goes alone.
+pub(crate) fn gso_run(out: &[Datagram]) -> usize {
+    let Some(first) = out.first() else {
+        return 0;
+    };
+    if first.kind != DatagramKind::Esp {
+        return 1;
+    }
+    let seg = first.buf.len();
+    let mut total = seg;
+    let mut n = 1;
+    for d in &out[1..] {
+        let len = d.buf.len();
+        if n == GSO_MAX_SEGMENTS
+            || d.kind != DatagramKind::Esp
+            || d.peer != first.peer
+            || len > seg
+            || total + len > GSO_MAX_BYTES
+        {
+            break;
+        }
+        total += len;
+        n += 1;
+        if len < seg {
+            break;
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,6 +605,81 @@ mod tests {
             let (storage, len) = to_sockaddr(&addr);
             assert_eq!(from_sockaddr(&storage, len), Some(addr));
             assert_eq!(from_sockaddr(&storage, len - 1), None, "short length");
+        }
+    }
+
+    fn esp(peer: &str, len: usize) -> Datagram {
+        let mut b = crate::PacketBuf::new();
+        b.set_packet(0, &vec![0x55; len]);
+        Datagram::to(peer.parse().expect("addr"), DatagramKind::Esp, b)
+    }
+
+    #[test]
+    fn gso_runs_group_equal_sizes_of_esp_to_one_peer() {
+        let p = "192.0.2.2:4500";
+        let q = "192.0.2.3:4500";
+        // Three full, one shorter (ends the run), then one more full.
+        let out = vec![
+            esp(p, 100),
+            esp(p, 100),
+            esp(p, 100),
+            esp(p, 60),
+            esp(p, 100),
+        ];
+        assert_eq!(gso_run(&out), 4);
+        assert_eq!(gso_run(&out[4..]), 1);
+        // Another peer or a longer datagram ends a run.
+        assert_eq!(gso_run(&[esp(p, 100), esp(q, 100)]), 1);
+        assert_eq!(gso_run(&[esp(p, 100), esp(p, 120)]), 1);
+        // At most 64 segments and 65,000 octets.
+        let many: Vec<Datagram> = (0..100).map(|_| esp(p, 100)).collect();
+        assert_eq!(gso_run(&many), GSO_MAX_SEGMENTS);
+        let big: Vec<Datagram> = (0..60).map(|_| esp(p, 1500)).collect();
+        assert_eq!(gso_run(&big), GSO_MAX_BYTES / 1500);
+        assert_eq!(gso_run(&[]), 0);
+        // IKE needs its marker: never inside a run.
+        let mut ike = esp(p, 100);
+        ike.kind = DatagramKind::Ike;
+        assert_eq!(gso_run(&[esp(p, 100), ike.clone(), esp(p, 100)]), 1);
+        assert_eq!(gso_run(&[ike, esp(p, 100)]), 1);
+    }
+
+    #[test]
+    fn send_all_gso_delivers_every_datagram_with_or_without_gso() {
+        let rx = UdpEncapSocket::bind("127.0.0.1:0".parse().expect("addr"), false)
+            .expect("bind receiver");
+        rx.as_std()
+            .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .expect("timeout");
+        let to = rx.local_addr().expect("addr").to_string();
+        let mut tx =
+            UdpEncapSocket::bind("127.0.0.1:0".parse().expect("addr"), false).expect("bind");
+        // A run of three ESP datagrams (GSO when the kernel has it), then IKE alone.
+        let mut out = vec![esp(&to, 100), esp(&to, 100), esp(&to, 80)];
+        let mut ike = crate::PacketBuf::new();
+        ike.set_packet(0, &[7; 28]);
+        out.push(Datagram::to(
+            to.parse().expect("addr"),
+            DatagramKind::Ike,
+            ike,
+        ));
+        for was in [true, false] {
+            let mut gso = was;
+            let report = tx.send_all_gso(&out, &mut gso);
+            assert_eq!(report.dropped, 0);
+            // Cleared exactly when the kernel refused, which the report says.
+            assert_eq!(was && !gso, report.gso_refused.is_some());
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            while got.len() < out.len() {
+                let (n, _) = rx.as_std().recv_from(&mut buf).expect("datagram");
+                got.push(buf[..n].to_vec());
+            }
+            assert_eq!(got[0], vec![0x55; 100]);
+            assert_eq!(got[1], vec![0x55; 100]);
+            assert_eq!(got[2], vec![0x55; 80]);
+            assert_eq!(got[3][..4], [0, 0, 0, 0], "IKE gets the non-ESP marker");
+            assert_eq!(got[3][4..], [7; 28]);
         }
     }
 }

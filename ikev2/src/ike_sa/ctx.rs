@@ -16,20 +16,32 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::faults::Faults;
-use super::{IkeSa, needs_marker};
+use super::IkeSa;
 use crate::config::{ConnectionConfig, EndpointConfig, Identity};
 use crate::event::{Event, IkeSaId};
 use crate::status::Stats;
 use crate::wire::IkeSpi;
 
-/// A datagram to send.
+/// A datagram to send. The sender frames it for the wire: the non-ESP marker in
+/// front of an IKE message sent from a port other than 500, the single 0xff octet of
+/// a NAT-keepalive (RFC 3948 sections 2.2 and 2.3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    /// The UDP payload: the IKE message, after the non-ESP marker when sent from a
-    /// port other than 500.
+    pub kind: TransmitKind,
+    /// The IKE message, from its header on (never a non-ESP marker); empty for a
+    /// NAT-keepalive.
     pub payload: Vec<u8>,
+}
+
+/// What a [`Transmit`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// An IKE message.
+    Ike,
+    /// A NAT-keepalive (RFC 3948 section 2.3): the sender writes its one octet.
+    NatKeepalive,
 }
 
 /// Endpoint-level work an SA asks for while it handles a message.
@@ -96,29 +108,26 @@ impl Shared {
         }
     }
 
-    /// Queues an IKE message from `local` to `remote`, with the non-ESP marker when
-    /// `local` is not port 500.
+    /// Queues an IKE message from `local` to `remote` (the sender adds the non-ESP
+    /// marker where the port needs it).
     pub(crate) fn send(&mut self, local: SocketAddr, remote: SocketAddr, msg: &[u8]) {
-        let mut payload = Vec::with_capacity(msg.len() + 4);
-        if needs_marker(local) {
-            payload.extend_from_slice(&[0; 4]);
-        }
-        payload.extend_from_slice(msg);
         self.stats.sent += 1;
         self.transmits.push_back(Transmit {
             local,
             remote,
-            payload,
+            kind: TransmitKind::Ike,
+            payload: msg.to_vec(),
         });
     }
 
-    /// Queues a datagram as is (a NAT-keepalive).
-    pub(crate) fn send_raw(&mut self, local: SocketAddr, remote: SocketAddr, payload: &[u8]) {
+    /// Queues a NAT-keepalive from `local` to `remote`.
+    pub(crate) fn send_keepalive(&mut self, local: SocketAddr, remote: SocketAddr) {
         self.stats.sent += 1;
         self.transmits.push_back(Transmit {
             local,
             remote,
-            payload: payload.to_vec(),
+            kind: TransmitKind::NatKeepalive,
+            payload: Vec::new(),
         });
     }
 

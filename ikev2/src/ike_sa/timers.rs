@@ -118,7 +118,7 @@ impl IkeSa {
             self.retransmit_or_give_up(ctx);
         }
         if self.keepalive_due(ctx.config).is_some_and(|d| d <= now) {
-            ctx.sh.send_raw(self.local, self.remote, &[0xff]);
+            ctx.sh.send_keepalive(self.local, self.remote);
             self.last_sent = now;
         }
         if self.state == State::Rekeyed && self.created + ctx.config.retransmit.total() <= now {

@@ -280,16 +280,17 @@ fn junk_is_counted_and_harmless() {
     ep.handle_datagram(now, b, a, &truncated);
     ep.handle_datagram(now, b, a, b"junk");
     ep.handle_datagram(now, b, a, &[0u8; 20000]);
+    // A keepalive and ESP on port 4500 never reach an endpoint through a daemon (its
+    // socket edge sorts them out); handed in anyway, they are malformed IKE.
     ep.handle_datagram(now, b4500, a, &[0xff]);
     ep.handle_datagram(now, b4500, a, &[0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1]);
     let s = ep.stats();
     // The tampered retransmission is a retransmission, but it does not verify.
     assert_eq!(s.dropped_bad_icv, before.dropped_bad_icv + 1);
     assert_eq!(s.dropped_unknown_spi, before.dropped_unknown_spi + 1);
-    assert_eq!(s.dropped_parse_error, before.dropped_parse_error + 2);
+    assert_eq!(s.dropped_parse_error, before.dropped_parse_error + 4);
     assert_eq!(s.dropped_too_large, before.dropped_too_large + 1);
-    assert_eq!(s.keepalives, before.keepalives + 1);
-    assert_eq!(s.dropped_non_ike, before.dropped_non_ike + 1);
+    assert_eq!(s.received, before.received + 7);
     assert_eq!(s.retransmitted_responses, before.retransmitted_responses);
     assert!(ep.poll_transmit().is_none());
     // Still up: a clean delete works both ways.

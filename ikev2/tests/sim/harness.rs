@@ -18,7 +18,7 @@ use ikev2::config::{ChildConfig, ConnectionConfig, EndpointConfig, Identity, Sha
 use ikev2::crypto::proposal::Proposal;
 use ikev2::event::{ChildSaInstalled, Event, Failure, IkeSaUp};
 use ikev2::wire::ProtocolId;
-use ikev2::{Endpoint, Transmit};
+use ikev2::{Endpoint, Transmit, TransmitKind};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 
@@ -148,6 +148,7 @@ struct InFlight {
     /// Destination as the receiver sees it.
     dst: SocketAddr,
     src: SocketAddr,
+    kind: TransmitKind,
     data: Vec<u8>,
 }
 
@@ -173,6 +174,9 @@ pub struct Network {
     seq: u64,
     pub delivered: u64,
     pub dropped: u64,
+    /// NAT-keepalives delivered, by receiving node: a daemon's socket edge takes
+    /// them off port 4500 before IKE, so they never reach the endpoint.
+    pub keepalives_received: HashMap<usize, u64>,
     /// Send one ESP packet on every current outbound SA of every node this often
     /// (`None`: no data traffic).
     pub esp_interval: Option<Duration>,
@@ -214,6 +218,7 @@ impl Network {
             seq: 0,
             delivered: 0,
             dropped: 0,
+            keepalives_received: HashMap::new(),
             esp_interval: None,
             esp_loss: false,
             next_esp: None,
@@ -347,6 +352,7 @@ impl Network {
                 to,
                 dst,
                 src,
+                kind: t.kind,
                 data: t.payload.clone(),
             });
         }
@@ -391,9 +397,14 @@ impl Network {
         self.esp_tick();
         for p in due {
             self.delivered += 1;
-            self.nodes[p.to]
-                .ep
-                .handle_datagram(now, p.dst, p.src, &p.data);
+            match p.kind {
+                TransmitKind::Ike => self.nodes[p.to]
+                    .ep
+                    .handle_datagram(now, p.dst, p.src, &p.data),
+                TransmitKind::NatKeepalive => {
+                    *self.keepalives_received.entry(p.to).or_default() += 1;
+                }
+            }
             self.collect();
         }
         for i in 0..self.nodes.len() {
