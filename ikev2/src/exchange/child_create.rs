@@ -1,3 +1,4 @@
+// Longer than 700 lines on purpose: one file per exchange (see exchange/mod.rs), and the initiator task, the responder side and the install they share read best together.
 //! Creating CHILD SAs (RFC 7296 sections 1.3.1, 2.9, 2.17; strongSwan
 //! `child_create.c`): inside IKE_AUTH (no KE, the PFS group of the ESP proposal is
 //! ignored, section 1.2) and with CREATE_CHILD_SA (with a KE when the proposal has a
