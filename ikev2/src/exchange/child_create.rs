@@ -123,7 +123,7 @@ fn install(
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
     let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr)
-        .map_err(|e| Cause::Internal(e.to_string()))?;
+        .map_err(Cause::KeyDerivation)?;
     let ChildKeys {
         encr_i,
         integ_i,
@@ -704,10 +704,7 @@ impl ChildCreate {
             .group
             .or_else(|| proposal::first_dh_group(&cfg.esp_proposals));
         self.dh = match group {
-            Some(g) => Some(
-                DhPrivate::generate(g, &mut ctx.sh.rng)
-                    .map_err(|e| Cause::Internal(e.to_string()))?,
-            ),
+            Some(g) => Some(DhPrivate::generate(g, &mut ctx.sh.rng).map_err(Cause::LocalDh)?),
             None => None,
         };
         self.nonce = nonce(ctx);
