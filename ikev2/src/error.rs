@@ -14,10 +14,12 @@ use core::net::SocketAddr;
 
 use crate::config::Identity;
 use crate::crypto::dh::DhError;
+use crate::crypto::prf::PrfPlusTooLong;
 use crate::crypto::proposal::{NoProposalChosen, Proposal, UnsupportedAttribute};
+use crate::crypto::sk::SkError;
 pub use crate::exchange::rules::RuleViolation;
 use crate::ts::{TrafficSelector, describe_list};
-use crate::wire::{self, AuthMethod, DhGroup, ExchangeType, NotifyType};
+use crate::wire::{self, AuthMethod, DhGroup, ExchangeType, NotifyType, PayloadType};
 
 /// The exchange a failure happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -155,7 +157,20 @@ pub enum Cause {
     /// The peer sent a message that breaks the protocol in another way (a payload
     /// the exchange needs is missing, nonsense answers ...).
     Protocol(String),
-    /// An internal limit or error on our side (should not happen).
+    /// Making our own Diffie-Hellman value failed (should not happen: we only
+    /// propose groups we implement).
+    LocalDh(DhError),
+    /// Deriving keys failed (should not happen: prf+ output limits).
+    KeyDerivation(PrfPlusTooLong),
+    /// Encoding one of our payloads failed (should not happen: a value too large for
+    /// its field).
+    Encoding {
+        payload: PayloadType,
+        error: wire::Error,
+    },
+    /// Setting up or applying SK protection failed on our side (should not happen).
+    Protection(SkError),
+    /// Another internal limit or error on our side (should not happen).
     Internal(String),
 }
 
@@ -295,6 +310,12 @@ impl fmt::Display for Cause {
                  matching KE"
             ),
             Cause::Protocol(s) => write!(f, "peer violated the protocol: {s}"),
+            Cause::LocalDh(e) => write!(f, "internal error: our key exchange: {e}"),
+            Cause::KeyDerivation(e) => write!(f, "internal error: deriving keys: {e}"),
+            Cause::Encoding { payload, error } => {
+                write!(f, "internal error: encoding {payload}: {error}")
+            }
+            Cause::Protection(e) => write!(f, "internal error: SK protection: {e}"),
             Cause::Internal(s) => write!(f, "internal error: {s}"),
         }
     }

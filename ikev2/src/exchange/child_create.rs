@@ -1,3 +1,4 @@
+// Longer than 700 lines on purpose: one file per exchange (see exchange/mod.rs), and the initiator task, the responder side and the install they share read best together.
 //! Creating CHILD SAs (RFC 7296 sections 1.3.1, 2.9, 2.17; strongSwan
 //! `child_create.c`): inside IKE_AUTH (no KE, the PFS group of the ESP proposal is
 //! ignored, section 1.2) and with CREATE_CHILD_SA (with a KE when the proposal has a
@@ -122,7 +123,7 @@ fn install(
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
     let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr)
-        .map_err(|e| Cause::Internal(e.to_string()))?;
+        .map_err(Cause::KeyDerivation)?;
     let ChildKeys {
         encr_i,
         integ_i,
@@ -703,10 +704,7 @@ impl ChildCreate {
             .group
             .or_else(|| proposal::first_dh_group(&cfg.esp_proposals));
         self.dh = match group {
-            Some(g) => Some(
-                DhPrivate::generate(g, &mut ctx.sh.rng)
-                    .map_err(|e| Cause::Internal(e.to_string()))?,
-            ),
+            Some(g) => Some(DhPrivate::generate(g, &mut ctx.sh.rng).map_err(Cause::LocalDh)?),
             None => None,
         };
         self.nonce = nonce(ctx);

@@ -74,8 +74,7 @@ pub(crate) fn peer_proposals(sa: &wire::Sa<'_>) -> Vec<Proposal> {
 
 impl IkeInit {
     pub(crate) fn new(ctx: &mut Ctx<'_>, group: DhGroup) -> Result<Self, Cause> {
-        let dh = DhPrivate::generate(group, &mut ctx.sh.rng)
-            .map_err(|e| Cause::Internal(e.to_string()))?;
+        let dh = DhPrivate::generate(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
         Ok(Self {
             dh,
             nonce: nonce(ctx),
@@ -155,7 +154,7 @@ impl IkeInit {
             }
             match DhPrivate::generate(group, &mut ctx.sh.rng) {
                 Ok(dh) => self.dh = dh,
-                Err(e) => return Outcome::Failed(Cause::Internal(e.to_string())),
+                Err(e) => return Outcome::Failed(Cause::LocalDh(e)),
             }
             self.retries += 1;
             ctx.sh.stats.invalid_ke_retries += 1;
@@ -237,7 +236,7 @@ impl IkeInit {
             &sa.spi_i.to_bytes(),
             &sa.spi_r.to_bytes(),
         )
-        .map_err(|e| Cause::Internal(e.to_string()))?;
+        .map_err(Cause::KeyDerivation)?;
         sa.crypto = Some(SaCrypto::new(suite, keys, true, ctx.config.export_keys)?);
         sa.ni = self.nonce.clone();
         sa.nr = nr;
@@ -334,7 +333,7 @@ pub(crate) fn respond(
         ));
     }
     let dh = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
-        .map_err(|e| no_proposal(Cause::Internal(e.to_string())))?;
+        .map_err(|e| no_proposal(Cause::LocalDh(e)))?;
     ctx.sh.stats.dh_computations += 1;
     let g_ir = dh
         .shared_secret(ke.data)
@@ -348,7 +347,7 @@ pub(crate) fn respond(
         &sa.spi_i.to_bytes(),
         &sa.spi_r.to_bytes(),
     )
-    .map_err(|e| no_proposal(Cause::Internal(e.to_string())))?;
+    .map_err(|e| no_proposal(Cause::KeyDerivation(e)))?;
     sa.crypto =
         Some(SaCrypto::new(suite, keys, false, ctx.config.export_keys).map_err(no_proposal)?);
 

@@ -63,8 +63,7 @@ impl IkeRekey {
             .or(current)
             .or_else(|| proposal::first_dh_group(&sa.conn.proposals))
             .ok_or_else(|| Cause::Internal("no DH group to rekey the IKE SA".into()))?;
-        let dh = DhPrivate::generate(group, &mut ctx.sh.rng)
-            .map_err(|e| Cause::Internal(e.to_string()))?;
+        let dh = DhPrivate::generate(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
         self.spi = new_spi(ctx);
         self.nonce = nonce(ctx);
         let proposals: Vec<Proposal> = numbered(&sa.conn.proposals)
@@ -236,7 +235,7 @@ fn new_ike(
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
     let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr);
     let keys = IkeKeys::derive(&suite, &seed, ni, nr, &spi_i.to_bytes(), &spi_r.to_bytes())
-        .map_err(|e| Cause::Internal(e.to_string()))?;
+        .map_err(Cause::KeyDerivation)?;
     // A rekeyed SA keeps exporting if its predecessor did.
     let crypto = SaCrypto::new(suite, keys, we_initiated, old.export.is_some())?;
     Ok(NewIke {
@@ -323,7 +322,7 @@ pub(crate) fn process_request(
     }
     ctx.sh.stats.dh_computations += 1;
     let made = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
-        .map_err(|e| Cause::Internal(e.to_string()))
+        .map_err(Cause::LocalDh)
         .and_then(|dh| {
             dh.shared_secret(ke.data)
                 .map(|s| (dh, s))

@@ -129,7 +129,10 @@ impl Chain {
     pub(crate) fn push(&mut self, p: &Payload<'_>) -> Result<(), Cause> {
         let at = self.bytes.len();
         p.emit_with_next(PayloadType::NO_NEXT_PAYLOAD, &mut self.bytes)
-            .map_err(|e| Cause::Internal(format!("encoding {}: {e}", p.payload_type())))?;
+            .map_err(|error| Cause::Encoding {
+                payload: p.payload_type(),
+                error,
+            })?;
         match self.last {
             Some(prev) => self.bytes[prev] = p.payload_type().0,
             None => self.first = p.payload_type(),

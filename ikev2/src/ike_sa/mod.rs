@@ -123,7 +123,7 @@ impl SaCrypto {
             keys.sk_er.expose(),
             keys.sk_ar.expose(),
         )
-        .map_err(|e| Cause::Internal(format!("SK keys: {e}")))?;
+        .map_err(|e| Cause::Protection(e.into()))?;
         let export = export.then(|| {
             Box::new([
                 keys.sk_ei.clone(),

@@ -52,7 +52,7 @@ impl IkeSa {
                 .encrypt_message(&hdr, chain.first, &chain.bytes, &mut ctx.sh.rng)
                 .map(|m| vec![m])
         };
-        result.map_err(|e| Cause::Internal(format!("protecting a message: {e}")))
+        result.map_err(Cause::Protection)
     }
 
     /// Starts the next queued task if no request is outstanding.
