@@ -3,8 +3,8 @@
 //! Both directions: ikev2d initiates to a strongSwan responder, and strongSwan
 //! initiates to an ikev2d responder. Each checks both daemons' view of the SAs, that
 //! pings pass, and the counters. Then rekeys from either side, rekey collisions
-//! (simultaneous, and made certain by dropping ikev2d's request), and failures that
-//! must name their phase.
+//! (simultaneous, and made certain by dropping ikev2d's request, which the iptables
+//! counter must confirm), and failures that must name their phase.
 
 use std::time::Duration;
 
@@ -343,9 +343,10 @@ enum Rekey {
 }
 
 /// A rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped on
-/// the way out (iptables), strongSwan rekeys the same SA while ikev2d waits, then
-/// ikev2d's retransmissions reach strongSwan after its rekey replaced the SA. Both
-/// must end with one IKE SA and one CHILD SA they agree on, and traffic must pass.
+/// the way out (iptables; its counter must show the drop), strongSwan rekeys the same
+/// SA while ikev2d waits, then ikev2d's retransmissions reach strongSwan after its
+/// rekey replaced the SA. Both must end with one IKE SA and one CHILD SA they agree
+/// on, and traffic must pass.
 fn delayed_collision(test: &str, what: Rekey) {
     require!(
         require_root(),
@@ -387,7 +388,14 @@ fn delayed_collision(test: &str, what: Rekey) {
         };
         (a.join().expect("ikev2d rekey thread"), theirs)
     });
-    drop.remove();
+    // The collision is only certain if the rule did drop ikev2d's request.
+    let dropped = drop.remove();
+    assert!(
+        dropped >= 1,
+        "{test}: the rule dropped no CREATE_CHILD_SA request of ikev2d, so nothing \
+         collided\n{}",
+        exchanges(&ikev2d, &charon)
+    );
     assert!(ours.ok(), "{test}: ikev2d rekey: {ours}");
     assert!(theirs.ok(), "{test}: swanctl --rekey: {theirs}");
     // CHILD: ikev2d's retransmission (after 1 s) is answered by strongSwan, whose
