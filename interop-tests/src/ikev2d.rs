@@ -464,6 +464,13 @@ impl Ikev2d {
         (last, ok.is_some())
     }
 
+    /// Every IKE SA of connection `conn` that ikev2d's log reports, in order: the
+    /// status shows one IKE SA per connection, the log tells how many there are
+    /// ([`parse_ike_sas`]).
+    pub fn logged_ike_sas(&self, conn: &str) -> Vec<LoggedIkeSa> {
+        parse_ike_sas(&self.log(), conn)
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.proc.is_running()
     }
@@ -524,6 +531,61 @@ impl Drop for Ikev2d {
     }
 }
 
+/// One IKE SA as ikev2d's log reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedIkeSa {
+    /// `#3`: the daemon's number for the SA.
+    pub id: String,
+    /// Its current SPIs (16 hex digits, as in `status --json`).
+    pub spi_i: String,
+    pub spi_r: String,
+    /// The reason of its `down` line; `None` while it is up.
+    pub down: Option<String>,
+}
+
+/// The IKE SAs of `conn` in an ikev2d log: a `CONN: IKE SA #N established with ...,
+/// SPIs I_i R_r` line starts one, `CONN: IKE SA #N rekeyed, new SPIs I_i R_r` gives it
+/// new SPIs, `CONN: IKE SA #N down: REASON` ends it.
+pub fn parse_ike_sas(log: &str, conn: &str) -> Vec<LoggedIkeSa> {
+    let marker = format!("{conn}: IKE SA #");
+    let spis = |text: &str| {
+        let mut words = text.split_whitespace();
+        let i = words.next()?.strip_suffix("_i")?.to_owned();
+        let r = words.next()?.strip_suffix("_r")?.to_owned();
+        Some((i, r))
+    };
+    let mut sas: Vec<LoggedIkeSa> = Vec::new();
+    for line in log.lines() {
+        let Some(at) = line.find(&marker) else {
+            continue;
+        };
+        let rest = &line[at + marker.len() - 1..];
+        let Some((id, what)) = rest.split_once(' ') else {
+            continue;
+        };
+        let current = sas.iter().rposition(|s| s.id == id && s.down.is_none());
+        if what.starts_with("established with ") {
+            if let Some((spi_i, spi_r)) = what.rsplit_once("SPIs ").and_then(|(_, t)| spis(t)) {
+                sas.push(LoggedIkeSa {
+                    id: id.to_owned(),
+                    spi_i,
+                    spi_r,
+                    down: None,
+                });
+            }
+        } else if let Some(t) = what.strip_prefix("rekeyed, new SPIs ") {
+            if let (Some(k), Some((spi_i, spi_r))) = (current, spis(t)) {
+                (sas[k].spi_i, sas[k].spi_r) = (spi_i, spi_r);
+            }
+        } else if let Some(reason) = what.strip_prefix("down: ") {
+            if let Some(k) = current {
+                sas[k].down = Some(reason.to_owned());
+            }
+        }
+    }
+    sas
+}
+
 /// `connections[]` entry `conn` of a `status --json` document.
 pub fn conn_of(status: &Value, conn: &str) -> Option<Value> {
     status
@@ -567,6 +629,42 @@ mod tests {
         assert!(t.contains("[connections.lab.children.net]"));
         assert!(t.contains("remote_ts = [\"10.2.0.0/24\"]"));
         assert!(t.contains("[secrets.ike-lab]"));
+    }
+
+    #[test]
+    fn ike_sas_from_the_log() {
+        let log = "\
+2026-12-07T03:00:00Z  INFO ikev2d: lab: IKE SA #1 established with 192.0.2.1:4500 [192.0.2.1] (aes256-sha256-modp2048), peer behind a NAT (or faking it to force UDP encapsulation), SPIs 00000000000000a1_i 00000000000000b1_r
+2026-12-07T03:00:01Z  INFO ikev2d: other: IKE SA #2 established with 192.0.2.9:500 [x] (aes256-sha256-modp2048), SPIs 00000000000000a2_i 00000000000000b2_r
+2026-12-07T03:00:02Z  INFO ikev2d: lab: IKE SA #1 rekeyed, new SPIs 00000000000000c1_i 00000000000000d1_r
+2026-12-07T03:00:03Z  INFO ikev2d: lab: IKE SA #3 established with 192.0.2.1:4500 [192.0.2.1] (aes256-sha256-modp2048), SPIs 00000000000000a3_i 00000000000000b3_r
+2026-12-07T03:00:03Z  INFO ikev2d: lab: IKE SA #1 down: replaced: peer sent INITIAL_CONTACT in a new IKE SA
+";
+        let sas = parse_ike_sas(log, "lab");
+        let view: Vec<(&str, &str, &str, Option<&str>)> = sas
+            .iter()
+            .map(|s| {
+                (
+                    s.id.as_str(),
+                    s.spi_i.as_str(),
+                    s.spi_r.as_str(),
+                    s.down.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            view,
+            vec![
+                (
+                    "#1",
+                    "00000000000000c1",
+                    "00000000000000d1",
+                    Some("replaced: peer sent INITIAL_CONTACT in a new IKE SA")
+                ),
+                ("#3", "00000000000000a3", "00000000000000b3", None),
+            ]
+        );
+        assert!(parse_ike_sas(log, "none").is_empty());
     }
 
     #[test]

@@ -357,21 +357,81 @@ pub fn wait_agreed(
     conn: &str,
     timeout: Duration,
 ) -> Result<(), String> {
+    wait_agreed_on(ikev2d, charon, conn, timeout, &|_, _| true).map(|_| ())
+}
+
+/// Wait until ikev2d and this charon agree on one tunnel ([`agreement`]) that
+/// `accept` takes (given ikev2d's connection status and strongSwan's IKE SA with the
+/// agreed child), e.g. one whose SPIs differ from those before a rekey: the rekey
+/// commands return before the rekey is done, so the old, still agreed, tunnel must
+/// not count. Returns both views; the error shows the last ones.
+pub fn wait_agreed_on(
+    ikev2d: &crate::Ikev2d,
+    charon: &Charon,
+    conn: &str,
+    timeout: Duration,
+    accept: &dyn Fn(&serde_json::Value, &IkeSa) -> bool,
+) -> Result<(serde_json::Value, IkeSa), String> {
     let mut last = (serde_json::Value::Null, String::new());
     let agreed = cmd::wait_for(timeout, Duration::from_millis(250), || {
         let st = ikev2d.conn_status(conn)?;
         let text = charon.list_sas_text();
-        let found = agreement(&st, &parse_list_sas(&text));
+        let found = agreement(&st, &parse_list_sas(&text)).filter(|sw| accept(&st, sw));
+        let found = found.map(|sw| (st.clone(), sw));
         last = (st, text);
-        found.map(|_| ())
+        found
     });
     agreed.ok_or_else(|| {
         format!(
-            "ikev2d and strongSwan do not agree on one IKE SA and one CHILD SA after \
-             {timeout:?}\nikev2d: {}\nstrongSwan:\n{}",
+            "ikev2d and strongSwan do not agree on one IKE SA and one CHILD SA (of the \
+             kind awaited) after {timeout:?}\nikev2d: {}\nstrongSwan:\n{}",
             last.0, last.1
         )
     })
+}
+
+/// The SPIs of one agreed tunnel as each side reports them: IKE SPIs (i, r) and ESP
+/// SPIs (in, out) from ikev2d's status and from strongSwan's `--list-sas`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelSpis {
+    pub ikev2d_ike: (String, String),
+    pub ikev2d_esp: (String, String),
+    pub strongswan_ike: (String, String),
+    pub strongswan_esp: (String, String),
+}
+
+impl TunnelSpis {
+    /// From ikev2d's connection status and strongSwan's IKE SA with the agreed child
+    /// (as [`wait_agreed_on`] returns them).
+    pub fn of(st: &serde_json::Value, sw: &IkeSa) -> Self {
+        let s = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+        let ch = sw.children.first().cloned().unwrap_or_default();
+        Self {
+            ikev2d_ike: (s(&st["ike_sa"]["spi_i"]), s(&st["ike_sa"]["spi_r"])),
+            ikev2d_esp: (
+                s(&st["children"][0]["spi_in"]),
+                s(&st["children"][0]["spi_out"]),
+            ),
+            strongswan_ike: (sw.spi_i.clone(), sw.spi_r.clone()),
+            strongswan_esp: (ch.spi_in, ch.spi_out),
+        }
+    }
+
+    /// Both IKE SPIs are new on both sides.
+    pub fn ike_all_new(&self, before: &Self) -> bool {
+        all_differ(&self.ikev2d_ike, &before.ikev2d_ike)
+            && all_differ(&self.strongswan_ike, &before.strongswan_ike)
+    }
+
+    /// Both ESP SPIs are new on both sides.
+    pub fn esp_all_new(&self, before: &Self) -> bool {
+        all_differ(&self.ikev2d_esp, &before.ikev2d_esp)
+            && all_differ(&self.strongswan_esp, &before.strongswan_esp)
+    }
+}
+
+fn all_differ(now: &(String, String), before: &(String, String)) -> bool {
+    now.0 != before.0 && now.1 != before.1
 }
 
 /// One IKE SA of `swanctl --list-sas`.
@@ -510,6 +570,36 @@ lab: #1, ESTABLISHED, IKEv2, 9c1b8a1e5c2d4f60_i* 1d0f2e3a4b5c6d7e_r
             (c.spi_out.as_str(), c.bytes_out, c.packets_out),
             ("c1d2e3f4", 336, 4)
         );
+    }
+
+    #[test]
+    fn tunnel_spis_are_new_only_when_both_changed_on_both_sides() {
+        let sw = |i: &str, r: &str, c_in: &str, c_out: &str| IkeSa {
+            spi_i: i.to_owned(),
+            spi_r: r.to_owned(),
+            children: vec![ChildSa {
+                spi_in: c_in.to_owned(),
+                spi_out: c_out.to_owned(),
+                ..ChildSa::default()
+            }],
+            ..IkeSa::default()
+        };
+        let st = |i: &str, r: &str, c_in: &str, c_out: &str| {
+            serde_json::json!({"ike_sa": {"spi_i": i, "spi_r": r},
+                "children": [{"spi_in": c_in, "spi_out": c_out}]})
+        };
+        let spis =
+            |i, r, c_in, c_out| TunnelSpis::of(&st(i, r, c_in, c_out), &sw(i, r, c_out, c_in));
+        let before = spis("a1", "b1", "c1", "d1");
+        let child = spis("a1", "b1", "c2", "d2");
+        assert!(child.esp_all_new(&before) && !child.ike_all_new(&before));
+        let ike = spis("a2", "b2", "c1", "d1");
+        assert!(ike.ike_all_new(&before) && !ike.esp_all_new(&before));
+        // One SPI new is not a rekey; neither is one side new.
+        assert!(!spis("a1", "b1", "c2", "d1").esp_all_new(&before));
+        let mut one_side = child.clone();
+        one_side.strongswan_esp = before.strongswan_esp.clone();
+        assert!(!one_side.esp_all_new(&before));
     }
 
     #[test]

@@ -3,8 +3,10 @@
 //! Both directions: ikev2d initiates to a strongSwan responder, and strongSwan
 //! initiates to an ikev2d responder. Each checks both daemons' view of the SAs, that
 //! pings pass, and the counters. Then rekeys from either side, rekey collisions
-//! (simultaneous, and made certain by dropping ikev2d's request), and failures that
-//! must name their phase.
+//! (simultaneous, and made certain by dropping ikev2d's request, which the iptables
+//! counter must confirm), and failures that must name their phase. After every rekey
+//! both sides must have new SPIs of the rekeyed kind (both IKE SPIs, or both ESP
+//! SPIs) and keep those of the other.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use interop_tests::ikev2d::child_counter;
 use interop_tests::prereq::{
     ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
 };
-use interop_tests::strongswan::{IkeSa, wait_agreed};
+use interop_tests::strongswan::{IkeSa, TunnelSpis, wait_agreed, wait_agreed_on};
 use interop_tests::topology::{INNER_A, INNER_B, VETH};
 use interop_tests::{
     Charon, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, ping_until, require,
@@ -89,6 +91,60 @@ fn check(net: &Pair, ours: &Value, ikev2d: &Ikev2d, charon: &Charon, sw: &IkeSa)
         (ch.packets_out, ch.bytes_out),
         "ikev2d in vs strongSwan out\nikev2d: {ours}\nstrongSwan: {ch:?}"
     );
+}
+
+/// Which SA a rekey replaces.
+#[derive(Clone, Copy, Debug)]
+enum Rekey {
+    Child,
+    Ike,
+}
+
+/// The SPIs of the tunnel both sides agree on now.
+fn agreed_spis(ikev2d: &Ikev2d, charon: &Charon) -> TunnelSpis {
+    let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(15), &|_, _| true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    TunnelSpis::of(&st, &sw)
+}
+
+/// Wait until both sides agree on a tunnel whose SPIs of the rekeyed kind are all new
+/// on both sides (the rekey commands return before the rekey is done); the SPIs of the
+/// other kind must be unchanged: a CHILD rekey keeps the IKE SA, and an IKE rekey
+/// moves the CHILD SAs to the new IKE SA as they are (RFC 7296 sections 2.8, 2.18).
+/// Returns the new SPIs.
+#[track_caller]
+fn wait_rekeyed(
+    ikev2d: &Ikev2d,
+    charon: &Charon,
+    before: &TunnelSpis,
+    what: Rekey,
+    context: &str,
+) -> TunnelSpis {
+    let renewed = |st: &Value, sw: &IkeSa| {
+        let now = TunnelSpis::of(st, sw);
+        match what {
+            Rekey::Child => now.esp_all_new(before),
+            Rekey::Ike => now.ike_all_new(before),
+        }
+    };
+    let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(15), &renewed)
+        .unwrap_or_else(|e| {
+            panic!("{context}: no agreed tunnel with new {what:?} SPIs: {e}\nbefore: {before:?}")
+        });
+    let now = TunnelSpis::of(&st, &sw);
+    match what {
+        Rekey::Child => assert_eq!(
+            (&now.ikev2d_ike, &now.strongswan_ike),
+            (&before.ikev2d_ike, &before.strongswan_ike),
+            "{context}: a CHILD rekey changed the IKE SPIs\nbefore: {before:?}\nafter: {now:?}"
+        ),
+        Rekey::Ike => assert_eq!(
+            (&now.ikev2d_esp, &now.strongswan_esp),
+            (&before.ikev2d_esp, &before.strongswan_esp),
+            "{context}: an IKE rekey changed the ESP SPIs\nbefore: {before:?}\nafter: {now:?}"
+        ),
+    }
+    now
 }
 
 #[test]
@@ -168,10 +224,17 @@ fn strongswan_initiator_ikev2d_responder() {
         .wait_established("lab", Duration::from_secs(10))
         .unwrap_or_else(|e| panic!("{e}"));
     check(&net, &ours, &ikev2d, &charon, &sw);
+    let before = agreed_spis(&ikev2d, &charon);
     // strongSwan rekeys the child with PFS (CREATE_CHILD_SA with KE); traffic goes on.
     let r = charon.swanctl(&["--rekey", "--child", "net"]);
     assert!(r.ok(), "swanctl --rekey: {r}");
-    std::thread::sleep(Duration::from_secs(1));
+    wait_rekeyed(
+        &ikev2d,
+        &charon,
+        &before,
+        Rekey::Child,
+        "strongSwan's PFS child rekey",
+    );
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "no ping after strongSwan's PFS child rekey\n{}\n{}",
@@ -205,9 +268,7 @@ fn rekeys_both_ways_with_strongswan() {
     let mut ikev2d = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
     let up = ikev2d.up("lab", Duration::from_secs(30));
     assert!(up.ok(), "ikev2d up lab: {up}");
-    let agree = |what: &str| {
-        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
-            .unwrap_or_else(|e| panic!("after {what}: {e}"));
+    let pings = |what: &str| {
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "no ping reply after {what}"
@@ -218,19 +279,25 @@ fn rekeys_both_ways_with_strongswan() {
             "lost pings after {what}"
         );
     };
-    agree("IKE_AUTH");
-    let r = ikev2d.rekey_child("lab", "net");
-    assert!(r.ok(), "ikev2d rekey --child: {r}");
-    agree("ikev2d's CHILD SA rekey");
-    let r = ikev2d.rekey_ike("lab");
-    assert!(r.ok(), "ikev2d rekey --ike: {r}");
-    agree("ikev2d's IKE SA rekey");
-    let r = charon.swanctl(&["--rekey", "--child", "net"]);
-    assert!(r.ok(), "swanctl --rekey --child: {r}");
-    agree("strongSwan's CHILD SA rekey");
-    let r = charon.swanctl(&["--rekey", "--ike", "lab"]);
-    assert!(r.ok(), "swanctl --rekey --ike: {r}");
-    agree("strongSwan's IKE SA rekey");
+    let mut spis = agreed_spis(&ikev2d, &charon);
+    pings("IKE_AUTH");
+    let rekeys: [(&str, Rekey); 4] = [
+        ("ikev2d's CHILD SA rekey", Rekey::Child),
+        ("ikev2d's IKE SA rekey", Rekey::Ike),
+        ("strongSwan's CHILD SA rekey", Rekey::Child),
+        ("strongSwan's IKE SA rekey", Rekey::Ike),
+    ];
+    for (i, (what, kind)) in rekeys.into_iter().enumerate() {
+        let r = match (i < 2, kind) {
+            (true, Rekey::Child) => ikev2d.rekey_child("lab", "net"),
+            (true, Rekey::Ike) => ikev2d.rekey_ike("lab"),
+            (false, Rekey::Child) => charon.swanctl(&["--rekey", "--child", "net"]),
+            (false, Rekey::Ike) => charon.swanctl(&["--rekey", "--ike", "lab"]),
+        };
+        assert!(r.ok(), "{what}: {r}");
+        spis = wait_rekeyed(&ikev2d, &charon, &spis, kind, what);
+        pings(what);
+    }
     ikev2d.stop_clean();
 }
 
@@ -312,6 +379,7 @@ fn simultaneous_child_rekeys_with_strongswan() {
     let mut ikev2d = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
     let up = ikev2d.up("lab", Duration::from_secs(30));
     assert!(up.ok(), "ikev2d up lab: {up}");
+    let mut spis = agreed_spis(&ikev2d, &charon);
     for round in 1..=8 {
         let (ours, theirs) = std::thread::scope(|s| {
             let a = s.spawn(|| ikev2d.rekey_child("lab", "net"));
@@ -323,8 +391,14 @@ fn simultaneous_child_rekeys_with_strongswan() {
         });
         assert!(ours.ok(), "round {round}: ikev2d rekey: {ours}");
         assert!(theirs.ok(), "round {round}: swanctl --rekey: {theirs}");
-        wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15))
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        // Whichever rekey won (or both, without a collision), the child is new.
+        spis = wait_rekeyed(
+            &ikev2d,
+            &charon,
+            &spis,
+            Rekey::Child,
+            &format!("round {round}"),
+        );
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "round {round}: no traffic after simultaneous rekeys"
@@ -335,17 +409,11 @@ fn simultaneous_child_rekeys_with_strongswan() {
     ikev2d.stop_clean();
 }
 
-/// Which SA a delayed collision rekeys.
-#[derive(Clone, Copy)]
-enum Rekey {
-    Child,
-    Ike,
-}
-
 /// A rekey collision made certain: ikev2d's CREATE_CHILD_SA request is dropped on
-/// the way out (iptables), strongSwan rekeys the same SA while ikev2d waits, then
-/// ikev2d's retransmissions reach strongSwan after its rekey replaced the SA. Both
-/// must end with one IKE SA and one CHILD SA they agree on, and traffic must pass.
+/// the way out (iptables; its counter must show the drop), strongSwan rekeys the same
+/// SA while ikev2d waits, then ikev2d's retransmissions reach strongSwan after its
+/// rekey replaced the SA. Both must end with one IKE SA and one CHILD SA they agree
+/// on, with new SPIs of the rekeyed kind, and traffic must pass.
 fn delayed_collision(test: &str, what: Rekey) {
     require!(
         require_root(),
@@ -373,6 +441,7 @@ fn delayed_collision(test: &str, what: Rekey) {
         INNER_B,
         Duration::from_secs(10)
     ));
+    let before = agreed_spis(&ikev2d, &charon);
 
     let drop = DropRule::ike_4500(&net.a, VETH, CREATE_CHILD_SA, FLAG_INITIATOR);
     let (ours, theirs) = std::thread::scope(|s| {
@@ -387,7 +456,14 @@ fn delayed_collision(test: &str, what: Rekey) {
         };
         (a.join().expect("ikev2d rekey thread"), theirs)
     });
-    drop.remove();
+    // The collision is only certain if the rule did drop ikev2d's request.
+    let dropped = drop.remove();
+    assert!(
+        dropped >= 1,
+        "{test}: the rule dropped no CREATE_CHILD_SA request of ikev2d, so nothing \
+         collided\n{}",
+        exchanges(&ikev2d, &charon)
+    );
     assert!(ours.ok(), "{test}: ikev2d rekey: {ours}");
     assert!(theirs.ok(), "{test}: swanctl --rekey: {theirs}");
     // CHILD: ikev2d's retransmission (after 1 s) is answered by strongSwan, whose
@@ -400,6 +476,8 @@ fn delayed_collision(test: &str, what: Rekey) {
     if let Err(e) = wait_agreed(&ikev2d, &charon, "lab", Duration::from_secs(15)) {
         panic!("{test}: {e}\n{}", exchanges(&ikev2d, &charon));
     }
+    // strongSwan's rekey (or ikev2d's, if it won) replaced the SA.
+    wait_rekeyed(&ikev2d, &charon, &before, what, test);
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "{test}: no traffic after the collision"

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use interop_tests::cmd::wait_for;
-use interop_tests::ikev2d::is_established;
+use interop_tests::ikev2d::{LoggedIkeSa, is_established};
 use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
 use interop_tests::topology::{INNER_A, INNER_B};
 use interop_tests::{
@@ -92,6 +92,15 @@ fn dpd_restart_after_strongswan_dies() {
         Duration::from_secs(10)
     ));
     assert_eq!(ping(&net.a, INNER_A, INNER_B, 3), 3);
+    // The dead SA is gone: one IKE SA on each side.
+    let sas = ikev2d.logged_ike_sas("lab");
+    let live = sas.iter().filter(|s| s.down.is_none()).count();
+    assert_eq!(
+        live, 1,
+        "ikev2d's IKE SAs of lab after the restart: {sas:?}"
+    );
+    let theirs = charon.list_sas();
+    assert_eq!(theirs.len(), 1, "strongSwan's IKE SAs: {theirs:?}");
 }
 
 #[test]
@@ -128,7 +137,9 @@ fn strongswan_dpd_is_answered() {
 
 /// strongSwan (the initiator) crashes and, restarted, connects again: its IKE_AUTH
 /// carries INITIAL_CONTACT (RFC 7296 §2.4), so ikev2d must drop the stale SAs of that
-/// peer at once and send B -> A traffic through the new CHILD SA.
+/// peer at once and send B -> A traffic through the new CHILD SA. Afterwards each side
+/// has exactly one IKE SA, the new one, and ikev2d's log says the old one ended
+/// because of the INITIAL_CONTACT.
 #[test]
 fn strongswan_restart_with_initial_contact() {
     require!(
@@ -173,14 +184,62 @@ fn strongswan_restart_with_initial_contact() {
         ikev2d.log_tail(30)
     );
     assert_eq!(ping(&net.b, INNER_B, INNER_A, 3), 3);
-    let log = ikev2d.log();
-    eprintln!(
-        "{}",
-        log.lines()
-            .filter(|l| l.contains("INITIAL_CONTACT")
-                || l.contains("down")
-                || l.contains("deleted"))
+
+    // Exactly one IKE SA on each side, the new one: ikev2d ended the stale SA because
+    // of the INITIAL_CONTACT (its log says so), and strongSwan knows only the new one.
+    let lines = || {
+        ikev2d
+            .log()
+            .lines()
+            .filter(|l| l.contains("lab: IKE SA") || l.contains("INITIAL_CONTACT"))
             .collect::<Vec<_>>()
             .join("\n")
+    };
+    let sas = ikev2d.logged_ike_sas("lab");
+    let live: Vec<&LoggedIkeSa> = sas.iter().filter(|s| s.down.is_none()).collect();
+    assert_eq!(
+        live.len(),
+        1,
+        "ikev2d's live IKE SAs of lab: {sas:?}\n{}",
+        lines()
+    );
+    let spis = |v: &serde_json::Value| {
+        (
+            v["ike_sa"]["spi_i"].as_str().unwrap_or_default().to_owned(),
+            v["ike_sa"]["spi_r"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    let new = spis(&st);
+    assert_eq!(
+        (live[0].spi_i.clone(), live[0].spi_r.clone()),
+        new,
+        "ikev2d's live IKE SA is not the one its status shows\n{}",
+        lines()
+    );
+    let old = spis(&first);
+    let stale = sas
+        .iter()
+        .find(|s| (s.spi_i.clone(), s.spi_r.clone()) == old)
+        .unwrap_or_else(|| {
+            panic!(
+                "the first IKE SA {old:?} is not in ikev2d's log\n{}",
+                lines()
+            )
+        });
+    assert!(
+        stale
+            .down
+            .as_deref()
+            .is_some_and(|r| r.contains("INITIAL_CONTACT")),
+        "the stale IKE SA did not end because of the INITIAL_CONTACT: {stale:?}\n{}",
+        lines()
+    );
+    let theirs = charon.list_sas();
+    assert_eq!(theirs.len(), 1, "strongSwan's IKE SAs: {theirs:?}");
+    assert_eq!(theirs[0].state, "ESTABLISHED", "{theirs:?}");
+    assert_eq!(
+        (theirs[0].spi_i.clone(), theirs[0].spi_r.clone()),
+        new,
+        "strongSwan's IKE SA is not ikev2d's new one"
     );
 }

@@ -10,6 +10,7 @@ mod vectors;
 mod kat_cipher;
 mod kat_dh;
 mod kat_hmac;
+mod kat_independent;
 mod kat_kdf;
 mod sk_fragments;
 mod sk_rfc7634;

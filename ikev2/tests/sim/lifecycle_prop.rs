@@ -1,6 +1,8 @@
 //! Property: for any interleaving of scheduled and commanded rekeys (CHILD and IKE),
-//! deletes and network loss, both sides end with the same CHILD SAs (or both with
-//! none), and no SA is used after its hard lifetime.
+//! deletes and network loss, the tunnel is alive on both sides at the end and they
+//! agree on it (one established IKE SA each with the same SPIs, and the same CHILD SA
+//! pair; no CHILD SA only if a commanded delete removed it), and no SA is used after
+//! its hard lifetime.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -85,6 +87,37 @@ fn child_rekey_right_after_an_ike_rekey() {
     check(0, 69, &[Wait(110), RekeyIke(1), RekeyChild(1), Wait(73)]).unwrap();
 }
 
+/// A case the property found once it asserted that the tunnel is alive at the end;
+/// the old assertions pass it (both sides agree on no CHILD SA). It fails today: a
+/// protocol bug, not a test artefact. 25 % loss for 39 s, no command. From the
+/// simulation's events and datagrams: B rekeys CHILD SA X; A answers and installs X'
+/// (the answer is lost, B retransmits). 3 s later (the jitter may take up to the
+/// whole rekey_time) A starts a rekey of X', which B does not know yet: B answers
+/// CHILD_SA_NOT_FOUND and A removes X' without a Delete (child_rekey.rs, "the peer
+/// no longer has it"). Then B gets the answer, installs X', switches to it and
+/// deletes X. Both keep a live IKE SA with no CHILD SA, and nothing brings one back.
+#[test]
+fn a_colliding_rekey_answered_with_an_error_keeps_the_peers_new_sa() {
+    use Op::*;
+    check(607, 26, &[Loss(25), Wait(27), Wait(12)]).unwrap();
+}
+
+/// Each side has exactly one IKE SA, established, with the same SPIs, and they have
+/// the same CHILD SA pair in use; with `child_may_be_gone` (a commanded delete was
+/// accepted) also both none.
+fn alive(net: &Network, child_may_be_gone: bool) -> bool {
+    let (a, b) = (net.nodes[0].ep.ike_sas(), net.nodes[1].ep.ike_sas());
+    let ([a], [b]) = (a.as_slice(), b.as_slice()) else {
+        return false;
+    };
+    let pairs = (current(net, 0, false), current(net, 1, true));
+    a.state == "ESTABLISHED"
+        && b.state == "ESTABLISHED"
+        && (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
+        && pairs.0 == pairs.1
+        && (pairs.0.len() == 1 || (child_may_be_gone && pairs.0.is_empty()))
+}
+
 fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
     let tweak = |c: &mut ikev2::config::EndpointConfig| {
         let conn = conn(c);
@@ -99,6 +132,8 @@ fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
     net.initiate(0, "ab");
     prop_assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
     net.start_traffic(Duration::from_millis(500));
+    // Whether a commanded delete was accepted: the only way the CHILD SA may end.
+    let mut deleted = false;
     for op in ops {
         let now = net.now;
         match *op {
@@ -115,7 +150,7 @@ fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::DeleteChild(i) => {
                 if let Some(c) = current(&net, i, false).first() {
-                    let _ = net.nodes[i].ep.delete_child(now, c.0);
+                    deleted |= net.nodes[i].ep.delete_child(now, c.0).is_ok();
                 }
             }
             Op::Loss(p) => net.loss = f64::from(p) / 100.0,
@@ -129,7 +164,7 @@ fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
     // answer). Without loss an exchange completes in well under a second; a
     // disagreement that outlasts 30 s more is a real one.
     net.drive_until(Duration::from_secs(30), |n| {
-        current(n, 0, false) == current(n, 1, true)
+        current(n, 0, false) == current(n, 1, true) && alive(n, deleted)
     });
     let a = current(&net, 0, false);
     let b = current(&net, 1, true);
@@ -138,9 +173,13 @@ fn check(seed_net: u64, seed_a: u8, ops: &[Op]) -> Result<(), TestCaseError> {
     // failed for seed_net = 377, seed_a = 152, ops = [RekeyChild(0), Wait(29),
     // RekeyChild(1), Loss(22), RekeyIke(1), Wait(63), Wait(1)]).
     prop_assert!(a.len() <= 1, "{:?}", a);
-    prop_assert_eq!(
-        net.nodes[0].ep.ike_sa_count(),
-        net.nodes[1].ep.ike_sa_count()
+    // Alive: both agreeing on nothing (both lost the tunnel) is a failure.
+    prop_assert!(
+        alive(&net, deleted),
+        "tunnel not alive on both sides (CHILD SA deleted by command: {}): A {:?}, B {:?}",
+        deleted,
+        net.nodes[0].ep.ike_sas(),
+        net.nodes[1].ep.ike_sas()
     );
     for i in 0..2 {
         prop_assert_eq!(net.nodes[i].dp.past_lifetime, 0);
