@@ -401,9 +401,16 @@ impl Endpoint {
     }
 
     /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
+    /// Busy while it is being rekeyed or deleted, and while it is the replacement of
+    /// the peer's rekey that the peer has not started to use (it may not know it yet).
     pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
         let (id, state) = self.child_state(spi_in)?;
-        if state != ChildState::Installed {
+        let unconfirmed = self.sas.get(&id).is_some_and(|sa| {
+            sa.children
+                .iter()
+                .any(|c| c.spi_in == spi_in && c.pending_switch.is_some())
+        });
+        if state != ChildState::Installed || unconfirmed {
             return Err(CommandError::ChildSaBusy(spi_in));
         }
         if let Some(sa) = self.sas.get_mut(&id) {
