@@ -15,8 +15,8 @@ use std::time::Instant;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use super::faults::Faults;
 use super::IkeSa;
+use super::faults::Faults;
 use crate::config::{ConnectionConfig, EndpointConfig, Identity};
 use crate::event::{Event, IkeSaId};
 use crate::status::Stats;

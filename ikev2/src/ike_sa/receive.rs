@@ -152,6 +152,15 @@ impl IkeSa {
             ctx.sh.stats.dropped_unexpected += 1;
             return;
         }
+        if self.initiator && self.state == State::Authenticating {
+            // The responder's first request (a DPD, say) overtook its IKE_AUTH response,
+            // or that response was lost. Until the response verifies, the peer is not
+            // authenticated: leave the request unanswered (no message ID used), so the
+            // peer retransmits it and gets its answer once we are established. An
+            // INVALID_SYNTAX here made strongSwan delete the new SA.
+            ctx.sh.stats.dropped_unexpected += 1;
+            return;
+        }
         let kind = self.responses.classify(hdr.message_id);
         if kind == RequestKind::Invalid {
             ctx.sh.stats.dropped_out_of_window += 1;

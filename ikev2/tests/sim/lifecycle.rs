@@ -49,6 +49,47 @@ fn dpd_checks_an_idle_peer_and_notices_when_it_is_gone() {
     assert_eq!(net.nodes[0].ep.ike_sa_count(), 0);
 }
 
+/// The responder's first request (a liveness check) reaches the initiator before the
+/// IKE_AUTH response that establishes the SA there (the response was lost). The
+/// initiator must not answer it (it has not authenticated the peer yet) and must not
+/// refuse it either: answered INVALID_SYNTAX, strongSwan deleted the new SA. Unanswered,
+/// it is retransmitted and answered once the retransmitted IKE_AUTH completes.
+#[test]
+fn a_request_before_the_ike_auth_response_waits_for_it() {
+    let mut net = pair_with(1, |_| {}, |b| conn(b).dpd_delay = Duration::from_secs(1));
+    let mut dropped = false;
+    net.filter = Some(Box::new(move |from, t| {
+        // Octet 18 of the IKE header is the exchange type, 19 the flags.
+        let auth_response =
+            t.payload.get(18) == Some(&35) && t.payload.get(19).is_some_and(|f| f & 0x20 != 0);
+        if from == 1 && auth_response && !dropped {
+            dropped = true;
+            return false;
+        }
+        true
+    }));
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(30), |n| n.established(1)));
+    net.drive_for(Duration::from_secs(20));
+    assert!(net.failures(0).is_empty(), "{:?}", net.failures(0));
+    assert!(net.failures(1).is_empty(), "{:?}", net.failures(1));
+    assert!(downs(&net, 0).is_empty() && downs(&net, 1).is_empty());
+    for n in &net.nodes {
+        assert_eq!(n.ep.ike_sa_count(), 1);
+    }
+    // The early request was seen and left unanswered.
+    assert!(net.nodes[0].ep.stats().dropped_unexpected >= 1);
+    let informational_from_a = net.nodes[0]
+        .sent
+        .iter()
+        .filter(|(_, t)| t.payload.get(18) == Some(&37))
+        .count();
+    assert!(
+        informational_from_a >= 1,
+        "the liveness check was never answered"
+    );
+}
+
 #[test]
 fn responder_can_delete_too() {
     let mut net = pair();

@@ -249,7 +249,10 @@ impl Supervisor {
     fn conn_state(&self, conn: &str) -> Option<ConnState> {
         let live = self.endpoint.ike_sas();
         let mine: Vec<_> = live.iter().filter(|s| s.conn == conn).collect();
-        if mine.iter().any(|s| s.state == ikev2::IkeSaState::Established) {
+        if mine
+            .iter()
+            .any(|s| s.state == ikev2::IkeSaState::Established)
+        {
             Some(ConnState::Established)
         } else if mine.is_empty() {
             Some(ConnState::Down)
