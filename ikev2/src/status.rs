@@ -149,13 +149,6 @@ impl fmt::Display for IkeSaState {
     }
 }
 
-/// Compares with the displayed name, for callers that hold names (tests, JSON).
-impl PartialEq<&str> for IkeSaState {
-    fn eq(&self, other: &&str) -> bool {
-        self.name() == *other
-    }
-}
-
 /// Where a CHILD SA pair is, as [`ChildSaStatus`] shows it. `Display` gives the
 /// upper-case names status displays print (`INSTALLED` ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,12 +182,5 @@ impl ChildSaState {
 impl fmt::Display for ChildSaState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// Compares with the displayed name, for callers that hold names (tests, JSON).
-impl PartialEq<&str> for ChildSaState {
-    fn eq(&self, other: &&str) -> bool {
-        self.name() == *other
     }
 }

@@ -58,7 +58,7 @@ proptest! {
             }
         }
         for n in &net.nodes {
-            let up = n.ep.ike_sas().iter().filter(|s| s.state == "ESTABLISHED").count();
+            let up = n.ep.ike_sas().iter().filter(|s| s.state == ikev2::IkeSaState::Established).count();
             prop_assert_eq!(up, 1);
         }
     }
@@ -82,7 +82,7 @@ proptest! {
             }
         }
         net.drive_for(Duration::from_secs(1));
-        let up = net.nodes[1].ep.ike_sas().iter().filter(|s| s.state == "ESTABLISHED").count();
+        let up = net.nodes[1].ep.ike_sas().iter().filter(|s| s.state == ikev2::IkeSaState::Established).count();
         prop_assert_eq!(up, 1);
     }
 }

@@ -497,7 +497,10 @@ impl Network {
             let mut v: Vec<(u32, u32)> = s
                 .children
                 .iter()
-                .filter(|c| c.state == "INSTALLED" || c.state == "REKEYING")
+                .filter(|c| {
+                    c.state == ikev2::ChildSaState::Installed
+                        || c.state == ikev2::ChildSaState::Rekeying
+                })
                 .map(|c| {
                     if flip {
                         (c.spi_out, c.spi_in)
@@ -509,8 +512,8 @@ impl Network {
             v.sort_unstable();
             v
         };
-        a.state == "ESTABLISHED"
-            && b.state == "ESTABLISHED"
+        a.state == ikev2::IkeSaState::Established
+            && b.state == ikev2::IkeSaState::Established
             && (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
             && !in_use(a, false).is_empty()
             && in_use(a, false) == in_use(b, true)

@@ -114,13 +114,13 @@ fn ike_and_child_rekeys_interleaved_with_loss() {
     let mut a: Vec<(u32, u32)> = net.nodes[0].ep.ike_sas()[0]
         .children
         .iter()
-        .filter(|c| c.state == "INSTALLED")
+        .filter(|c| c.state == ikev2::ChildSaState::Installed)
         .map(|c| (c.spi_in, c.spi_out))
         .collect();
     let mut b: Vec<(u32, u32)> = net.nodes[1].ep.ike_sas()[0]
         .children
         .iter()
-        .filter(|c| c.state == "INSTALLED")
+        .filter(|c| c.state == ikev2::ChildSaState::Installed)
         .map(|c| (c.spi_out, c.spi_in))
         .collect();
     a.sort_unstable();

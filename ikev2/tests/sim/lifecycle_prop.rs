@@ -35,7 +35,9 @@ fn current(net: &Network, node: usize, mirror: bool) -> Vec<(u32, u32)> {
         .ike_sas()
         .iter()
         .flat_map(|s| s.children.iter())
-        .filter(|c| c.state == "INSTALLED" || c.state == "REKEYING")
+        .filter(|c| {
+            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
+        })
         .map(|c| {
             if mirror {
                 (c.spi_out, c.spi_in)
@@ -111,8 +113,8 @@ fn alive(net: &Network, child_may_be_gone: bool) -> bool {
         return false;
     };
     let pairs = (current(net, 0, false), current(net, 1, true));
-    a.state == "ESTABLISHED"
-        && b.state == "ESTABLISHED"
+    a.state == ikev2::IkeSaState::Established
+        && b.state == ikev2::IkeSaState::Established
         && (a.spi_i, a.spi_r) == (b.spi_i, b.spi_r)
         && pairs.0 == pairs.1
         && (pairs.0.len() == 1 || (child_may_be_gone && pairs.0.is_empty()))

@@ -21,7 +21,9 @@ fn current_children(net: &Network, node: usize) -> Vec<(u32, u32)> {
         .ike_sas()
         .iter()
         .flat_map(|s| s.children.iter())
-        .filter(|c| c.state == "INSTALLED" || c.state == "REKEYING")
+        .filter(|c| {
+            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
+        })
         .map(|c| (c.spi_in, c.spi_out))
         .collect();
     v.sort_unstable();

@@ -125,7 +125,7 @@ fn reload_keeps_unchanged_connections_and_terminates_changed_and_removed_ones() 
     let sas = net.nodes[0].ep.ike_sas();
     for c in ["ab", "x", "z"] {
         let s = sa_of(&sas, c).unwrap();
-        assert_eq!(s.state, "ESTABLISHED", "{c}");
+        assert_eq!(s.state, ikev2::IkeSaState::Established, "{c}");
         assert_eq!(s.children.len(), 1, "{c}");
     }
     assert!(sa_of(&net.nodes[1].ep.ike_sas(), "z").is_some());

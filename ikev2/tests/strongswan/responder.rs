@@ -120,7 +120,7 @@ fn answers_a_real_strongswan_ike_sa_init_request() {
     let status = &ep.ike_sas()[0];
     assert!(status.nat.remote_behind_nat);
     assert!(!status.nat.local_behind_nat);
-    assert_eq!(status.state, "AUTHENTICATING");
+    assert_eq!(status.state, ikev2::IkeSaState::Authenticating);
     assert_eq!(ep.half_open_count(), 1);
     assert!(ep.poll_event().is_none());
 
