@@ -123,7 +123,9 @@ pub enum IkeSaState {
     Established,
     /// Our Delete is in flight.
     Deleting,
-    /// The old incarnation of a rekeyed IKE SA (never listed by `ike_sas`).
+    /// A ghost: the old incarnation of a rekeyed IKE SA, waiting for the peer's
+    /// Delete and answering nothing else but retransmissions (never listed by
+    /// `ike_sas`).
     Rekeyed,
     /// Gone (never listed: the endpoint removes it at once).
     Dead,

@@ -40,7 +40,7 @@ use crate::error::{Cause, Phase};
 use crate::event::{DownReason, Event, Failure, IkeSaDown, IkeSaId, IkeSaUp};
 use crate::exchange::Task;
 use crate::nat::NatStatus;
-use crate::status::{ChildSaStatus, IkeSaState, IkeSaStatus};
+use crate::status::{ChildSaStatus, IkeSaStatus};
 use crate::wire::{ExchangeType, Flags, HeaderRepr, IkeSpi};
 use ctx::Ctx;
 
@@ -49,37 +49,8 @@ pub(crate) use child::{ChildSa, ChildState};
 use fragment::Reassembler;
 use window::{RequestWindow, ResponseWindow};
 
-/// Where an IKE SA is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    /// Initiator: IKE_SA_INIT sent, no keys yet.
-    Connecting,
-    /// Keys derived, IKE_AUTH in progress (a responder SA is "half-open").
-    Authenticating,
-    /// IKE_AUTH verified.
-    Established,
-    /// Our Delete is in flight.
-    Deleting,
-    /// A ghost: the old incarnation of a rekeyed IKE SA, waiting for the peer's
-    /// Delete (it answers nothing else but retransmissions).
-    Rekeyed,
-    /// Gone; the endpoint removes it.
-    Dead,
-}
-
-impl State {
-    /// The state as status displays show it.
-    pub(crate) fn status(self) -> IkeSaState {
-        match self {
-            State::Connecting => IkeSaState::Connecting,
-            State::Authenticating => IkeSaState::Authenticating,
-            State::Established => IkeSaState::Established,
-            State::Deleting => IkeSaState::Deleting,
-            State::Rekeyed => IkeSaState::Rekeyed,
-            State::Dead => IkeSaState::Dead,
-        }
-    }
-}
+/// Where an IKE SA is in its life: the state status displays show, one enum for both.
+pub(crate) use crate::status::IkeSaState as State;
 
 /// The keys of an IKE SA after IKE_SA_INIT.
 pub(crate) struct SaCrypto {
@@ -305,7 +276,7 @@ impl IkeSa {
         IkeSaStatus {
             id: self.id,
             conn: self.conn.name.clone(),
-            state: self.state.status(),
+            state: self.state,
             initiator: self.initiator,
             spi_i: self.spi_i,
             spi_r: self.spi_r,
