@@ -130,6 +130,18 @@ impl ChildRekey {
                         n.pending_switch = Some(old);
                     }
                 }
+                (Some(NotifyType::CHILD_SA_NOT_FOUND), None)
+                    if sa
+                        .child_mut(old)
+                        .is_some_and(|c| c.pending_switch.is_some()) =>
+                {
+                    // It is the replacement of the peer's own rekey, which the peer
+                    // has not started to use: our answer to that rekey is still on its
+                    // way (or lost and about to be retransmitted), so the peer does
+                    // not know it yet. Removing it would leave both ends without a
+                    // CHILD SA once the peer installs it; try again later instead.
+                    retry_later(sa, ctx, old);
+                }
                 (Some(NotifyType::CHILD_SA_NOT_FOUND), None) => {
                     // The peer no longer has it: remove it without a Delete, and
                     // create it anew if the connection is kept up.

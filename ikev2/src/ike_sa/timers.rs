@@ -194,17 +194,7 @@ impl IkeSa {
                 ChildState::Installed
                     if self.is_established() && c.rekey_at.is_some_and(|t| t <= now) =>
                 {
-                    if c.pending_switch.is_some() {
-                        // The replacement of the peer's rekey, not used by the peer yet
-                        // (its Delete of the old SA has not come): our answer may still
-                        // be on its way or lost, so the peer may not know this SA and
-                        // would answer a rekey of it with CHILD_SA_NOT_FOUND. Try again
-                        // later, as strongSwan delays a rekey it cannot start.
-                        let wait = crate::exchange::rekey_retry_delay(&mut ctx.sh.rng);
-                        self.children[i].rekey_at = Some(now + wait);
-                    } else {
-                        self.start_child_rekey(spi);
-                    }
+                    self.start_child_rekey(spi);
                 }
                 _ => {}
             }
