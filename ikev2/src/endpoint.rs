@@ -404,13 +404,15 @@ impl Endpoint {
     /// Busy while it is being rekeyed or deleted, and while it is the replacement of
     /// the peer's rekey that the peer has not started to use (it may not know it yet).
     pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
-        let (id, state) = self.child_state(spi_in)?;
-        let unconfirmed = self.sas.get(&id).is_some_and(|sa| {
-            sa.children
-                .iter()
-                .any(|c| c.spi_in == spi_in && c.pending_switch.is_some())
-        });
-        if state != ChildState::Installed || unconfirmed {
+        let (id, rekeyable) = self
+            .find_child(spi_in, |sa| {
+                sa.children
+                    .iter()
+                    .find(|c| c.spi_in == spi_in)
+                    .map(|c| c.state == ChildState::Installed && c.pending_switch.is_none())
+            })
+            .ok_or(CommandError::UnknownChildSa(spi_in))?;
+        if !rekeyable {
             return Err(CommandError::ChildSaBusy(spi_in));
         }
         if let Some(sa) = self.sas.get_mut(&id) {
