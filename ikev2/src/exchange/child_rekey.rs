@@ -27,7 +27,7 @@ use core::time::Duration;
 
 use crate::error::Phase;
 use crate::ike_sa::ctx::Ctx;
-use crate::ike_sa::{ChildState, IkeSa};
+use crate::ike_sa::{ChildState, IkeSa, Recreate};
 use crate::wire::{Notify, NotifyType, Payload, ProtocolId};
 
 use super::child_create::ChildCreate;
@@ -40,6 +40,11 @@ pub(crate) struct ChildRekey {
     /// Our inbound SPI of the SA rekeyed.
     pub(crate) old: u32,
     inner: ChildCreate,
+    /// The SA was, when the request was built, a replacement from the peer's own
+    /// rekey that the peer had not started to use: the peer may not have had it yet
+    /// (our answer to its rekey still on the way), so a CHILD_SA_NOT_FOUND for this
+    /// request (the peer answers retransmissions from its cache) proves nothing.
+    peer_may_not_know: bool,
 }
 
 impl ChildRekey {
@@ -50,11 +55,15 @@ impl ChildRekey {
         let index = sa.conn.children.iter().position(|cfg| cfg.name == c.name)?;
         let mut inner = ChildCreate::new(index);
         inner.rekey = Some(old);
-        Some(Self { old, inner })
+        Some(Self::with(old, inner))
     }
 
     pub(crate) fn with(old: u32, inner: ChildCreate) -> Self {
-        Self { old, inner }
+        Self {
+            old,
+            inner,
+            peer_may_not_know: false,
+        }
     }
 
     pub(crate) fn reserved_spi(&self) -> Option<u32> {
@@ -70,6 +79,7 @@ impl ChildRekey {
         match sa.child_mut(self.old) {
             Some(c) if matches!(c.state, ChildState::Installed | ChildState::Rekeying) => {
                 c.state = ChildState::Rekeying;
+                self.peer_may_not_know = c.pending_switch.is_some();
             }
             _ => return Ok(None),
         }
@@ -131,22 +141,26 @@ impl ChildRekey {
                     }
                 }
                 (Some(NotifyType::CHILD_SA_NOT_FOUND), None)
-                    if sa
-                        .child_mut(old)
-                        .is_some_and(|c| c.pending_switch.is_some()) =>
+                    if self.peer_may_not_know
+                        || sa
+                            .child_mut(old)
+                            .is_some_and(|c| c.pending_switch.is_some()) =>
                 {
                     // It is the replacement of the peer's own rekey, which the peer
-                    // has not started to use: our answer to that rekey is still on its
-                    // way (or lost and about to be retransmitted), so the peer does
-                    // not know it yet. Removing it would leave both ends without a
-                    // CHILD SA once the peer installs it; try again later instead.
+                    // had not started to use when we asked: our answer to that rekey
+                    // was still on its way (or lost and about to be retransmitted), so
+                    // the peer did not know it yet. Removing it would leave both ends
+                    // without a CHILD SA once the peer installs it; try again later
+                    // instead (the retry is a new request, answered afresh).
                     retry_later(sa, ctx, old);
                 }
                 (Some(NotifyType::CHILD_SA_NOT_FOUND), None) => {
-                    // The peer no longer has it: remove it without a Delete, and
-                    // create it anew if the connection is kept up.
+                    // The peer no longer has it (RFC 7296 section 2.25): remove it
+                    // without a Delete and create a new one from scratch, whatever
+                    // `dpd_action` says (as strongSwan's child_rekey does): the peer
+                    // lost state, the operator did not ask for the SA to go.
                     if let Some(c) = sa.remove_child(ctx, old) {
-                        sa.recreate_child(&c.name);
+                        sa.recreate_child(&c.name, Recreate::Always);
                     }
                 }
                 (Some(NotifyType::TEMPORARY_FAILURE), None) => {

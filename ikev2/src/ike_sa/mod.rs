@@ -47,6 +47,7 @@ use ctx::Ctx;
 pub(crate) use adopt::NewIke;
 pub(crate) use child::{ChildSa, ChildState};
 use fragment::Reassembler;
+pub(crate) use timers::Recreate;
 use window::{RequestWindow, ResponseWindow};
 
 /// Where an IKE SA is in its life: the state status displays show, one enum for both.

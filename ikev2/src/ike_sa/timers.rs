@@ -186,7 +186,7 @@ impl IkeSa {
                         self.queue
                             .push_back(Task::ChildDelete(ChildDelete::expired(spi)));
                         if !rekeying {
-                            self.recreate_child(&name);
+                            self.recreate_child(&name, Recreate::IfKeptUp);
                         }
                     }
                     continue;
@@ -234,14 +234,14 @@ impl IkeSa {
         }
     }
 
-    /// A CHILD SA of config `name` is gone without being replaced (hard lifetime,
-    /// or the peer no longer knows it): with `dpd_action` restart or trap (the
-    /// connection is to be kept up), create it again in this IKE SA, after any queued
-    /// Delete, as strongSwan's `child_delete.c` does ("CHILD_SA recreate after hard
-    /// expire", and on CHILD_SA_NOT_FOUND). Not if another SA of that config is still
-    /// in use (a replacement from the peer's rekey).
-    pub(crate) fn recreate_child(&mut self, name: &str) {
-        if self.conn.dpd_action == DpdAction::Clear || self.ghost {
+    /// A CHILD SA of config `name` is gone without being replaced: create it again in
+    /// this IKE SA, after any queued Delete, as strongSwan's `child_delete.c` and
+    /// `child_rekey.c` do ("CHILD_SA recreate after hard expire", and on
+    /// CHILD_SA_NOT_FOUND), when `when` allows. Not if another SA of that config is
+    /// still in use (a replacement from the peer's rekey).
+    pub(crate) fn recreate_child(&mut self, name: &str, when: Recreate) {
+        let kept_up = self.conn.dpd_action != DpdAction::Clear;
+        if self.ghost || (when == Recreate::IfKeptUp && !kept_up) {
             return;
         }
         let Some(index) = self.conn.children.iter().position(|c| c.name == name) else {
@@ -341,4 +341,15 @@ fn child_deadline(c: &ChildSa, established: bool) -> Option<Instant> {
         },
         _ => c.expire_at,
     }
+}
+
+/// When [`IkeSa::recreate_child`] creates a lost CHILD SA again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recreate {
+    /// Only if the connection is to be kept up (`dpd_action` restart or trap): the
+    /// SA reached its hard lifetime, which the configuration chose.
+    IfKeptUp,
+    /// Always: the peer lost the SA (CHILD_SA_NOT_FOUND to our rekey), nobody asked
+    /// for it to go.
+    Always,
 }

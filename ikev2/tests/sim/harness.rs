@@ -186,6 +186,9 @@ pub struct Network {
     next_esp: Option<Instant>,
     /// ESP in flight: (arrival, receiving node, SPI).
     esp_in_flight: Vec<(Instant, usize, u32)>,
+    /// Print every IKE datagram (sent, lost) and event with its time to stderr: set
+    /// by `SIM_TRACE=1`, for reading what a failing case did.
+    pub trace: bool,
 }
 
 impl Network {
@@ -223,7 +226,36 @@ impl Network {
             esp_loss: false,
             next_esp: None,
             esp_in_flight: Vec::new(),
+            trace: std::env::var_os("SIM_TRACE").is_some_and(|v| v == "1"),
         }
+    }
+
+    fn trace_datagram(&self, from: usize, t: &Transmit, fate: &str) {
+        if !self.trace || t.kind != TransmitKind::Ike {
+            return;
+        }
+        let what = ikev2::wire::Header::new_checked(&t.payload)
+            .and_then(|h| ikev2::wire::HeaderRepr::parse(&h))
+            .map(|h| {
+                format!(
+                    "{:?} mid {} {} spi_i {:?}",
+                    h.exchange_type,
+                    h.message_id,
+                    if h.flags.is_response() {
+                        "response"
+                    } else {
+                        "request"
+                    },
+                    h.spi_i
+                )
+            })
+            .unwrap_or_else(|e| format!("unparsable: {e}"));
+        eprintln!(
+            "{:>10.3?} {} -> {}: {what} {fate}",
+            self.elapsed(),
+            from,
+            1 - from.min(1)
+        );
     }
 
     /// Starts data traffic: one packet per `interval` on each current outbound SA.
@@ -299,6 +331,9 @@ impl Network {
             }
             while let Some(e) = self.nodes[i].ep.poll_event() {
                 let now = self.now;
+                if self.trace {
+                    eprintln!("{:>10.3?} node {i}: {e:?}", self.elapsed());
+                }
                 self.nodes[i].dp.apply(now, &e);
                 self.nodes[i].events.push(e);
             }
@@ -314,8 +349,10 @@ impl Network {
         }
         if self.chance(self.loss) {
             self.dropped += 1;
+            self.trace_datagram(from, &t, "LOST");
             return;
         }
+        self.trace_datagram(from, &t, "");
         let mut src = t.local;
         if let Some(nat) = self.nat.as_mut() {
             if nat.node == from {

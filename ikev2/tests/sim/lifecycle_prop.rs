@@ -153,9 +153,15 @@ fn alive(net: &Network, child_may_be_gone: bool) -> bool {
         && (pairs.0.len() == 1 || (child_may_be_gone && pairs.0.is_empty()))
 }
 
-fn check(seed_net: u64, seed_a: u8, ops: &[Op], strict: Strict) -> Result<(), TestCaseError> {
+fn check(seed_net: u64, seed_a: u8, ops: &[Op], strict: Strict) -> Result<Network, TestCaseError> {
     let tweak = |c: &mut ikev2::config::EndpointConfig| {
         let conn = conn(c);
+        if strict == Strict::Alive {
+            // Keep the tunnel up: an IKE SA whose retransmissions all got lost may
+            // legitimately die (RFC 7296 section 2.4), and with the default `clear`
+            // nothing brings it back.
+            conn.dpd_action = ikev2::config::DpdAction::Restart;
+        }
         conn.rekey_time = Duration::from_secs(90);
         conn.over_time = Some(Duration::from_secs(200));
         conn.dpd_delay = Duration::from_secs(30);
@@ -225,5 +231,67 @@ fn check(seed_net: u64, seed_a: u8, ops: &[Op], strict: Strict) -> Result<(), Te
         prop_assert_eq!(net.nodes[i].dp.past_lifetime, 0);
         prop_assert!(net.nodes[i].dp.errors.is_empty());
     }
-    Ok(())
+    Ok(net)
+}
+
+/// A case the strict property found (seed_net 690): B rekeys CHILD SA X and A
+/// answers with X' (the answer is lost); A starts a rekey of X', which B does not know
+/// yet, and B answers CHILD_SA_NOT_FOUND (lost too). B then gets A's answer and
+/// switches to X'; A's retransmitted rekey gets B's cached CHILD_SA_NOT_FOUND, which
+/// described B before it had X'. A used to take it at its word: it removed X' and B
+/// kept it, and the tunnel died on the next rekey. Now a CHILD_SA_NOT_FOUND to a
+/// rekey sent while the SA was an unconfirmed replacement is retried: the tunnel
+/// stays up without ever being created from scratch again.
+#[test]
+fn a_stale_child_sa_not_found_does_not_remove_the_replacement() {
+    use Op::*;
+    let ops = [
+        Loss(14),
+        Wait(105),
+        RekeyIke(1),
+        Loss(17),
+        RekeyChild(0),
+        RekeyIke(0),
+        Wait(57),
+        RekeyIke(0),
+        Wait(1),
+        Wait(62),
+    ];
+    let net = check(690, 84, &ops, Strict::Alive).unwrap();
+    for node in 0..2 {
+        let from_scratch = net
+            .children(node)
+            .iter()
+            .filter(|c| c.rekey_of.is_none())
+            .count();
+        assert_eq!(
+            from_scratch, 1,
+            "node {node}: the CHILD SA was created anew"
+        );
+    }
+}
+
+/// A case the strict property found (seed_net 454): under 20 % loss for 100 s, A's
+/// CHILD rekey and five retransmissions all lost either the request or the answer
+/// (while B's own requests got through), so A's IKE SA failed on its retransmission
+/// timeout (RFC 7296 section 2.4), and B's later expired. With `dpd_action =
+/// restart` A initiates again and the tunnel is back: the failure is the
+/// configuration's to handle, and it does.
+#[test]
+fn an_ike_sa_lost_to_retransmission_timeout_comes_back_with_restart() {
+    use Op::*;
+    let net = check(
+        454,
+        103,
+        &[Wait(77), Loss(20), Wait(1), Wait(104)],
+        Strict::Alive,
+    )
+    .unwrap();
+    assert!(
+        net.failures(0)
+            .iter()
+            .any(|f| matches!(f.cause, ikev2::error::Cause::Timeout { .. }) && !f.ike_sa_kept),
+        "A's IKE SA did not time out: the case no longer shows what it pins"
+    );
+    assert!(net.ike_ups(0).len() >= 2, "A did not initiate again");
 }
