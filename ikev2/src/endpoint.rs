@@ -441,6 +441,48 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Probes whether a datagram of `size` octets (the outer IP packet, headers
+    /// included) reaches the peer of IKE SA `id`: an INFORMATIONAL request padded to
+    /// that size (see `exchange/path_probe.rs`), answered by
+    /// [`Event::PathProbed`](crate::event::Event::PathProbed). One probe at a time per
+    /// IKE SA ([`CommandError::ProbeBusy`]); it queues behind other requests.
+    pub fn probe_path_mtu(
+        &mut self,
+        now: Instant,
+        id: IkeSaId,
+        size: usize,
+    ) -> Result<(), CommandError> {
+        let sa = self
+            .sas
+            .get_mut(&id)
+            .filter(|sa| sa.is_established() && !sa.ghost)
+            .ok_or(CommandError::UnknownIkeSa(id.0))?;
+        let busy = sa
+            .queue
+            .iter()
+            .chain(sa.active.as_ref())
+            .any(|t| matches!(t, Task::PathProbe(_)));
+        if busy {
+            return Err(CommandError::ProbeBusy(id.0));
+        }
+        let smallest = crate::exchange::path_probe::PathProbe::smallest(sa)
+            .map_err(|_| CommandError::UnknownIkeSa(id.0))?;
+        if size < smallest {
+            return Err(CommandError::ProbeTooSmall { size, smallest });
+        }
+        sa.queue.push_back(Task::PathProbe(
+            crate::exchange::path_probe::PathProbe::new(size),
+        ));
+        let mut ctx = Ctx {
+            now,
+            config: &self.config,
+            sh: &mut self.sh,
+        };
+        sa.start_next(&mut ctx);
+        self.settle(now, id);
+        Ok(())
+    }
+
     /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
     pub fn delete_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
         let (id, state) = self.child_state(spi_in)?;

@@ -353,4 +353,10 @@ pub enum CommandError {
     UnknownChildSa(u32),
     #[error("CHILD SA {0:08x} is being rekeyed or deleted already")]
     ChildSaBusy(u32),
+    #[error("IKE SA {0} has a path MTU probe in progress already")]
+    ProbeBusy(u64),
+    #[error(
+        "a path MTU probe of {size} octets is smaller than the smallest this IKE SA can send ({smallest})"
+    )]
+    ProbeTooSmall { size: usize, smallest: usize },
 }

@@ -52,6 +52,8 @@ pub enum Event {
     /// An exchange failed. The IKE SA is gone unless the failure only concerned a
     /// CHILD SA (then `ike_sa_kept` is set).
     Failed(Failure),
+    /// A path MTU probe ([`crate::Endpoint::probe_path_mtu`]) completed.
+    PathProbed(PathProbed),
 }
 
 /// An IKE SA is established (IKE_AUTH completed and verified).
@@ -188,6 +190,19 @@ pub struct ChildSaOutboundSwitched {
     pub old_spi_out: u32,
     pub spi_in: u32,
     pub spi_out: u32,
+}
+
+/// The outcome of a path MTU probe: whether a datagram of `size` octets (the outer
+/// IP packet, headers included) reached the peer, as far as one probe can tell (an
+/// answer lost on the way back reads as "did not fit": repeat before believing it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathProbed {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    /// The size sent (the largest the cipher's block size allows up to the size asked
+    /// for).
+    pub size: usize,
+    pub fits: bool,
 }
 
 /// An IKE SA has new SPIs and keys (the old IKE SA is deleted).

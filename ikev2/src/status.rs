@@ -45,6 +45,10 @@ pub struct Stats {
     pub retransmitted_responses: u64,
     pub fragmented_messages: u64,
     pub reassembled_messages: u64,
+    /// Path MTU probes sent, and answered before they were replaced by an unpadded
+    /// request (see `Endpoint::probe_path_mtu`).
+    pub path_probes_sent: u64,
+    pub path_probes_answered: u64,
     pub cookies_sent: u64,
     pub cookie_retries: u64,
     pub invalid_ke_sent: u64,

@@ -426,6 +426,8 @@ pub fn daemon_counters(
         ("dropped_fragment_timeout", ike.dropped_fragment_timeout),
         ("fragmented_messages", ike.fragmented_messages),
         ("reassembled_messages", ike.reassembled_messages),
+        ("path_probes_sent", ike.path_probes_sent),
+        ("path_probes_answered", ike.path_probes_answered),
         ("cookies_sent", ike.cookies_sent),
         ("invalid_ke_sent", ike.invalid_ke_sent),
         ("half_open_timeouts", ike.half_open_timeouts),

@@ -22,6 +22,7 @@ pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
 pub(crate) mod ike_rekey;
 pub(crate) mod informational;
+pub(crate) mod path_probe;
 pub(crate) mod refusal;
 pub(crate) mod rules;
 
@@ -79,6 +80,7 @@ pub(crate) enum Task {
     ChildDelete(child_delete::ChildDelete),
     IkeRekey(Box<ike_rekey::IkeRekey>),
     Informational(informational::Informational),
+    PathProbe(path_probe::PathProbe),
 }
 
 impl Task {
@@ -90,7 +92,9 @@ impl Task {
             Task::ChildCreate(_) | Task::ChildRekey(_) | Task::IkeRekey(_) => {
                 ExchangeType::CREATE_CHILD_SA
             }
-            Task::Informational(_) | Task::ChildDelete(_) => ExchangeType::INFORMATIONAL,
+            Task::Informational(_) | Task::ChildDelete(_) | Task::PathProbe(_) => {
+                ExchangeType::INFORMATIONAL
+            }
         }
     }
 }
@@ -197,6 +201,7 @@ impl Task {
             Task::ChildRekey(t) => t.reserved_spi(),
             Task::IkeInit(_)
             | Task::Informational(_)
+            | Task::PathProbe(_)
             | Task::ChildDelete(_)
             | Task::IkeRekey(_) => None,
         }
@@ -216,6 +221,7 @@ impl Task {
             Task::ChildDelete(t) => t.build(sa, ctx),
             Task::IkeRekey(t) => t.build(sa, ctx),
             Task::Informational(t) => t.build(sa, ctx).map(Some),
+            Task::PathProbe(t) => t.build(sa, ctx),
         }
     }
 
@@ -237,6 +243,7 @@ impl Task {
             Task::ChildDelete(t) => t.process_response(sa, ctx, payloads),
             Task::IkeRekey(t) => t.process_response(sa, ctx, payloads),
             Task::Informational(t) => t.process_response(sa, ctx, payloads),
+            Task::PathProbe(t) => t.process_response(sa, ctx),
         }
     }
 }

@@ -29,6 +29,31 @@ impl IkeSa {
         chain: &Chain,
     ) -> Result<Vec<Vec<u8>>, Cause> {
         let fragment = self.peer_fragmentation && self.conn.fragmentation == Fragmentation::Yes;
+        self.protect_as(ctx, header, chain, fragment)
+    }
+
+    /// The octets around a message on the wire: IP and UDP headers and the non-ESP
+    /// marker.
+    pub(crate) fn datagram_overhead(&self) -> usize {
+        datagram_overhead(self.local, self.remote)
+    }
+
+    /// The length of the SK-protected message carrying `inner_len` octets of payloads.
+    pub(crate) fn message_len(&self, inner_len: usize) -> Result<usize, Cause> {
+        self.crypto
+            .as_ref()
+            .map(|c| c.protector.message_len(0, inner_len))
+            .ok_or_else(|| Cause::Internal("no keys to protect a message".into()))
+    }
+
+    /// [`Self::protect`], fragmenting only if `fragment` allows it.
+    fn protect_as(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        header: &HeaderRepr,
+        chain: &Chain,
+        fragment: bool,
+    ) -> Result<Vec<Vec<u8>>, Cause> {
         let overhead = datagram_overhead(self.local, self.remote);
         let crypto = self
             .crypto
@@ -87,18 +112,26 @@ impl IkeSa {
                 Err(cause) => return self.fail(ctx, Phase::of(exchange), cause, true, None),
             }
         } else {
-            match self.protect(ctx, &header, &chain) {
+            // A path probe is one datagram of the size probed, never fragments.
+            let fragment = !matches!(task, Task::PathProbe(_))
+                && self.peer_fragmentation
+                && self.conn.fragmentation == Fragmentation::Yes;
+            match self.protect_as(ctx, &header, &chain, fragment) {
                 Ok(m) => m,
                 Err(cause) => return self.fail(ctx, Phase::of(exchange), cause, true, None),
             }
         };
         self.transmit(ctx, &messages);
+        let mut wait = ctx.config.retransmit.wait(0);
+        if matches!(task, Task::PathProbe(_)) {
+            wait = wait.min(crate::exchange::path_probe::PROBE_TIMEOUT);
+        }
         self.requests.outstanding = Some(Outstanding {
             msgid,
             exchange,
             messages,
             retransmits: 0,
-            deadline: ctx.now + ctx.config.retransmit.wait(0),
+            deadline: ctx.now + wait,
         });
         self.active = Some(task);
     }

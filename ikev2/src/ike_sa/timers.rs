@@ -281,6 +281,16 @@ impl IkeSa {
 
     fn retransmit_or_give_up(&mut self, ctx: &mut Ctx<'_>) {
         let tries = ctx.config.retransmit.tries;
+        if let Some(Task::PathProbe(probe)) = self.active.as_mut() {
+            if !probe.replaced {
+                // No timely answer: the same message ID without the padding, so a
+                // probe too big for the path neither blocks the window nor counts
+                // against the peer (see exchange/path_probe.rs).
+                probe.replaced = true;
+                self.replace_probe(ctx);
+                return;
+            }
+        }
         let Some(out) = self.requests.outstanding.as_mut() else {
             return;
         };
@@ -340,6 +350,26 @@ fn child_deadline(c: &ChildSa, established: bool) -> Option<Instant> {
             (r, e) => r.or(e),
         },
         _ => c.expire_at,
+    }
+}
+
+impl IkeSa {
+    /// Sends the outstanding path probe again without its padding, with the usual
+    /// retransmission schedule from here on.
+    fn replace_probe(&mut self, ctx: &mut Ctx<'_>) {
+        let Some(msgid) = self.requests.outstanding.as_ref().map(|o| o.msgid) else {
+            return;
+        };
+        let header = self.header(ExchangeType::INFORMATIONAL, msgid, false);
+        let messages = match self.protect(ctx, &header, &Chain::new()) {
+            Ok(m) => m,
+            Err(cause) => return self.fail(ctx, Phase::Informational, cause, true, None),
+        };
+        self.transmit(ctx, &messages);
+        if let Some(out) = self.requests.outstanding.as_mut() {
+            out.messages = messages;
+            out.deadline = ctx.now + ctx.config.retransmit.wait(0);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod key_export;
 mod lifecycle;
 mod lifecycle_prop;
 mod nat_ts_cookies;
+mod path_probe;
 mod rekey;
 mod reload;
 mod suites;
