@@ -608,6 +608,11 @@ impl EspCipher {
         self.align
     }
 
+    /// What this transform adds to an inner packet ([`crate::mtu`]).
+    pub fn overhead(&self) -> crate::mtu::EspOverhead {
+        crate::mtu::EspOverhead::from_parts(self.iv_len, self.icv_len, self.align)
+    }
+
     /// Whether this is an AEAD (its IV is the sequence number; CBC needs an
     /// unpredictable one).
     pub fn is_aead(&self) -> bool {

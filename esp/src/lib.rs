@@ -21,7 +21,8 @@
 //! - [`spd`]: traffic selectors to SA lookup (outbound) and inbound selector checks.
 //! - [`offload`] / [`coalesce`]: TUN offloads, cutting TCP super-packets and merging
 //!   received segments into them.
-//! - [`mss`]: TCP MSS clamping; [`icmp`]: "fragmentation needed"/"packet too big";
+//! - [`mtu`]: ESP and outer-header overhead per transform and encapsulation, the
+//!   inner MTU a path MTU leaves; [`mss`]: TCP MSS clamping; [`icmp`]: "fragmentation needed"/"packet too big";
 //!   [`frag`]: inner IPv4 fragmentation; [`natt`]: port-4500 framing and keepalives.
 //!
 //! With feature `io` (off by default), `io` holds the only system calls: a TUN
@@ -40,6 +41,7 @@ pub mod icmp;
 pub mod io;
 pub mod ip;
 pub mod mss;
+pub mod mtu;
 pub mod natt;
 pub mod offload;
 pub mod replay;

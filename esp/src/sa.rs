@@ -27,7 +27,7 @@ use crate::counters::{
     Accounting, Direction, DropReason, Lifetime, SEQ_SOFT_MARGIN, SaEvent, SaUsage,
 };
 use crate::replay::{DEFAULT_REPLAY_WINDOW, ReplayWindow};
-use crate::wire::{ESP_HEADER_LEN, Spi};
+use crate::wire::Spi;
 
 /// Everything needed to install one direction of a CHILD SA, as the IKE side hands it
 /// over.
@@ -153,21 +153,13 @@ impl OutboundSa {
     /// Octets ESP adds to an inner packet of `inner_len` octets (header, IV, padding,
     /// trailer, ICV), not counting any outer IP/UDP header.
     pub fn overhead(&self, inner_len: usize) -> usize {
-        let c = &self.cipher;
-        let pad = pad_len(inner_len, c.align());
-        ESP_HEADER_LEN + c.iv_len() + pad + 2 + c.icv_len()
+        self.cipher.overhead().esp_len(inner_len) - inner_len
     }
 
     /// The largest inner packet whose ESP packet fits in `esp_mtu` octets (the path
     /// MTU minus outer IP and UDP headers). 0 if none fits.
     pub fn max_inner_len(&self, esp_mtu: usize) -> usize {
-        let c = &self.cipher;
-        let fixed = ESP_HEADER_LEN + c.iv_len() + c.icv_len();
-        let Some(room) = esp_mtu.checked_sub(fixed) else {
-            return 0;
-        };
-        // plaintext + trailer must be a multiple of align and hold the 2 trailer octets
-        (room / c.align() * c.align()).saturating_sub(2)
+        self.cipher.overhead().max_inner_len(esp_mtu)
     }
 
     /// Count a drop decided outside encapsulation (selector mismatch, MTU, ...).
