@@ -214,6 +214,38 @@ pub fn render(r: &StatusReport) -> String {
     }
     family(
         &mut o,
+        "ikev2d_child_mtu",
+        "gauge",
+        "Effective inner MTU of a child's current SA (configured MTU or what the outer path leaves).",
+    );
+    for c in &r.connections {
+        for ch in &c.children {
+            if let Some(m) = ch.mtu {
+                let l = format!("conn=\"{}\",child=\"{}\"", esc(&c.name), esc(&ch.name));
+                let _ = writeln!(o, "ikev2d_child_mtu{{{l}}} {m}");
+            }
+        }
+    }
+    family(
+        &mut o,
+        "ikev2d_child_path_mtu",
+        "gauge",
+        "Outer path MTU to a child's peer, by where it comes from (configured, icmp, probe).",
+    );
+    for c in &r.connections {
+        for ch in &c.children {
+            if let (Some(m), Some(src)) = (ch.path_mtu, &ch.path_mtu_source) {
+                let l = format!("conn=\"{}\",child=\"{}\"", esc(&c.name), esc(&ch.name));
+                let _ = writeln!(
+                    o,
+                    "ikev2d_child_path_mtu{{{l},source=\"{}\"}} {m}",
+                    esc(src)
+                );
+            }
+        }
+    }
+    family(
+        &mut o,
         "ikev2d_failures_total",
         "counter",
         "Failed exchanges by phase and cause.",
@@ -291,6 +323,9 @@ mod tests {
                     sa_packets_in: 0,
                     sa_packets_out: 0,
                     rekeys: 4,
+                    mtu: None,
+                    path_mtu: None,
+                    path_mtu_source: None,
                 }],
                 last_error: None,
                 break_glass: None,

@@ -14,6 +14,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use esp::mtu::{EspOverhead, OuterPath};
+use esp::natt::Encapsulation;
+use esp::wire::IpVersion;
 use ikev2::config::{EndpointConfig, IdMatch, Identity, SharedSecret};
 use ikev2::crypto::algorithms::{EncrAlgorithm, IntegAlgorithm};
 use ikev2::crypto::proposal::Proposal;
@@ -28,8 +31,6 @@ pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);
 /// other).
 pub const MIN_PSK_CHARS: usize = 32;
 pub const MIN_PSK_CLASSES: usize = 3;
-/// The path MTU assumed for the outer packets.
-pub const PATH_MTU: usize = 1500;
 
 /// All lint findings, errors first, then by line.
 pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
@@ -438,16 +439,17 @@ impl Lints<'_> {
                     usize::from(mtu).saturating_sub(tcp_ip)
                 ),
             ),
-            MssClamp::Off if usize::from(mtu) < PATH_MTU => self.push(
+            MssClamp::Off if mtu < d.path_mtu => self.push(
                 Severity::Warning,
                 "mtu-mss",
                 "daemon.mss_clamp".to_owned(),
                 format!(
                     "mss_clamp = \"off\" with mtu {mtu}: hosts on Ethernet announce an MSS of \
-                     {}, so full-size TCP segments ({PATH_MTU} octets) exceed the TUN MTU and \
+                     {}, so full-size TCP segments ({} octets) exceed the TUN MTU and \
                      rely on path MTU discovery, which ICMP filtering often breaks; use \
                      mss_clamp = \"auto\"",
-                    PATH_MTU - tcp_ip
+                    d.path_mtu.saturating_sub(tcp_ip as u16),
+                    d.path_mtu
                 ),
             ),
             _ => {}
@@ -461,29 +463,30 @@ impl Lints<'_> {
         } else {
             e.integ().next().map_or(0, IntegAlgorithm::icv_len)
         };
+        let esp = EspOverhead::new(encr, icv);
         let outer_v6 = remote_addrs.iter().any(IpAddr::is_ipv6);
-        let outer_ip = if outer_v6 { 40 } else { 20 };
-        let overhead = |inner: usize| {
-            let block = encr.block_len().max(4);
-            let padded = (inner + 2).div_ceil(block) * block;
-            outer_ip + 8 + 8 + encr.iv_len() + padded + icv
+        let outer = OuterPath {
+            ip: if outer_v6 {
+                IpVersion::V6
+            } else {
+                IpVersion::V4
+            },
+            encap: Encapsulation::UdpEsp,
         };
-        let wire = overhead(usize::from(mtu));
-        if wire > PATH_MTU {
-            let max_inner = (0..=PATH_MTU)
-                .rev()
-                .find(|&n| overhead(n) <= PATH_MTU)
-                .unwrap_or(0);
+        let path_mtu = usize::from(d.path_mtu);
+        let wire = outer.outer_len(esp, usize::from(mtu));
+        if wire > path_mtu {
+            let max_inner = outer.inner_mtu(esp, path_mtu);
             self.push(
                 Severity::Warning,
                 "mtu-mss",
                 mtu_path,
                 format!(
                     "mtu {mtu}: a full-size inner packet becomes {wire} octets on the wire \
-                     with ESP {e} in UDP over {} ({} octets of overhead), more than a \
-                     {PATH_MTU}-octet path, so every full-size packet is fragmented; the \
-                     largest inner packet that fits is {max_inner}: set mtu to at most \
-                     {max_inner}",
+                     with ESP {e} in UDP over {} ({} octets of overhead), more than the \
+                     {path_mtu}-octet path (daemon.path_mtu); the daemon lowers this \
+                     child's inner MTU to {max_inner} (docs/tuning.md); set mtu to at \
+                     most {max_inner} to say so in the configuration",
                     if outer_v6 { "IPv6" } else { "IPv4" },
                     wire - usize::from(mtu),
                 ),

@@ -209,6 +209,9 @@ pub struct DaemonSettings {
     pub tun_name: String,
     pub keep_alive: Duration,
     pub mtu: u16,
+    /// The outer path MTU to assume toward every peer until ICMP or a probe says
+    /// otherwise (`[daemon] path_mtu`).
+    pub path_mtu: u16,
     pub mss_clamp: MssClamp,
     pub log_level: LogLevel,
     pub retransmit: RetransmitConfig,
@@ -240,6 +243,7 @@ impl Default for DaemonSettings {
             tun_name: "ipsec0".to_owned(),
             keep_alive: e.keep_alive,
             mtu: 1400,
+            path_mtu: 1500,
             mss_clamp: MssClamp::Auto,
             log_level: LogLevel::Info,
             retransmit: e.retransmit,
@@ -253,18 +257,6 @@ impl Default for DaemonSettings {
             allowed_peers: Vec::new(),
             init_rate_per_source: 20,
             alert_command: None,
-        }
-    }
-}
-
-impl DaemonSettings {
-    /// The MSS to clamp TCP SYNs to for inner packets of this family, `None` when
-    /// clamping is off: `auto` is `mtu - 40` (IPv4) or `mtu - 60` (IPv6).
-    pub fn effective_mss(&self, ipv6: bool) -> Option<u16> {
-        match self.mss_clamp {
-            MssClamp::Auto => Some(self.mtu.saturating_sub(if ipv6 { 60 } else { 40 })),
-            MssClamp::Fixed(m) => Some(m),
-            MssClamp::Off => None,
         }
     }
 }

@@ -63,6 +63,7 @@ pub(crate) struct RawDaemon {
     pub tun_name: Option<Sp<String>>,
     pub keep_alive: Option<Sp<IntOrStr>>,
     pub mtu: Option<Sp<i64>>,
+    pub path_mtu: Option<Sp<i64>>,
     pub mss_clamp: Option<Sp<IntOrStr>>,
     pub log_level: Option<Sp<String>>,
     pub retransmit_timeout: Option<Sp<IntOrStr>>,

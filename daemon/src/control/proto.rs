@@ -228,6 +228,16 @@ pub struct ChildStatus {
     pub sa_packets_in: u64,
     pub sa_packets_out: u64,
     pub rekeys: u64,
+    /// The effective inner MTU of the current SA: the configured MTU or what the
+    /// outer path leaves after this SA's ESP and outer headers, whichever is smaller.
+    #[serde(default)]
+    pub mtu: Option<u16>,
+    /// The outer path MTU to the peer and where it comes from (`configured`,
+    /// `icmp`, `probe`).
+    #[serde(default)]
+    pub path_mtu: Option<u16>,
+    #[serde(default)]
+    pub path_mtu_source: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,8 +4,8 @@
 //! ```text
 //! site-b: ESTABLISHED, 192.0.2.1[4500] <-> 198.51.100.2[4500], NAT detected
 //!   IKE   0123456789abcdef_i fedcba9876543210_r  aes256-sha256-modp2048  established 3h08m20s  rekeys 2
-//!   CHILD  STATE      SPI IN    SPI OUT   PROPOSAL     LOCAL === REMOTE              IN                 OUT               SA IN             SA OUT           REKEYS
-//!   net    INSTALLED  c1a2b3c4  d4e5f6a7  aes256gcm16  10.1.0.0/24 === 10.2.0.0/24  1.2 MiB, 1034 pkt  340 KiB, 987 pkt  200 KiB, 100 pkt  50 KiB, 40 pkt   1
+//!   CHILD  STATE      SPI IN    SPI OUT   PROPOSAL     MTU   LOCAL === REMOTE              IN                 OUT               SA IN             SA OUT           REKEYS
+//!   net    INSTALLED  c1a2b3c4  d4e5f6a7  aes256gcm16  1400  10.1.0.0/24 === 10.2.0.0/24  1.2 MiB, 1034 pkt  340 KiB, 987 pkt  200 KiB, 100 pkt  50 KiB, 40 pkt   1
 //!   last error: IKE_AUTH: PSK mismatch (2026-11-23 14:00:00 UTC, 5m ago)
 //! ```
 //!
@@ -126,6 +126,7 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
                 "SPI IN",
                 "SPI OUT",
                 "PROPOSAL",
+                "MTU",
                 "LOCAL === REMOTE",
                 "IN",
                 "OUT",
@@ -168,6 +169,7 @@ fn child_row(c: &ChildStatus) -> Vec<String> {
         dash(&c.spi_in),
         dash(&c.spi_out),
         dash(&c.proposal),
+        mtu(c),
         format!("{} === {}", ts(&c.local_ts), ts(&c.remote_ts)),
         traffic(c.bytes_in, c.packets_in),
         traffic(c.bytes_out, c.packets_out),
@@ -175,6 +177,16 @@ fn child_row(c: &ChildStatus) -> Vec<String> {
         traffic(c.sa_bytes_out, c.sa_packets_out),
         c.rekeys.to_string(),
     ]
+}
+
+/// The child's inner MTU, with the path MTU when something was learned about it:
+/// `1400`, `1238 (path 1300, icmp)`.
+fn mtu(c: &ChildStatus) -> String {
+    match (c.mtu, c.path_mtu, c.path_mtu_source.as_deref()) {
+        (None, ..) => "-".to_owned(),
+        (Some(m), Some(p), Some(src)) if src != "configured" => format!("{m} (path {p}, {src})"),
+        (Some(m), ..) => m.to_string(),
+    }
 }
 
 /// `IKE_AUTH: PSK mismatch (2026-11-23 14:00:00 UTC, 5m ago)`.
@@ -335,6 +347,9 @@ mod tests {
             sa_packets_out: 40,
             rekeys: 1,
             drops: Default::default(),
+            mtu: Some(1400),
+            path_mtu: Some(1500),
+            path_mtu_source: Some("configured".into()),
         }
     }
 

@@ -5,6 +5,7 @@
 //! Builds the [`StatusReport`] of `ikev2d status`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use esp::counters::{Direction, DropCounters};
@@ -15,6 +16,8 @@ use ikev2::event::{Failure, IkeSaId};
 use ikev2::wire::{EsnId, ProtocolId};
 
 use super::dataplane::SaReport;
+use super::dataplane::mtu::TunnelMtu;
+use super::supervisor::path_mtu::PathMtus;
 use crate::config::DaemonConfig;
 use crate::control::proto::{
     ChildStatus, ConnState, ConnStatus, IkeSaStatus, LastError, StatusReport,
@@ -109,6 +112,9 @@ pub struct Book {
     handshakes: Option<crate::control::proto::Histogram>,
     /// Live SAs by (direction, SPI).
     live: HashMap<(Direction, u32), LiveSa>,
+    /// Per live outbound SA: its peer and its room, as the data plane computes it
+    /// (the same [`TunnelMtu`], kept in step by [`Book::path_mtu_changed`]).
+    tunnels: HashMap<u32, (IpAddr, TunnelMtu)>,
 }
 
 impl Book {
@@ -151,7 +157,9 @@ impl Book {
         spi_in: u32,
         spi_out: u32,
         rekey: bool,
+        tunnel: (IpAddr, TunnelMtu),
     ) {
+        self.tunnels.insert(spi_out, tunnel);
         let c = self
             .conn(conn)
             .children
@@ -170,6 +178,20 @@ impl Book {
         }
     }
 
+    /// The path MTU to `peer` changed: the rooms of its tunnels follow.
+    pub fn path_mtu_changed(&mut self, peer: IpAddr, path_mtu: u16) {
+        for (p, t) in self.tunnels.values_mut() {
+            if *p == peer {
+                t.set_path(path_mtu);
+            }
+        }
+    }
+
+    /// The peer and room of the tunnel whose outbound SA is `spi_out`.
+    pub fn tunnel(&self, spi_out: u32) -> Option<(IpAddr, TunnelMtu)> {
+        self.tunnels.get(&spi_out).copied()
+    }
+
     /// Counters from a worker. A final report folds the SA into its child's totals.
     pub fn usage(&mut self, r: &SaReport) {
         let key = (r.usage.direction, r.usage.spi.0);
@@ -178,6 +200,9 @@ impl Book {
             packets: r.usage.packets,
         };
         if r.removed {
+            if key.0 == Direction::Outbound {
+                self.tunnels.remove(&key.1);
+            }
             if let Some(sa) = self.live.remove(&key) {
                 let c = self
                     .conns
@@ -261,6 +286,7 @@ impl Book {
         &self,
         config: &DaemonConfig,
         live: &[LiveIkeSa],
+        path_mtus: &PathMtus,
         now: Instant,
         counters: BTreeMap<String, u64>,
     ) -> StatusReport {
@@ -332,6 +358,9 @@ impl Book {
                             sa_packets_in: 0,
                             sa_packets_out: 0,
                             rekeys: t.rekeys,
+                            mtu: None,
+                            path_mtu: None,
+                            path_mtu_source: None,
                         };
                         if let Some(c) = live_child {
                             let sa_in = self.sa_traffic(Direction::Inbound, c.spi_in);
@@ -346,6 +375,12 @@ impl Book {
                             st.sa_packets_in = sa_in.packets;
                             st.sa_bytes_out = sa_out.bytes;
                             st.sa_packets_out = sa_out.packets;
+                            if let Some((peer, t)) = self.tunnel(c.spi_out) {
+                                let p = path_mtus.get(peer);
+                                st.mtu = Some(t.inner);
+                                st.path_mtu = Some(t.path);
+                                st.path_mtu_source = Some(p.source.to_string());
+                            }
                         }
                         st
                     })
@@ -446,6 +481,16 @@ pub fn daemon_counters(
         ("out_offload_errors", data.out_offload_errors.load(Relaxed)),
         ("out_no_policy", data.out_no_policy.load(Relaxed)),
         ("out_trapped", data.out_trapped.load(Relaxed)),
+        (
+            "out_fragmented_inner",
+            data.out_fragmented_inner.load(Relaxed),
+        ),
+        (
+            "out_inner_fragments",
+            data.out_inner_fragments.load(Relaxed),
+        ),
+        ("out_too_big_sent", data.out_too_big_sent.load(Relaxed)),
+        ("out_too_big_silent", data.out_too_big_silent.load(Relaxed)),
         ("in_no_sa", data.in_no_sa.load(Relaxed)),
         ("in_invalid", data.in_invalid.load(Relaxed)),
         ("in_keepalives", data.in_keepalives.load(Relaxed)),

@@ -26,7 +26,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::config::DaemonConfig;
-use dataplane::{DataPlane, LocalSockets, Mss};
+use dataplane::{DataPlane, LocalSockets, MssPolicy};
 use supervisor::{Exit, IkeSockets, Supervisor};
 
 /// Packets the kernel may queue for the TUN device while the outbound worker is busy.
@@ -114,19 +114,33 @@ fn init_logging(config: &DaemonConfig, verbose: u8) {
         .try_init();
 }
 
+/// The TUN device's MTU: the largest configured inner MTU (`[daemon] mtu` or any
+/// child's `mtu`).
+fn tun_mtu(config: &DaemonConfig) -> u16 {
+    config
+        .connections
+        .iter()
+        .flat_map(|c| &c.children)
+        .filter_map(|ch| ch.mtu)
+        .fold(config.daemon.mtu, u16::max)
+}
+
 async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String> {
     let config = Arc::new(config);
     let d = &config.daemon;
 
     let tun = open_tun(&d.tun_name)?;
-    tun.set_mtu(u32::from(d.mtu))
+    // The TUN carries the largest inner packet any child may take; each CHILD SA's
+    // own (smaller) MTU is the data plane's to enforce.
+    let tun_mtu = tun_mtu(&config);
+    tun.set_mtu(u32::from(tun_mtu))
         .and_then(|()| tun.set_txqueuelen(TUN_TXQUEUELEN))
         .and_then(|()| tun.set_up(true))
         .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
     tracing::info!(
         "TUN device {} up, MTU {}{}",
         tun.name(),
-        d.mtu,
+        tun_mtu,
         if tun.has_offload() {
             ", TCP segmentation offload"
         } else {
@@ -138,10 +152,7 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
     let (to_control, from_workers) = mpsc::unbounded_channel();
     let (ike_tx, ike_rx) = mpsc::channel(dataplane::IKE_QUEUE);
     let stats = Arc::new(dataplane::DataStats::default());
-    let mss = Mss {
-        v4: d.effective_mss(false),
-        v6: d.effective_mss(true),
-    };
+    let mss = MssPolicy::from(d.mss_clamp);
     let data = DataPlane::start(
         &tun,
         &local_sockets,

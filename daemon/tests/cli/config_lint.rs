@@ -284,13 +284,17 @@ fn warning_mtu_with_esp_overhead_exceeds_path() {
     // 20 (IPv4) + 8 (UDP) + 8 (ESP) + 8 (IV) + 1500 + 2 (trailer) + 16 (ICV) = 1562
     // rounded to the 4-octet alignment: 1564; 1438 + 2 fits exactly.
     assert!(m.contains("becomes 1564 octets"), "{m}");
-    assert!(m.contains("largest inner packet that fits is 1438"), "{m}");
+    assert!(m.contains("inner MTU to 1438"), "{m}");
     // CBC + HMAC has more overhead.
     let text = EXAMPLE
         .replace("mtu = 1400", "mtu = 1450")
         .replace("aes256gcm16-modp2048", "aes256-sha256-modp2048");
     let m = only(&text, "mtu-mss", Severity::Warning, "daemon.mtu", 6);
-    assert!(m.contains("largest inner packet that fits is 1422"), "{m}");
+    assert!(m.contains("inner MTU to 1422"), "{m}");
+    // The path is a setting: a 1300-octet path leaves 1238 under AES-GCM in UDP.
+    let text = EXAMPLE.replace("mtu = 1400", "mtu = 1400\npath_mtu = 1300");
+    let m = only(&text, "mtu-mss", Severity::Warning, "daemon.mtu", 6);
+    assert!(m.contains("1300-octet path") && m.contains("inner MTU to 1238"), "{m}");
 }
 
 #[test]

@@ -549,10 +549,22 @@ mod never_panics {
 }
 
 #[test]
-fn effective_mss() {
+fn mss_clamp_and_path_mtu_are_parsed() {
+    use ikev2d::config::MssClamp;
+    use ikev2d::runtime::dataplane::MssPolicy;
     let d = parse(EXAMPLE).unwrap().daemon;
-    assert_eq!(d.effective_mss(false), Some(1360));
-    assert_eq!(d.effective_mss(true), Some(1340));
-    let d = parse("[daemon]\nmss_clamp = \"off\"\n").unwrap().daemon;
-    assert_eq!(d.effective_mss(false), None);
+    assert_eq!(d.mss_clamp, MssClamp::Auto);
+    assert_eq!(d.path_mtu, 1500);
+    assert_eq!(MssPolicy::from(d.mss_clamp).mss(d.mtu, false), Some(1360));
+    assert_eq!(MssPolicy::from(d.mss_clamp).mss(d.mtu, true), Some(1340));
+    let d = parse("[daemon]\nmss_clamp = \"off\"\npath_mtu = 1300\n")
+        .unwrap()
+        .daemon;
+    assert_eq!(MssPolicy::from(d.mss_clamp).mss(1400, false), None);
+    assert_eq!(d.path_mtu, 1300);
+    let d = parse("[daemon]\nmss_clamp = 1380\n").unwrap().daemon;
+    // A fixed value is a ceiling: never above what the inner MTU allows.
+    assert_eq!(MssPolicy::from(d.mss_clamp).mss(1400, false), Some(1360));
+    assert_eq!(MssPolicy::from(d.mss_clamp).mss(1500, false), Some(1380));
+    assert!(parse("[daemon]\npath_mtu = 500\n").is_err());
 }

@@ -334,6 +334,9 @@ impl Cx<'_> {
         if let Some(x) = self.int(&p("mtu"), r.mtu.as_ref(), 576, 65535) {
             d.mtu = x;
         }
+        if let Some(x) = self.int(&p("path_mtu"), r.path_mtu.as_ref(), 576, 65535) {
+            d.path_mtu = x;
+        }
         if let Some(v) = &r.mss_clamp {
             self.at(&p("mss_clamp"), v);
             let m = match v.get_ref() {

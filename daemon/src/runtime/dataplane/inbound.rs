@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -25,6 +25,7 @@ use ikev2::ts::TrafficSelector;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use tokio::sync::mpsc;
 
+use super::mtu::{TunnelMtu, outer_path};
 use super::worker::{Link, Tracked, Worker, apply_commands, wait_readable};
 use super::{
     BUF_CAPACITY, HEADROOM, IkeDatagram, InboundInstall, REPORT_INTERVAL, SEGMENT_CAPACITY,
@@ -35,7 +36,14 @@ use super::{
 #[derive(Debug)]
 pub enum InboundCmd {
     Install(Box<InboundInstall>),
-    Remove { spi: u32 },
+    Remove {
+        spi: u32,
+    },
+    /// A new outer path MTU to `peer` (the MSS of SYNs coming in follows).
+    SetPathMtu {
+        peer: IpAddr,
+        path_mtu: u16,
+    },
 }
 
 #[derive(Debug)]
@@ -58,6 +66,10 @@ pub(super) struct InEntry {
     t: Tracked<InboundSa>,
     local_ts: Vec<TrafficSelector>,
     remote_ts: Vec<TrafficSelector>,
+    peer: IpAddr,
+    /// The tunnel's inner MTU: SYNs coming in are clamped to it, so the inner hosts
+    /// here send segments that fit the way out.
+    mtu: TunnelMtu,
 }
 
 #[derive(Debug)]
@@ -207,7 +219,7 @@ impl InboundWorker {
             entry.t.sa.record_drop(DropReason::TsMismatch);
             return false;
         }
-        self.link.mss.clamp(d.buf.as_mut_slice());
+        entry.mtu.clamp(d.buf.as_mut_slice());
         entry.t.last_packet = Some(now);
         true
     }
@@ -302,14 +314,24 @@ impl Worker for InboundWorker {
         match cmd {
             InboundCmd::Install(i) => {
                 let i = *i;
+                let (peer, outer) = outer_path(&i.dest);
+                let esp = i.sa.cipher().overhead();
+                let mtu = TunnelMtu::new(i.mtu, i.path_mtu, outer, esp, self.link.mss);
                 self.sas.insert(
                     i.spi,
                     Box::new(InEntry {
                         t: Tracked::new(i.sa),
                         local_ts: i.local_ts,
                         remote_ts: i.remote_ts,
+                        peer,
+                        mtu,
                     }),
                 );
+            }
+            InboundCmd::SetPathMtu { peer, path_mtu } => {
+                for e in self.sas.values_mut().filter(|e| e.peer == peer) {
+                    e.mtu.set_path(path_mtu);
+                }
             }
             InboundCmd::Remove { spi } => {
                 if let Some(mut e) = self.sas.remove(&spi) {

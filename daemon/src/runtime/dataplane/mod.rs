@@ -27,6 +27,7 @@
 //! two workers. Socket IO (batches, UDP GSO and its fallback) is `esp::io`'s.
 
 mod inbound;
+pub mod mtu;
 mod outbound;
 mod worker;
 
@@ -42,8 +43,8 @@ use std::time::{Duration, Instant};
 
 use esp::coalesce::Coalescer;
 use esp::counters::{SaEvent, SaUsage};
+use esp::icmp::IcmpRateLimiter;
 use esp::io::{RawEspSocket, Tun, UdpEncapSocket};
-use esp::mss::clamp_mss;
 use esp::spd::Spd;
 use esp::{InboundSa, OutboundSa};
 use ikev2::ts::TrafficSelector;
@@ -52,6 +53,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use inbound::InboundCmd;
 use inbound::{InSocket, InboundWorker};
+pub use mtu::MssPolicy;
 pub use outbound::OutboundCmd;
 use outbound::OutboundWorker;
 use worker::{Cmd, Control, Link, spawn_worker};
@@ -77,26 +79,6 @@ const SOCKET_BUFFER: usize = 8 << 20;
 /// At most one trap trigger per connection in this interval.
 pub(super) const TRAP_HOLDOFF: Duration = Duration::from_secs(2);
 
-/// The TCP MSS that SYNs are clamped to, per inner address family (`None`: off).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Mss {
-    pub v4: Option<u16>,
-    pub v6: Option<u16>,
-}
-
-impl Mss {
-    fn clamp(&self, packet: &mut [u8]) {
-        let max = match packet.first().map(|b| b >> 4) {
-            Some(4) => self.v4,
-            Some(6) => self.v6,
-            _ => None,
-        };
-        if let Some(max) = max {
-            clamp_mss(packet, max);
-        }
-    }
-}
-
 /// Where an outbound SA's packets go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dest {
@@ -117,6 +99,10 @@ pub struct OutboundInstall {
     /// The outbound SA this one replaces (rekey): removed in the same step, so no
     /// packet finds neither.
     pub replaces: Option<u32>,
+    /// The configured inner MTU (child `mtu`, else `[daemon] mtu`).
+    pub mtu: u16,
+    /// The outer path MTU to the peer as known now.
+    pub path_mtu: u16,
 }
 
 /// An inbound SA to install.
@@ -126,6 +112,11 @@ pub struct InboundInstall {
     pub sa: InboundSa,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Where the paired outbound SA sends: the peer and the encapsulation whose
+    /// overhead sets the MSS that SYNs coming in are clamped to.
+    pub dest: Dest,
+    pub mtu: u16,
+    pub path_mtu: u16,
 }
 
 /// A `start_action = trap` policy: outbound packets matching it start `conn`.
@@ -197,6 +188,18 @@ pub struct DataStats {
     pub out_no_policy: AtomicU64,
     /// TUN packets that triggered a trap (dropped, as strongSwan does).
     pub out_trapped: AtomicU64,
+    /// IPv4 packets without DF larger than their CHILD SA's inner MTU, fragmented
+    /// before encryption (RFC 4459 section 3.3), and the fragments sent.
+    pub out_fragmented_inner: AtomicU64,
+    pub out_inner_fragments: AtomicU64,
+    /// ICMP "fragmentation needed" / ICMPv6 "packet too big" sent back into the TUN
+    /// for packets larger than their CHILD SA's inner MTU (the packets themselves
+    /// are counted as `mtu` drops of the SA).
+    pub out_too_big_sent: AtomicU64,
+    /// Of those packets, the ones no ICMP error was sent for: the rules forbid one
+    /// (an ICMP error, a non-first fragment, a non-unicast source) or the rate
+    /// limit held it back.
+    pub out_too_big_silent: AtomicU64,
     /// ESP with an SPI we do not have.
     pub in_no_sa: AtomicU64,
     /// Port-4500 datagrams that are neither IKE, ESP nor keepalive (the IKE
@@ -245,11 +248,12 @@ pub struct LocalSockets {
 
 impl DataPlane {
     /// Starts the workers on `tun` and the sockets of each local address (index =
-    /// the `sock` of [`Dest`]). `mss` clamps TCP SYNs in both directions.
+    /// the `sock` of [`Dest`]). TCP SYNs are clamped in both directions to each CHILD
+    /// SA's inner MTU as `mss` says.
     pub fn start(
         tun: &Tun,
         sockets: &[LocalSockets],
-        mss: Mss,
+        mss: MssPolicy,
         to_control: mpsc::UnboundedSender<WorkerMsg>,
         ike_tx: mpsc::Sender<IkeDatagram>,
         stats: Arc<DataStats>,
@@ -296,7 +300,7 @@ impl DataPlane {
             wake: &Arc<EventFd>,
             to_control: &mpsc::UnboundedSender<WorkerMsg>,
             stats: &Arc<DataStats>,
-            mss: Mss,
+            mss: MssPolicy,
         ) -> Link<T> {
             Link {
                 cmds,
@@ -317,6 +321,7 @@ impl DataPlane {
             sas: HashMap::new(),
             traps: Spd::new(),
             trap_fired: HashMap::new(),
+            icmp_limit: IcmpRateLimiter::default(),
         };
         let mut in_tun = tun.try_clone()?;
         in_tun.set_nonblocking(true);
@@ -359,6 +364,13 @@ impl DataPlane {
 
     pub fn inbound(&self, cmd: InboundCmd) {
         self.inbound.send(Cmd::Table(cmd));
+    }
+
+    /// A new outer path MTU to `peer`: both workers recompute the inner MTU and the
+    /// MSS of every SA with that peer.
+    pub fn set_path_mtu(&self, peer: IpAddr, path_mtu: u16) {
+        self.outbound(OutboundCmd::SetPathMtu { peer, path_mtu });
+        self.inbound(InboundCmd::SetPathMtu { peer, path_mtu });
     }
 
     /// Waits (at most a second) until both workers applied every command sent so far.
@@ -449,31 +461,5 @@ mod tests {
         assert_eq!(rx.try_recv().map(|d| d.msg).ok(), Some(vec![0]));
         assert_eq!(rx.try_recv().map(|d| d.msg).ok(), Some(vec![1]));
         assert!(rx.try_recv().is_err());
-    }
-
-    #[test]
-    fn mss_is_clamped_per_family() {
-        // A TCP SYN with MSS 1460 over IPv4 (20-octet IP header, 24-octet TCP header).
-        let mut syn = vec![0u8; 44];
-        syn[0] = 0x45;
-        syn[2..4].copy_from_slice(&44u16.to_be_bytes());
-        syn[8] = 64;
-        syn[9] = 6;
-        syn[12..16].copy_from_slice(&[10, 1, 0, 1]);
-        syn[16..20].copy_from_slice(&[10, 2, 0, 1]);
-        syn[32] = 6 << 4; // data offset 6 words
-        syn[33] = 0x02; // SYN
-        syn[40..44].copy_from_slice(&[2, 4, 0x05, 0xb4]); // MSS 1460
-        let mss = Mss {
-            v4: Some(1360),
-            v6: Some(1340),
-        };
-        mss.clamp(&mut syn);
-        assert_eq!(u16::from_be_bytes([syn[42], syn[43]]), 1360);
-        let off = Mss { v4: None, v6: None };
-        let mut again = syn.clone();
-        again[42..44].copy_from_slice(&1460u16.to_be_bytes());
-        off.clamp(&mut again);
-        assert_eq!(u16::from_be_bytes([again[42], again[43]]), 1460);
     }
 }

@@ -6,19 +6,25 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use esp::counters::DropReason;
+use esp::frag::{FragError, fragment_ipv4};
+use esp::icmp::{IcmpRateLimiter, too_big_reply};
 use esp::io::{
-    Datagram, DatagramKind, MAX_BATCH, PacketSource as _, RawEspSocket, Tun, UdpEncapSocket,
+    Datagram, DatagramKind, MAX_BATCH, PacketSink as _, PacketSource as _, RawEspSocket, Tun,
+    UdpEncapSocket,
 };
 use esp::ip::PacketView;
+use esp::mtu::IPV6_MIN_PATH_MTU;
 use esp::offload::{VnetHdr, complete_checksum, segment_tcp};
 use esp::spd::Spd;
 use esp::{OutboundSa, PacketBuf, encapsulate};
 
+use super::mtu::{TunnelMtu, outer_path};
 use super::worker::{Link, Tracked, Worker, apply_commands, wait_readable};
 use super::{
     BUF_CAPACITY, DataStats, Dest, HEADROOM, OutboundInstall, REPORT_INTERVAL, SEGMENT_CAPACITY,
@@ -34,12 +40,19 @@ pub enum OutboundCmd {
     },
     /// Replaces every trap policy.
     SetTraps(Vec<TrapPolicy>),
+    /// A new outer path MTU to `peer`: the inner MTU of every SA to it follows.
+    SetPathMtu {
+        peer: IpAddr,
+        path_mtu: u16,
+    },
 }
 
 #[derive(Debug)]
 pub(super) struct OutEntry {
     t: Tracked<OutboundSa>,
     dest: Dest,
+    peer: IpAddr,
+    mtu: TunnelMtu,
 }
 
 #[derive(Debug)]
@@ -60,6 +73,39 @@ pub(super) struct OutboundWorker {
     /// Trap policies to the connection name.
     pub(super) traps: Spd<String>,
     pub(super) trap_fired: HashMap<String, Instant>,
+    /// ICMP errors for packets too big for their tunnel (RFC 4443 section 2.4 (f)).
+    pub(super) icmp_limit: IcmpRateLimiter,
+}
+
+/// What becomes of one TUN packet.
+enum Verdict {
+    /// Encrypted in place: send it.
+    Send(Dest),
+    /// Larger than the inner MTU of the SA with this outbound SPI.
+    TooBig(u32),
+    /// Dropped (counted).
+    Drop,
+}
+
+/// The ESP datagrams of one round, per socket.
+struct Outgoing {
+    udp: Vec<Vec<Datagram>>,
+    raw: Vec<Vec<Datagram>>,
+}
+
+impl Outgoing {
+    fn push(&mut self, dest: Dest, buf: PacketBuf) {
+        match dest {
+            Dest::Udp { sock, peer } => {
+                self.udp[sock].push(Datagram::to(peer, DatagramKind::Esp, buf));
+            }
+            Dest::Raw { sock, peer } => self.raw[sock].push(Datagram::to(
+                SocketAddr::new(peer, 0),
+                DatagramKind::Esp,
+                buf,
+            )),
+        }
+    }
 }
 
 impl OutboundWorker {
@@ -81,9 +127,11 @@ impl OutboundWorker {
         let mut scratch = PacketBuf::with_capacity(HEADROOM, BUF_CAPACITY);
         let mut pkts: Vec<PacketBuf> = Vec::with_capacity(2 * MAX_BATCH);
         let mut pool: Vec<PacketBuf> = Vec::new();
-        // Per socket: ESP datagrams to send this round.
-        let mut udp_out: Vec<Vec<Datagram>> = self.udp.iter().map(|_| Vec::new()).collect();
-        let mut raw_out: Vec<Vec<Datagram>> = self.raw.iter().map(|_| Vec::new()).collect();
+        let mut out = Outgoing {
+            udp: self.udp.iter().map(|_| Vec::new()).collect(),
+            raw: self.raw.iter().map(|_| Vec::new()).collect(),
+        };
+        let mut icmp = Vec::new();
         let mut ready = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
         loop {
@@ -106,22 +154,20 @@ impl OutboundWorker {
                     let now = Instant::now();
                     for mut buf in pkts.drain(..) {
                         match self.encrypt(&mut buf, now) {
-                            Some(Dest::Udp { sock, peer }) => {
-                                udp_out[sock].push(Datagram::to(peer, DatagramKind::Esp, buf));
+                            Verdict::Send(dest) => out.push(dest, buf),
+                            Verdict::TooBig(spi) => {
+                                self.too_big(
+                                    spi, buf, now, &mut pool, &new_buf, &mut out, &mut icmp,
+                                );
                             }
-                            Some(Dest::Raw { sock, peer }) => raw_out[sock].push(Datagram::to(
-                                SocketAddr::new(peer, 0),
-                                DatagramKind::Esp,
-                                buf,
-                            )),
-                            None => pool.push(buf),
+                            Verdict::Drop => pool.push(buf),
                         }
                     }
                     let stats = &self.link.stats;
                     for ((sock, out), gso) in self
                         .udp
                         .iter_mut()
-                        .zip(udp_out.iter_mut())
+                        .zip(out.udp.iter_mut())
                         .zip(self.udp_gso.iter_mut())
                     {
                         if out.is_empty() {
@@ -136,7 +182,7 @@ impl OutboundWorker {
                         dropped(stats, report.dropped);
                         pool.extend(out.drain(..).map(|d| d.buf));
                     }
-                    for (sock, out) in self.raw.iter_mut().zip(raw_out.iter_mut()) {
+                    for (sock, out) in self.raw.iter_mut().zip(out.raw.iter_mut()) {
                         if let Some(sock) = sock {
                             dropped(stats, esp::io::send_all(sock, out));
                         }
@@ -221,13 +267,13 @@ impl OutboundWorker {
         Ok(true)
     }
 
-    /// Encrypts the packet in `buf` in place; where to send it, or `None` if it was
-    /// dropped (counted).
-    fn encrypt(&mut self, buf: &mut PacketBuf, now: Instant) -> Option<Dest> {
+    /// Encrypts the packet in `buf` in place, unless it is too big for its tunnel or
+    /// no SA covers it.
+    fn encrypt(&mut self, buf: &mut PacketBuf, now: Instant) -> Verdict {
         let spi = {
             let Ok(view) = PacketView::parse(buf.as_slice()) else {
                 self.link.stats.out_not_ip.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return Verdict::Drop;
             };
             match self.spd.lookup_outbound(&view) {
                 Some(&spi) => spi,
@@ -254,15 +300,112 @@ impl OutboundWorker {
                                 .fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    return None;
+                    return Verdict::Drop;
                 }
             }
         };
-        self.link.mss.clamp(buf.as_mut_slice());
-        let entry = self.sas.get_mut(&spi)?;
-        encapsulate(&mut entry.t.sa, buf).ok()?;
+        let Some(entry) = self.sas.get_mut(&spi) else {
+            return Verdict::Drop;
+        };
+        if !entry.mtu.fits(buf.len()) {
+            return Verdict::TooBig(spi);
+        }
+        entry.mtu.clamp(buf.as_mut_slice());
+        if encapsulate(&mut entry.t.sa, buf).is_err() {
+            return Verdict::Drop;
+        }
         entry.t.last_packet = Some(now);
-        Some(entry.dest)
+        Verdict::Send(entry.dest)
+    }
+
+    /// A packet larger than the inner MTU of SA `spi` (RFC 4459 section 3): IPv4
+    /// without DF is cut into fragments that fit, each encrypted on its own; IPv4
+    /// with DF and IPv6 are dropped and answered with ICMP "fragmentation needed" /
+    /// "packet too big" naming the inner MTU, so the sender's path MTU discovery
+    /// adapts. An IPv6 packet is sent whole, whatever the path, if it is no larger
+    /// than 1280 (IPv6 hosts cannot go below that; the outer packet may fragment).
+    #[allow(clippy::too_many_arguments)]
+    fn too_big(
+        &mut self,
+        spi: u32,
+        buf: PacketBuf,
+        now: Instant,
+        pool: &mut Vec<PacketBuf>,
+        new_buf: &impl Fn() -> PacketBuf,
+        out: &mut Outgoing,
+        icmp: &mut Vec<u8>,
+    ) {
+        let Some(entry) = self.sas.get_mut(&spi) else {
+            pool.push(buf);
+            return;
+        };
+        let mtu = entry.mtu.inner;
+        let stats = &self.link.stats;
+        let ipv6 = buf.as_slice().first().is_some_and(|b| b >> 4 == 6);
+        if ipv6 && buf.len() <= usize::from(IPV6_MIN_PATH_MTU) {
+            let mut buf = buf;
+            entry.mtu.clamp(buf.as_mut_slice());
+            if encapsulate(&mut entry.t.sa, &mut buf).is_ok() {
+                entry.t.last_packet = Some(now);
+                out.push(entry.dest, buf);
+            } else {
+                pool.push(buf);
+            }
+            return;
+        }
+        if !ipv6 {
+            let mut frags = Vec::new();
+            let cut = fragment_ipv4(buf.as_slice(), mtu, |f| {
+                let mut b = pool.pop().unwrap_or_else(new_buf);
+                if let Some(n) = f.write_to(b.recv_area(HEADROOM)) {
+                    b.set_len(n);
+                    frags.push(b);
+                }
+            });
+            match cut {
+                Ok(_) => {
+                    stats.out_fragmented_inner.fetch_add(1, Ordering::Relaxed);
+                    for mut f in frags {
+                        if encapsulate(&mut entry.t.sa, &mut f).is_ok() {
+                            stats.out_inner_fragments.fetch_add(1, Ordering::Relaxed);
+                            out.push(entry.dest, f);
+                        } else {
+                            pool.push(f);
+                        }
+                    }
+                    entry.t.last_packet = Some(now);
+                    pool.push(buf);
+                    return;
+                }
+                Err(FragError::DontFragment) => {}
+                Err(_) => {
+                    entry.t.sa.record_drop(DropReason::Mtu);
+                    stats.out_too_big_silent.fetch_add(1, Ordering::Relaxed);
+                    pool.push(buf);
+                    return;
+                }
+            }
+        }
+        entry.t.sa.record_drop(DropReason::Mtu);
+        let sent = self.icmp_limit.allow(now)
+            && too_big_reply(buf.as_slice(), mtu, None, icmp).is_ok()
+            && {
+                let mut reply = pool.pop().unwrap_or_else(new_buf);
+                reply.set_packet(HEADROOM, icmp);
+                let ok = self
+                    .tun
+                    .send_batch(std::slice::from_ref(&reply))
+                    .is_ok_and(|n| n == 1);
+                pool.push(reply);
+                ok
+            };
+        let counter = if sent {
+            &stats.out_too_big_sent
+        } else {
+            &stats.out_too_big_silent
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        pool.push(buf);
     }
 
     fn remove(&mut self, spi: u32) {
@@ -290,13 +433,23 @@ impl Worker for OutboundWorker {
                 }
                 self.remove(i.spi);
                 self.spd.insert(&i.local_ts, &i.remote_ts, i.spi);
+                let (peer, outer) = outer_path(&i.dest);
+                let esp = i.sa.cipher().overhead();
+                let mtu = TunnelMtu::new(i.mtu, i.path_mtu, outer, esp, self.link.mss);
                 self.sas.insert(
                     i.spi,
                     Box::new(OutEntry {
                         t: Tracked::new(i.sa),
                         dest: i.dest,
+                        peer,
+                        mtu,
                     }),
                 );
+            }
+            OutboundCmd::SetPathMtu { peer, path_mtu } => {
+                for e in self.sas.values_mut().filter(|e| e.peer == peer) {
+                    e.mtu.set_path(path_mtu);
+                }
             }
             OutboundCmd::Remove { spi } => self.remove(spi),
             OutboundCmd::SetTraps(traps) => {

@@ -17,7 +17,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::eventfd::EventFd;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DataStats, Mss, SaReport, WorkerMsg};
+use super::{DataStats, MssPolicy, SaReport, WorkerMsg};
 
 /// A command to one worker: a change `T` to its own tables, or one every worker
 /// answers.
@@ -164,14 +164,15 @@ impl<S: CountedSa> Tracked<S> {
 }
 
 /// What each worker holds of the common plumbing: its command channel, the way back
-/// to the control task, counters, and the MSS clamp.
+/// to the control task, counters, and the MSS clamping policy.
 #[derive(Debug)]
 pub(super) struct Link<T> {
     pub(super) cmds: Receiver<Cmd<T>>,
     pub(super) wake: Arc<EventFd>,
     pub(super) to_control: mpsc::UnboundedSender<WorkerMsg>,
     pub(super) stats: Arc<DataStats>,
-    pub(super) mss: Mss,
+    /// How TCP SYNs are clamped to each SA's inner MTU.
+    pub(super) mss: MssPolicy,
 }
 
 impl<T> Link<T> {

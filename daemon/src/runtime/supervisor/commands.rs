@@ -138,7 +138,9 @@ impl Supervisor {
                 let live = self.endpoint.ike_sas();
                 let counters =
                     super::super::book::daemon_counters(self.endpoint.stats(), &self.data.stats);
-                let mut report = self.book.report(&self.config, &live, now, counters);
+                let mut report =
+                    self.book
+                        .report(&self.config, &live, &self.path_mtus, now, counters);
                 self.decorate(&mut report, now);
                 Some(Response::Status(report))
             }

@@ -17,6 +17,7 @@
 
 mod admission;
 mod commands;
+pub mod path_mtu;
 mod reload;
 mod sa_sync;
 
@@ -84,6 +85,8 @@ pub struct Supervisor {
     pub book: Book,
     /// The CHILD SA pairs in the data plane.
     pairs: sa_sync::ChildPairs,
+    /// The outer path MTU to each peer.
+    pub(super) path_mtus: path_mtu::PathMtus,
     waiters: Vec<commands::UpWaiter>,
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
@@ -125,6 +128,7 @@ impl Supervisor {
         let (audited_tx, audited_rx) = mpsc::unbounded_channel();
         Self {
             admission: admission::Admission::new(config.daemon.init_rate_per_source),
+            path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
             access,
             audit,
             key_export,

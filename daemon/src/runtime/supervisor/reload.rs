@@ -35,6 +35,7 @@ impl Supervisor {
         for (what, differs) in [
             ("tun_name", old.tun_name != d.tun_name),
             ("mtu", old.mtu != d.mtu),
+            ("path_mtu", old.path_mtu != d.path_mtu),
             ("mss_clamp", old.mss_clamp != d.mss_clamp),
             ("control_socket", old.control_socket != d.control_socket),
         ] {

@@ -15,8 +15,9 @@ use ikev2::event::{ChildSaInstalled, Event, Failure};
 use rand_core::OsRng;
 
 use super::super::book::{esp_proposal, ike_proposal};
+use super::super::dataplane::mtu::{TunnelMtu, outer_path};
 use super::super::dataplane::{
-    Dest, InboundCmd, InboundInstall, OutboundCmd, OutboundInstall, SaReport,
+    Dest, InboundCmd, InboundInstall, MssPolicy, OutboundCmd, OutboundInstall, SaReport,
 };
 use super::Supervisor;
 
@@ -307,14 +308,33 @@ impl Supervisor {
             esp_proposal(&c.suite),
             if c.encap { ", ESP in UDP" } else { "" },
         );
-        self.book
-            .child_installed(&c.conn, &c.child, c.spi_in, c.spi_out, c.rekey_of.is_some());
+        let mtu = child_cfg.mtu.unwrap_or(self.config.daemon.mtu);
+        let (peer, outer) = outer_path(&dest);
+        let path_mtu = self.path_mtus.get(peer).mtu;
+        let tunnel = TunnelMtu::new(
+            mtu,
+            path_mtu,
+            outer,
+            outbound.cipher().overhead(),
+            MssPolicy::from(self.config.daemon.mss_clamp),
+        );
+        self.book.child_installed(
+            &c.conn,
+            &c.child,
+            c.spi_in,
+            c.spi_out,
+            c.rekey_of.is_some(),
+            (peer, tunnel),
+        );
         self.data
             .inbound(InboundCmd::Install(Box::new(InboundInstall {
                 spi: c.spi_in,
                 sa: inbound,
                 local_ts: c.local_ts.clone(),
                 remote_ts: c.remote_ts.clone(),
+                dest,
+                mtu,
+                path_mtu,
             })));
         let install = OutboundInstall {
             spi: c.spi_out,
@@ -323,6 +343,8 @@ impl Supervisor {
             remote_ts: c.remote_ts.clone(),
             dest,
             replaces: None,
+            mtu,
+            path_mtu,
         };
         let parked = if c.outbound {
             self.data.outbound(OutboundCmd::Install(Box::new(install)));
