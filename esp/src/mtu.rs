@@ -114,6 +114,16 @@ impl OuterPath {
     }
 }
 
+/// The SPI and sequence number at the start of an ESP packet an ICMP error quoted
+/// (after the UDP header for ESP in UDP); `None` for an IKE message (the non-ESP
+/// marker: SPI 0) or a quote too short to tell. A report is believed only if the
+/// caller finds both among what it sent.
+pub fn quoted_esp(quoted: &[u8]) -> Option<(u32, u32)> {
+    let spi = u32::from_be_bytes(quoted.get(..4)?.try_into().ok()?);
+    let seq = u32::from_be_bytes(quoted.get(4..8)?.try_into().ok()?);
+    (spi != 0).then_some((spi, seq))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +145,17 @@ mod tests {
         assert_eq!(p.outer_len(o, 1400), 1400 + 62 + 2);
         assert_eq!(p.inner_mtu(o, 1500), 1438);
         assert_eq!(p.outer_len(o, 1438), 1500);
+    }
+
+    #[test]
+    fn quoted_esp_needs_spi_and_sequence_number() {
+        assert_eq!(
+            quoted_esp(&[0, 0, 0x10, 1, 0, 0, 0, 7, 0xaa]),
+            Some((0x1001, 7))
+        );
+        assert_eq!(quoted_esp(&[0, 0, 0x10, 1, 0, 0, 0]), None);
+        assert_eq!(quoted_esp(&[0, 0, 0, 0, 1, 2, 3, 4]), None);
+        assert_eq!(quoted_esp(&[]), None);
     }
 
     #[test]

@@ -187,6 +187,15 @@ impl Book {
         }
     }
 
+    /// The smallest inner MTU of the tunnels to `peer`.
+    pub fn inner_mtu_to(&self, peer: IpAddr) -> Option<u16> {
+        self.tunnels
+            .values()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, t)| t.inner)
+            .min()
+    }
+
     /// The peer and room of the tunnel whose outbound SA is `spi_out`.
     pub fn tunnel(&self, spi_out: u32) -> Option<(IpAddr, TunnelMtu)> {
         self.tunnels.get(&spi_out).copied()
@@ -491,6 +500,10 @@ pub fn daemon_counters(
         ),
         ("out_too_big_sent", data.out_too_big_sent.load(Relaxed)),
         ("out_too_big_silent", data.out_too_big_silent.load(Relaxed)),
+        ("pmtu_reports", data.pmtu_reports.load(Relaxed)),
+        ("pmtu_applied", data.pmtu_applied.load(Relaxed)),
+        ("pmtu_ignored", data.pmtu_ignored.load(Relaxed)),
+        ("pmtu_unverifiable", data.pmtu_unverifiable.load(Relaxed)),
         ("in_no_sa", data.in_no_sa.load(Relaxed)),
         ("in_invalid", data.in_invalid.load(Relaxed)),
         ("in_keepalives", data.in_keepalives.load(Relaxed)),

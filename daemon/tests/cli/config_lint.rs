@@ -294,7 +294,10 @@ fn warning_mtu_with_esp_overhead_exceeds_path() {
     // The path is a setting: a 1300-octet path leaves 1238 under AES-GCM in UDP.
     let text = EXAMPLE.replace("mtu = 1400", "mtu = 1400\npath_mtu = 1300");
     let m = only(&text, "mtu-mss", Severity::Warning, "daemon.mtu", 6);
-    assert!(m.contains("1300-octet path") && m.contains("inner MTU to 1238"), "{m}");
+    assert!(
+        m.contains("1300-octet path") && m.contains("inner MTU to 1238"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -89,6 +89,21 @@ impl UdpEncapSocket {
     }
 }
 
+impl UdpEncapSocket {
+    /// DF on every datagram and ICMP "too big" reports queued for
+    /// [`Self::recv_error`] ([`super::errqueue`]).
+    pub fn enable_path_mtu_reports(&self) -> io::Result<()> {
+        let ipv6 = self.sock.local_addr()?.is_ipv6();
+        super::errqueue::enable(self.sock.as_raw_fd(), ipv6)
+    }
+
+    /// One entry of the error queue, `Ok(None)` when empty. A socket whose error
+    /// queue is not empty polls as `POLLERR`: drain it.
+    pub fn recv_error(&self) -> io::Result<Option<super::errqueue::QueuedError>> {
+        super::errqueue::recv_error(self.sock.as_raw_fd())
+    }
+}
+
 impl DatagramSource for UdpEncapSocket {
     fn recv_batch(&mut self, dgrams: &mut [Datagram], headroom: usize) -> io::Result<usize> {
         let n = recv_mmsg(self.sock.as_raw_fd(), dgrams, headroom, 0)?;

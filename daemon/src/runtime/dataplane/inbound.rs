@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use esp::coalesce::{Coalescer, MAX_SEGMENTS};
 use esp::counters::DropReason;
+use esp::io::errqueue::QueuedError;
 use esp::io::{
     Datagram, DatagramKind, DatagramSource as _, MAX_BATCH, PacketSink as _, RawEspSocket, Tun,
     UdpEncapSocket,
@@ -29,7 +30,7 @@ use super::mtu::{TunnelMtu, outer_path};
 use super::worker::{Link, Tracked, Worker, apply_commands, wait_readable};
 use super::{
     BUF_CAPACITY, HEADROOM, IkeDatagram, InboundInstall, REPORT_INTERVAL, SEGMENT_CAPACITY,
-    SEGMENT_POOL, TUN_FLUSH, queue_ike,
+    SEGMENT_POOL, TUN_FLUSH, WorkerMsg, queue_ike,
 };
 
 /// A change to the inbound worker's table.
@@ -111,6 +112,7 @@ impl InboundWorker {
                 if ready.get(i) != Some(&true) {
                     continue;
                 }
+                self.drain_errors(i);
                 loop {
                     let (n, local) = {
                         let res = match &mut self.socks[i] {
@@ -168,6 +170,26 @@ impl InboundWorker {
             if Instant::now() >= next_report {
                 self.report_usage();
                 next_report = Instant::now() + REPORT_INTERVAL;
+            }
+        }
+    }
+
+    /// Reads the error queue of UDP socket `i` (ICMP errors about datagrams we sent;
+    /// a socket with a non-empty queue polls as ready until it is drained) and passes
+    /// the "too big" reports to the control task.
+    fn drain_errors(&mut self, i: usize) {
+        let InSocket::Udp(s, _) = &self.socks[i] else {
+            return;
+        };
+        // Bounded: a flood of forged ICMP must not keep the worker from its packets.
+        for _ in 0..MAX_BATCH {
+            match s.recv_error() {
+                Ok(Some(QueuedError::TooBig(r))) => {
+                    self.link.stats.pmtu_reports.fetch_add(1, Ordering::Relaxed);
+                    let _ = self.link.to_control.send(WorkerMsg::TooBig(r));
+                }
+                Ok(Some(QueuedError::Other)) => {}
+                Ok(None) | Err(_) => return,
             }
         }
     }

@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use esp::coalesce::Coalescer;
 use esp::counters::{SaEvent, SaUsage};
 use esp::icmp::IcmpRateLimiter;
+use esp::io::errqueue::TooBig;
 use esp::io::{RawEspSocket, Tun, UdpEncapSocket};
 use esp::spd::Spd;
 use esp::{InboundSa, OutboundSa};
@@ -170,6 +171,15 @@ pub enum WorkerMsg {
     Trap {
         conn: String,
     },
+    /// The kernel reported a datagram to a peer too big for the path (ICMP, or the
+    /// outgoing device): the control task decides whether to believe it.
+    TooBig(TooBig),
+    /// The outbound worker found the SPI and sequence number an ICMP quoted among
+    /// what it sent to `peer`, and applied `path_mtu` to every SA to that peer.
+    PathMtuVerified {
+        peer: IpAddr,
+        path_mtu: u16,
+    },
     /// A worker stopped on an IO error it cannot recover from.
     Failed {
         worker: &'static str,
@@ -216,6 +226,16 @@ pub struct DataStats {
     /// Port-4500 datagrams that the kernel's UDP GRO had coalesced (each held several
     /// ESP packets).
     pub in_gro_datagrams: AtomicU64,
+    /// "Datagram too big" reports from the kernel (ICMP from the path, or the
+    /// outgoing device's MTU), and what became of them: applied to the peer's
+    /// tunnels; ignored (below the minimum path MTU, not lower than what is known,
+    /// or quoting an SPI or sequence number we did not send to that peer); or
+    /// unverifiable (the quote too short to hold an SPI and sequence number, or an
+    /// IKE message).
+    pub pmtu_reports: AtomicU64,
+    pub pmtu_applied: AtomicU64,
+    pub pmtu_ignored: AtomicU64,
+    pub pmtu_unverifiable: AtomicU64,
     /// IKE datagrams dropped because the control task's queue was full.
     pub ike_queue_full: AtomicU64,
     /// IKE datagrams from an address no connection and no `allowed_peers` admits,
@@ -264,6 +284,12 @@ impl DataPlane {
         let gro = env_switch("IKEV2D_NO_GRO");
         for s in sockets {
             enlarge_buffers(&s.udp);
+            if let Err(e) = s.udp.enable_path_mtu_reports() {
+                tracing::warn!(
+                    "no path MTU reports on {:?} ({e}): outer packets may be fragmented",
+                    s.udp.local_addr()
+                );
+            }
             if let Some(raw) = &s.raw {
                 enlarge_buffers(raw);
             }

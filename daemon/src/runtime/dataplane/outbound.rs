@@ -45,7 +45,21 @@ pub enum OutboundCmd {
         peer: IpAddr,
         path_mtu: u16,
     },
+    /// An ICMP too-big quoted ESP packet `spi`/`seq` to `peer`: if this worker sent
+    /// it (recently), apply `path_mtu` to every SA to `peer` and say so
+    /// ([`WorkerMsg::PathMtuVerified`]); otherwise count it ignored.
+    VerifyTooBig {
+        spi: u32,
+        seq: u32,
+        peer: IpAddr,
+        path_mtu: u16,
+    },
 }
+
+/// How far behind an SA's last sequence number a quoted one may be and still be
+/// believed: ICMP comes back within a round trip, during which even 10 Gbit/s of
+/// small packets sends far fewer.
+const RECENT_SEQ: u32 = 1 << 22;
 
 #[derive(Debug)]
 pub(super) struct OutEntry {
@@ -449,6 +463,32 @@ impl Worker for OutboundWorker {
             OutboundCmd::SetPathMtu { peer, path_mtu } => {
                 for e in self.sas.values_mut().filter(|e| e.peer == peer) {
                     e.mtu.set_path(path_mtu);
+                }
+            }
+            OutboundCmd::VerifyTooBig {
+                spi,
+                seq,
+                peer,
+                path_mtu,
+            } => {
+                // The low 32 bits (all an ESN SA puts on the wire) of a number we
+                // used lately.
+                let sent = self.sas.get(&spi).is_some_and(|e| {
+                    seq != 0
+                        && e.peer == peer
+                        && (e.t.sa.last_seq() as u32).wrapping_sub(seq) < RECENT_SEQ
+                        && e.t.sa.last_seq() >= u64::from(seq)
+                });
+                if sent {
+                    for e in self.sas.values_mut().filter(|e| e.peer == peer) {
+                        e.mtu.set_path(path_mtu);
+                    }
+                    let _ = self
+                        .link
+                        .to_control
+                        .send(WorkerMsg::PathMtuVerified { peer, path_mtu });
+                } else {
+                    self.link.stats.pmtu_ignored.fetch_add(1, Ordering::Relaxed);
                 }
             }
             OutboundCmd::Remove { spi } => self.remove(spi),

@@ -270,6 +270,7 @@ impl Supervisor {
                     self.expire_activations(now).await;
                     self.admission.expire(now);
                     self.expire_key_export(now);
+                    self.expire_path_mtus(now);
                 }
             }
             self.flush().await;
@@ -281,6 +282,10 @@ impl Supervisor {
         match msg {
             WorkerMsg::Usage(reports) => self.usage(&reports),
             WorkerMsg::Trap { conn } => self.trap_fired(&conn),
+            WorkerMsg::TooBig(r) => self.too_big(&r),
+            WorkerMsg::PathMtuVerified { peer, path_mtu } => {
+                self.path_mtu_learned(peer, path_mtu, path_mtu::PathMtuSource::Icmp);
+            }
             WorkerMsg::Failed { worker, error } => {
                 tracing::error!("data plane {worker} worker stopped: {error}");
                 return false;

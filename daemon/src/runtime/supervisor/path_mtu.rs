@@ -6,9 +6,19 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
-use crate::runtime::dataplane::DataPlane;
+use esp::io::errqueue::{TooBig, TooBigOrigin};
+use esp::mtu::{IPV4_MIN_PATH_MTU, IPV6_MIN_PATH_MTU, quoted_esp};
+
+use super::Supervisor;
+use crate::runtime::dataplane::{DataPlane, OutboundCmd};
+
+/// How long a lowered path MTU holds before the configured one is tried again (RFC
+/// 1191 section 6.3 suggests 10 minutes): if the path is still small, the next large
+/// packet brings a new ICMP at once.
+pub const PATH_MTU_HOLD: Duration = Duration::from_secs(600);
 
 /// Where a peer's path MTU comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +28,8 @@ pub enum PathMtuSource {
     /// An ICMP "fragmentation needed" / "packet too big" quoting one of our ESP
     /// packets.
     Icmp,
+    /// Our own kernel: the datagram exceeded the outgoing device's MTU.
+    Local,
     /// The probe search over padded IKE requests.
     Probe,
 }
@@ -27,6 +39,7 @@ impl fmt::Display for PathMtuSource {
         f.write_str(match self {
             Self::Configured => "configured",
             Self::Icmp => "icmp",
+            Self::Local => "local",
             Self::Probe => "probe",
         })
     }
@@ -88,5 +101,100 @@ impl PathMtus {
             data.set_path_mtu(peer, mtu);
         }
         old != mtu
+    }
+
+    /// Peers whose learned path MTU is older than [`PATH_MTU_HOLD`]: back to the
+    /// configured value (the data plane told); returns them.
+    pub fn expire(&mut self, data: &DataPlane, now: Instant) -> Vec<IpAddr> {
+        let old: Vec<IpAddr> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.learned
+                    .is_some_and(|t| now.saturating_duration_since(t) >= PATH_MTU_HOLD)
+            })
+            .map(|(a, _)| *a)
+            .collect();
+        for peer in &old {
+            if let Some(p) = self.peers.remove(peer)
+                && p.mtu != self.configured
+            {
+                data.set_path_mtu(*peer, self.configured);
+            }
+        }
+        old
+    }
+}
+
+impl Supervisor {
+    /// A "too big" report from the kernel. Believed only if it lowers the path MTU
+    /// to no less than the protocol minimum and, for ICMP from the path, quotes an
+    /// ESP packet that we sent to that peer (the outbound worker checks the sequence
+    /// number): a forged ICMP cannot shrink a tunnel.
+    pub(super) fn too_big(&mut self, r: &TooBig) {
+        let stats = &self.data.stats;
+        let peer = r.peer.ip();
+        let floor = if peer.is_ipv4() {
+            IPV4_MIN_PATH_MTU
+        } else {
+            IPV6_MIN_PATH_MTU
+        };
+        let known = self.path_mtus.get(peer).mtu;
+        let Some(mtu) = u16::try_from(r.mtu)
+            .ok()
+            .filter(|&m| m >= floor && m < known)
+        else {
+            tracing::debug!(
+                "path MTU report for {peer} ignored: {} (known {known}, minimum {floor})",
+                r.mtu
+            );
+            stats.pmtu_ignored.fetch_add(1, Relaxed);
+            return;
+        };
+        if r.origin == TooBigOrigin::Local {
+            self.path_mtu_learned(peer, mtu, PathMtuSource::Local);
+            return;
+        }
+        let Some((spi, seq)) = quoted_esp(r.quoted()) else {
+            stats.pmtu_unverifiable.fetch_add(1, Relaxed);
+            return;
+        };
+        if self.book.tunnel(spi).is_none_or(|(p, _)| p != peer) {
+            tracing::debug!("ICMP too-big for {peer} quotes SPI {spi:08x}: not ours, ignored");
+            stats.pmtu_ignored.fetch_add(1, Relaxed);
+            return;
+        }
+        self.data.outbound(OutboundCmd::VerifyTooBig {
+            spi,
+            seq,
+            peer,
+            path_mtu: mtu,
+        });
+    }
+
+    /// The outbound worker verified an ICMP too-big (or the kernel reported its own
+    /// device MTU): record it, tell the inbound worker and status.
+    pub(super) fn path_mtu_learned(&mut self, peer: IpAddr, mtu: u16, source: PathMtuSource) {
+        let now = Instant::now();
+        if self.path_mtus.learn(&self.data, peer, mtu, source, now) {
+            self.data.stats.pmtu_applied.fetch_add(1, Relaxed);
+            self.book.path_mtu_changed(peer, mtu);
+            tracing::info!(
+                "path MTU to {peer} is {mtu} ({source}): tunnels to it carry inner packets \
+                 of at most {} octets now",
+                self.book
+                    .inner_mtu_to(peer)
+                    .map_or_else(|| "?".to_owned(), |m| m.to_string())
+            );
+        }
+    }
+
+    /// Learned path MTUs older than [`PATH_MTU_HOLD`] go back to the configured one.
+    pub(super) fn expire_path_mtus(&mut self, now: Instant) {
+        let configured = self.config.daemon.path_mtu;
+        for peer in self.path_mtus.expire(&self.data, now) {
+            self.book.path_mtu_changed(peer, configured);
+            tracing::info!("path MTU to {peer}: trying the configured {configured} again");
+        }
     }
 }
