@@ -6,6 +6,16 @@
 //! veth0 192.0.2.1/24  <------ veth ------>  veth0 192.0.2.2/24
 //! ```
 //!
+//! A and B joined through two routers whose middle link can be made smaller and
+//! fragment-dropping, as many cloud paths are ([`RoutedPair`]):
+//!
+//! ```text
+//! netns A              netns R1                 netns R2                 netns B
+//! veth0 172.16.0.2 <-> veth0 172.16.0.1         veth1 192.0.2.254  <->  veth0 192.0.2.2
+//!                      veth1 198.51.100.1 <---> veth0 198.51.100.2
+//!                                  (the far link: MTU set by the test)
+//! ```
+//!
 //! and the same with A behind a NAT ([`NatPair`]):
 //!
 //! ```text
@@ -144,6 +154,109 @@ impl NatPair {
 }
 
 impl Default for NatPair {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A and B through routers R1 and R2 (see the module docs): no NAT, so each side
+/// sees the other's own address ([`PRIVATE_A`], [`OUTER_B`]). The link R1-R2 starts
+/// at MTU 1500; [`RoutedPair::far_link`] shrinks it and makes both routers drop IP
+/// fragments, [`RoutedPair::filter_icmp`] stops them from sending "fragmentation
+/// needed".
+#[derive(Debug)]
+pub struct RoutedPair {
+    pub a: Netns,
+    pub r1: Netns,
+    pub r2: Netns,
+    pub b: Netns,
+}
+
+impl RoutedPair {
+    #[track_caller]
+    pub fn new() -> Self {
+        let a = Netns::new("a");
+        let r1 = Netns::new("r1");
+        let r2 = Netns::new("r2");
+        let b = Netns::new("b");
+        veth(&a, VETH, &r1, "veth0");
+        veth(&r1, "veth1", &r2, "veth0");
+        veth(&r2, "veth1", &b, VETH);
+        a.add_addr(VETH, "172.16.0.2/24");
+        a.add_addr("lo", "10.1.0.1/24");
+        a.run_ok(&["ip", "route", "add", "default", "via", "172.16.0.1"]);
+        r1.add_addr("veth0", "172.16.0.1/24");
+        r1.add_addr("veth1", "198.51.100.1/24");
+        r1.run_ok(&["ip", "route", "add", "192.0.2.0/24", "via", "198.51.100.2"]);
+        r2.add_addr("veth0", "198.51.100.2/24");
+        r2.add_addr("veth1", "192.0.2.254/24");
+        r2.run_ok(&["ip", "route", "add", "172.16.0.0/24", "via", "198.51.100.1"]);
+        for r in [&r1, &r2] {
+            r.run_ok(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        }
+        b.add_addr(VETH, "192.0.2.2/24");
+        b.add_addr("lo", "10.2.0.1/24");
+        b.run_ok(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+        assert!(
+            a.reachable(OUTER_B, Duration::from_secs(5)),
+            "{} cannot reach {OUTER_B} through {} and {}",
+            a.name(),
+            r1.name(),
+            r2.name()
+        );
+        Self { a, r1, r2, b }
+    }
+
+    /// The far link (R1-R2) carries at most `mtu` octets, and both routers drop IP
+    /// fragments (`iptables -A FORWARD -f -j DROP`, as many cloud paths do).
+    #[track_caller]
+    pub fn far_link(&self, mtu: u16) {
+        let mtu = mtu.to_string();
+        self.r1.run_ok(&["ip", "link", "set", "veth1", "mtu", &mtu]);
+        self.r2.run_ok(&["ip", "link", "set", "veth0", "mtu", &mtu]);
+        for r in [&self.r1, &self.r2] {
+            r.run_ok(&["iptables", "-A", "FORWARD", "-f", "-j", "DROP"]);
+        }
+    }
+
+    /// Both routers stop sending ICMP "fragmentation needed" (an ICMP-filtering
+    /// path: large packets vanish without a word).
+    #[track_caller]
+    pub fn filter_icmp(&self) {
+        for r in [&self.r1, &self.r2] {
+            r.run_ok(&[
+                "iptables",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmp",
+                "--icmp-type",
+                "fragmentation-needed",
+                "-j",
+                "DROP",
+            ]);
+        }
+    }
+
+    /// Packets dropped as fragments by the routers' FORWARD rules (0 before
+    /// [`RoutedPair::far_link`]).
+    #[track_caller]
+    pub fn fragments_dropped(&self) -> u64 {
+        [&self.r1, &self.r2]
+            .iter()
+            .map(|r| {
+                let o = r.run_ok(&["iptables", "-L", "FORWARD", "-v", "-x", "-n"]);
+                o.stdout
+                    .lines()
+                    .filter(|l| l.contains("DROP") && l.contains("-f"))
+                    .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+}
+
+impl Default for RoutedPair {
     fn default() -> Self {
         Self::new()
     }

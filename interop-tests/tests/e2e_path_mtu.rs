@@ -1,0 +1,187 @@
+//! Path MTU end to end (issue 15): two ikev2d with ESP in UDP, default MTU settings,
+//! joined through two routers whose middle link shrinks to 1300 octets mid-life
+//! and drops IP fragments (`RoutedPair::far_link`). The routers' ICMP
+//! "fragmentation needed" reaches the gateways: they learn the path MTU, answer
+//! inner DF packets with the smaller inner MTU, and TCP keeps flowing both ways.
+
+use std::time::{Duration, Instant};
+
+use interop_tests::ikev2d::conn_of;
+use interop_tests::prereq::{ikev2d_binary, require_iperf3, require_root, require_tun};
+use interop_tests::topology::{INNER_A, INNER_B, PRIVATE_A};
+use interop_tests::{ConnSpec, Ikev2d, Ikev2dConfig, RoutedPair, TimeBound, ping, require};
+use serde_json::Value;
+
+/// Bits per second of a 3-second iperf3 TCP run from A to B (`reverse`: B to A).
+fn iperf(net: &RoutedPair, b: &Ikev2d, reverse: bool) -> f64 {
+    let log = b.dir().join("iperf3.log");
+    let mut server = net.b.spawn(
+        "iperf3",
+        &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
+        &log,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let mut args = vec![
+        "iperf3".to_owned(),
+        "-c".to_owned(),
+        INNER_B.to_string(),
+        "-B".to_owned(),
+        INNER_A.to_string(),
+        "-t".to_owned(),
+        "3".to_owned(),
+        "-J".to_owned(),
+    ];
+    if reverse {
+        args.push("-R".to_owned());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = net.a.exec(&args, Duration::from_secs(30));
+    let _ = server.stop(Duration::from_secs(2));
+    let j: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    j["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .unwrap_or(0.0)
+}
+
+/// The child's status once `pred` holds (or the last one after `timeout`).
+fn wait_child(d: &Ikev2d, timeout: Duration, pred: impl Fn(&Value) -> bool) -> (Value, bool) {
+    let end = Instant::now() + timeout;
+    loop {
+        let c = conn_of(&d.status_json(), "lab")
+            .map(|c| c["children"][0].clone())
+            .unwrap_or(Value::Null);
+        if pred(&c) {
+            return (c, true);
+        }
+        if Instant::now() >= end {
+            return (c, false);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn counter(d: &Ikev2d, name: &str) -> u64 {
+    d.status_json()["counters"][name].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
+    require!(
+        require_root(),
+        require_tun(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let _bound = TimeBound::alone("path_mtu_icmp", Duration::from_secs(120));
+    let net = RoutedPair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    conn.encap = true;
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    let (c, ok) = wait_child(&a, Duration::from_secs(5), |c| c["mtu"] == 1400);
+    assert!(ok, "default inner MTU is not 1400: {c}");
+    let before = iperf(&net, &b, false);
+    assert!(
+        before > 0.0,
+        "no TCP through the tunnel before the path shrank"
+    );
+
+    net.far_link(1300);
+    // A DF ping of 1400 octets: the first is lost on the far link and brings the
+    // router's ICMP (A learns 1300); the next ones are answered by ikev2d with
+    // "fragmentation needed" naming the inner MTU.
+    let out = net.a.exec(
+        &[
+            "ping",
+            "-M",
+            "do",
+            "-s",
+            "1372",
+            "-c",
+            "4",
+            "-i",
+            "0.5",
+            "-W",
+            "1",
+            "-I",
+            &INNER_A.to_string(),
+            &INNER_B.to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    // AES-GCM-256 in UDP over IPv4: 1300 - 28 - 8 - 8 - 16 = 1240, 1238 with the
+    // trailer and 4-octet alignment.
+    let (c, ok) = wait_child(&a, Duration::from_secs(5), |c| {
+        c["path_mtu"] == 1300 && c["path_mtu_source"] == "icmp" && c["mtu"] == 1238
+    });
+    assert!(
+        ok,
+        "A did not learn the path MTU: {c}\nping: {out}\n{}",
+        a.log_tail(20)
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains("mtu = 1238") || text.contains("mtu=1238"),
+        "no frag-needed naming 1238 from the tunnel: {text}"
+    );
+    assert!(counter(&a, "esp_pmtu_applied") >= 1, "{}", a.status_json());
+    assert!(
+        counter(&a, "esp_out_too_big_sent") >= 1,
+        "{}",
+        a.status_json()
+    );
+    // A DF ping that fits the inner MTU passes.
+    let fits = net.a.exec(
+        &[
+            "ping",
+            "-M",
+            "do",
+            "-s",
+            "1210",
+            "-c",
+            "3",
+            "-i",
+            "0.3",
+            "-W",
+            "2",
+            "-I",
+            &INNER_A.to_string(),
+            &INNER_B.to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    assert!(
+        fits.stdout.contains("3 received"),
+        "DF ping of 1238 lost: {fits}"
+    );
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 2), 2, "small pings lost");
+
+    let after = iperf(&net, &b, false);
+    let reverse = iperf(&net, &b, true);
+    eprintln!(
+        "TCP A->B: {:.0} Mbit/s at path MTU 1500, {:.0} Mbit/s at 1300; B->A at 1300: {:.0} Mbit/s; fragments dropped: {}",
+        before / 1e6,
+        after / 1e6,
+        reverse / 1e6,
+        net.fragments_dropped()
+    );
+    for (what, rate) in [("A->B", after), ("B->A", reverse)] {
+        assert!(
+            rate >= before * 0.3,
+            "TCP {what} over the 1300-octet path: {:.1} Mbit/s, before: {:.1}\nA: {}\nB: {}",
+            rate / 1e6,
+            before / 1e6,
+            a.log_tail(10),
+            b.log_tail(10)
+        );
+    }
+    a.stop_clean();
+    b.stop_clean();
+}
