@@ -185,3 +185,92 @@ fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
     a.stop_clean();
     b.stop_clean();
 }
+
+/// Sends from R1 to A an ICMP "fragmentation needed" naming `mtu` that quotes an ESP
+/// in UDP packet from A to B with `spi` and `seq`.
+const FORGE_ICMP: &str = r#"
+import socket, struct, sys
+mtu, spi, seq = int(sys.argv[1]), int(sys.argv[2], 16), int(sys.argv[3])
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+a, b = socket.inet_aton("172.16.0.2"), socket.inet_aton("192.0.2.2")
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 1464, 0, 0x4000, 63, 17, 0, a, b)
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+udp = struct.pack("!HHHH", 4500, 4500, 1444, 0)
+quote = ip + udp + struct.pack("!II", spi, seq)
+icmp = struct.pack("!BBHHH", 3, 4, 0, 0, mtu) + quote
+icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+s.sendto(icmp, ("172.16.0.2", 0))
+"#;
+
+/// Forged ICMP (an SPI we do not use, an MTU below 576, a sequence number we never
+/// sent) changes nothing; the same ICMP with our SPI, a sequence number we sent and a
+/// plausible MTU is applied (so the forged ones did reach the daemon).
+#[test]
+fn forged_icmp_too_big_changes_nothing() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::new("path_mtu_forged_icmp", Duration::from_secs(90));
+    let net = RoutedPair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    conn.encap = true;
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    assert_eq!(
+        ping(&net.a, INNER_A, INNER_B, 3),
+        3,
+        "pings through the tunnel"
+    );
+    let (c, _) = wait_child(&a, Duration::from_secs(2), |c| c["spi_out"].is_string());
+    let spi = c["spi_out"].as_str().unwrap_or_default().to_owned();
+    let forge = |mtu: &str, spi: &str, seq: &str| {
+        net.r1
+            .exec(
+                &["python3", "-c", FORGE_ICMP, mtu, spi, seq],
+                Duration::from_secs(10),
+            )
+            .expect_ok();
+    };
+    forge("1000", "deadbeef", "1");
+    forge("68", &spi, "1");
+    forge("1000", &spi, "2000000");
+    let end = Instant::now() + Duration::from_secs(3);
+    while counter(&a, "esp_pmtu_reports") < 3 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = a.status_json();
+    assert_eq!(counter(&a, "esp_pmtu_reports"), 3, "{st}");
+    assert_eq!(counter(&a, "esp_pmtu_ignored"), 3, "{st}");
+    assert_eq!(counter(&a, "esp_pmtu_applied"), 0, "{st}");
+    let (c, ok) = wait_child(&a, Duration::from_secs(1), |c| {
+        c["path_mtu"] == 1500 && c["path_mtu_source"] == "configured" && c["mtu"] == 1400
+    });
+    assert!(ok, "a forged ICMP changed the tunnel: {c}");
+    assert_eq!(
+        ping(&net.a, INNER_A, INNER_B, 2),
+        2,
+        "pings after the forged ICMP"
+    );
+
+    forge("1280", &spi, "2");
+    let (c, ok) = wait_child(&a, Duration::from_secs(3), |c| {
+        c["path_mtu"] == 1280 && c["path_mtu_source"] == "icmp"
+    });
+    assert!(
+        ok,
+        "a genuine-looking ICMP was not applied: {c}\n{}",
+        a.log_tail(10)
+    );
+    a.stop_clean();
+    b.stop_clean();
+}
