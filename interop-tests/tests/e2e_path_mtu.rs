@@ -162,6 +162,36 @@ fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
         "DF ping of 1238 lost: {fits}"
     );
     assert_eq!(ping(&net.a, INNER_A, INNER_B, 2), 2, "small pings lost");
+    // Without DF a 1400-octet packet is fragmented before encryption (the reply's
+    // first copy may be lost while B learns the path, as A's request was). A's kernel
+    // forgets the 1238 it learned from our ICMP first, or it would fragment itself.
+    net.a.run_ok(&["ip", "route", "flush", "cache"]);
+    let nodf = net.a.exec(
+        &[
+            "ping",
+            "-M",
+            "dont",
+            "-s",
+            "1372",
+            "-c",
+            "4",
+            "-i",
+            "0.3",
+            "-W",
+            "2",
+            "-I",
+            &INNER_A.to_string(),
+            &INNER_B.to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    let received = interop_tests::ping::parse_received(&nodf.stdout).unwrap_or(0);
+    assert!(received >= 2, "pings of 1400 without DF: {nodf}");
+    assert!(
+        counter(&a, "esp_out_fragmented_inner") >= 4,
+        "{}",
+        a.status_json()
+    );
 
     let after = iperf(&net, &b, false);
     let reverse = iperf(&net, &b, true);

@@ -458,12 +458,8 @@ impl Lints<'_> {
             return;
         };
         let Some(encr) = e.encr().next() else { return };
-        let icv = if encr.is_aead() {
-            encr.icv_len()
-        } else {
-            e.integ().next().map_or(0, IntegAlgorithm::icv_len)
-        };
-        let esp = EspOverhead::new(encr, icv);
+        // An AEAD's tag is its ICV; CBC's ICV is the integrity algorithm's.
+        let esp = EspOverhead::new(encr, e.integ().next().map_or(0, IntegAlgorithm::icv_len));
         let outer_v6 = remote_addrs.iter().any(IpAddr::is_ipv6);
         let outer = OuterPath {
             ip: if outer_v6 {

@@ -69,6 +69,20 @@ pub(super) struct OutEntry {
     mtu: TunnelMtu,
 }
 
+impl OutEntry {
+    /// Clamps the MSS of a packet that fits and encrypts it in place; false if the
+    /// SA refused it (counted by the SA).
+    #[inline]
+    fn seal(&mut self, buf: &mut PacketBuf, now: Instant) -> bool {
+        self.mtu.clamp(buf.as_mut_slice());
+        let ok = encapsulate(&mut self.t.sa, buf).is_ok();
+        if ok {
+            self.t.last_packet = Some(now);
+        }
+        ok
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct OutboundWorker {
     pub(super) tun: Tun,
@@ -324,11 +338,9 @@ impl OutboundWorker {
         if !entry.mtu.fits(buf.len()) {
             return Verdict::TooBig(spi);
         }
-        entry.mtu.clamp(buf.as_mut_slice());
-        if encapsulate(&mut entry.t.sa, buf).is_err() {
+        if !entry.seal(buf, now) {
             return Verdict::Drop;
         }
-        entry.t.last_packet = Some(now);
         Verdict::Send(entry.dest)
     }
 
@@ -358,9 +370,7 @@ impl OutboundWorker {
         let ipv6 = buf.as_slice().first().is_some_and(|b| b >> 4 == 6);
         if ipv6 && buf.len() <= usize::from(IPV6_MIN_PATH_MTU) {
             let mut buf = buf;
-            entry.mtu.clamp(buf.as_mut_slice());
-            if encapsulate(&mut entry.t.sa, &mut buf).is_ok() {
-                entry.t.last_packet = Some(now);
+            if entry.seal(&mut buf, now) {
                 out.push(entry.dest, buf);
             } else {
                 pool.push(buf);
@@ -380,14 +390,13 @@ impl OutboundWorker {
                 Ok(_) => {
                     stats.out_fragmented_inner.fetch_add(1, Ordering::Relaxed);
                     for mut f in frags {
-                        if encapsulate(&mut entry.t.sa, &mut f).is_ok() {
+                        if entry.seal(&mut f, now) {
                             stats.out_inner_fragments.fetch_add(1, Ordering::Relaxed);
                             out.push(entry.dest, f);
                         } else {
                             pool.push(f);
                         }
                     }
-                    entry.t.last_packet = Some(now);
                     pool.push(buf);
                     return;
                 }
