@@ -304,3 +304,92 @@ fn forged_icmp_too_big_changes_nothing() {
     a.stop_clean();
     b.stop_clean();
 }
+
+/// The same pair over a path that drops fragments and sends no ICMP at all: the
+/// probe search finds the path MTU when the tunnel comes up, and TCP flows both ways.
+#[test]
+fn ikev2d_pair_finds_the_path_mtu_by_probing_when_icmp_is_filtered() {
+    require!(
+        require_root(),
+        require_tun(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let _bound = TimeBound::alone("path_mtu_probe", Duration::from_secs(120));
+    let net = RoutedPair::new();
+    net.far_link(1300);
+    net.filter_icmp();
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    conn.encap = true;
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    let started = Instant::now();
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    // Both sides search (each installs a CHILD SA toward the other).
+    let mut found = Vec::new();
+    for (who, d) in [("A", &a), ("B", &b)] {
+        let (c, ok) = wait_child(d, Duration::from_secs(30), |c| {
+            c["path_mtu_source"] == "probe"
+        });
+        let path = c["path_mtu"].as_u64().unwrap_or(0);
+        assert!(
+            ok && (1300 - 24..=1300).contains(&path),
+            "{who} did not find the 1300-octet path by probing: {c}\n{}",
+            d.log_tail(20)
+        );
+        found.push((who, path, c["mtu"].as_u64().unwrap_or(0)));
+    }
+    let converged = started.elapsed();
+    let sent = counter(&a, "ike_path_probes_sent");
+    assert!(sent >= 3, "{}", a.status_json());
+    // A 1400-octet DF ping is answered by the tunnel with the inner MTU.
+    let out = net.a.exec(
+        &[
+            "ping",
+            "-M",
+            "do",
+            "-s",
+            "1372",
+            "-c",
+            "2",
+            "-i",
+            "0.3",
+            "-W",
+            "1",
+            "-I",
+            &INNER_A.to_string(),
+            &INNER_B.to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    let inner = found[0].2;
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!("mtu = {inner}")) || text.contains(&format!("mtu={inner}")),
+        "no frag-needed naming {inner}: {text}"
+    );
+    let forward = iperf(&net, &b, false);
+    let reverse = iperf(&net, &b, true);
+    eprintln!(
+        "probing: {found:?} after {:.1} s from `up` ({sent} probes from A); TCP A->B {:.0} Mbit/s, B->A {:.0} Mbit/s; fragments dropped: {}",
+        converged.as_secs_f64(),
+        forward / 1e6,
+        reverse / 1e6,
+        net.fragments_dropped()
+    );
+    for (what, rate) in [("A->B", forward), ("B->A", reverse)] {
+        assert!(
+            rate > 20e6,
+            "TCP {what} over the ICMP-filtered 1300-octet path: {:.1} Mbit/s",
+            rate / 1e6
+        );
+    }
+    a.stop_clean();
+    b.stop_clean();
+}

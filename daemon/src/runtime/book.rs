@@ -196,6 +196,15 @@ impl Book {
             .min()
     }
 
+    /// The largest path MTU the tunnels to `peer` need ([`TunnelMtu::needed_path`]).
+    pub fn needed_path_to(&self, peer: IpAddr) -> Option<u16> {
+        self.tunnels
+            .values()
+            .filter(|(p, _)| *p == peer)
+            .map(|(_, t)| t.needed_path())
+            .max()
+    }
+
     /// The peer and room of the tunnel whose outbound SA is `spi_out`.
     pub fn tunnel(&self, spi_out: u32) -> Option<(IpAddr, TunnelMtu)> {
         self.tunnels.get(&spi_out).copied()

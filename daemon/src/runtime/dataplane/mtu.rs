@@ -113,6 +113,13 @@ impl TunnelMtu {
         self.mss_v6 = self.policy.mss(self.inner, true);
     }
 
+    /// The outer packet that carries this tunnel's largest configured inner packet:
+    /// the path MTU it needs.
+    pub fn needed_path(&self) -> u16 {
+        let len = self.outer.outer_len(self.esp, usize::from(self.configured));
+        u16::try_from(len).unwrap_or(u16::MAX)
+    }
+
     /// Whether an inner packet of `len` octets fits.
     pub fn fits(&self, len: usize) -> bool {
         len <= usize::from(self.inner)

@@ -18,6 +18,7 @@
 mod admission;
 mod commands;
 pub mod path_mtu;
+mod path_search;
 mod reload;
 mod sa_sync;
 
@@ -87,6 +88,8 @@ pub struct Supervisor {
     pairs: sa_sync::ChildPairs,
     /// The outer path MTU to each peer.
     pub(super) path_mtus: path_mtu::PathMtus,
+    /// Path MTU searches over probes.
+    searches: path_search::PathSearches,
     waiters: Vec<commands::UpWaiter>,
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
@@ -129,6 +132,7 @@ impl Supervisor {
         Self {
             admission: admission::Admission::new(config.daemon.init_rate_per_source),
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
+            searches: path_search::PathSearches::default(),
             access,
             audit,
             key_export,
@@ -270,7 +274,7 @@ impl Supervisor {
                     self.expire_activations(now).await;
                     self.admission.expire(now);
                     self.expire_key_export(now);
-                    self.expire_path_mtus(now);
+                    self.recheck_paths(now);
                 }
             }
             self.flush().await;

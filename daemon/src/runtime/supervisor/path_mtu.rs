@@ -15,9 +15,9 @@ use esp::mtu::{IPV4_MIN_PATH_MTU, IPV6_MIN_PATH_MTU, quoted_esp};
 use super::Supervisor;
 use crate::runtime::dataplane::{DataPlane, OutboundCmd};
 
-/// How long a lowered path MTU holds before the configured one is tried again (RFC
-/// 1191 section 6.3 suggests 10 minutes): if the path is still small, the next large
-/// packet brings a new ICMP at once.
+/// How long a lowered path MTU holds before it is checked again with a probe at the
+/// size the tunnels need (RFC 1191 section 6.3 suggests 10 minutes): answered, the
+/// configured value comes back.
 pub const PATH_MTU_HOLD: Duration = Duration::from_secs(600);
 
 /// Where a peer's path MTU comes from.
@@ -103,26 +103,35 @@ impl PathMtus {
         old != mtu
     }
 
-    /// Peers whose learned path MTU is older than [`PATH_MTU_HOLD`]: back to the
-    /// configured value (the data plane told); returns them.
-    pub fn expire(&mut self, data: &DataPlane, now: Instant) -> Vec<IpAddr> {
-        let old: Vec<IpAddr> = self
-            .peers
+    /// Peers whose learned path MTU is older than [`PATH_MTU_HOLD`].
+    pub fn due(&self, now: Instant) -> Vec<IpAddr> {
+        self.peers
             .iter()
             .filter(|(_, p)| {
                 p.learned
                     .is_some_and(|t| now.saturating_duration_since(t) >= PATH_MTU_HOLD)
             })
             .map(|(a, _)| *a)
-            .collect();
-        for peer in &old {
-            if let Some(p) = self.peers.remove(peer)
-                && p.mtu != self.configured
-            {
-                data.set_path_mtu(*peer, self.configured);
-            }
+            .collect()
+    }
+
+    /// The learned value of `peer` still holds (a check found it): another period.
+    pub fn renew(&mut self, peer: IpAddr, now: Instant) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.learned = Some(now);
         }
-        old
+    }
+
+    /// Forgets what was learned about `peer`: the configured value again (the data
+    /// plane told); whether it changed.
+    pub fn forget(&mut self, data: &DataPlane, peer: IpAddr) -> bool {
+        match self.peers.remove(&peer) {
+            Some(p) if p.mtu != self.configured => {
+                data.set_path_mtu(peer, self.configured);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -189,12 +198,13 @@ impl Supervisor {
         }
     }
 
-    /// Learned path MTUs older than [`PATH_MTU_HOLD`] go back to the configured one.
-    pub(super) fn expire_path_mtus(&mut self, now: Instant) {
+    /// The configured path MTU to `peer` again (a check found the path large
+    /// enough, or no tunnel to it is left).
+    pub(super) fn path_mtu_restored(&mut self, peer: IpAddr) {
         let configured = self.config.daemon.path_mtu;
-        for peer in self.path_mtus.expire(&self.data, now) {
+        if self.path_mtus.forget(&self.data, peer) {
             self.book.path_mtu_changed(peer, configured);
-            tracing::info!("path MTU to {peer}: trying the configured {configured} again");
+            tracing::info!("path MTU to {peer}: the configured {configured} again");
         }
     }
 }

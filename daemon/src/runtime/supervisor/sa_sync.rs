@@ -211,6 +211,10 @@ impl Supervisor {
                 self.failed(&f);
                 false
             }
+            Event::PathProbed(p) => {
+                self.path_probed(&p);
+                false
+            }
             other => {
                 tracing::debug!("event {other:?}");
                 false
@@ -326,6 +330,11 @@ impl Supervisor {
             c.rekey_of.is_some(),
             (peer, tunnel),
         );
+        if c.encap {
+            // Probes are IKE datagrams: they share the outer path of ESP only on
+            // port 4500 (the port-500 socket sends without DF).
+            self.maybe_search_path(c.ike_sa, peer, tunnel.needed_path(), Instant::now());
+        }
         self.data
             .inbound(InboundCmd::Install(Box::new(InboundInstall {
                 spi: c.spi_in,
