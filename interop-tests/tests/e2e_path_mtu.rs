@@ -4,17 +4,22 @@
 //! "fragmentation needed" reaches the gateways: they learn the path MTU, answer
 //! inner DF packets with the smaller inner MTU, and TCP keeps flowing both ways.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use interop_tests::ikev2d::conn_of;
-use interop_tests::prereq::{ikev2d_binary, require_iperf3, require_root, require_tun};
+use interop_tests::prereq::{
+    ikev2d_binary, require_iperf3, require_root, require_strongswan, require_tun,
+};
+use interop_tests::strongswan::wait_agreed;
 use interop_tests::topology::{INNER_A, INNER_B, PRIVATE_A};
-use interop_tests::{ConnSpec, Ikev2d, Ikev2dConfig, RoutedPair, TimeBound, ping, require};
+use interop_tests::{Charon, ConnSpec, Ikev2d, Ikev2dConfig, RoutedPair, TimeBound, ping, require};
 use serde_json::Value;
 
-/// Bits per second of a 3-second iperf3 TCP run from A to B (`reverse`: B to A).
-fn iperf(net: &RoutedPair, b: &Ikev2d, reverse: bool) -> f64 {
-    let log = b.dir().join("iperf3.log");
+/// Bits per second of a 3-second iperf3 TCP run from A to B (`reverse`: B to A),
+/// the server's log in `dir`.
+fn iperf(net: &RoutedPair, dir: &Path, reverse: bool) -> f64 {
+    let log = dir.join("iperf3.log");
     let mut server = net.b.spawn(
         "iperf3",
         &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
@@ -87,7 +92,7 @@ fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
     );
     let (c, ok) = wait_child(&a, Duration::from_secs(5), |c| c["mtu"] == 1400);
     assert!(ok, "default inner MTU is not 1400: {c}");
-    let before = iperf(&net, &b, false);
+    let before = iperf(&net, b.dir(), false);
     assert!(
         before > 0.0,
         "no TCP through the tunnel before the path shrank"
@@ -193,8 +198,8 @@ fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
         a.status_json()
     );
 
-    let after = iperf(&net, &b, false);
-    let reverse = iperf(&net, &b, true);
+    let after = iperf(&net, b.dir(), false);
+    let reverse = iperf(&net, b.dir(), true);
     eprintln!(
         "TCP A->B: {:.0} Mbit/s at path MTU 1500, {:.0} Mbit/s at 1300; B->A at 1300: {:.0} Mbit/s; fragments dropped: {}",
         before / 1e6,
@@ -374,8 +379,8 @@ fn ikev2d_pair_finds_the_path_mtu_by_probing_when_icmp_is_filtered() {
         text.contains(&format!("mtu = {inner}")) || text.contains(&format!("mtu={inner}")),
         "no frag-needed naming {inner}: {text}"
     );
-    let forward = iperf(&net, &b, false);
-    let reverse = iperf(&net, &b, true);
+    let forward = iperf(&net, b.dir(), false);
+    let reverse = iperf(&net, b.dir(), true);
     eprintln!(
         "probing: {found:?} after {:.1} s from `up` ({sent} probes from A); TCP A->B {:.0} Mbit/s, B->A {:.0} Mbit/s; fragments dropped: {}",
         converged.as_secs_f64(),
@@ -392,4 +397,75 @@ fn ikev2d_pair_finds_the_path_mtu_by_probing_when_icmp_is_filtered() {
     }
     a.stop_clean();
     b.stop_clean();
+}
+
+/// ikev2d (A) against strongSwan with kernel-libipsec (B) over a 1300-octet path
+/// that drops fragments, with and without ICMP from the routers: ikev2d finds the
+/// path MTU by probing (strongSwan answers the padded INFORMATIONAL requests) and
+/// clamps the MSS of both directions' SYNs, so TCP flows both ways although
+/// strongSwan itself sizes its packets for a 1400-octet tunnel.
+#[test]
+fn ikev2d_against_strongswan_over_a_small_fragment_dropping_path() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let _bound = TimeBound::alone("path_mtu_strongswan", Duration::from_secs(240));
+    for icmp in [true, false] {
+        let label = if icmp { "ICMP passes" } else { "ICMP filtered" };
+        let net = RoutedPair::new();
+        net.far_link(1300);
+        if !icmp {
+            net.filter_icmp();
+        }
+        let mut conn = ConnSpec::site_a();
+        conn.local_addr = PRIVATE_A;
+        conn.local_id = PRIVATE_A.to_string();
+        let charon = Charon::start(&net.b, &[conn.mirrored()]);
+        let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+        let started = Instant::now();
+        assert!(
+            a.up("lab", Duration::from_secs(20)).ok(),
+            "{label}: up:\n{}",
+            a.log_tail(20)
+        );
+        wait_agreed(&a, &charon, "lab", Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        let (c, ok) = wait_child(&a, Duration::from_secs(30), |c| {
+            c["path_mtu_source"] == "probe"
+        });
+        let path = c["path_mtu"].as_u64().unwrap_or(0);
+        assert!(
+            ok && (1300 - 24..=1300).contains(&path),
+            "{label}: ikev2d did not find the 1300-octet path: {c}\n{}\n{}",
+            a.log_tail(20),
+            charon.logs_tail(20)
+        );
+        let converged = started.elapsed();
+        assert_eq!(ping(&net.a, INNER_A, INNER_B, 2), 2, "{label}: pings");
+        let forward = iperf(&net, charon.dir(), false);
+        let reverse = iperf(&net, charon.dir(), true);
+        eprintln!(
+            "{label}: path MTU {path} by probing after {:.1} s from `up`; TCP ikev2d->strongSwan {:.0} Mbit/s, strongSwan->ikev2d {:.0} Mbit/s; fragments dropped: {}",
+            converged.as_secs_f64(),
+            forward / 1e6,
+            reverse / 1e6,
+            net.fragments_dropped()
+        );
+        for (what, rate) in [
+            ("ikev2d->strongSwan", forward),
+            ("strongSwan->ikev2d", reverse),
+        ] {
+            assert!(
+                rate > 10e6,
+                "{label}: TCP {what}: {:.1} Mbit/s\n{}",
+                rate / 1e6,
+                a.log_tail(10)
+            );
+        }
+        a.stop_clean();
+    }
 }
