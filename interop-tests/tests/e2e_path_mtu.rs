@@ -469,3 +469,115 @@ fn ikev2d_against_strongswan_over_a_small_fragment_dropping_path() {
         a.stop_clean();
     }
 }
+
+/// A TCP transfer runs while the path shrinks to 1300 octets and starts dropping
+/// fragments and ICMP: ikev2d sees large packets go out unanswered, probes the path
+/// and tells the sender the new inner MTU; the transfer recovers. Prints the time to
+/// recover (first second at more than a tenth of the rate before).
+#[test]
+fn ikev2d_pair_recovers_when_the_path_shrinks_mid_transfer_without_icmp() {
+    require!(
+        require_root(),
+        require_tun(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let _bound = TimeBound::alone("path_mtu_mid_transfer", Duration::from_secs(120));
+    let net = RoutedPair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    conn.encap = true;
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    let log = b.dir().join("iperf3.log");
+    let mut server = net.b.spawn(
+        "iperf3",
+        &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
+        &log,
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let client = {
+        let inner_b = INNER_B.to_string();
+        let inner_a = INNER_A.to_string();
+        let cmd = net
+            .a
+            .command(&["iperf3", "-c", &inner_b, "-B", &inner_a, "-t", "25", "-J"]);
+        std::thread::spawn(move || {
+            let mut cmd = cmd;
+            interop_tests::cmd::run(&mut cmd, Duration::from_secs(40))
+        })
+    };
+    let shrink_at = 4.0;
+    std::thread::sleep(Duration::from_secs_f64(shrink_at));
+    eprintln!("shrinking the path at {:?}", std::time::SystemTime::now());
+    // ICMP filtered first: not one "fragmentation needed" may get out.
+    net.filter_icmp();
+    net.far_link(1300);
+    let out = client.join().expect("iperf3 thread");
+    let _ = server.stop(Duration::from_secs(2));
+    let j: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
+    let intervals: Vec<(f64, f64)> = j["intervals"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .map(|i| {
+                    (
+                        i["sum"]["start"].as_f64().unwrap_or(0.0),
+                        i["sum"]["bits_per_second"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(intervals.len() >= 20, "iperf3: {out}");
+    let before: f64 = intervals
+        .iter()
+        .filter(|(t, _)| *t + 1.0 < shrink_at)
+        .map(|(_, r)| r)
+        .sum::<f64>()
+        / intervals
+            .iter()
+            .filter(|(t, _)| *t + 1.0 < shrink_at)
+            .count()
+            .max(1) as f64;
+    let recovered = intervals
+        .iter()
+        .filter(|(t, _)| *t > shrink_at + 1.0)
+        .find(|(_, r)| *r > before * 0.1)
+        .map(|(t, _)| t - shrink_at);
+    let tail: f64 = intervals.iter().rev().take(5).map(|(_, r)| r).sum::<f64>() / 5.0;
+    let (c, _) = wait_child(&a, Duration::from_secs(1), |c| {
+        c["path_mtu_source"] == "probe"
+    });
+    eprintln!(
+        "mid-transfer shrink without ICMP: {:.0} Mbit/s before, recovered after {recovered:?} s, {:.0} Mbit/s over the last 5 s; A: {c}",
+        before / 1e6,
+        tail / 1e6
+    );
+    for l in a
+        .log()
+        .lines()
+        .filter(|l| l.contains("path MTU") || l.contains("probing"))
+    {
+        eprintln!("A: {l}");
+    }
+    assert_eq!(
+        c["path_mtu_source"],
+        "probe",
+        "A never probed: {c}\n{}",
+        a.log_tail(20)
+    );
+    assert!(
+        recovered.is_some_and(|t| t < 20.0) && tail > before * 0.1,
+        "TCP did not recover: {intervals:?}\n{}",
+        a.log_tail(20)
+    );
+    a.stop_clean();
+    b.stop_clean();
+}

@@ -205,6 +205,14 @@ impl Book {
             .max()
     }
 
+    /// Every live tunnel: outbound SPI, peer, room.
+    pub fn tunnels(&self) -> Vec<(u32, IpAddr, TunnelMtu)> {
+        self.tunnels
+            .iter()
+            .map(|(s, (p, t))| (*s, *p, *t))
+            .collect()
+    }
+
     /// The peer and room of the tunnel whose outbound SA is `spi_out`.
     pub fn tunnel(&self, spi_out: u32) -> Option<(IpAddr, TunnelMtu)> {
         self.tunnels.get(&spi_out).copied()

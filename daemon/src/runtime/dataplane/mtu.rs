@@ -120,6 +120,11 @@ impl TunnelMtu {
         u16::try_from(len).unwrap_or(u16::MAX)
     }
 
+    /// Whether the SA sends ESP in UDP.
+    pub fn udp(&self) -> bool {
+        self.outer.encap == Encapsulation::UdpEsp
+    }
+
     /// Whether an inner packet of `len` octets fits.
     pub fn fits(&self, len: usize) -> bool {
         len <= usize::from(self.inner)

@@ -16,6 +16,7 @@
 //! - break-glass activations live in [`super::breakglass`].
 
 mod admission;
+mod black_hole;
 mod commands;
 pub mod path_mtu;
 mod path_search;
@@ -90,6 +91,9 @@ pub struct Supervisor {
     pub(super) path_mtus: path_mtu::PathMtus,
     /// Path MTU searches over probes.
     searches: path_search::PathSearches,
+    /// Tunnels that send and hear nothing back (what a path MTU drop without ICMP
+    /// looks like).
+    black_holes: black_hole::BlackHoleWatch,
     waiters: Vec<commands::UpWaiter>,
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
@@ -133,6 +137,7 @@ impl Supervisor {
             admission: admission::Admission::new(config.daemon.init_rate_per_source),
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
             searches: path_search::PathSearches::default(),
+            black_holes: black_hole::BlackHoleWatch::default(),
             access,
             audit,
             key_export,
@@ -275,6 +280,7 @@ impl Supervisor {
                     self.admission.expire(now);
                     self.expire_key_export(now);
                     self.recheck_paths(now);
+                    self.watch_black_holes(now);
                 }
             }
             self.flush().await;

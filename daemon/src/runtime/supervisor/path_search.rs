@@ -23,7 +23,10 @@ use std::time::Instant;
 use esp::mtu::{IPV4_MIN_PATH_MTU, IPV6_MIN_PATH_MTU};
 use ikev2::event::{IkeSaId, PathProbed};
 
+use esp::counters::Direction;
+
 use super::Supervisor;
+use super::black_hole::{QUIET, Sample};
 use super::path_mtu::{PATH_MTU_HOLD, PathMtuSource};
 
 /// Stop the binary search when the bounds are this close (octets).
@@ -47,6 +50,9 @@ pub struct PathSearch {
     /// Probes sent.
     probes: u32,
     started: Instant,
+    /// A periodic check of a learned value: if the first probe is not answered, the
+    /// learned value holds (no search below it).
+    check: bool,
 }
 
 /// The searches in progress, per peer.
@@ -79,10 +85,17 @@ impl Supervisor {
         {
             return;
         }
-        self.start_search(ike_sa, peer, needed.min(known.mtu), now);
+        self.start_search(ike_sa, peer, needed.min(known.mtu), now, false);
     }
 
-    fn start_search(&mut self, ike_sa: IkeSaId, peer: IpAddr, needed: u16, now: Instant) {
+    fn start_search(
+        &mut self,
+        ike_sa: IkeSaId,
+        peer: IpAddr,
+        needed: u16,
+        now: Instant,
+        check: bool,
+    ) {
         let floor = if peer.is_ipv4() {
             IPV4_MIN_PATH_MTU
         } else {
@@ -100,6 +113,7 @@ impl Supervisor {
             best: floor,
             probes: 0,
             started: now,
+            check,
         };
         self.searches.last.insert(peer, now);
         self.searches.running.insert(peer, search);
@@ -143,8 +157,8 @@ impl Supervisor {
                 }
                 return;
             }
-            if self.path_mtus.get(peer).source != PathMtuSource::Configured {
-                // A periodic check: the learned value holds another period.
+            if s.check {
+                // The learned value holds another period.
                 self.path_mtus.renew(peer, now);
                 self.searches.running.remove(&peer);
                 return;
@@ -183,19 +197,62 @@ impl Supervisor {
                 self.path_mtu_restored(peer);
                 continue;
             };
-            let Some(ike_sa) = self
-                .endpoint
-                .ike_sas()
-                .iter()
-                .find(|s| s.remote.ip() == peer && s.state == ikev2::IkeSaState::Established)
-                .map(|s| s.id)
-            else {
+            let Some(ike_sa) = self.ike_sa_to(peer) else {
                 self.path_mtu_restored(peer);
                 continue;
             };
             let needed = needed.min(self.config.daemon.path_mtu);
-            self.start_search(ike_sa, peer, needed, now);
+            self.start_search(ike_sa, peer, needed, now, true);
         }
+    }
+
+    /// Tunnels that send large packets and hear nothing back ([`BlackHoleWatch`])
+    /// get a path MTU search toward their peer.
+    pub(super) fn watch_black_holes(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (spi_out, peer, t) in self.book.tunnels() {
+            let Some((spi_in, _)) = self.pairs.pair_of(Direction::Outbound, spi_out) else {
+                continue;
+            };
+            let out = self.book.sa_traffic(Direction::Outbound, spi_out);
+            let inbound = self.book.sa_traffic(Direction::Inbound, spi_in);
+            let sample = Sample {
+                out_packets: out.packets,
+                out_bytes: out.bytes,
+                in_packets: inbound.packets,
+            };
+            // Probes share the outer path of ESP only in UDP (see maybe_search_path).
+            if self.black_holes.observe(spi_out, peer, sample, now) && t.udp() {
+                due.push(peer);
+            }
+        }
+        let book = &self.book;
+        self.black_holes.retain(|spi| book.tunnel(spi).is_some());
+        for peer in due {
+            if self.searches.running.contains_key(&peer) {
+                continue;
+            }
+            let (Some(needed), Some(ike_sa)) =
+                (self.book.needed_path_to(peer), self.ike_sa_to(peer))
+            else {
+                continue;
+            };
+            tracing::info!(
+                "tunnel to {peer}: large packets out, nothing back for {} s: probing the path MTU",
+                QUIET.as_secs()
+            );
+            let needed = needed.min(self.config.daemon.path_mtu);
+            self.start_search(ike_sa, peer, needed, now, false);
+        }
+    }
+
+    /// An established IKE SA to `peer`.
+    fn ike_sa_to(&self, peer: IpAddr) -> Option<IkeSaId> {
+        self.endpoint
+            .ike_sas()
+            .iter()
+            .find(|s| s.remote.ip() == peer && s.state == ikev2::IkeSaState::Established)
+            .map(|s| s.id)
     }
 }
 

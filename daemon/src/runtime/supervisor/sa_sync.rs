@@ -89,7 +89,7 @@ impl ChildPairs {
 
     /// The (inbound, outbound) SPIs of the pair an SA of `direction` with `spi`
     /// belongs to.
-    fn pair_of(&self, direction: Direction, spi: u32) -> Option<(u32, u32)> {
+    pub(super) fn pair_of(&self, direction: Direction, spi: u32) -> Option<(u32, u32)> {
         let spi_in = match direction {
             Direction::Inbound => spi,
             Direction::Outbound => *self.out_to_in.get(&spi)?,
