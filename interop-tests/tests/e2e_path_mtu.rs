@@ -581,3 +581,131 @@ fn ikev2d_pair_recovers_when_the_path_shrinks_mid_transfer_without_icmp() {
     a.stop_clean();
     b.stop_clean();
 }
+
+/// One cell of the path MTU table: who runs where and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// ikev2d both ends, default MTU settings.
+    Default,
+    /// ikev2d both ends, default settings, the routers' ICMP filtered.
+    DefaultNoIcmp,
+    /// ikev2d both ends, `mtu` set by hand to what fits the path.
+    HandSet,
+    /// ikev2d (A) and strongSwan (B), default settings.
+    Mixed,
+    /// strongSwan both ends (kernel-libipsec), default settings.
+    StrongSwan,
+}
+
+/// TCP Mbit/s A->B and B->A through a tunnel of `setup` over a far link of `mtu`
+/// octets that drops fragments.
+fn table_cell(setup: Setup, mtu: u16) -> (f64, f64) {
+    let net = RoutedPair::new();
+    if mtu < 1500 {
+        net.far_link(mtu);
+    }
+    if setup == Setup::DefaultNoIcmp {
+        net.filter_icmp();
+    }
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    // What an operator would find by trial: the inner MTU of AES-GCM in UDP over IPv4.
+    let fitted = ((mtu - 60) / 4 * 4 - 2).min(1400);
+    let ikev2d_cfg = |c: ConnSpec| {
+        let mut cfg = Ikev2dConfig::new(vec![c]);
+        if setup == Setup::HandSet {
+            cfg.mtu = Some(fitted);
+        }
+        cfg
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rates = |net: &RoutedPair| {
+        // Give a probe search time to end (it runs when the CHILD SA comes up).
+        std::thread::sleep(Duration::from_secs(8));
+        (
+            iperf(net, dir.path(), false) / 1e6,
+            iperf(net, dir.path(), true) / 1e6,
+        )
+    };
+    match setup {
+        Setup::Default | Setup::DefaultNoIcmp | Setup::HandSet => {
+            conn.encap = true;
+            let mut b = Ikev2d::start(&net.b, &ikev2d_cfg(conn.mirrored()));
+            let mut a = Ikev2d::start(&net.a, &ikev2d_cfg(conn));
+            assert!(
+                a.up("lab", Duration::from_secs(20)).ok(),
+                "{setup:?} {mtu}: up"
+            );
+            let r = rates(&net);
+            a.stop_clean();
+            b.stop_clean();
+            r
+        }
+        Setup::Mixed => {
+            let charon = Charon::start(&net.b, &[conn.mirrored()]);
+            let mut a = Ikev2d::start(&net.a, &ikev2d_cfg(conn));
+            assert!(
+                a.up("lab", Duration::from_secs(20)).ok(),
+                "{setup:?} {mtu}: up"
+            );
+            let r = rates(&net);
+            a.stop_clean();
+            drop(charon);
+            r
+        }
+        Setup::StrongSwan => {
+            let b = Charon::start(&net.b, &[conn.mirrored()]);
+            let a = Charon::start(&net.a, &[conn]);
+            let up = a.initiate("net");
+            assert!(up.ok(), "{setup:?} {mtu}: {up}");
+            let r = rates(&net);
+            drop((a, b));
+            r
+        }
+    }
+}
+
+/// The throughput table of docs/tuning.md (`scripts/bench mtu` runs it with a
+/// release build): TCP both ways over far links of 1500, 1460, 1400, 1300 and 1280
+/// octets that drop fragments, for each setup. A measurement, not a check: run with
+/// `--ignored --nocapture`.
+#[test]
+#[ignore = "a measurement (scripts/bench mtu), about 5 minutes"]
+fn path_mtu_table() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let setups = [
+        (Setup::Default, "ikev2d, default"),
+        (Setup::DefaultNoIcmp, "ikev2d, default, no ICMP"),
+        (Setup::HandSet, "ikev2d, mtu by hand"),
+        (Setup::Mixed, "ikev2d - strongSwan, default"),
+        (Setup::StrongSwan, "strongSwan - strongSwan"),
+    ];
+    let mut rows = Vec::new();
+    for mtu in [1500u16, 1460, 1400, 1300, 1280] {
+        let mut row = format!("| {mtu} |");
+        for (setup, _) in setups {
+            let (fwd, rev) = table_cell(setup, mtu);
+            row.push_str(&format!(" {fwd:.0} / {rev:.0} |"));
+            eprintln!("{mtu} {setup:?}: {fwd:.0} / {rev:.0} Mbit/s");
+        }
+        rows.push(row);
+    }
+    println!(
+        "| far link MTU |{}",
+        setups
+            .iter()
+            .map(|(_, n)| format!(" {n} |"))
+            .collect::<String>()
+    );
+    println!("|---|{}", "---|".repeat(setups.len()));
+    for r in rows {
+        println!("{r}");
+    }
+}
