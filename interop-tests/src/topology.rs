@@ -16,6 +16,9 @@
 //!                                  (the far link: MTU set by the test)
 //! ```
 //!
+//! and the same over IPv6: A 2001:db8:a::2, B 2001:db8:b::2, inner fd01:1::1 and
+//! fd01:2::1 on `lo`.
+//!
 //! and the same with A behind a NAT ([`NatPair`]):
 //!
 //! ```text
@@ -159,8 +162,8 @@ impl Default for NatPair {
     }
 }
 
-/// A and B through routers R1 and R2 (see the module docs): no NAT, so each side
-/// sees the other's own address ([`PRIVATE_A`], [`OUTER_B`]). The link R1-R2 starts
+/// A and B through routers R1 and R2 (see the module docs), IPv4 and IPv6: no NAT,
+/// so each side sees the other's own address ([`PRIVATE_A`], [`OUTER_B`]). The link R1-R2 starts
 /// at MTU 1500; [`RoutedPair::far_link`] shrinks it and makes both routers drop IP
 /// fragments, [`RoutedPair::filter_icmp`] stops them from sending "fragmentation
 /// needed".
@@ -197,12 +200,69 @@ impl RoutedPair {
         b.add_addr(VETH, "192.0.2.2/24");
         b.add_addr("lo", "10.2.0.1/24");
         b.run_ok(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+        // The same over IPv6 (no duplicate address detection delay).
+        let v6 = |ns: &Netns, dev: &str, cidr: &str| {
+            ns.run_ok(&["ip", "-6", "addr", "add", cidr, "dev", dev, "nodad"]);
+        };
+        v6(&a, VETH, "2001:db8:a::2/64");
+        v6(&a, "lo", "fd01:1::1/64");
+        a.run_ok(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:a::1",
+        ]);
+        v6(&r1, "veth0", "2001:db8:a::1/64");
+        v6(&r1, "veth1", "2001:db8:1::1/64");
+        r1.run_ok(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8:b::/64",
+            "via",
+            "2001:db8:1::2",
+        ]);
+        v6(&r2, "veth0", "2001:db8:1::2/64");
+        v6(&r2, "veth1", "2001:db8:b::254/64");
+        r2.run_ok(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "2001:db8:a::/64",
+            "via",
+            "2001:db8:1::1",
+        ]);
+        for r in [&r1, &r2] {
+            r.run_ok(&["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"]);
+        }
+        v6(&b, VETH, "2001:db8:b::2/64");
+        v6(&b, "lo", "fd01:2::1/64");
+        b.run_ok(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            "default",
+            "via",
+            "2001:db8:b::254",
+        ]);
         assert!(
             a.reachable(OUTER_B, Duration::from_secs(5)),
             "{} cannot reach {OUTER_B} through {} and {}",
             a.name(),
             r1.name(),
             r2.name()
+        );
+        let b6: IpAddr = "2001:db8:b::2".parse().expect("literal");
+        assert!(
+            a.reachable(b6, Duration::from_secs(5)),
+            "{} cannot reach {b6} through the routers",
+            a.name()
         );
         Self { a, r1, r2, b }
     }
@@ -216,6 +276,7 @@ impl RoutedPair {
         self.r2.run_ok(&["ip", "link", "set", "veth0", "mtu", &mtu]);
         for r in [&self.r1, &self.r2] {
             r.run_ok(&["iptables", "-A", "FORWARD", "-f", "-j", "DROP"]);
+            r.run_ok(&["ip6tables", "-A", "FORWARD", "-m", "frag", "-j", "DROP"]);
         }
     }
 
@@ -235,10 +296,21 @@ impl RoutedPair {
                 "-j",
                 "DROP",
             ]);
+            r.run_ok(&[
+                "ip6tables",
+                "-A",
+                "OUTPUT",
+                "-p",
+                "icmpv6",
+                "--icmpv6-type",
+                "packet-too-big",
+                "-j",
+                "DROP",
+            ]);
         }
     }
 
-    /// Packets dropped as fragments by the routers' FORWARD rules (0 before
+    /// IPv4 packets dropped as fragments by the routers' FORWARD rules (0 before
     /// [`RoutedPair::far_link`]).
     #[track_caller]
     pub fn fragments_dropped(&self) -> u64 {

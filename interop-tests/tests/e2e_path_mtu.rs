@@ -4,6 +4,7 @@
 //! "fragmentation needed" reaches the gateways: they learn the path MTU, answer
 //! inner DF packets with the smaller inner MTU, and TCP keeps flowing both ways.
 
+use std::net::IpAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -19,27 +20,23 @@ use serde_json::Value;
 /// Bits per second of a 3-second iperf3 TCP run from A to B (`reverse`: B to A),
 /// the server's log in `dir`.
 fn iperf(net: &RoutedPair, dir: &Path, reverse: bool) -> f64 {
+    iperf_between(net, dir, INNER_A, INNER_B, reverse)
+}
+
+/// [`iperf`] between any inner addresses of A (`src`) and B (`dst`).
+fn iperf_between(net: &RoutedPair, dir: &Path, src: IpAddr, dst: IpAddr, reverse: bool) -> f64 {
     let log = dir.join("iperf3.log");
     let mut server = net.b.spawn(
         "iperf3",
-        &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
+        &["iperf3", "-s", "-1", "-B", &dst.to_string()],
         &log,
     );
     std::thread::sleep(Duration::from_millis(500));
-    let mut args = vec![
-        "iperf3".to_owned(),
-        "-c".to_owned(),
-        INNER_B.to_string(),
-        "-B".to_owned(),
-        INNER_A.to_string(),
-        "-t".to_owned(),
-        "3".to_owned(),
-        "-J".to_owned(),
-    ];
+    let (src, dst) = (src.to_string(), dst.to_string());
+    let mut args = vec!["iperf3", "-c", &dst, "-B", &src, "-t", "3", "-J"];
     if reverse {
-        args.push("-R".to_owned());
+        args.push("-R");
     }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = net.a.exec(&args, Duration::from_secs(30));
     let _ = server.stop(Duration::from_secs(2));
     let j: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
@@ -708,4 +705,104 @@ fn path_mtu_table() {
     for r in rows {
         println!("{r}");
     }
+}
+
+/// IPv6 outside and inside: two ikev2d over the routers' IPv6 path, whose far link
+/// shrinks to 1400 octets and drops fragments. The tunnel learns the path (by probing
+/// at establishment, or from ICMPv6 "packet too big"), answers a too-large inner
+/// IPv6 packet with "packet too big" naming its inner MTU (IPv6 is never fragmented
+/// on the way), and TCP over IPv6 flows both ways.
+#[test]
+fn ipv6_outer_and_inner_over_a_smaller_path() {
+    require!(
+        require_root(),
+        require_tun(),
+        ikev2d_binary(),
+        require_iperf3()
+    );
+    let _bound = TimeBound::alone("path_mtu_ipv6", Duration::from_secs(120));
+    let ip = |s: &str| -> IpAddr { s.parse().expect("literal") };
+    let (a6, b6, in_a, in_b) = (
+        ip("2001:db8:a::2"),
+        ip("2001:db8:b::2"),
+        ip("fd01:1::1"),
+        ip("fd01:2::1"),
+    );
+    let net = RoutedPair::new();
+    net.far_link(1400);
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = a6;
+    conn.remote_addr = b6;
+    conn.local_id = a6.to_string();
+    conn.remote_id = b6.to_string();
+    conn.children[0].local_ts = vec!["fd01:1::/64".to_owned()];
+    conn.children[0].remote_ts = vec!["fd01:2::/64".to_owned()];
+    conn.encap = true;
+    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    // AES-GCM-256 in UDP over IPv6: 40 + 8 + 8 + 8 + 16 + 2 octets around the inner
+    // packet, padded to 4: a 1400-octet path leaves 1318.
+    let (c, ok) = wait_child(&a, Duration::from_secs(30), |c| {
+        c["path_mtu"]
+            .as_u64()
+            .is_some_and(|p| (1400 - 24..=1400).contains(&p))
+            && c["path_mtu_source"] != "configured"
+    });
+    assert!(ok, "A did not learn the IPv6 path: {c}\n{}", a.log_tail(20));
+    let inner = c["mtu"].as_u64().unwrap_or(0);
+    assert!((1318 - 24..=1318).contains(&inner), "{c}");
+    // 1388 octets: within the TUN's 1400, above the tunnel's inner MTU.
+    let out = net.a.exec(
+        &[
+            "ping",
+            "-6",
+            "-M",
+            "do",
+            "-s",
+            "1340",
+            "-c",
+            "2",
+            "-i",
+            "0.3",
+            "-W",
+            "1",
+            "-I",
+            &in_a.to_string(),
+            &in_b.to_string(),
+        ],
+        Duration::from_secs(15),
+    );
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        text.contains(&format!("mtu={inner}")) || text.contains(&format!("mtu = {inner}")),
+        "no packet too big naming {inner}: {text}"
+    );
+    assert!(
+        counter(&a, "esp_out_too_big_sent") >= 1,
+        "{}",
+        a.status_json()
+    );
+    let forward = iperf_between(&net, b.dir(), in_a, in_b, false);
+    let reverse = iperf_between(&net, b.dir(), in_a, in_b, true);
+    eprintln!(
+        "IPv6: path {} ({}), inner MTU {inner}; TCP A->B {:.0} Mbit/s, B->A {:.0} Mbit/s",
+        c["path_mtu"],
+        c["path_mtu_source"],
+        forward / 1e6,
+        reverse / 1e6
+    );
+    for (what, rate) in [("A->B", forward), ("B->A", reverse)] {
+        assert!(
+            rate > 20e6,
+            "TCP over IPv6 {what}: {:.1} Mbit/s",
+            rate / 1e6
+        );
+    }
+    a.stop_clean();
+    b.stop_clean();
 }
