@@ -401,19 +401,26 @@ impl Endpoint {
     }
 
     /// Rekeys the CHILD SA with inbound SPI `spi_in` now (`swanctl --rekey --child`).
-    /// Busy while it is being rekeyed or deleted, and while it is the replacement of
-    /// the peer's rekey that the peer has not started to use (it may not know it yet).
+    /// [`CommandError::ChildSaRekeying`] while a rekey of it runs (ours, or the
+    /// peer's: its replacement exists, or it is the replacement the peer has not
+    /// started to use and may not know yet); [`CommandError::ChildSaBusy`] while it is
+    /// being deleted.
     pub fn rekey_child(&mut self, now: Instant, spi_in: u32) -> Result<(), CommandError> {
-        let (id, rekeyable) = self
+        let (id, state) = self
             .find_child(spi_in, |sa| {
                 sa.children
                     .iter()
                     .find(|c| c.spi_in == spi_in)
-                    .map(|c| c.state == ChildState::Installed && c.pending_switch.is_none())
+                    .map(|c| (c.state.clone(), c.pending_switch.is_some()))
             })
             .ok_or(CommandError::UnknownChildSa(spi_in))?;
-        if !rekeyable {
-            return Err(CommandError::ChildSaBusy(spi_in));
+        match state {
+            (ChildState::Installed, false) => {}
+            // The peer's rekey made it (the SA not switched to yet), or a rekey runs.
+            (ChildState::Installed, true) | (ChildState::Rekeying | ChildState::Rekeyed, _) => {
+                return Err(CommandError::ChildSaRekeying(spi_in));
+            }
+            _ => return Err(CommandError::ChildSaBusy(spi_in)),
         }
         if let Some(sa) = self.sas.get_mut(&id) {
             sa.start_child_rekey(spi_in);

@@ -351,8 +351,11 @@ pub enum CommandError {
     UnknownIkeSa(u64),
     #[error("no CHILD SA with inbound SPI {0:08x}")]
     UnknownChildSa(u32),
-    #[error("CHILD SA {0:08x} is being rekeyed or deleted already")]
+    #[error("CHILD SA {0:08x} is being deleted")]
     ChildSaBusy(u32),
+    /// A rekey of it (ours or the peer's) is under way: its replacement is coming.
+    #[error("CHILD SA {0:08x} is being rekeyed already")]
+    ChildSaRekeying(u32),
     #[error("IKE SA {0} has a path MTU probe in progress already")]
     ProbeBusy(u64),
     #[error(

@@ -242,6 +242,14 @@ impl Supervisor {
                     Some(name) => format!("{conn}/{name}: CHILD SA rekey started"),
                 },
             },
+            // What was asked for is under way (the peer's rekey, or ours): as swanctl
+            // --rekey, which queues behind it, the answer is success.
+            Err(ikev2::error::CommandError::ChildSaRekeying(_)) => Response::Ok {
+                message: format!(
+                    "{conn}/{}: a CHILD SA rekey is in progress already",
+                    child.unwrap_or_default()
+                ),
+            },
             Err(e) => Response::Error {
                 message: e.to_string(),
             },
