@@ -81,6 +81,19 @@ fn ipv4_header_len(pkt: &[u8]) -> Option<usize> {
     (first >> 4 == 4 && ihl >= 20 && ihl <= pkt.len()).then_some(ihl)
 }
 
+impl RawEspSocket {
+    /// DF on every packet and ICMP "too big" reports queued for
+    /// [`Self::recv_error`] ([`super::errqueue`]; the quote starts at the ESP header).
+    pub fn enable_path_mtu_reports(&self) -> io::Result<()> {
+        super::errqueue::enable(self.fd.as_raw_fd(), !self.v4)
+    }
+
+    /// One entry of the error queue, `Ok(None)` when empty.
+    pub fn recv_error(&self) -> io::Result<Option<super::errqueue::QueuedError>> {
+        super::errqueue::recv_error(self.fd.as_raw_fd())
+    }
+}
+
 impl DatagramSource for RawEspSocket {
     /// Fills `peer` with the source address (port 0); `kind` is `Esp`, or
     /// `Invalid` for truncated packets and for ones shorter than an SPI and

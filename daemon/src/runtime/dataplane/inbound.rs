@@ -174,16 +174,17 @@ impl InboundWorker {
         }
     }
 
-    /// Reads the error queue of UDP socket `i` (ICMP errors about datagrams we sent;
+    /// Reads the error queue of socket `i` (ICMP errors about datagrams we sent;
     /// a socket with a non-empty queue polls as ready until it is drained) and passes
     /// the "too big" reports to the control task.
     fn drain_errors(&mut self, i: usize) {
-        let InSocket::Udp(s, _) = &self.socks[i] else {
-            return;
-        };
         // Bounded: a flood of forged ICMP must not keep the worker from its packets.
         for _ in 0..MAX_BATCH {
-            match s.recv_error() {
+            let next = match &self.socks[i] {
+                InSocket::Udp(s, _) => s.recv_error(),
+                InSocket::Raw(s) => s.recv_error(),
+            };
+            match next {
                 Ok(Some(QueuedError::TooBig(r))) => {
                     self.link.stats.pmtu_reports.fetch_add(1, Ordering::Relaxed);
                     let _ = self.link.to_control.send(WorkerMsg::TooBig(r));

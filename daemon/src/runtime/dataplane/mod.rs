@@ -292,6 +292,9 @@ impl DataPlane {
             }
             if let Some(raw) = &s.raw {
                 enlarge_buffers(raw);
+                if let Err(e) = raw.enable_path_mtu_reports() {
+                    tracing::warn!("no path MTU reports for raw ESP on {} ({e})", s.addr);
+                }
             }
             let local = s.udp.local_addr()?;
             let udp_rx = UdpEncapSocket::from_std(s.udp.as_std().try_clone()?);
