@@ -165,7 +165,14 @@ impl Supervisor {
             return;
         }
         let Some((spi, seq)) = quoted_esp(r.quoted()) else {
-            stats.pmtu_unverifiable.fetch_add(1, Relaxed);
+            if self.probe_quoted(peer, r.quoted()) {
+                // An ICMP about our own path MTU probe, quoting the IKE SPIs of the
+                // searching IKE SA: the search's answer, at once.
+                self.path_searched(peer);
+                self.path_mtu_learned(peer, mtu, PathMtuSource::Icmp);
+            } else {
+                stats.pmtu_unverifiable.fetch_add(1, Relaxed);
+            }
             return;
         };
         if self.book.tunnel(spi).is_none_or(|(p, _)| p != peer) {

@@ -246,6 +246,41 @@ impl Supervisor {
         }
     }
 
+    /// Whether `quoted` (the start of a datagram an ICMP error quoted) is an IKE
+    /// message of the IKE SA searching the path to `peer` (non-ESP marker, then both
+    /// IKE SPIs: 128 bits no off-path sender can guess).
+    pub(super) fn probe_quoted(&self, peer: IpAddr, quoted: &[u8]) -> bool {
+        let Some(s) = self.searches.running.get(&peer) else {
+            return false;
+        };
+        let spi = |r: std::ops::Range<usize>| {
+            quoted
+                .get(r)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes)
+        };
+        let (Some(spi_i), Some(spi_r)) = (spi(4..12), spi(12..20)) else {
+            return false;
+        };
+        quoted.starts_with(&[0; 4])
+            && self.endpoint.ike_sas().iter().any(|sa| {
+                sa.id == s.ike_sa
+                    && sa.remote.ip() == peer
+                    && sa.spi_i.0 == spi_i
+                    && sa.spi_r.0 == spi_r
+            })
+    }
+
+    /// Ends the search toward `peer` (its answer came another way).
+    pub(super) fn path_searched(&mut self, peer: IpAddr) {
+        if let Some(s) = self.searches.running.remove(&peer) {
+            tracing::debug!(
+                "path MTU search toward {peer} answered by ICMP after {} probes",
+                s.probes
+            );
+        }
+    }
+
     /// An established IKE SA to `peer`.
     fn ike_sa_to(&self, peer: IpAddr) -> Option<IkeSaId> {
         self.endpoint
