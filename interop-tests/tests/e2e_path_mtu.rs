@@ -514,7 +514,7 @@ fn ikev2d_pair_recovers_when_the_path_shrinks_mid_transfer_without_icmp() {
         let inner_a = INNER_A.to_string();
         let cmd = net
             .a
-            .command(&["iperf3", "-c", &inner_b, "-B", &inner_a, "-t", "25", "-J"]);
+            .command(&["iperf3", "-c", &inner_b, "-B", &inner_a, "-t", "30", "-J"]);
         std::thread::spawn(move || {
             let mut cmd = cmd;
             interop_tests::cmd::run(&mut cmd, Duration::from_secs(40))
@@ -581,7 +581,7 @@ fn ikev2d_pair_recovers_when_the_path_shrinks_mid_transfer_without_icmp() {
         a.log_tail(20)
     );
     assert!(
-        recovered.is_some_and(|t| t < 20.0) && tail > before * 0.1,
+        recovered.is_some_and(|t| t < 24.0) && tail > before * 0.1,
         "TCP did not recover: {intervals:?}\n{}",
         a.log_tail(20)
     );

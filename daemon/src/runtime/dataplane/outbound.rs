@@ -67,9 +67,34 @@ pub(super) struct OutEntry {
     dest: Dest,
     peer: IpAddr,
     mtu: TunnelMtu,
+    /// One of the last large packets sent (every [`SAMPLE_EVERY`]th), whole: when the
+    /// inner MTU goes down, its sender hears of it at once (see
+    /// [`OutboundWorker::set_path_mtu`]). Empty until a large packet passed.
+    sample: Vec<u8>,
+    large: u32,
 }
 
+/// Packets this large are candidates for [`OutEntry::sample`].
+const SAMPLE_MIN: usize = 576;
+/// Every this many large packets one is kept: a copy of one packet in 64 costs
+/// little, and a bulk flow (the one a smaller path hurts) is caught within a
+/// fraction of a second.
+const SAMPLE_EVERY: u32 = 64;
+
 impl OutEntry {
+    /// Keeps a copy of every [`SAMPLE_EVERY`]th large packet.
+    #[inline]
+    fn sample_large(&mut self, packet: &[u8]) {
+        if packet.len() < SAMPLE_MIN {
+            return;
+        }
+        self.large = self.large.wrapping_add(1);
+        if self.large % SAMPLE_EVERY == 1 {
+            self.sample.clear();
+            self.sample.extend_from_slice(packet);
+        }
+    }
+
     /// Clamps the MSS of a packet that fits and encrypts it in place; false if the
     /// SA refused it (counted by the SA).
     #[inline]
@@ -338,6 +363,7 @@ impl OutboundWorker {
         if !entry.mtu.fits(buf.len()) {
             return Verdict::TooBig(spi);
         }
+        entry.sample_large(buf.as_slice());
         if !entry.seal(buf, now) {
             return Verdict::Drop;
         }
@@ -431,6 +457,37 @@ impl OutboundWorker {
         pool.push(buf);
     }
 
+    /// Every SA to `peer` gets `path_mtu`. Where its inner MTU went down below its
+    /// sampled large packet, that packet's sender gets an ICMP too-big now: packets
+    /// lost on the path (no ICMP came back, or it named the outer size) are not
+    /// ours to answer, and without this the sender's TCP would wait for its
+    /// retransmission timer to send one that we can answer.
+    fn set_path_mtu(&mut self, peer: IpAddr, path_mtu: u16) {
+        let now = Instant::now();
+        let mut icmp = Vec::new();
+        let mut replies = Vec::new();
+        for e in self.sas.values_mut().filter(|e| e.peer == peer) {
+            let before = e.mtu.inner;
+            e.mtu.set_path(path_mtu);
+            let sample = std::mem::take(&mut e.sample);
+            if e.mtu.inner < before
+                && !sample.is_empty()
+                && !e.mtu.fits(sample.len())
+                && self.icmp_limit.allow(now)
+                && too_big_reply(&sample, e.mtu.inner, None, &mut icmp).is_ok()
+            {
+                replies.push(PacketBuf::from_packet(&icmp));
+            }
+        }
+        if !replies.is_empty() {
+            let sent = self.tun.send_batch(&replies).unwrap_or(0);
+            self.link
+                .stats
+                .out_too_big_sent
+                .fetch_add(sent as u64, Ordering::Relaxed);
+        }
+    }
+
     fn remove(&mut self, spi: u32) {
         if let Some(mut e) = self.sas.remove(&spi) {
             self.spd.retain(|s| *s != spi);
@@ -466,14 +523,12 @@ impl Worker for OutboundWorker {
                         dest: i.dest,
                         peer,
                         mtu,
+                        sample: Vec::new(),
+                        large: 0,
                     }),
                 );
             }
-            OutboundCmd::SetPathMtu { peer, path_mtu } => {
-                for e in self.sas.values_mut().filter(|e| e.peer == peer) {
-                    e.mtu.set_path(path_mtu);
-                }
-            }
+            OutboundCmd::SetPathMtu { peer, path_mtu } => self.set_path_mtu(peer, path_mtu),
             OutboundCmd::VerifyTooBig {
                 spi,
                 seq,
@@ -489,9 +544,7 @@ impl Worker for OutboundWorker {
                         && e.t.sa.last_seq() >= u64::from(seq)
                 });
                 if sent {
-                    for e in self.sas.values_mut().filter(|e| e.peer == peer) {
-                        e.mtu.set_path(path_mtu);
-                    }
+                    self.set_path_mtu(peer, path_mtu);
                     let _ = self
                         .link
                         .to_control
