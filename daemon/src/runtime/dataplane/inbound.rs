@@ -98,12 +98,13 @@ impl InboundWorker {
         let mut segs: Vec<Datagram> = Vec::new();
         let mut small: Vec<PacketBuf> = Vec::new();
         let mut ready = Vec::new();
+        let mut errors = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
         loop {
             let timeout = next_report.saturating_duration_since(Instant::now());
             {
                 let fds: Vec<BorrowedFd<'_>> = self.socks.iter().map(InSocket::fd).collect();
-                wait_readable(&fds, &self.link.wake, timeout, &mut ready)?;
+                wait_readable(&fds, &self.link.wake, timeout, &mut ready, &mut errors)?;
             }
             if !apply_commands(&mut self) {
                 return Ok(());
@@ -112,7 +113,9 @@ impl InboundWorker {
                 if ready.get(i) != Some(&true) {
                     continue;
                 }
-                self.drain_errors(i);
+                if errors.get(i) == Some(&true) {
+                    self.drain_errors(i);
+                }
                 loop {
                     let (n, local) = {
                         let res = match &mut self.socks[i] {

@@ -186,11 +186,19 @@ impl OutboundWorker {
         };
         let mut icmp = Vec::new();
         let mut ready = Vec::new();
+        // The TUN has no error queue.
+        let mut no_errors = Vec::new();
         let mut next_report = Instant::now() + REPORT_INTERVAL;
         loop {
             let now = Instant::now();
             let timeout = next_report.saturating_duration_since(now);
-            wait_readable(&[self.tun.as_fd()], &self.link.wake, timeout, &mut ready)?;
+            wait_readable(
+                &[self.tun.as_fd()],
+                &self.link.wake,
+                timeout,
+                &mut ready,
+                &mut no_errors,
+            )?;
             if !apply_commands(&mut self) {
                 return Ok(());
             }

@@ -77,12 +77,14 @@ pub(super) fn spawn_worker(
 }
 
 /// Waits until one of `fds` or the wake eventfd is readable (or `timeout`);
-/// returns which of `fds` are.
+/// returns which of `fds` are readable, and in `errors` which have a pending error
+/// (`POLLERR`: an ICMP error queued, see `esp::io::errqueue`).
 pub(super) fn wait_readable(
     fds: &[BorrowedFd<'_>],
     wake: &EventFd,
     timeout: Duration,
     ready: &mut Vec<bool>,
+    errors: &mut Vec<bool>,
 ) -> io::Result<()> {
     let mut pfds: Vec<PollFd<'_>> = fds
         .iter()
@@ -99,6 +101,11 @@ pub(super) fn wait_readable(
         p.revents()
             .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
     }));
+    errors.clear();
+    errors.extend(
+        pfds.iter()
+            .map(|p| p.revents().is_some_and(|r| r.contains(PollFlags::POLLERR))),
+    );
     if ready.pop() == Some(true) {
         let _ = wake.read();
     }
