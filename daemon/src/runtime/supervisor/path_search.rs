@@ -4,8 +4,9 @@
 //! they arrived, so it works against any RFC 7296 peer.
 //!
 //! When a CHILD SA comes up toward a peer whose path MTU is only configured, the
-//! first probe is as large as the outer packet of the tunnel's largest inner packet
-//! (`TunnelMtu::needed_path`). If it is answered, nothing changes. If not (no answer
+//! first probe is at least as large as the outer packet of the tunnel's largest
+//! inner packet (`TunnelMtu::needed_path`; up to 15 octets more, as the IKE cipher's
+//! block allows). If it is answered, nothing changes. If not (no answer
 //! within 2 s), a binary search between the protocol minimum (576 / 1280) and that
 //! size finds, within 16 octets, the largest probe that gets through, which becomes
 //! the peer's path MTU (source `probe`). Every [`PATH_MTU_HOLD`] a learned value is
@@ -31,6 +32,10 @@ use super::path_mtu::{PATH_MTU_HOLD, PathMtuSource};
 
 /// Stop the binary search when the bounds are this close (octets).
 const RESOLUTION: u16 = 16;
+/// A probe is padded to the largest size its IKE SA's cipher allows not above the
+/// size asked (AES-CBC: 16-octet steps). The first probe must be at least the size
+/// the tunnels need, so it asks this much more: IKE cipher blocks are at most 16.
+const ROUND_UP: u16 = 15;
 
 /// One search toward a peer.
 #[derive(Debug, Clone)]
@@ -43,7 +48,7 @@ pub struct PathSearch {
     lo: u16,
     hi: u16,
     /// The size the probe in flight asked for (the datagram sent may be up to a
-    /// cipher block smaller).
+    /// cipher block smaller); above `needed` only for the first.
     asked: u16,
     /// The largest datagram sent that was answered.
     best: u16,
@@ -109,7 +114,7 @@ impl Supervisor {
             needed,
             lo: floor,
             hi: needed,
-            asked: needed,
+            asked: needed.saturating_add(ROUND_UP),
             best: floor,
             probes: 0,
             started: now,
@@ -117,7 +122,7 @@ impl Supervisor {
         };
         self.searches.last.insert(peer, now);
         self.searches.running.insert(peer, search);
-        self.next_probe(peer, needed, now);
+        self.next_probe(peer, needed.saturating_add(ROUND_UP), now);
     }
 
     /// Sends the probe of `size` for the search toward `peer`; ends the search if
@@ -147,9 +152,9 @@ impl Supervisor {
             return;
         };
         let sent = u16::try_from(p.size).unwrap_or(u16::MAX);
-        if s.asked == s.needed {
-            // The first probe: the size the tunnels need.
-            if p.fits {
+        if s.asked > s.needed {
+            // The first probe: at least the size the tunnels need.
+            if p.fits && sent >= s.needed {
                 self.searches.running.remove(&peer);
                 tracing::debug!("path to {peer} carries {sent} octets: enough for its tunnels");
                 if self.path_mtus.get(peer).source != PathMtuSource::Configured {
