@@ -424,14 +424,8 @@ impl Endpoint {
         }
         if let Some(sa) = self.sas.get_mut(&id) {
             sa.start_child_rekey(spi_in);
-            let mut ctx = Ctx {
-                now,
-                config: &self.config,
-                sh: &mut self.sh,
-            };
-            sa.start_next(&mut ctx);
         }
-        self.settle(now, id);
+        self.start_queued(now, id);
         Ok(())
     }
 
@@ -480,14 +474,22 @@ impl Endpoint {
         sa.queue.push_back(Task::PathProbe(
             crate::exchange::path_probe::PathProbe::new(size),
         ));
-        let mut ctx = Ctx {
-            now,
-            config: &self.config,
-            sh: &mut self.sh,
-        };
-        sa.start_next(&mut ctx);
-        self.settle(now, id);
+        self.start_queued(now, id);
         Ok(())
+    }
+
+    /// Starts the next queued task of IKE SA `id` (if its window allows) and
+    /// settles what that did: a command queued one.
+    fn start_queued(&mut self, now: Instant, id: IkeSaId) {
+        if let Some(sa) = self.sas.get_mut(&id) {
+            let mut ctx = Ctx {
+                now,
+                config: &self.config,
+                sh: &mut self.sh,
+            };
+            sa.start_next(&mut ctx);
+        }
+        self.settle(now, id);
     }
 
     /// Deletes the CHILD SA with inbound SPI `spi_in` (`swanctl --terminate --child`).
@@ -500,14 +502,8 @@ impl Endpoint {
             sa.queue.push_back(Task::ChildDelete(
                 crate::exchange::child_delete::ChildDelete::redundant(spi_in),
             ));
-            let mut ctx = Ctx {
-                now,
-                config: &self.config,
-                sh: &mut self.sh,
-            };
-            sa.start_next(&mut ctx);
         }
-        self.settle(now, id);
+        self.start_queued(now, id);
         Ok(())
     }
 

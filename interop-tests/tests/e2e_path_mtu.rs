@@ -45,6 +45,31 @@ fn iperf_between(net: &RoutedPair, dir: &Path, src: IpAddr, dst: IpAddr, reverse
         .unwrap_or(0.0)
 }
 
+/// `ping` in A from `src` to `dst`: `count` packets with `size` octets of ICMP
+/// payload, DF set (`-M do`) or not (`-M dont`), 0.3 s apart.
+fn sized_ping(
+    net: &RoutedPair,
+    src: IpAddr,
+    dst: IpAddr,
+    size: u64,
+    count: u32,
+    df: bool,
+) -> interop_tests::cmd::Output {
+    let (size, count, src, dst) = (
+        size.to_string(),
+        count.to_string(),
+        src.to_string(),
+        dst.to_string(),
+    );
+    let mode = if df { "do" } else { "dont" };
+    net.a.exec(
+        &[
+            "ping", "-M", mode, "-s", &size, "-c", &count, "-i", "0.3", "-W", "2", "-I", &src, &dst,
+        ],
+        Duration::from_secs(15),
+    )
+}
+
 /// The child's status once `pred` holds (or the last one after `timeout`).
 fn wait_child(d: &Ikev2d, timeout: Duration, pred: impl Fn(&Value) -> bool) -> (Value, bool) {
     let end = Instant::now() + timeout;
@@ -108,25 +133,7 @@ fn learns_from_icmp(encap: bool, inner: u64) {
     // A DF ping of 1400 octets: the first is lost on the far link and brings the
     // router's ICMP (A learns 1300); the next ones are answered by ikev2d with
     // "fragmentation needed" naming the inner MTU.
-    let out = net.a.exec(
-        &[
-            "ping",
-            "-M",
-            "do",
-            "-s",
-            "1372",
-            "-c",
-            "4",
-            "-i",
-            "0.5",
-            "-W",
-            "1",
-            "-I",
-            &INNER_A.to_string(),
-            &INNER_B.to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let out = sized_ping(&net, INNER_A, INNER_B, 1372, 4, true);
     let (c, ok) = wait_child(&a, Duration::from_secs(5), |c| {
         c["path_mtu"] == 1300 && c["path_mtu_source"] == "icmp" && c["mtu"] == inner
     });
@@ -147,25 +154,7 @@ fn learns_from_icmp(encap: bool, inner: u64) {
         a.status_json()
     );
     // A DF ping that fits the inner MTU passes.
-    let fits = net.a.exec(
-        &[
-            "ping",
-            "-M",
-            "do",
-            "-s",
-            &(inner - 28).to_string(),
-            "-c",
-            "3",
-            "-i",
-            "0.3",
-            "-W",
-            "2",
-            "-I",
-            &INNER_A.to_string(),
-            &INNER_B.to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let fits = sized_ping(&net, INNER_A, INNER_B, inner - 28, 3, true);
     assert!(
         fits.stdout.contains("3 received"),
         "{label}: DF ping of {inner} lost: {fits}"
@@ -175,25 +164,7 @@ fn learns_from_icmp(encap: bool, inner: u64) {
     // first copy may be lost while B learns the path, as A's request was). A's kernel
     // forgets the inner MTU it learned from our ICMP first, or it would fragment itself.
     net.a.run_ok(&["ip", "route", "flush", "cache"]);
-    let nodf = net.a.exec(
-        &[
-            "ping",
-            "-M",
-            "dont",
-            "-s",
-            "1372",
-            "-c",
-            "4",
-            "-i",
-            "0.3",
-            "-W",
-            "2",
-            "-I",
-            &INNER_A.to_string(),
-            &INNER_B.to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let nodf = sized_ping(&net, INNER_A, INNER_B, 1372, 4, false);
     let received = interop_tests::ping::parse_received(&nodf.stdout).unwrap_or(0);
     assert!(received >= 2, "pings of 1400 without DF: {nodf}");
     assert!(
@@ -365,25 +336,7 @@ fn probing_finds(link: u64) {
     let sent = counter(&a, "ike_path_probes_sent");
     assert!(sent >= 3, "{}", a.status_json());
     // A 1400-octet DF ping is answered by the tunnel with the inner MTU.
-    let out = net.a.exec(
-        &[
-            "ping",
-            "-M",
-            "do",
-            "-s",
-            "1372",
-            "-c",
-            "2",
-            "-i",
-            "0.3",
-            "-W",
-            "1",
-            "-I",
-            &INNER_A.to_string(),
-            &INNER_B.to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let out = sized_ping(&net, INNER_A, INNER_B, 1372, 2, true);
     let inner = found[0].2;
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
@@ -784,26 +737,7 @@ fn ipv6_outer_and_inner_over_a_smaller_path() {
     let inner = c["mtu"].as_u64().unwrap_or(0);
     assert!((1318 - 32..=1318).contains(&inner), "{c}");
     // 1388 octets: within the TUN's 1400, above the tunnel's inner MTU.
-    let out = net.a.exec(
-        &[
-            "ping",
-            "-6",
-            "-M",
-            "do",
-            "-s",
-            "1340",
-            "-c",
-            "2",
-            "-i",
-            "0.3",
-            "-W",
-            "1",
-            "-I",
-            &in_a.to_string(),
-            &in_b.to_string(),
-        ],
-        Duration::from_secs(15),
-    );
+    let out = sized_ping(&net, in_a, in_b, 1340, 2, true);
     let text = format!("{}{}", out.stdout, out.stderr);
     assert!(
         text.contains(&format!("mtu={inner}")) || text.contains(&format!("mtu = {inner}")),
