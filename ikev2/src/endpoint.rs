@@ -304,8 +304,19 @@ impl Endpoint {
     }
 
     /// Starts an IKE SA for connection `conn` (with all its children: the first in
-    /// IKE_AUTH, the others with CREATE_CHILD_SA).
+    /// IKE_AUTH, the others with CREATE_CHILD_SA), to the first of its
+    /// `remote_addrs`; if that one does not answer, the next ones are tried in turn.
     pub fn initiate(&mut self, now: Instant, conn: &str) -> Result<IkeSaId, CommandError> {
+        self.initiate_to(now, conn, 0)
+    }
+
+    /// [`Self::initiate`] to `remote_addrs[candidate]`.
+    pub(crate) fn initiate_to(
+        &mut self,
+        now: Instant,
+        conn: &str,
+        candidate: usize,
+    ) -> Result<IkeSaId, CommandError> {
         let c = self
             .conns
             .iter()
@@ -314,7 +325,7 @@ impl Endpoint {
             .ok_or_else(|| CommandError::UnknownConnection(conn.to_owned()))?;
         let remote_ip = *c
             .remote_addrs
-            .first()
+            .get(candidate)
             .ok_or_else(|| CommandError::NoRemoteAddress(conn.to_owned()))?;
         if c.local_addrs.is_empty() && c.local_id.is_any() {
             return Err(CommandError::NoLocalIdentity(conn.to_owned()));
@@ -330,6 +341,7 @@ impl Endpoint {
         let spi_i = self.new_ike_spi();
         let id = self.new_id();
         let mut sa = IkeSa::new(id, c.clone(), true, spi_i, IkeSpi::ZERO, local, remote, now);
+        sa.candidate = candidate;
         sa.first_contact = !self
             .sas
             .values()

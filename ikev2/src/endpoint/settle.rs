@@ -58,6 +58,20 @@ impl Endpoint {
                         }
                     }
                 }
+                Action::NextCandidate {
+                    conn,
+                    candidate,
+                    keyingtry,
+                } => {
+                    if self.other_sa_of(&conn.name) {
+                        continue;
+                    }
+                    if let Ok(id) = self.initiate_to(now, &conn.name, candidate) {
+                        if let Some(sa) = self.sas.get_mut(&id) {
+                            sa.keyingtry = keyingtry;
+                        }
+                    }
+                }
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
                     ghost.id = gid;

@@ -76,6 +76,13 @@ pub(crate) enum Action {
         conn: Arc<ConnectionConfig>,
         keyingtry: u32,
     },
+    /// Our IKE_SA_INIT of `conn` to its `remote_addrs[candidate - 1]` got no answer:
+    /// try the next address at once, in the same try.
+    NextCandidate {
+        conn: Arc<ConnectionConfig>,
+        candidate: usize,
+        keyingtry: u32,
+    },
 }
 
 /// State every SA writes to: randomness, output queues, counters.

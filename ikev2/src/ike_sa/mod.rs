@@ -186,6 +186,8 @@ pub(crate) struct IkeSa {
     /// Initiator: earlier tries to set up this connection that got no answer
     /// (`keyingtries`).
     pub keyingtry: u32,
+    /// Initiator: which of the connection's `remote_addrs` this SA talks to.
+    pub candidate: usize,
     /// New CHILD SAs (config index) the peer answered TEMPORARY_FAILURE, and when to
     /// ask again.
     pub child_retries: Vec<(Instant, usize)>,
@@ -249,6 +251,7 @@ impl IkeSa {
             extra_ghosts: Vec::new(),
             old_deleted: false,
             keyingtry: 0,
+            candidate: 0,
             child_retries: Vec::new(),
         }
     }

@@ -32,6 +32,10 @@ use crate::exchange::informational::Informational;
 use crate::ike_sa::ctx::{Action, Ctx};
 use crate::wire::{Delete, ExchangeType, Payload};
 
+/// Retransmissions of an IKE_SA_INIT before the next of the connection's
+/// `remote_addrs` is tried (with the default timers: 4 s + 7.2 s).
+pub(crate) const CANDIDATE_RETRANSMITS: u32 = 1;
+
 impl IkeSa {
     /// The earliest deadline of this SA.
     pub(crate) fn next_timeout(
@@ -291,6 +295,18 @@ impl IkeSa {
                 return;
             }
         }
+        // An IKE_SA_INIT with more of the connection's addresses left to try moves
+        // on after CANDIDATE_RETRANSMITS: a dead address must not cost the whole
+        // retransmission budget while another one may answer.
+        let next_candidate = self.initiator
+            && !self.was_up
+            && self.state == State::Connecting
+            && self.candidate + 1 < self.conn.remote_addrs.len();
+        let tries = if next_candidate {
+            tries.min(CANDIDATE_RETRANSMITS)
+        } else {
+            tries
+        };
         let Some(out) = self.requests.outstanding.as_mut() else {
             return;
         };
@@ -324,7 +340,13 @@ impl IkeSa {
             && matches!(self.state, State::Connecting | State::Authenticating)
             && (tries == 0 || tries > next);
         self.fail(ctx, Phase::of(exchange), cause, true, None);
-        if again {
+        if next_candidate {
+            ctx.sh.actions.push(Action::NextCandidate {
+                conn: self.conn.clone(),
+                candidate: self.candidate + 1,
+                keyingtry: self.keyingtry,
+            });
+        } else if again {
             crate::exchange::note_retry(ctx, self.id, None, Duration::ZERO);
             ctx.sh.actions.push(Action::Retry {
                 conn: self.conn.clone(),

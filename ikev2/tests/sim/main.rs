@@ -6,6 +6,7 @@ mod harness;
 
 mod endpoint_robustness;
 mod establish;
+mod failover;
 mod failures;
 mod fragments_childless;
 mod ike_rekey;
