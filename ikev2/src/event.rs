@@ -5,7 +5,7 @@
 //! Key material is in [`SecretBytes`]: zeroized on drop, redacted by `Debug`.
 
 use core::fmt;
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::config::Identity;
@@ -267,6 +267,9 @@ pub struct Failure {
     /// the SA's hard lifetime; an unanswered IKE SA setup at once (zero) while
     /// `keyingtries` allows. `None` when nothing is retried.
     pub retry_in: Option<Duration>,
+    /// The IKE SA setup moves on to this next address of the connection's
+    /// `remote_addrs` (this one did not answer).
+    pub next_remote: Option<IpAddr>,
 }
 
 impl fmt::Display for Failure {
@@ -282,6 +285,9 @@ impl fmt::Display for Failure {
             "{} with {} failed: {}",
             self.phase, self.remote, self.cause
         )?;
+        if let Some(next) = self.next_remote {
+            return write!(f, "; trying {next} next");
+        }
         match self.retry_in {
             Some(t) if t.is_zero() => f.write_str("; trying again")?,
             Some(t) => write!(f, "; retrying in {} s", t.as_secs_f64().round())?,

@@ -171,6 +171,7 @@ impl Endpoint {
                 initiator: false,
                 ike_sa_kept: false,
                 retry_in: None,
+                next_remote: None,
             }));
             return;
         };
@@ -212,6 +213,7 @@ impl Endpoint {
                         initiator: false,
                         ike_sa_kept: false,
                         retry_in: None,
+                        next_remote: None,
                     }));
                 }
             }

@@ -426,6 +426,7 @@ impl IkeSa {
             initiator,
             ike_sa_kept,
             retry_in: None,
+            next_remote: None,
         }
     }
 

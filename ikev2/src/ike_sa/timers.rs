@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
 use crate::error::{Cause, Phase};
-use crate::event::DownReason;
+use crate::event::{DownReason, Event};
 use crate::exchange::Chain;
 use crate::exchange::Task;
 use crate::exchange::child_create::ChildCreate;
@@ -341,6 +341,17 @@ impl IkeSa {
             && (tries == 0 || tries > next);
         self.fail(ctx, Phase::of(exchange), cause, true, None);
         if next_candidate {
+            let next = self.conn.remote_addrs.get(self.candidate + 1).copied();
+            let id = self.id;
+            if let Some(Event::Failed(f)) = ctx
+                .sh
+                .events
+                .iter_mut()
+                .rev()
+                .find(|e| matches!(e, Event::Failed(f) if f.ike_sa == Some(id)))
+            {
+                f.next_remote = next;
+            }
             ctx.sh.actions.push(Action::NextCandidate {
                 conn: self.conn.clone(),
                 candidate: self.candidate + 1,

@@ -33,6 +33,12 @@ fn initiation_moves_on_to_the_next_address_when_the_first_does_not_answer() {
         matches!(f[0].cause, Cause::Timeout { retransmits: 1, remote } if remote.ip() == dead()),
         "{f:?}"
     );
+    assert_eq!(f[0].next_remote, Some(ip(IP_B)));
+    assert!(
+        f[0].to_string().ends_with(&format!("; trying {IP_B} next")),
+        "{}",
+        f[0]
+    );
     // Two datagrams went to the dead address.
     let to_dead = net.nodes[0]
         .sent
@@ -65,6 +71,8 @@ fn the_last_address_gets_the_whole_retransmission_budget() {
         .collect();
     // The first address: one retransmission; the last: the full budget (5 by default).
     assert_eq!(retransmits, vec![1, 5]);
+    assert_eq!(f[0].next_remote, Some("198.51.100.98".parse().unwrap()));
+    assert_eq!(f[1].next_remote, None);
     // keyingtries = 1: one pass over the list, then nothing more.
     assert!(net.nodes[0].ep.ike_sas().is_empty());
 }
