@@ -231,6 +231,10 @@ pub struct ConnectionConfig {
     /// Send an empty INFORMATIONAL when nothing was received from the peer (IKE or
     /// ESP, see [`crate::UsageReport`]) for this long (`dpd_delay`; zero disables).
     pub dpd_delay: Duration,
+    /// How long an unanswered liveness check may take before the peer is declared
+    /// dead (`dpd_timeout`, as libreswan's): its retransmissions are packed into this
+    /// window. `None`: 5 × `dpd_delay`. Never longer than the retransmission budget.
+    pub dpd_timeout: Option<Duration>,
     /// What to do when the peer is found dead (`dpd_action`).
     pub dpd_action: DpdAction,
     /// What to do when the peer deletes the established IKE SA (`close_action`;
@@ -263,6 +267,12 @@ pub enum DpdAction {
 }
 
 impl ConnectionConfig {
+    /// The longest an unanswered liveness check may take (`dpd_timeout`, else
+    /// 5 × `dpd_delay`).
+    pub fn dpd_bound(&self) -> Duration {
+        self.dpd_timeout.unwrap_or(self.dpd_delay * 5)
+    }
+
     /// `over_time`, default 10 % of `rekey_time`.
     pub(crate) fn effective_over_time(&self) -> Duration {
         self.over_time.unwrap_or(self.rekey_time / 10)
@@ -297,6 +307,7 @@ impl ConnectionConfig {
             over_time: None,
             rand_time: None,
             dpd_delay: Duration::ZERO,
+            dpd_timeout: None,
             dpd_action: DpdAction::Clear,
             close_action: DpdAction::Clear,
             keyingtries: 1,

@@ -309,6 +309,8 @@ pub struct Connection {
     pub over_time: Duration,
     pub rand_time: Duration,
     pub dpd_delay: Duration,
+    /// How long an unanswered liveness check may take (`None`: 5 × `dpd_delay`).
+    pub dpd_timeout: Option<Duration>,
     pub local: AuthSection,
     pub remote: AuthSection,
     /// In file order.

@@ -100,6 +100,7 @@ pub(crate) struct RawConnection {
     pub over_time: Option<Sp<IntOrStr>>,
     pub rand_time: Option<Sp<IntOrStr>>,
     pub dpd_delay: Option<Sp<IntOrStr>>,
+    pub dpd_timeout: Option<Sp<IntOrStr>>,
     pub break_glass: Option<Sp<bool>>,
     pub break_glass_hashes: Option<Vec<Sp<String>>>,
     pub break_glass_ttl: Option<Sp<IntOrStr>>,

@@ -137,6 +137,7 @@ fn defaults_follow_swanctl() {
     assert_eq!(c.over_time, Duration::from_secs(1440));
     assert_eq!(c.rand_time, Duration::from_secs(1440));
     assert_eq!(c.dpd_delay, Duration::ZERO);
+    assert_eq!(c.dpd_timeout, None);
     assert_eq!(c.local.id, Identity::Any);
     let k = &c.children[0];
     assert_eq!(k.remote_ts, ikev2::config::ChildConfig::new("x").remote_ts);
@@ -567,4 +568,22 @@ fn mss_clamp_and_path_mtu_are_parsed() {
     assert_eq!(MssPolicy::from(d.mss_clamp).mss(1400, false), Some(1360));
     assert_eq!(MssPolicy::from(d.mss_clamp).mss(1500, false), Some(1380));
     assert!(parse("[daemon]\npath_mtu = 500\n").is_err());
+}
+
+#[test]
+fn dpd_timeout_bounds_liveness_checks() {
+    let text = EXAMPLE.replace(
+        "dpd_delay    = \"30s\"",
+        "dpd_delay    = \"30s\"\ndpd_timeout  = \"15s\"",
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(
+        cfg.connections[0].dpd_timeout,
+        Some(Duration::from_secs(15))
+    );
+    let e = cfg.to_endpoint_config();
+    assert_eq!(e.connections[0].dpd_bound(), Duration::from_secs(15));
+    // Without it: 5 x dpd_delay.
+    let e = parse(EXAMPLE).unwrap().to_endpoint_config();
+    assert_eq!(e.connections[0].dpd_bound(), Duration::from_secs(150));
 }

@@ -8,6 +8,7 @@ use super::window::Outstanding;
 use super::{IkeSa, datagram_overhead};
 use crate::config::Fragmentation;
 use crate::error::{Cause, Phase};
+use crate::exchange::informational::Informational;
 use crate::exchange::{Chain, Task};
 use crate::wire::{ExchangeType, HeaderRepr, NotifyType, PayloadType};
 
@@ -126,12 +127,18 @@ impl IkeSa {
         if matches!(task, Task::PathProbe(_)) {
             wait = wait.min(crate::exchange::path_probe::PROBE_TIMEOUT);
         }
+        // A liveness check has its own bound (dpd_timeout): a dead peer is declared
+        // within it, its retransmissions packed into the window.
+        let give_up_at = matches!(task, Task::Informational(Informational::Dpd))
+            .then(|| ctx.now + self.conn.dpd_bound());
+        let deadline = (ctx.now + wait).min(give_up_at.unwrap_or(ctx.now + wait));
         self.requests.outstanding = Some(Outstanding {
             msgid,
             exchange,
             messages,
             retransmits: 0,
-            deadline: ctx.now + wait,
+            deadline,
+            give_up_at,
         });
         self.active = Some(task);
     }

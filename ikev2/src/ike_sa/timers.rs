@@ -310,9 +310,11 @@ impl IkeSa {
         let Some(out) = self.requests.outstanding.as_mut() else {
             return;
         };
-        if out.retransmits < tries {
+        let bound_reached = out.give_up_at.is_some_and(|t| ctx.now >= t);
+        if out.retransmits < tries && !bound_reached {
             out.retransmits += 1;
-            out.deadline = ctx.now + ctx.config.retransmit.wait(out.retransmits);
+            let next = ctx.now + ctx.config.retransmit.wait(out.retransmits);
+            out.deadline = out.give_up_at.map_or(next, |t| next.min(t));
             let messages = out.messages.clone();
             ctx.sh.stats.retransmitted_requests += 1;
             self.transmit(ctx, &messages);

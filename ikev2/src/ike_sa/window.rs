@@ -24,6 +24,9 @@ pub(crate) struct Outstanding {
     pub retransmits: u32,
     /// When to retransmit (or give up).
     pub deadline: Instant,
+    /// Give up at this time whatever the retransmission count (a liveness check:
+    /// `dpd_timeout`).
+    pub give_up_at: Option<Instant>,
 }
 
 #[derive(Debug, Clone, Default)]

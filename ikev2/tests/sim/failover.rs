@@ -96,3 +96,41 @@ fn a_single_address_keeps_the_whole_budget() {
         "{f:?}"
     );
 }
+
+/// The peer vanishes after the tunnel is up: A declares it dead within `dpd_delay` +
+/// the DPD bound (`dpd_timeout`, else 5 × `dpd_delay`), not after the whole
+/// retransmission budget (165 s), with its retransmissions packed into the bound.
+#[test]
+fn a_dead_peer_is_declared_within_the_dpd_bound() {
+    for (timeout, bound) in [(None, 50), (Some(Duration::from_secs(20)), 20)] {
+        let mut net = pair_with(
+            3,
+            |a| {
+                conn(a).dpd_delay = Duration::from_secs(10);
+                conn(a).dpd_timeout = timeout;
+            },
+            |_| {},
+        );
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        let t0 = net.now;
+        let sent_before = net.nodes[0].sent.len();
+        net.filter = Some(Box::new(|_, _| false));
+        assert!(
+            net.drive_until(Duration::from_secs(300), |n| !n.failures(0).is_empty()),
+            "bound {bound}: never declared dead"
+        );
+        let took = net.now - t0;
+        assert!(
+            took <= Duration::from_secs(10 + bound + 1)
+                && took >= Duration::from_secs(10 + bound - 1),
+            "bound {bound}: dead after {took:?}"
+        );
+        let f = net.failures(0);
+        assert!(matches!(f[0].cause, Cause::Timeout { .. }), "{f:?}");
+        // The liveness check and its retransmissions (4 s, 7.2 s, 13 s ... apart).
+        let checks = net.nodes[0].sent.len() - sent_before;
+        assert!(checks >= 3, "bound {bound}: {checks} datagrams");
+        assert!(net.nodes[0].ep.ike_sas().is_empty(), "bound {bound}");
+    }
+}

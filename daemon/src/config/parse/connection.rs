@@ -145,6 +145,7 @@ impl Cx<'_> {
         let dpd_delay = self
             .duration(&p("dpd_delay"), r.dpd_delay.as_ref())
             .unwrap_or(Duration::ZERO);
+        let dpd_timeout = self.duration(&p("dpd_timeout"), r.dpd_timeout.as_ref());
         let break_glass = self.break_glass(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());
         let remote = self.auth(&p("remote"), r.remote.as_ref());
@@ -172,6 +173,7 @@ impl Cx<'_> {
             over_time,
             rand_time,
             dpd_delay,
+            dpd_timeout,
             local,
             remote,
             children,
