@@ -52,6 +52,16 @@ fn check_tunnel(net: &Pair, a: &Ikev2d, b: &Ikev2d) {
         "{sa}\n{sb}"
     );
 
+    // The IKE SA says which addresses it uses: each side's remote is the other's local.
+    assert_eq!(
+        s(&sa, &["ike_sa", "remote"]),
+        s(&sb, &["ike_sa", "local"]),
+        "{sa}\n{sb}"
+    );
+    assert!(
+        s(&sa, &["ike_sa", "remote"]).starts_with("192.0.2.2:"),
+        "{sa}"
+    );
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "no ping reply through the tunnel within 10 s"

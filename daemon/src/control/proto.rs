@@ -199,6 +199,12 @@ pub struct IkeSaStatus {
     pub proposal: String,
     pub established_secs: u64,
     pub rekeys: u64,
+    /// The addresses and ports the IKE SA uses now (`192.0.2.1:4500`): with several
+    /// `remote_addrs`, which peer it reached.
+    #[serde(default)]
+    pub local: String,
+    #[serde(default)]
+    pub remote: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -368,6 +368,8 @@ mod tests {
                         proposal: "aes256-sha256-modp2048".into(),
                         established_secs: 11_300,
                         rekeys: 2,
+                        local: "192.0.2.1:4500".into(),
+                        remote: "198.51.100.2:4500".into(),
                     }),
                     children: vec![child("net"), child("voice-long-name")],
                     last_error: None,

@@ -351,6 +351,8 @@ impl Book {
                         proposal: ike_proposal(&suite),
                         established_secs: now.saturating_duration_since(since).as_secs(),
                         rekeys,
+                        local: s.local.to_string(),
+                        remote: s.remote.to_string(),
                     })
                 });
                 let children = conn

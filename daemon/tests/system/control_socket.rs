@@ -31,6 +31,8 @@ fn report() -> StatusReport {
                     proposal: "aes256-sha256-modp2048".into(),
                     established_secs: 42,
                     rekeys: 0,
+                    local: "192.0.2.1:4500".into(),
+                    remote: "198.51.100.2:4500".into(),
                 }),
                 children: vec![ChildStatus {
                     name: "net".into(),
