@@ -70,6 +70,29 @@ fn sized_ping(
     )
 }
 
+/// Connection `lab` from A over a [`RoutedPair`] (no NAT: A's own address), ESP in
+/// UDP or raw ESP.
+fn routed_conn(encap: bool) -> ConnSpec {
+    let mut conn = ConnSpec::site_a();
+    conn.local_addr = PRIVATE_A;
+    conn.local_id = PRIVATE_A.to_string();
+    conn.encap = encap;
+    conn
+}
+
+/// ikev2d on both ends of `net` with `conn` (A's view, default settings), the tunnel
+/// brought up from A: (A, B).
+fn ikev2d_pair(net: &RoutedPair, conn: ConnSpec) -> (Ikev2d, Ikev2d) {
+    let b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
+    let a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        a.up("lab", Duration::from_secs(20)).ok(),
+        "up:\n{}",
+        a.log_tail(20)
+    );
+    (a, b)
+}
+
 /// The child's status once `pred` holds (or the last one after `timeout`).
 fn wait_child(d: &Ikev2d, timeout: Duration, pred: impl Fn(&Value) -> bool) -> (Value, bool) {
     let end = Instant::now() + timeout;
@@ -110,17 +133,7 @@ fn ikev2d_pair_learns_a_smaller_path_mtu_from_icmp_and_tcp_flows_both_ways() {
 fn learns_from_icmp(encap: bool, inner: u64) {
     let label = if encap { "ESP in UDP" } else { "raw ESP" };
     let net = RoutedPair::new();
-    let mut conn = ConnSpec::site_a();
-    conn.local_addr = PRIVATE_A;
-    conn.local_id = PRIVATE_A.to_string();
-    conn.encap = encap;
-    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
-    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
-    assert!(
-        a.up("lab", Duration::from_secs(20)).ok(),
-        "up:\n{}",
-        a.log_tail(20)
-    );
+    let (mut a, mut b) = ikev2d_pair(&net, routed_conn(encap));
     let (c, ok) = wait_child(&a, Duration::from_secs(5), |c| c["mtu"] == 1400);
     assert!(ok, "{label}: default inner MTU is not 1400: {c}");
     let before = iperf(&net, b.dir(), false);
@@ -225,17 +238,7 @@ fn forged_icmp_too_big_changes_nothing() {
     require!(require_root(), require_tun(), ikev2d_binary());
     let _bound = TimeBound::new("path_mtu_forged_icmp", Duration::from_secs(90));
     let net = RoutedPair::new();
-    let mut conn = ConnSpec::site_a();
-    conn.local_addr = PRIVATE_A;
-    conn.local_id = PRIVATE_A.to_string();
-    conn.encap = true;
-    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
-    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
-    assert!(
-        a.up("lab", Duration::from_secs(20)).ok(),
-        "up:\n{}",
-        a.log_tail(20)
-    );
+    let (mut a, mut b) = ikev2d_pair(&net, routed_conn(true));
     assert_eq!(
         ping(&net.a, INNER_A, INNER_B, 3),
         3,
@@ -306,18 +309,8 @@ fn probing_finds(link: u64) {
     let net = RoutedPair::new();
     net.far_link(link as u16);
     net.filter_icmp();
-    let mut conn = ConnSpec::site_a();
-    conn.local_addr = PRIVATE_A;
-    conn.local_id = PRIVATE_A.to_string();
-    conn.encap = true;
-    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
-    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
     let started = Instant::now();
-    assert!(
-        a.up("lab", Duration::from_secs(20)).ok(),
-        "up:\n{}",
-        a.log_tail(20)
-    );
+    let (mut a, mut b) = ikev2d_pair(&net, routed_conn(true));
     // Both sides search (each installs a CHILD SA toward the other).
     let mut found = Vec::new();
     for (who, d) in [("A", &a), ("B", &b)] {
@@ -385,9 +378,7 @@ fn ikev2d_against_strongswan_over_a_small_fragment_dropping_path() {
         if !icmp {
             net.filter_icmp();
         }
-        let mut conn = ConnSpec::site_a();
-        conn.local_addr = PRIVATE_A;
-        conn.local_id = PRIVATE_A.to_string();
+        let conn = routed_conn(false);
         let charon = Charon::start(&net.b, &[conn.mirrored()]);
         let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
         let started = Instant::now();
@@ -458,17 +449,7 @@ fn ikev2d_pair_recovers_when_the_path_shrinks_mid_transfer() {
 fn recovers_mid_transfer(icmp: bool) {
     let label = if icmp { "with ICMP" } else { "without ICMP" };
     let net = RoutedPair::new();
-    let mut conn = ConnSpec::site_a();
-    conn.local_addr = PRIVATE_A;
-    conn.local_id = PRIVATE_A.to_string();
-    conn.encap = true;
-    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
-    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
-    assert!(
-        a.up("lab", Duration::from_secs(20)).ok(),
-        "up:\n{}",
-        a.log_tail(20)
-    );
+    let (mut a, mut b) = ikev2d_pair(&net, routed_conn(true));
     let log = b.dir().join("iperf3.log");
     let mut server = net.b.spawn(
         "iperf3",
@@ -584,9 +565,7 @@ fn table_cell(setup: Setup, mtu: u16) -> (f64, f64) {
     if setup == Setup::DefaultNoIcmp {
         net.filter_icmp();
     }
-    let mut conn = ConnSpec::site_a();
-    conn.local_addr = PRIVATE_A;
-    conn.local_id = PRIVATE_A.to_string();
+    let mut conn = routed_conn(false);
     // What an operator would find by trial: the inner MTU of AES-GCM in UDP over IPv4.
     let fitted = ((mtu - 60) / 4 * 4 - 2).min(1400);
     let ikev2d_cfg = |c: ConnSpec| {
@@ -718,13 +697,7 @@ fn ipv6_outer_and_inner_over_a_smaller_path() {
     conn.children[0].local_ts = vec!["fd01:1::/64".to_owned()];
     conn.children[0].remote_ts = vec!["fd01:2::/64".to_owned()];
     conn.encap = true;
-    let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
-    let mut a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
-    assert!(
-        a.up("lab", Duration::from_secs(20)).ok(),
-        "up:\n{}",
-        a.log_tail(20)
-    );
+    let (mut a, mut b) = ikev2d_pair(&net, conn);
     // AES-GCM-256 in UDP over IPv6: 40 + 8 + 8 + 8 + 16 + 2 octets around the inner
     // packet, padded to 4: a 1400-octet path leaves 1318.
     let (c, ok) = wait_child(&a, Duration::from_secs(30), |c| {
