@@ -33,6 +33,7 @@ use crate::timer_index::TimerIndex;
 use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi};
 
 mod admission;
+mod failover;
 mod settle;
 #[cfg(test)]
 mod test_hooks;
@@ -149,6 +150,13 @@ impl Endpoint {
         for id in ids {
             self.terminate_sa(now, id);
         }
+        let conns = &self.conns;
+        self.sh.remotes.retain(|name| {
+            conns
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.remote_addrs.clone())
+        });
         // Deadlines depend on endpoint-wide settings (half-open and reassembly
         // timeouts, keepalives) that may have changed.
         let all: Vec<IkeSaId> = self.sas.keys().copied().collect();
@@ -307,15 +315,17 @@ impl Endpoint {
     /// IKE_AUTH, the others with CREATE_CHILD_SA), to the first of its
     /// `remote_addrs`; if that one does not answer, the next ones are tried in turn.
     pub fn initiate(&mut self, now: Instant, conn: &str) -> Result<IkeSaId, CommandError> {
-        self.initiate_to(now, conn, 0)
+        self.initiate_to(now, conn, 0, None)
     }
 
-    /// [`Self::initiate`] to `remote_addrs[candidate]`.
+    /// [`Self::initiate`] to `remote_addrs[candidate]`; `quick`: see
+    /// `IkeSa::short_budget`.
     pub(crate) fn initiate_to(
         &mut self,
         now: Instant,
         conn: &str,
         candidate: usize,
+        quick: Option<IpAddr>,
     ) -> Result<IkeSaId, CommandError> {
         let c = self
             .conns
@@ -342,6 +352,7 @@ impl Endpoint {
         let id = self.new_id();
         let mut sa = IkeSa::new(id, c.clone(), true, spi_i, IkeSpi::ZERO, local, remote, now);
         sa.candidate = candidate;
+        sa.quick = quick;
         sa.first_contact = !self
             .sas
             .values()

@@ -125,6 +125,13 @@ pub enum Cause {
     Childless(&'static str),
     /// The responder half-open SA got no IKE_AUTH in time.
     HalfOpenTimeout { remote: SocketAddr },
+    /// An ICMP error quoting our request came back: `what` (port or host
+    /// unreachable, administratively prohibited) from `reporter`.
+    Unreachable {
+        remote: SocketAddr,
+        what: &'static str,
+        reporter: core::net::IpAddr,
+    },
     /// The peer sent a message that does not parse: in which exchange, whether it was
     /// a request or a response, and what was wrong where.
     Malformed {
@@ -268,6 +275,15 @@ impl fmt::Display for Cause {
                 f,
                 "no IKE_AUTH from {remote} after IKE_SA_INIT: UDP 4500 blocked, fragments \
                  dropped, or peer gave up"
+            ),
+            Cause::Unreachable {
+                remote,
+                what,
+                reporter,
+            } => write!(
+                f,
+                "ICMP {what} from {reporter} for {remote}: nothing listens on the IKE port \
+                 there, or the host or route is down"
             ),
             Cause::Malformed {
                 exchange,

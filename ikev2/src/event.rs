@@ -54,6 +54,9 @@ pub enum Event {
     Failed(Failure),
     /// A path MTU probe ([`crate::Endpoint::probe_path_mtu`]) completed.
     PathProbed(PathProbed),
+    /// A connection whose peer stopped answering is up again: with another of its
+    /// `remote_addrs` (a failover) or with the same one.
+    Reconnected(crate::remotes::Reconnected),
 }
 
 /// An IKE SA is established (IKE_AUTH completed and verified).

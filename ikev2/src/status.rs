@@ -60,6 +60,12 @@ pub struct Stats {
     /// Diffie-Hellman shared secrets computed (IKE_SA_INIT, IKE SA rekeys, CHILD SAs
     /// with PFS), as initiator or responder: the expensive work a flood aims at.
     pub dh_computations: u64,
+    /// A connection whose peer stopped answering came up with another of its
+    /// `remote_addrs`.
+    pub failovers: u64,
+    /// ICMP errors quoting one of our IKE_SA_INIT requests (port or host
+    /// unreachable) that moved the setup on to the next address.
+    pub unreachable_reports: u64,
 }
 
 /// One IKE SA as [`Endpoint::ike_sas`](crate::Endpoint::ike_sas) shows it.

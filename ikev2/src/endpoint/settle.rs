@@ -62,11 +62,12 @@ impl Endpoint {
                     conn,
                     candidate,
                     keyingtry,
+                    quick,
                 } => {
                     if self.other_sa_of(&conn.name) {
                         continue;
                     }
-                    if let Ok(id) = self.initiate_to(now, &conn.name, candidate) {
+                    if let Ok(id) = self.initiate_to(now, &conn.name, candidate, quick) {
                         if let Some(sa) = self.sas.get_mut(&id) {
                             sa.keyingtry = keyingtry;
                         }
@@ -110,8 +111,15 @@ impl Endpoint {
         match action {
             DpdAction::Clear => {}
             DpdAction::Restart => {
+                // From the top of the list (a recovered primary is preferred again),
+                // with one short try at an address that just stopped answering.
+                let quick = self
+                    .sh
+                    .remotes
+                    .take_just_died(name)
+                    .filter(|_| conn.remote_addrs.len() > 1);
                 // Errors here were errors at the first initiate too.
-                let _ = self.initiate(now, name);
+                let _ = self.initiate_to(now, name, 0, quick);
             }
             DpdAction::Trap => self.sh.event(Event::Trap {
                 conn: name.to_owned(),

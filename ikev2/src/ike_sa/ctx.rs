@@ -7,7 +7,7 @@
 //! the endpoint sits on top and nothing below imports it back. Nothing here sends or
 //! decides anything on its own: it only queues.
 
-use core::net::SocketAddr;
+use core::net::{IpAddr, SocketAddr};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,12 +76,15 @@ pub(crate) enum Action {
         conn: Arc<ConnectionConfig>,
         keyingtry: u32,
     },
-    /// Our IKE_SA_INIT of `conn` to its `remote_addrs[candidate - 1]` got no answer:
-    /// try the next address at once, in the same try.
+    /// Setting up `conn` with its `remote_addrs[candidate - 1]` failed (no answer,
+    /// ICMP unreachable, an error notify, authentication): try the next address at
+    /// once, in the same try. `quick`: the address whose SA just died (see
+    /// `IkeSa::short_budget`).
     NextCandidate {
         conn: Arc<ConnectionConfig>,
         candidate: usize,
         keyingtry: u32,
+        quick: Option<IpAddr>,
     },
 }
 
@@ -97,6 +100,8 @@ pub(crate) struct Shared {
     /// reports find their SA without a visit to every SA.
     pub child_spis: HashMap<u32, Option<IkeSaId>>,
     pub actions: Vec<Action>,
+    /// The last result of each configured peer address, and lost peers.
+    pub remotes: crate::remotes::RemoteLog,
     /// Test-only fault injection; empty outside tests.
     pub faults: Faults,
 }
@@ -111,6 +116,7 @@ impl Shared {
             stats: Stats::default(),
             child_spis: HashMap::new(),
             actions: Vec::new(),
+            remotes: crate::remotes::RemoteLog::default(),
             faults: Faults::default(),
         }
     }

@@ -42,7 +42,7 @@ use crate::exchange::Task;
 use crate::nat::NatStatus;
 use crate::status::{ChildSaStatus, IkeSaStatus};
 use crate::wire::{ExchangeType, Flags, HeaderRepr, IkeSpi};
-use ctx::Ctx;
+use ctx::{Action, Ctx};
 
 pub(crate) use adopt::NewIke;
 pub(crate) use child::{ChildSa, ChildState};
@@ -188,6 +188,10 @@ pub(crate) struct IkeSa {
     pub keyingtry: u32,
     /// Initiator: which of the connection's `remote_addrs` this SA talks to.
     pub candidate: usize,
+    /// Initiator, first pass over `remote_addrs` after an established SA of the
+    /// connection died: the address that stopped answering (see
+    /// [`Self::short_budget`]).
+    pub quick: Option<core::net::IpAddr>,
     /// New CHILD SAs (config index) the peer answered TEMPORARY_FAILURE, and when to
     /// ask again.
     pub child_retries: Vec<(Instant, usize)>,
@@ -252,6 +256,7 @@ impl IkeSa {
             old_deleted: false,
             keyingtry: 0,
             candidate: 0,
+            quick: None,
             child_retries: Vec::new(),
         }
     }
@@ -369,6 +374,18 @@ impl IkeSa {
         let Some(crypto) = &self.crypto else {
             return;
         };
+        let remote_ip = self.remote.ip();
+        let configured = self.conn.remote_addrs.contains(&remote_ip);
+        if let Some(r) = ctx
+            .sh
+            .remotes
+            .established(&self.conn.name, remote_ip, configured, ctx.now)
+        {
+            if r.is_failover() {
+                ctx.sh.stats.failovers += 1;
+            }
+            ctx.sh.event(Event::Reconnected(r));
+        }
         ctx.sh.event(Event::IkeSaUp(IkeSaUp {
             conn: self.conn.name.clone(),
             ike_sa: self.id,
@@ -430,7 +447,8 @@ impl IkeSa {
         }
     }
 
-    /// Reports a failure of this SA and takes it down.
+    /// Reports a failure of this SA and takes it down. An initiator setting up the
+    /// connection moves on to its next address ([`Action::NextCandidate`]).
     pub(crate) fn fail(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -447,9 +465,52 @@ impl IkeSa {
             self.go_down(ctx, DownReason::Terminated);
             return;
         }
-        let f = self.failure(phase, cause.clone(), initiator, child, false);
+        let mut f = self.failure(phase, cause.clone(), initiator, child, false);
+        if self.initiator && !self.was_up && self.conn.remote_addrs.contains(&self.remote.ip()) {
+            ctx.sh.remotes.failed(
+                &self.conn.name,
+                self.remote.ip(),
+                ctx.now,
+                format!("{phase}: {cause}"),
+            );
+        }
+        if let Some((candidate, addr)) = self.next_candidate() {
+            f.next_remote = Some(addr);
+            ctx.sh.actions.push(Action::NextCandidate {
+                conn: self.conn.clone(),
+                candidate,
+                keyingtry: self.keyingtry,
+                quick: self.quick,
+            });
+        }
         ctx.sh.event(Event::Failed(f));
         self.go_down(ctx, DownReason::Failed(cause));
+    }
+
+    /// Initiator setting up the connection: the next of its `remote_addrs` to try
+    /// when this one fails.
+    pub(crate) fn next_candidate(&self) -> Option<(usize, core::net::IpAddr)> {
+        let setting_up = self.initiator
+            && !self.was_up
+            && !self.ghost
+            && matches!(self.state, State::Connecting | State::Authenticating);
+        let next = self.candidate + 1;
+        setting_up
+            .then(|| self.conn.remote_addrs.get(next).map(|a| (next, *a)))
+            .flatten()
+    }
+
+    /// Whether an unanswered IKE_SA_INIT gives up after `CANDIDATE_RETRANSMITS`
+    /// instead of the whole retransmission budget: another address follows in the
+    /// list, or this address's established SA just died and others exist (the first
+    /// pass of the restart must not wait out the full budget on it; such a pass does
+    /// not use up one of `keyingtries`).
+    pub(crate) fn short_budget(&self) -> bool {
+        let n = self.conn.remote_addrs.len();
+        self.initiator
+            && !self.was_up
+            && self.state == State::Connecting
+            && (self.candidate + 1 < n || (n > 1 && self.quick == Some(self.remote.ip())))
     }
 
     /// Reports a CHILD SA failure; the IKE SA stays.

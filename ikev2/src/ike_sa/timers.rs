@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
 use crate::error::{Cause, Phase};
-use crate::event::{DownReason, Event};
+use crate::event::DownReason;
 use crate::exchange::Chain;
 use crate::exchange::Task;
 use crate::exchange::child_create::ChildCreate;
@@ -298,11 +298,8 @@ impl IkeSa {
         // An IKE_SA_INIT with more of the connection's addresses left to try moves
         // on after CANDIDATE_RETRANSMITS: a dead address must not cost the whole
         // retransmission budget while another one may answer.
-        let next_candidate = self.initiator
-            && !self.was_up
-            && self.state == State::Connecting
-            && self.candidate + 1 < self.conn.remote_addrs.len();
-        let tries = if next_candidate {
+        let short = self.short_budget();
+        let tries = if short {
             tries.min(CANDIDATE_RETRANSMITS)
         } else {
             tries
@@ -332,34 +329,38 @@ impl IkeSa {
             remote: self.remote,
         };
         let was_up = self.was_up && !self.ghost;
+        if was_up {
+            let why = match self.active.as_ref() {
+                Some(Task::Informational(Informational::Dpd)) => "DPD".to_owned(),
+                _ => format!("no answer to {exchange}"),
+            };
+            ctx.sh.remotes.lost(
+                &self.conn.name,
+                self.remote.ip(),
+                self.last_received,
+                ctx.now,
+                why,
+            );
+        }
         // Setting up: `keyingtries` decides whether to try again (strongSwan's
-        // `retransmit()` in state CONNECTING).
+        // `retransmit()` in state CONNECTING) once no address is left in this pass. A
+        // pass that ended with a short try at the address that just died does not
+        // count.
+        let moves_on = self.next_candidate().is_some();
         let tries = self.conn.keyingtries;
-        let next = self.keyingtry.saturating_add(1);
+        let next = if short {
+            self.keyingtry
+        } else {
+            self.keyingtry.saturating_add(1)
+        };
         let again = self.initiator
             && !self.was_up
             && !self.ghost
+            && !moves_on
             && matches!(self.state, State::Connecting | State::Authenticating)
             && (tries == 0 || tries > next);
         self.fail(ctx, Phase::of(exchange), cause, true, None);
-        if next_candidate {
-            let next = self.conn.remote_addrs.get(self.candidate + 1).copied();
-            let id = self.id;
-            if let Some(Event::Failed(f)) = ctx
-                .sh
-                .events
-                .iter_mut()
-                .rev()
-                .find(|e| matches!(e, Event::Failed(f) if f.ike_sa == Some(id)))
-            {
-                f.next_remote = next;
-            }
-            ctx.sh.actions.push(Action::NextCandidate {
-                conn: self.conn.clone(),
-                candidate: self.candidate + 1,
-                keyingtry: self.keyingtry,
-            });
-        } else if again {
+        if again {
             crate::exchange::note_retry(ctx, self.id, None, Duration::ZERO);
             ctx.sh.actions.push(Action::Retry {
                 conn: self.conn.clone(),
