@@ -246,6 +246,20 @@ pub fn render(r: &StatusReport) -> String {
     }
     family(
         &mut o,
+        "ikev2d_failovers_total",
+        "counter",
+        "Times another of a connection's remote_addrs took over after the peer in use stopped answering.",
+    );
+    for c in &r.connections {
+        let _ = writeln!(
+            o,
+            "ikev2d_failovers_total{{conn=\"{}\"}} {}",
+            esc(&c.name),
+            c.failovers
+        );
+    }
+    family(
+        &mut o,
         "ikev2d_failures_total",
         "counter",
         "Failed exchanges by phase and cause.",
@@ -328,6 +342,9 @@ mod tests {
                     path_mtu_source: None,
                 }],
                 last_error: None,
+                remotes: Vec::new(),
+                failovers: 2,
+                last_failover: None,
                 break_glass: None,
             }],
             counters: [("ike_received".to_owned(), 7)].into(),
@@ -344,6 +361,7 @@ mod tests {
             "ikev2d_child_rekeys_total{conn=\"site\\\"b\",child=\"net\"} 4",
             "ikev2d_child_drops_total{conn=\"site\\\"b\",child=\"net\",reason=\"replay\"} 3",
             "ikev2d_failures_total{phase=\"IKE_AUTH\",cause=\"auth_mismatch\"} 2",
+            "ikev2d_failovers_total{conn=\"site\\\"b\"} 2",
             "ikev2d_events_total{name=\"ike_received\"} 7",
             "ikev2d_handshake_seconds_bucket{le=\"0.01\"} 0",
             "ikev2d_handshake_seconds_bucket{le=\"0.1\"} 1",

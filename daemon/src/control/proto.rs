@@ -185,6 +185,16 @@ pub struct ConnStatus {
     pub ike_sa: Option<IkeSaStatus>,
     pub children: Vec<ChildStatus>,
     pub last_error: Option<LastError>,
+    /// The configured `remote_addrs` in order, each with its last result (empty for
+    /// a connection without explicit peer addresses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<RemoteAddrStatus>,
+    /// How often another of `remote_addrs` took over after the peer in use stopped
+    /// answering, and the last time in words.
+    #[serde(default)]
+    pub failovers: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failover: Option<LastError>,
     /// Set for break-glass connections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlassStatus>,
@@ -244,6 +254,19 @@ pub struct ChildStatus {
     pub path_mtu: Option<u16>,
     #[serde(default)]
     pub path_mtu_source: Option<String>,
+}
+
+/// One configured peer address of a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteAddrStatus {
+    pub addr: String,
+    /// The current IKE SA is with this address.
+    pub in_use: bool,
+    /// `established`, or `failed: <phase>: <cause>`; absent if never tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result_secs_ago: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -143,9 +143,41 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             let _ = writeln!(out, "  {} drops: {}", c.name, pairs(&c.drops));
         }
     }
+    if conn.remotes.len() > 1 {
+        let list: Vec<String> = conn.remotes.iter().map(remote_entry).collect();
+        let _ = writeln!(out, "  remote_addrs: {}", list.join(", "));
+    }
+    if let Some(f) = &conn.last_failover {
+        let _ = writeln!(
+            out,
+            "  failovers: {}, last: {}",
+            conn.failovers,
+            last_error(f, now_unix).trim_start_matches("failover: ")
+        );
+    }
     if let Some(e) = &conn.last_error {
         let _ = writeln!(out, "  last error: {}", last_error(e, now_unix));
     }
+}
+
+/// `198.51.100.3 (in use)`, `198.51.100.2 (failed 42s ago: IKE_SA_INIT: ...)`.
+fn remote_entry(r: &super::proto::RemoteAddrStatus) -> String {
+    let mut notes = Vec::new();
+    if r.in_use {
+        notes.push("in use".to_owned());
+    }
+    if let (Some(result), Some(ago)) = (&r.last_result, r.last_result_secs_ago) {
+        if !(r.in_use && result == "established") {
+            notes.push(match result.split_once(": ") {
+                Some((word, why)) => format!("{word} {} ago: {why}", duration(ago)),
+                None => format!("{result} {} ago", duration(ago)),
+            });
+        }
+    }
+    if notes.is_empty() {
+        return r.addr.clone();
+    }
+    format!("{} ({})", r.addr, notes.join(", "))
 }
 
 fn child_row(c: &ChildStatus) -> Vec<String> {
@@ -373,6 +405,9 @@ mod tests {
                     }),
                     children: vec![child("net"), child("voice-long-name")],
                     last_error: None,
+                    remotes: Vec::new(),
+                    failovers: 0,
+                    last_failover: None,
                     break_glass: None,
                 },
                 ConnStatus {
@@ -403,6 +438,9 @@ mod tests {
                         reason: "PSK mismatch".into(),
                         at_unix: 1_795_960_800, // 2026-11-29 14:00:00 UTC
                     }),
+                    remotes: Vec::new(),
+                    failovers: 0,
+                    last_failover: None,
                     break_glass: None,
                 },
             ],
@@ -462,6 +500,58 @@ mod tests {
             "  last error: IKE_AUTH: PSK mismatch (2026-11-29 14:00:00 UTC, 5m00s ago)"
         );
         assert!(s.lines().all(|l| l == l.trim_end()), "trailing spaces");
+    }
+
+    #[test]
+    fn several_remote_addrs_and_failovers_are_shown() {
+        use super::super::proto::RemoteAddrStatus;
+        let mut r = report();
+        let c = &mut r.connections[0];
+        c.remotes = vec![
+            RemoteAddrStatus {
+                addr: "198.51.100.9".into(),
+                in_use: false,
+                last_result: Some("failed: INFORMATIONAL: stopped answering (DPD)".into()),
+                last_result_secs_ago: Some(42),
+            },
+            RemoteAddrStatus {
+                addr: "198.51.100.2".into(),
+                in_use: true,
+                last_result: Some("established".into()),
+                last_result_secs_ago: Some(30),
+            },
+            RemoteAddrStatus {
+                addr: "198.51.100.7".into(),
+                in_use: false,
+                last_result: None,
+                last_result_secs_ago: None,
+            },
+        ];
+        c.failovers = 1;
+        c.last_failover = Some(LastError {
+            phase: "failover".into(),
+            reason: "198.51.100.9 stopped answering (DPD), now using 198.51.100.2 after 4.2 s"
+                .into(),
+            at_unix: 1_795_960_800,
+        });
+        let s = render_status(&r, 1_795_960_800 + 60);
+        assert!(
+            s.contains(
+                "\n  remote_addrs: 198.51.100.9 (failed 42s ago: INFORMATIONAL: stopped \
+                 answering (DPD)), 198.51.100.2 (in use), 198.51.100.7\n"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "\n  failovers: 1, last: 198.51.100.9 stopped answering (DPD), now using \
+                 198.51.100.2 after 4.2 s (2026-11-29 14:00:00 UTC, 1m00s ago)\n"
+            ),
+            "{s}"
+        );
+        // One address: no list.
+        r.connections[0].remotes.truncate(1);
+        assert!(!render_status(&r, 0).contains("remote_addrs:"));
     }
 
     #[test]

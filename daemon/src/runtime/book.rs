@@ -87,6 +87,9 @@ struct ConnBook {
     ike: HashMap<IkeSaId, (Instant, u64)>,
     children: BTreeMap<String, ChildBook>,
     last_error: Option<LastError>,
+    /// Failovers to another of `remote_addrs`, and the last one in words.
+    failovers: u64,
+    last_failover: Option<LastError>,
 }
 
 /// What [`Book::child_totals`] sums up.
@@ -270,15 +273,33 @@ impl Book {
         }
     }
 
+    /// `conn` is up again after its peer stopped answering (with another address:
+    /// a failover, counted).
+    pub fn reconnected(&mut self, r: &ikev2::remotes::Reconnected) {
+        if !r.is_failover() {
+            return;
+        }
+        let c = self.conn(&r.conn);
+        c.failovers += 1;
+        c.last_failover = Some(LastError {
+            phase: "failover".to_owned(),
+            reason: format!(
+                "{} stopped answering ({}), now using {} after {:.1} s",
+                r.from,
+                r.why,
+                r.to,
+                r.gap.as_secs_f64()
+            ),
+            at_unix: unix_now(),
+        });
+    }
+
     /// Records `conn`'s last error (`phase` in IKE terms, `reason` for the operator).
     pub fn error(&mut self, conn: &str, phase: &str, reason: String) {
-        let at_unix = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
         self.conn(conn).last_error = Some(LastError {
             phase: phase.to_owned(),
             reason,
-            at_unix,
+            at_unix: unix_now(),
         });
     }
 
@@ -423,6 +444,9 @@ impl Book {
                     ike_sa,
                     children,
                     last_error: book.and_then(|b| b.last_error.clone()),
+                    remotes: Vec::new(),
+                    failovers: book.map_or(0, |b| b.failovers),
+                    last_failover: book.and_then(|b| b.last_failover.clone()),
                     break_glass: None,
                 }
             })
@@ -496,6 +520,8 @@ pub fn daemon_counters(
         ("half_open_timeouts", ike.half_open_timeouts),
         ("rekeys_refused", ike.rekeys_refused),
         ("dh_computations", ike.dh_computations),
+        ("failovers", ike.failovers),
+        ("unreachable_reports", ike.unreachable_reports),
         // Counted by the daemon before the state machine sees the datagram.
         ("queue_full", data.ike_queue_full.load(Relaxed)),
         ("not_allowed", data.ike_not_allowed.load(Relaxed)),
@@ -534,6 +560,12 @@ pub fn daemon_counters(
     let ike = ike_fields.into_iter().map(|(k, v)| (format!("ike_{k}"), v));
     let esp = esp_fields.into_iter().map(|(k, v)| (format!("esp_{k}"), v));
     ike.chain(esp).filter(|(_, v)| *v > 0).collect()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A short label of a failure cause for metrics: its variant name in snake case

@@ -142,6 +142,9 @@ impl Supervisor {
                     self.book
                         .report(&self.config, &live, &self.path_mtus, now, counters);
                 self.decorate(&mut report, now);
+                for c in &mut report.connections {
+                    c.remotes = self.remote_rows(&c.name, c.ike_sa.as_ref(), now);
+                }
                 Some(Response::Status(report))
             }
             Request::BreakGlass {
@@ -410,6 +413,29 @@ impl Supervisor {
                 self.audit_daemon("key-export", "off", "key_export_dir changed on SIGHUP");
             }
         }
+    }
+
+    /// `conn`'s configured peer addresses with their last results, for `status`.
+    fn remote_rows(
+        &self,
+        conn: &str,
+        ike: Option<&crate::control::proto::IkeSaStatus>,
+        now: Instant,
+    ) -> Vec<crate::control::proto::RemoteAddrStatus> {
+        let in_use = ike.and_then(|s| s.remote.parse::<std::net::SocketAddr>().ok());
+        self.endpoint
+            .remotes(conn)
+            .into_iter()
+            .map(|r| crate::control::proto::RemoteAddrStatus {
+                addr: r.addr.to_string(),
+                in_use: in_use.is_some_and(|a| a.ip() == r.addr),
+                last_result: r.last.as_ref().map(|(_, o)| o.to_string()),
+                last_result_secs_ago: r
+                    .last
+                    .as_ref()
+                    .map(|(t, _)| now.saturating_duration_since(*t).as_secs()),
+            })
+            .collect()
     }
 
     /// Adds break-glass and key-export state to a status report.

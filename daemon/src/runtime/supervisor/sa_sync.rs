@@ -215,6 +215,15 @@ impl Supervisor {
                 self.path_probed(&p);
                 false
             }
+            Event::Reconnected(r) => {
+                if r.is_failover() {
+                    tracing::warn!("{r}");
+                } else {
+                    tracing::info!("{r}");
+                }
+                self.book.reconnected(&r);
+                false
+            }
             other => {
                 tracing::debug!("event {other:?}");
                 false
@@ -229,7 +238,8 @@ impl Supervisor {
             tracing::error!("{f}");
         }
         self.book.failed(f);
-        if let Some(conn) = &f.conn {
+        // A setup moving on to the next address goes on: `up` waits for it.
+        if let Some(conn) = f.conn.as_ref().filter(|_| f.next_remote.is_none()) {
             self.fail_waiters(conn, &f.to_string());
         }
     }
