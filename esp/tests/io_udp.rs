@@ -354,3 +354,40 @@ fn gro_receive_splits_into_the_datagrams_sent() {
             .all(|d| d.gro_size == 0 && d.peer == a.local_addr().expect("a"))
     );
 }
+
+/// An ICMP port unreachable for a datagram sent to a closed port comes back through
+/// the error queue with its quote, the reporter and what it said (the IKE socket on
+/// port 500 moves a setup on to the next peer address with it).
+#[test]
+fn a_port_unreachable_is_reported_with_its_quote() {
+    use std::os::fd::AsRawFd;
+
+    use esp::io::errqueue::{QueuedError, enable_reports, recv_error};
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    enable_reports(sock.as_raw_fd(), false).expect("IP_RECVERR");
+    // A port nobody listens on: bind one, note it, close it.
+    let closed = UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    let msg = ike_message(64);
+    sock.send_to(&msg, closed).expect("send");
+    let mut report = None;
+    for _ in 0..200 {
+        match recv_error(sock.as_raw_fd()).expect("error queue") {
+            Some(e) => {
+                report = Some(e);
+                break;
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    let Some(QueuedError::Unreachable(u)) = report else {
+        panic!("no port unreachable reported: {report:?}");
+    };
+    assert_eq!(u.peer, closed);
+    assert_eq!(u.what, "port unreachable");
+    assert_eq!(u.reporter, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    assert_eq!(u.quoted(), &msg[..esp::io::errqueue::QUOTE_LEN]);
+    // Drained.
+    assert_eq!(recv_error(sock.as_raw_fd()).ok(), Some(None));
+}

@@ -15,6 +15,7 @@ pub mod supervisor;
 use std::collections::BTreeSet;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -157,13 +158,18 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         &tun,
         &local_sockets,
         mss,
-        to_control,
+        to_control.clone(),
         ike_tx.clone(),
         Arc::clone(&stats),
     )
     .map_err(|e| format!("cannot start the data plane: {e}"))?;
     for s in &ike_sockets {
-        spawn_ike_reader(Arc::clone(&s.udp500), ike_tx.clone(), Arc::clone(&stats));
+        spawn_ike_reader(
+            Arc::clone(&s.udp500),
+            ike_tx.clone(),
+            to_control.clone(),
+            Arc::clone(&stats),
+        );
     }
 
     let netlink = crate::netlink::Routes::new()
@@ -289,6 +295,11 @@ async fn bind_sockets(
         let udp500 = UdpSocket::bind(SocketAddr::new(addr, 500))
             .await
             .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 500)))?;
+        // ICMP unreachable for our IKE_SA_INIT: the setup moves on to the next peer
+        // address at once (supervisor/liveness.rs).
+        if let Err(e) = esp::io::errqueue::enable_reports(udp500.as_raw_fd(), addr.is_ipv6()) {
+            tracing::warn!("UDP {addr}:500: no ICMP error reports ({e})");
+        }
         let udp4500 = UdpEncapSocket::bind(SocketAddr::new(addr, 4500), true)
             .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 4500)))?;
         let raw = match RawEspSocket::bind(addr) {
@@ -320,10 +331,12 @@ async fn bind_sockets(
     Ok((ike, local))
 }
 
-/// Forwards IKE datagrams from a port-500 socket to the control task.
+/// Forwards IKE datagrams from a port-500 socket to the control task, and the ICMP
+/// destination-unreachable reports queued on it.
 fn spawn_ike_reader(
     sock: Arc<UdpSocket>,
     tx: mpsc::Sender<dataplane::IkeDatagram>,
+    to_control: mpsc::UnboundedSender<dataplane::WorkerMsg>,
     stats: Arc<dataplane::DataStats>,
 ) {
     tokio::spawn(async move {
@@ -344,11 +357,30 @@ fn spawn_ike_reader(
                     };
                     dataplane::queue_ike(&tx, &stats, d);
                 }
-                // ICMP port unreachable and the like: keep listening.
-                Err(e) => tracing::debug!("UDP {local}: {e}"),
+                // An ICMP error is pending (IP_RECVERR): read the queue, keep listening.
+                Err(e) => {
+                    tracing::debug!("UDP {local}: {e}");
+                    drain_ike_errors(&sock, &to_control);
+                }
             }
         }
     });
+}
+
+/// Reads the error queue of a port-500 socket (bounded: forged ICMP must not keep
+/// the reader from its datagrams) and passes unreachable reports on.
+fn drain_ike_errors(sock: &UdpSocket, to_control: &mpsc::UnboundedSender<dataplane::WorkerMsg>) {
+    use esp::io::errqueue::{QueuedError, recv_error};
+    for _ in 0..64 {
+        match recv_error(sock.as_raw_fd()) {
+            Ok(Some(QueuedError::Unreachable(u))) => {
+                let from = supervisor::liveness::QuoteFrom::Ike500;
+                let _ = to_control.send(dataplane::WorkerMsg::Unreachable(u, from));
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => return,
+        }
+    }
 }
 
 fn spawn_signals(reload: mpsc::Sender<()>, stop: mpsc::Sender<()>) -> io::Result<()> {

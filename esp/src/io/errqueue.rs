@@ -12,7 +12,7 @@
 
 use std::io;
 use std::mem::{size_of, zeroed};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
 
 use super::udp::{from_sockaddr, setsockopt_int};
@@ -50,11 +50,33 @@ impl TooBig {
     }
 }
 
+/// One "destination unreachable" report from the error queue: nothing listens on
+/// the port there, or the host or network cannot be reached, or a filter said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unreachable {
+    /// Where the datagram was going.
+    pub peer: SocketAddr,
+    /// Who sent the ICMP (the peer itself for a port unreachable; a router else).
+    pub reporter: Option<IpAddr>,
+    /// In words: "port unreachable", "host unreachable", ...
+    pub what: &'static str,
+    /// The start of the datagram's payload as the ICMP quoted it.
+    pub quoted: [u8; QUOTE_LEN],
+    pub quoted_len: usize,
+}
+
+impl Unreachable {
+    pub fn quoted(&self) -> &[u8] {
+        &self.quoted[..self.quoted_len]
+    }
+}
+
 /// What one read of the error queue gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueuedError {
     TooBig(TooBig),
-    /// Another error (port unreachable, ...): nothing about the MTU.
+    Unreachable(Unreachable),
+    /// Another error: nothing we act on.
     Other,
 }
 
@@ -76,6 +98,16 @@ pub fn enable(fd: RawFd, ipv6: bool) -> io::Result<()> {
             libc::IP_MTU_DISCOVER,
             libc::IP_PMTUDISC_PROBE,
         )?;
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)
+    }
+}
+
+/// ICMP errors queued for [`recv_error`] only (no DF): for the IKE socket on port
+/// 500, whose large IKE_AUTH messages may need IP fragmentation.
+pub fn enable_reports(fd: RawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1)
+    } else {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)
     }
 }
@@ -129,7 +161,22 @@ pub fn recv_error(fd: RawFd) -> io::Result<Option<QueuedError>> {
             let ee: libc::sock_extended_err = unsafe {
                 std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>())
             };
-            return Ok(Some(classify(&ee, peer, &data, quoted_len)));
+            // The offender (SO_EE_OFFENDER) follows the extended error in the cmsg.
+            let ee_len = size_of::<libc::sock_extended_err>();
+            let data_len = len.saturating_sub(needed as usize);
+            let mut offender: libc::sockaddr_storage = unsafe { zeroed() };
+            let off_len = data_len.min(size_of::<libc::sockaddr_storage>());
+            // SAFETY: `data_len` octets after the extended error are inside the cmsg
+            // (its length says so); `offender` has room for `off_len` of them.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    libc::CMSG_DATA(cmsg).add(ee_len),
+                    (&raw mut offender).cast::<u8>(),
+                    off_len,
+                );
+            }
+            let reporter = from_sockaddr(&offender, off_len as libc::socklen_t).map(|a| a.ip());
+            return Ok(Some(classify(&ee, peer, reporter, &data, quoted_len)));
         }
         // SAFETY: as for CMSG_FIRSTHDR.
         cmsg = unsafe { libc::CMSG_NXTHDR(&raw const msg, cmsg) };
@@ -141,12 +188,36 @@ const SO_EE_ORIGIN_LOCAL: u8 = 1;
 const SO_EE_ORIGIN_ICMP: u8 = 2;
 const SO_EE_ORIGIN_ICMP6: u8 = 3;
 
+/// What an ICMP destination unreachable (IPv4 type 3, RFC 792 and RFC 1812; IPv6
+/// type 1, RFC 4443) says, other than "fragmentation needed".
+fn unreachable(origin: u8, ty: u8, code: u8) -> Option<&'static str> {
+    match (origin, ty, code) {
+        (SO_EE_ORIGIN_ICMP, 3, 0) | (SO_EE_ORIGIN_ICMP6, 1, 0) => Some("network unreachable"),
+        (SO_EE_ORIGIN_ICMP, 3, 1) | (SO_EE_ORIGIN_ICMP6, 1, 3) => Some("host unreachable"),
+        (SO_EE_ORIGIN_ICMP, 3, 3) | (SO_EE_ORIGIN_ICMP6, 1, 4) => Some("port unreachable"),
+        (SO_EE_ORIGIN_ICMP, 3, 9 | 10 | 13) | (SO_EE_ORIGIN_ICMP6, 1, 1) => {
+            Some("administratively prohibited")
+        }
+        _ => None,
+    }
+}
+
 fn classify(
     ee: &libc::sock_extended_err,
     peer: SocketAddr,
+    reporter: Option<IpAddr>,
     data: &[u8; QUOTE_LEN],
     quoted_len: usize,
 ) -> QueuedError {
+    if let Some(what) = unreachable(ee.ee_origin, ee.ee_type, ee.ee_code) {
+        return QueuedError::Unreachable(Unreachable {
+            peer,
+            reporter,
+            what,
+            quoted: *data,
+            quoted_len,
+        });
+    }
     let origin = match (ee.ee_origin, ee.ee_type, ee.ee_code) {
         // Destination unreachable, fragmentation needed and DF set.
         (SO_EE_ORIGIN_ICMP, 3, 4) | (SO_EE_ORIGIN_ICMP6, 2, 0) => TooBigOrigin::Icmp,

@@ -192,6 +192,13 @@ impl InboundWorker {
                     self.link.stats.pmtu_reports.fetch_add(1, Ordering::Relaxed);
                     let _ = self.link.to_control.send(WorkerMsg::TooBig(r));
                 }
+                Ok(Some(QueuedError::Unreachable(u))) => {
+                    // Raw ESP quotes only ESP: nothing the control task reads.
+                    if let InSocket::Udp(..) = &self.socks[i] {
+                        let from = crate::runtime::supervisor::liveness::QuoteFrom::Udp4500;
+                        let _ = self.link.to_control.send(WorkerMsg::Unreachable(u, from));
+                    }
+                }
                 Ok(Some(QueuedError::Other)) => {}
                 Ok(None) | Err(_) => return,
             }

@@ -174,6 +174,12 @@ pub enum WorkerMsg {
     /// The kernel reported a datagram to a peer too big for the path (ICMP, or the
     /// outgoing device): the control task decides whether to believe it.
     TooBig(TooBig),
+    /// An ICMP destination unreachable about a datagram we sent, and the socket
+    /// whose error queue held it.
+    Unreachable(
+        esp::io::errqueue::Unreachable,
+        super::supervisor::liveness::QuoteFrom,
+    ),
     /// The outbound worker found the SPI and sequence number an ICMP quoted among
     /// what it sent to `peer`, and applied `path_mtu` to every SA to that peer.
     PathMtuVerified {

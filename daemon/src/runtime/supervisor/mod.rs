@@ -18,6 +18,7 @@
 mod admission;
 mod black_hole;
 mod commands;
+pub mod liveness;
 pub mod path_mtu;
 mod path_search;
 mod reload;
@@ -293,6 +294,7 @@ impl Supervisor {
             WorkerMsg::Usage(reports) => self.usage(&reports),
             WorkerMsg::Trap { conn } => self.trap_fired(&conn),
             WorkerMsg::TooBig(r) => self.too_big(&r),
+            WorkerMsg::Unreachable(u, from) => self.unreachable(&u, from),
             WorkerMsg::PathMtuVerified { peer, path_mtu } => {
                 self.path_mtu_learned(peer, path_mtu, path_mtu::PathMtuSource::Icmp);
             }

@@ -211,10 +211,12 @@ impl Supervisor {
         }
     }
 
-    /// Tunnels that send large packets and hear nothing back ([`BlackHoleWatch`])
-    /// get a path MTU search toward their peer.
+    /// Tunnels that send and hear nothing back ([`BlackHoleWatch`]) get a liveness
+    /// check of their peer (any packets) and a path MTU search toward it (large
+    /// packets).
     pub(super) fn watch_black_holes(&mut self, now: Instant) {
         let mut due = Vec::new();
+        let mut checks = Vec::new();
         for (spi_out, peer, t) in self.book.tunnels() {
             let Some((spi_in, _)) = self.pairs.pair_of(Direction::Outbound, spi_out) else {
                 continue;
@@ -226,10 +228,17 @@ impl Supervisor {
                 out_bytes: out.bytes,
                 in_packets: inbound.packets,
             };
+            let d = self.black_holes.observe(spi_out, peer, sample, now);
+            if d.liveness_check {
+                checks.push(peer);
+            }
             // Probes share the outer path of ESP only in UDP (see maybe_search_path).
-            if self.black_holes.observe(spi_out, peer, sample, now) && t.udp() {
+            if d.path_search && t.udp() {
                 due.push(peer);
             }
+        }
+        for peer in checks {
+            self.check_liveness(peer, now);
         }
         let book = &self.book;
         self.black_holes.retain(|spi| book.tunnel(spi).is_some());
@@ -287,7 +296,7 @@ impl Supervisor {
     }
 
     /// An established IKE SA to `peer`.
-    fn ike_sa_to(&self, peer: IpAddr) -> Option<IkeSaId> {
+    pub(super) fn ike_sa_to(&self, peer: IpAddr) -> Option<IkeSaId> {
         self.endpoint
             .ike_sas()
             .iter()
