@@ -34,6 +34,8 @@ pub struct ConnSpec {
     pub name: String,
     pub local_addr: IpAddr,
     pub remote_addr: IpAddr,
+    /// More peer addresses (or DNS names) after `remote_addr`, tried in order.
+    pub extra_remote_addrs: Vec<String>,
     pub local_id: String,
     pub remote_id: String,
     pub psk: String,
@@ -104,6 +106,7 @@ impl ConnSpec {
             name: "lab".to_owned(),
             local_addr: sites.outer_a,
             remote_addr: sites.outer_b,
+            extra_remote_addrs: Vec::new(),
             local_id: sites.outer_a.to_string(),
             remote_id: sites.outer_b.to_string(),
             psk: TEST_PSK.to_owned(),
@@ -135,6 +138,7 @@ impl ConnSpec {
         Self {
             local_addr: self.remote_addr,
             remote_addr: self.local_addr,
+            extra_remote_addrs: Vec::new(),
             local_id: self.remote_id.clone(),
             remote_id: self.local_id.clone(),
             children: self
@@ -166,6 +170,13 @@ impl ConnSpec {
             c.start_action = a;
         }
         self
+    }
+
+    /// `remote_addr` and the extra ones, in order.
+    pub fn remote_addrs(&self) -> Vec<String> {
+        let mut v = vec![self.remote_addr.to_string()];
+        v.extend(self.extra_remote_addrs.iter().cloned());
+        v
     }
 
     pub fn child(&self) -> &ChildSpec {

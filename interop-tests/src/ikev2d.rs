@@ -51,6 +51,8 @@ pub struct Ikev2dConfig {
     pub daemon_lines: Vec<String>,
     /// TOML appended at the end (extra connections and secrets).
     pub tail: String,
+    /// Extra `key = value` lines for a connection's table: (connection, line).
+    pub conn_lines: Vec<(String, String)>,
     /// `allowed_peers`: addresses or CIDRs that may talk IKE at all (empty: no limit).
     pub allowed_peers: Vec<String>,
     /// `[control] viewer_group`.
@@ -77,6 +79,7 @@ impl Ikev2dConfig {
             alert_command: None,
             daemon_lines: Vec::new(),
             tail: String::new(),
+            conn_lines: Vec::new(),
             allowed_peers: Vec::new(),
             viewer_group: None,
             metrics: None,
@@ -139,7 +142,10 @@ impl Ikev2dConfig {
             let base = format!("connections.{}", c.name);
             let _ = writeln!(s, "\n[{base}]");
             let _ = writeln!(s, "local_addrs = [{}]", q(&c.local_addr.to_string()));
-            let _ = writeln!(s, "remote_addrs = [{}]", q(&c.remote_addr.to_string()));
+            let _ = writeln!(s, "remote_addrs = {}", list(&c.remote_addrs()));
+            for (_, line) in self.conn_lines.iter().filter(|(n, _)| *n == c.name) {
+                let _ = writeln!(s, "{line}");
+            }
             let _ = writeln!(s, "proposals = {}", list(&c.proposals));
             if let Some(t) = &c.rekey_time {
                 let _ = writeln!(s, "rekey_time = {}", q(t));
@@ -225,6 +231,8 @@ pub struct Ikev2d {
     socket: PathBuf,
     proc: Proc,
     stopped: Option<(ExitStatus, bool)>,
+    /// Killed on purpose ([`Ikev2d::kill`]): no clean exit expected.
+    killed: bool,
     /// Break-glass halves by connection, from `rotate`.
     halves: Vec<(String, (String, String))>,
 }
@@ -297,6 +305,7 @@ impl Ikev2d {
             socket,
             proc,
             stopped: None,
+            killed: false,
             halves,
         };
         let ready = cmd::wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
@@ -498,6 +507,16 @@ impl Ikev2d {
         s
     }
 
+    /// SIGKILL: ikev2d dies without deleting its SAs (a crashed or rebooted peer).
+    pub fn kill(&mut self) {
+        if self.stopped.is_some() {
+            return;
+        }
+        self.proc.signal(nix::sys::signal::Signal::SIGKILL);
+        self.stopped = Some(self.proc.stop(STOP_GRACE));
+        self.killed = true;
+    }
+
     /// Stop and panic (with the log) unless it exited 0 by itself after SIGTERM.
     #[track_caller]
     pub fn stop_clean(&mut self) {
@@ -525,7 +544,7 @@ impl Drop for Ikev2d {
             if let Some(d) = self.dir.take() {
                 eprintln!("ikev2d files kept in {}", d.keep().display());
             }
-        } else {
+        } else if !self.killed {
             self.stop_clean();
         }
     }

@@ -39,4 +39,4 @@ pub use ikev2d::{Ikev2d, Ikev2dConfig};
 pub use netns::Netns;
 pub use ping::{ping, ping_until};
 pub use strongswan::{Charon, CharonOptions};
-pub use topology::{NatPair, Pair, RoutedPair};
+pub use topology::{NatPair, Pair, RoutedPair, TwoGateways};

@@ -55,3 +55,82 @@ mod tests {
         assert_eq!(parse_received("garbage"), None);
     }
 }
+
+/// A `ping -D` running in the background (every `interval`), whose replies are read
+/// back with their times: the traffic gap of a failover is the longest time between
+/// two replies.
+#[derive(Debug)]
+pub struct PingStream {
+    proc: crate::proc::Proc,
+}
+
+impl PingStream {
+    /// Starts pinging `dst` from `src` every `interval` (for at most 10 minutes).
+    pub fn start(
+        ns: &Netns,
+        src: IpAddr,
+        dst: IpAddr,
+        interval: Duration,
+        log: &std::path::Path,
+    ) -> Self {
+        let (src, dst) = (src.to_string(), dst.to_string());
+        let i = format!("{:.3}", interval.as_secs_f64());
+        let proc = ns.spawn(
+            "ping",
+            &[
+                "ping", "-n", "-D", "-i", &i, "-W", "1", "-w", "600", "-I", &src, &dst,
+            ],
+            log,
+        );
+        Self { proc }
+    }
+
+    /// The Unix times of the replies so far.
+    pub fn replies(&self) -> Vec<f64> {
+        reply_times(&self.proc.log())
+    }
+
+    /// Stops the ping.
+    pub fn stop(&mut self) {
+        self.proc.stop(Duration::from_secs(2));
+    }
+}
+
+/// `[1765120000.123456] 64 bytes from 10.2.0.1: icmp_seq=1 ttl=64 time=0.5 ms` → the
+/// time, for every reply line.
+pub fn reply_times(out: &str) -> Vec<f64> {
+    out.lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| l.strip_prefix('[')?.split(']').next()?.parse().ok())
+        .collect()
+}
+
+/// The longest time between two consecutive replies after `after` (Unix time), and
+/// when it started: the traffic gap of whatever happened in between.
+pub fn longest_gap(replies: &[f64], after: f64) -> Option<(f64, f64)> {
+    replies
+        .windows(2)
+        .filter(|w| w[1] >= after)
+        .map(|w| (w[1] - w[0], w[0]))
+        .max_by(|x, y| x.0.total_cmp(&y.0))
+}
+
+#[cfg(test)]
+mod stream_tests {
+    use super::*;
+
+    #[test]
+    fn reply_times_and_gaps() {
+        let out = "PING 10.2.0.1 (10.2.0.1) from 10.1.0.1 : 56(84) bytes of data.\n\
+                   [100.000000] 64 bytes from 10.2.0.1: icmp_seq=1 ttl=64 time=0.5 ms\n\
+                   [100.100000] 64 bytes from 10.2.0.1: icmp_seq=2 ttl=64 time=0.5 ms\n\
+                   [100.200000] From 10.1.0.1 icmp_seq=3 Destination Host Unreachable\n\
+                   [104.300000] 64 bytes from 10.2.0.1: icmp_seq=40 ttl=64 time=0.5 ms\n\
+                   [104.400000] 64 bytes from 10.2.0.1: icmp_seq=41 ttl=64 time=0.5 ms\n";
+        let t = reply_times(out);
+        assert_eq!(t, vec![100.0, 100.1, 104.3, 104.4]);
+        let (gap, from) = longest_gap(&t, 100.05).expect("gap");
+        assert!((gap - 4.2).abs() < 1e-6 && (from - 100.1).abs() < 1e-6);
+        assert_eq!(longest_gap(&t[..1], 0.0), None);
+    }
+}

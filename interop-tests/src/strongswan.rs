@@ -259,7 +259,7 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
         let _ = writeln!(s, "\t{} {{", c.name);
         let _ = writeln!(s, "\t\tversion = 2");
         let _ = writeln!(s, "\t\tlocal_addrs = {}", c.local_addr);
-        let _ = writeln!(s, "\t\tremote_addrs = {}", c.remote_addr);
+        let _ = writeln!(s, "\t\tremote_addrs = {}", c.remote_addrs().join(", "));
         let _ = writeln!(s, "\t\tproposals = {}", c.proposals.join(","));
         if let Some(t) = &c.rekey_time {
             let _ = writeln!(s, "\t\trekey_time = {t}");

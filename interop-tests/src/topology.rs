@@ -333,3 +333,84 @@ impl Default for RoutedPair {
         Self::new()
     }
 }
+
+/// One site (A) and two gateways of the far site (B1 primary, B2 standby) that both
+/// serve 10.2.0.0/24 (each has 10.2.0.1 on `lo`), through a router R
+/// ([`TwoGateways`]):
+///
+/// ```text
+/// netns A              netns R                        netns B1 / netns B2
+/// lo 10.1.0.1/24       veth0 192.0.2.254/24           B1 veth0 198.51.100.2/24, lo 10.2.0.1/24
+/// veth0 192.0.2.1 <--> veth1 198.51.100.1/24  <---->  B2 veth0 203.0.113.2/24, lo 10.2.0.1/24
+/// default via R        veth2 203.0.113.1/24   <---->
+/// ```
+#[derive(Debug)]
+pub struct TwoGateways {
+    pub a: Netns,
+    pub router: Netns,
+    pub b1: Netns,
+    pub b2: Netns,
+}
+
+pub const GATEWAY_1: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2));
+pub const GATEWAY_2: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+
+impl TwoGateways {
+    #[track_caller]
+    pub fn new() -> Self {
+        let a = Netns::new("a");
+        let router = Netns::new("r");
+        let b1 = Netns::new("b1");
+        let b2 = Netns::new("b2");
+        veth(&a, VETH, &router, "veth0");
+        veth(&router, "veth1", &b1, VETH);
+        veth(&router, "veth2", &b2, VETH);
+        a.add_addr(VETH, "192.0.2.1/24");
+        a.add_addr("lo", "10.1.0.1/24");
+        a.run_ok(&["ip", "route", "add", "default", "via", "192.0.2.254"]);
+        router.add_addr("veth0", "192.0.2.254/24");
+        router.add_addr("veth1", "198.51.100.1/24");
+        router.add_addr("veth2", "203.0.113.1/24");
+        router.run_ok(&["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+        for (b, addr, via) in [
+            (&b1, "198.51.100.2/24", "198.51.100.1"),
+            (&b2, "203.0.113.2/24", "203.0.113.1"),
+        ] {
+            b.add_addr(VETH, addr);
+            b.add_addr("lo", "10.2.0.1/24");
+            b.run_ok(&["ip", "route", "add", "default", "via", via]);
+        }
+        for gw in [GATEWAY_1, GATEWAY_2] {
+            assert!(
+                a.reachable(gw, Duration::from_secs(5)),
+                "{} cannot reach gateway {gw} through {}",
+                a.name(),
+                router.name()
+            );
+        }
+        Self { a, router, b1, b2 }
+    }
+
+    /// The namespace of gateway 1 or 2.
+    pub fn gateway(&self, n: u8) -> &Netns {
+        if n == 1 { &self.b1 } else { &self.b2 }
+    }
+
+    /// The router silently drops everything to and from gateway `n` (a dead link
+    /// or host without any ICMP), or forwards it again (`cut = false`).
+    #[track_caller]
+    pub fn silence(&self, n: u8, cut: bool) {
+        let gw = if n == 1 { GATEWAY_1 } else { GATEWAY_2 }.to_string();
+        let op = if cut { "-I" } else { "-D" };
+        for dir in ["-d", "-s"] {
+            self.router
+                .run_ok(&["iptables", op, "FORWARD", dir, &gw, "-j", "DROP"]);
+        }
+    }
+}
+
+impl Default for TwoGateways {
+    fn default() -> Self {
+        Self::new()
+    }
+}

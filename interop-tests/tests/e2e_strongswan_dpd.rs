@@ -64,9 +64,32 @@ fn dpd_restart_after_strongswan_dies() {
         charon.logs_tail(40)
     );
 
-    // strongSwan crashes and restarts without state.
+    // strongSwan crashes: ikev2d declares it dead within dpd_delay + dpd_timeout
+    // (default 5 x dpd_delay = 10 s), then restarts without state.
     charon.kill();
     drop(charon);
+    let killed = std::time::Instant::now();
+    let left = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        ikev2d
+            .conn_status("lab")
+            .filter(|c| c["ike_sa"]["spi_i"] != first["ike_sa"]["spi_i"])
+            .map(|_| killed.elapsed())
+    });
+    let left = left.unwrap_or_else(|| {
+        panic!(
+            "the dead peer's IKE SA was still there 30 s after SIGKILL\n{}",
+            ikev2d.log_tail(30)
+        )
+    });
+    assert!(
+        left <= Duration::from_secs(2 + 10 + 2),
+        "dead peer noticed after {left:?}, bound dpd_delay 2 s + dpd_timeout 10 s"
+    );
+    assert!(
+        ikev2d.log().contains("INFORMATIONAL with 192.0.2.2"),
+        "{}",
+        ikev2d.log_tail(30)
+    );
     let charon = Charon::start(&net.b, &[theirs]);
     // ikev2d: DPD request unanswered (the new charon knows no such SA) -> dead peer ->
     // restart -> a new IKE SA with the new charon.

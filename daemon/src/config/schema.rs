@@ -161,7 +161,6 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "post-quantum preshared keys are not supported",
     ),
     ("unique", "only the default uniqueness policy is supported"),
-    ("dpd_timeout", "dpd_timeout is IKEv1-only in strongSwan"),
     ("mediation", "IKE mediation is not supported"),
     ("mediated_by", "IKE mediation is not supported"),
     ("mediation_peer", "IKE mediation is not supported"),

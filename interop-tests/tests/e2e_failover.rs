@@ -1,0 +1,227 @@
+//! Failover between two gateways of the far site (issue 16): ikev2d in A has
+//! `remote_addrs = [gateway 1, gateway 2]`; both gateways serve 10.2.0.0/24 under one
+//! identity ([`TwoGateways`]). The active gateway dies (its IKE daemon killed with
+//! SIGKILL, or its link silently cut), pings from 10.1.0.1 to 10.2.0.1 run all the
+//! time, and the traffic gap is measured from the ping replies: the time from the
+//! last reply through the dead gateway to the first through the other one.
+//!
+//! Run against strongSwan gateways and against ikev2d gateways.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use interop_tests::cmd::wait_for;
+use interop_tests::ping::{PingStream, longest_gap};
+use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
+use interop_tests::topology::{GATEWAY_1, GATEWAY_2, INNER_A, INNER_B};
+use interop_tests::{Charon, ConnSpec, Ikev2d, Ikev2dConfig, TimeBound, TwoGateways, require};
+use serde_json::Value;
+
+const ID_B: &str = "gw.site-b.example";
+
+/// A's connection: gateway 1, then gateway 2; DPD every 3 s, bounded at 5 s, and
+/// `dpd_action = restart`, as docs/failover.md recommends.
+fn site_a() -> (ConnSpec, Ikev2dConfig) {
+    let mut c = ConnSpec::site_a();
+    c.remote_addr = GATEWAY_1;
+    c.extra_remote_addrs = vec![GATEWAY_2.to_string()];
+    c.remote_id = ID_B.to_owned();
+    c.dpd_delay = Some("3s".to_owned());
+    c.children[0].dpd_action = Some("restart".to_owned());
+    let mut cfg = Ikev2dConfig::new(vec![c.clone()]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    cfg.retransmit_tries = Some(3);
+    cfg.conn_lines = vec![
+        ("lab".to_owned(), "dpd_timeout = \"5s\"".to_owned()),
+        ("lab".to_owned(), "keyingtries = 0".to_owned()),
+    ];
+    (c, cfg)
+}
+
+/// Gateway `n`'s side of the tunnel: its own address, the shared identity, passive.
+fn gateway(a: &ConnSpec, n: u8) -> ConnSpec {
+    let mut g = a.mirrored();
+    g.extra_remote_addrs.clear();
+    g.local_addr = if n == 1 { GATEWAY_1 } else { GATEWAY_2 };
+    g.dpd_delay = None;
+    g
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The peer address ikev2d's established IKE SA of `lab` uses, if any.
+fn peer_in_use(ikev2d: &Ikev2d) -> Option<String> {
+    let c = ikev2d.conn_status("lab")?;
+    if !interop_tests::ikev2d::is_established(&c) {
+        return None;
+    }
+    let remote = c["ike_sa"]["remote"].as_str()?;
+    Some(remote.rsplit_once(':')?.0.to_owned())
+}
+
+/// Waits until ikev2d uses gateway `to` and pings get through it again; returns the
+/// traffic gap (seconds) since `since` (Unix time).
+#[track_caller]
+fn wait_failover(ikev2d: &Ikev2d, ping: &PingStream, to: &str, since: f64, what: &str) -> f64 {
+    let moved = wait_for(Duration::from_secs(60), Duration::from_millis(100), || {
+        (peer_in_use(ikev2d).as_deref() == Some(to)).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "{what}: ikev2d did not move to {to} within 60 s: {:?}\n{}",
+        ikev2d.conn_status("lab"),
+        ikev2d.log_tail(40)
+    );
+    let through = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        let r = ping.replies();
+        (r.iter().filter(|t| **t > since).count() >= 5).then_some(r)
+    });
+    let replies = through.unwrap_or_else(|| {
+        panic!(
+            "{what}: no pings through {to} after the failover\n{}",
+            ikev2d.log_tail(40)
+        )
+    });
+    let (gap, from) = longest_gap(&replies, since).expect("replies around the failure");
+    eprintln!("{what}: traffic gap {gap:.2} s (last reply before it at {from:.2})");
+    gap
+}
+
+/// Checks status: gateway `to` in use, the other one's last result a failure, and
+/// `failovers` as expected; the log names the failover.
+#[track_caller]
+fn check_status(ikev2d: &Ikev2d, to: &str, from: &str, failovers: u64) {
+    let c: Value = ikev2d.conn_status("lab").expect("status");
+    let remotes = c["remotes"].as_array().expect("remotes listed").clone();
+    assert_eq!(remotes.len(), 2, "{c}");
+    let entry = |a: &str| {
+        remotes
+            .iter()
+            .find(|r| r["addr"] == a)
+            .cloned()
+            .unwrap_or_else(|| panic!("{a} not in {remotes:?}"))
+    };
+    assert_eq!(entry(to)["in_use"], true, "{c}");
+    assert_eq!(entry(to)["last_result"], "established", "{c}");
+    let old = entry(from);
+    assert_eq!(old["in_use"], false, "{c}");
+    assert!(
+        old["last_result"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("failed")),
+        "{c}"
+    );
+    assert_eq!(c["failovers"], failovers, "{c}");
+    let line = format!("stopped answering (DPD), now using {to} after");
+    assert!(
+        ikev2d.log().contains(&line),
+        "no '{line}' in the log\n{}",
+        ikev2d.log_tail(40)
+    );
+}
+
+/// A's side up through gateway 1 with pings running.
+#[track_caller]
+fn start_a(net: &TwoGateways, cfg: &Ikev2dConfig, log: &Path) -> (Ikev2d, PingStream) {
+    let ikev2d = Ikev2d::start(&net.a, cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(20));
+    assert!(up.ok(), "up: {up}\n{}", ikev2d.log_tail(30));
+    assert_eq!(peer_in_use(&ikev2d).as_deref(), Some("198.51.100.2"));
+    let ping = PingStream::start(&net.a, INNER_A, INNER_B, Duration::from_millis(100), log);
+    let first = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        (ping.replies().len() >= 5).then_some(())
+    });
+    assert!(
+        first.is_some(),
+        "no pings through gateway 1\n{}",
+        ikev2d.log_tail(30)
+    );
+    (ikev2d, ping)
+}
+
+#[test]
+fn failover_between_two_strongswan_gateways() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::alone(
+        "failover_between_two_strongswan_gateways",
+        Duration::from_secs(240),
+    );
+    let net = TwoGateways::new();
+    let (conn, cfg) = site_a();
+    let mut gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+    let gw2 = Charon::start(&net.b2, &[gateway(&conn, 2)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+
+    // Gateway 1's charon dies (its host answers UDP with ICMP port unreachable).
+    let t = unix_now();
+    gw1.kill();
+    drop(gw1);
+    let gap_kill = wait_failover(&ikev2d, &ping, "203.0.113.2", t, "charon killed");
+    check_status(&ikev2d, "203.0.113.2", "198.51.100.2", 1);
+    gw2.wait_established("lab", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gw2.list_sas().len(), 1, "{}", gw2.list_sas_text());
+
+    // Gateway 1 comes back (no state); gateway 2's link goes silent (no ICMP): the
+    // restart starts from the top of the list and gets gateway 1 at once.
+    let gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+    let t = unix_now();
+    net.silence(2, true);
+    let gap_silent = wait_failover(&ikev2d, &ping, "198.51.100.2", t, "gateway 2 silenced");
+    check_status(&ikev2d, "198.51.100.2", "203.0.113.2", 2);
+    assert_eq!(gw1.list_sas().len(), 1, "{}", gw1.list_sas_text());
+    ping.stop();
+
+    // Detection (2-3 s of silence, then a liveness check) + dpd_timeout (5 s) + the
+    // new IKE SA: well inside 15 s; without the fast path it would be dpd_delay +
+    // the whole retransmission budget.
+    for (what, gap) in [("killed", gap_kill), ("silenced", gap_silent)] {
+        assert!(gap < 15.0, "{what}: traffic gap {gap:.1} s");
+    }
+}
+
+#[test]
+fn failover_between_two_ikev2d_gateways() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::alone(
+        "failover_between_two_ikev2d_gateways",
+        Duration::from_secs(240),
+    );
+    let net = TwoGateways::new();
+    let (conn, cfg) = site_a();
+    let gw_cfg = |n: u8| Ikev2dConfig::new(vec![gateway(&conn, n)]);
+    let mut gw1 = Ikev2d::start(&net.b1, &gw_cfg(1));
+    let gw2 = Ikev2d::start(&net.b2, &gw_cfg(2));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+
+    let t = unix_now();
+    gw1.kill();
+    let gap_kill = wait_failover(&ikev2d, &ping, "203.0.113.2", t, "ikev2d killed");
+    check_status(&ikev2d, "203.0.113.2", "198.51.100.2", 1);
+    gw2.wait_established("lab", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    drop(gw1);
+    let gw1 = Ikev2d::start(&net.b1, &gw_cfg(1));
+    let t = unix_now();
+    net.silence(2, true);
+    let gap_silent = wait_failover(&ikev2d, &ping, "198.51.100.2", t, "gateway 2 silenced");
+    check_status(&ikev2d, "198.51.100.2", "203.0.113.2", 2);
+    gw1.wait_established("lab", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    ping.stop();
+    for (what, gap) in [("killed", gap_kill), ("silenced", gap_silent)] {
+        assert!(gap < 15.0, "{what}: traffic gap {gap:.1} s");
+    }
+}
