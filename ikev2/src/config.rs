@@ -203,6 +203,11 @@ pub struct ConnectionConfig {
     /// as responder the connection matches a peer inside one of them; an initiator
     /// needs an address in `remote_addrs`, a range alone cannot be initiated to.
     pub remote_ranges: Vec<(IpAddr, u8)>,
+    /// When a DNS name is among the peer's addresses: all of them in configured
+    /// order (the initiator's candidate list, names resolved at each initiation:
+    /// [`Event::Resolve`](crate::event::Event::Resolve)); `remote_addrs` then holds
+    /// the literal addresses only. Empty otherwise.
+    pub remote_hosts: Vec<RemoteHost>,
     pub local_port: u16,
     pub remote_port: u16,
     /// Our identity; [`Identity::Any`] means our IP address (strongSwan's default).
@@ -251,6 +256,15 @@ pub struct ConnectionConfig {
 
 /// What happens when a liveness check (or any exchange) times out, or the IKE SA
 /// reaches its hard lifetime without a successful rekey (swanctl.conf `dpd_action`).
+/// One entry of a connection's peer addresses as the initiator walks them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteHost {
+    Addr(IpAddr),
+    /// A DNS name: every address it resolves to is a candidate, in the resolver's
+    /// order.
+    Name(String),
+}
+
 /// `Restart` and `Trap` also mean "keep this connection up": a CHILD SA that reaches
 /// its hard lifetime is created again in the same IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -292,6 +306,7 @@ impl ConnectionConfig {
             name: name.into(),
             local_addrs: Vec::new(),
             remote_addrs: Vec::new(),
+            remote_hosts: Vec::new(),
             remote_ranges: Vec::new(),
             local_port: IKE_PORT,
             remote_port: IKE_PORT,
@@ -317,7 +332,12 @@ impl ConnectionConfig {
     /// How well this connection's addresses fit a datagram between `local` and
     /// `remote`: `None` if they exclude it, higher is better (an explicit address
     /// beats a range, which beats "any").
-    pub(crate) fn address_match(&self, local: IpAddr, remote: IpAddr) -> Option<u8> {
+    pub(crate) fn address_match(
+        &self,
+        local: IpAddr,
+        remote: IpAddr,
+        resolved: &[IpAddr],
+    ) -> Option<u8> {
         let local_score = if self.local_addrs.is_empty() {
             0
         } else if self.local_addrs.iter().any(|x| same_ip(*x, local)) {
@@ -325,9 +345,16 @@ impl ConnectionConfig {
         } else {
             return None;
         };
-        let remote_score = if self.remote_addrs.is_empty() && self.remote_ranges.is_empty() {
+        let anyone =
+            self.remote_addrs.is_empty() && self.remote_ranges.is_empty() && !self.has_names();
+        let remote_score = if anyone {
             0
-        } else if self.remote_addrs.iter().any(|x| same_ip(*x, remote)) {
+        } else if self
+            .remote_addrs
+            .iter()
+            .chain(resolved)
+            .any(|x| same_ip(*x, remote))
+        {
             2
         } else if self
             .remote_ranges
@@ -339,6 +366,24 @@ impl ConnectionConfig {
             return None;
         };
         Some(local_score + remote_score)
+    }
+
+    /// Whether DNS names are among the peer's addresses.
+    pub fn has_names(&self) -> bool {
+        self.remote_hosts
+            .iter()
+            .any(|h| matches!(h, RemoteHost::Name(_)))
+    }
+
+    /// The DNS names among the peer's addresses, in order.
+    pub fn remote_names(&self) -> Vec<String> {
+        self.remote_hosts
+            .iter()
+            .filter_map(|h| match h {
+                RemoteHost::Name(n) => Some(n.clone()),
+                RemoteHost::Addr(_) => None,
+            })
+            .collect()
     }
 
     /// The identity we present from `local`: the configured one, or the address.

@@ -10,7 +10,7 @@
 //! terminate, rekey, reload) and the outputs are here. Nothing a peer sends can make
 //! it panic, and nothing unauthenticated can take down an established SA.
 
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,11 +19,10 @@ use rand_core::RngCore;
 
 use crate::config::{ConnectionConfig, EndpointConfig};
 use crate::cookie::CookieGenerator;
-use crate::crypto::proposal;
 use crate::error::CommandError;
 use crate::event::{DownReason, Event, IkeSaId, UsageReport};
 use crate::exchange::Task;
-use crate::exchange::ike_init::{IkeInit, InitKey};
+use crate::exchange::ike_init::InitKey;
 use crate::exchange::informational::Informational;
 use crate::exchange::refusal::Refusal;
 use crate::ike_sa::ctx::{Ctx, Shared, Transmit};
@@ -34,6 +33,7 @@ use crate::wire::{ErrorKind, ExchangeType, Header, HeaderRepr, IkeSpi};
 
 mod admission;
 mod failover;
+mod initiate;
 mod settle;
 #[cfg(test)]
 mod test_hooks;
@@ -58,6 +58,9 @@ pub struct Endpoint {
     /// Made at the first IKE_SA_INIT request (it needs a time).
     cookies: Option<CookieGenerator>,
     next_id: u64,
+    /// The last answer for each DNS name among the connections' peer addresses
+    /// (what a responder matches peers against).
+    dns: HashMap<String, Vec<IpAddr>>,
 }
 
 impl Endpoint {
@@ -78,6 +81,7 @@ impl Endpoint {
             half_open_by_ip: HashMap::new(),
             cookies: None,
             next_id: 1,
+            dns: HashMap::new(),
         }
     }
 
@@ -150,12 +154,19 @@ impl Endpoint {
         for id in ids {
             self.terminate_sa(now, id);
         }
-        let conns = &self.conns;
+        let known: Vec<(String, Vec<IpAddr>)> = self
+            .conns
+            .iter()
+            .map(|c| {
+                let addrs = self.candidates(c).into_iter().map(|(a, _)| a).collect();
+                (c.name.clone(), addrs)
+            })
+            .collect();
         self.sh.remotes.retain(|name| {
-            conns
+            known
                 .iter()
-                .find(|c| c.name == name)
-                .map(|c| c.remote_addrs.clone())
+                .find(|(n, _)| n == name)
+                .map(|(_, a)| a.clone())
         });
         // Deadlines depend on endpoint-wide settings (half-open and reassembly
         // timeouts, keepalives) that may have changed.
@@ -309,67 +320,6 @@ impl Endpoint {
         self.refresh_timer(id);
         self.handle_timeout(now);
         self.settle(now, id);
-    }
-
-    /// Starts an IKE SA for connection `conn` (with all its children: the first in
-    /// IKE_AUTH, the others with CREATE_CHILD_SA), to the first of its
-    /// `remote_addrs`; if that one does not answer, the next ones are tried in turn.
-    pub fn initiate(&mut self, now: Instant, conn: &str) -> Result<IkeSaId, CommandError> {
-        self.initiate_to(now, conn, 0, None)
-    }
-
-    /// [`Self::initiate`] to `remote_addrs[candidate]`; `quick`: see
-    /// `IkeSa::short_budget`.
-    pub(crate) fn initiate_to(
-        &mut self,
-        now: Instant,
-        conn: &str,
-        candidate: usize,
-        quick: Option<IpAddr>,
-    ) -> Result<IkeSaId, CommandError> {
-        let c = self
-            .conns
-            .iter()
-            .find(|c| c.name == conn)
-            .cloned()
-            .ok_or_else(|| CommandError::UnknownConnection(conn.to_owned()))?;
-        let remote_ip = *c
-            .remote_addrs
-            .get(candidate)
-            .ok_or_else(|| CommandError::NoRemoteAddress(conn.to_owned()))?;
-        if c.local_addrs.is_empty() && c.local_id.is_any() {
-            return Err(CommandError::NoLocalIdentity(conn.to_owned()));
-        }
-        let group = proposal::first_dh_group(&c.proposals)
-            .ok_or_else(|| CommandError::NoDhGroup(conn.to_owned()))?;
-        let local_ip = c.local_addrs.first().copied().unwrap_or(match remote_ip {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
-        });
-        let local = SocketAddr::new(local_ip, c.local_port);
-        let remote = SocketAddr::new(remote_ip, c.remote_port);
-        let spi_i = self.new_ike_spi();
-        let id = self.new_id();
-        let mut sa = IkeSa::new(id, c.clone(), true, spi_i, IkeSpi::ZERO, local, remote, now);
-        sa.candidate = candidate;
-        sa.quick = quick;
-        sa.first_contact = !self
-            .sas
-            .values()
-            .any(|s| s.conn.name == c.name && s.is_established());
-        let mut ctx = Ctx {
-            now,
-            config: &self.config,
-            sh: &mut self.sh,
-        };
-        let task =
-            IkeInit::new(&mut ctx, group).map_err(|_| CommandError::NoDhGroup(conn.to_owned()))?;
-        sa.queue.push_back(Task::IkeInit(Box::new(task)));
-        sa.start_next(&mut ctx);
-        self.by_spi.insert(spi_i, id);
-        self.sas.insert(id, Box::new(sa));
-        self.settle(now, id);
-        Ok(id)
     }
 
     /// Deletes every IKE SA of connection `conn` (an established one with a Delete

@@ -125,6 +125,8 @@ pub enum Cause {
     Childless(&'static str),
     /// The responder half-open SA got no IKE_AUTH in time.
     HalfOpenTimeout { remote: SocketAddr },
+    /// A DNS name among the peer's addresses gave no address.
+    Unresolved { name: String, error: String },
     /// An ICMP error quoting our request came back: `what` (port or host
     /// unreachable, administratively prohibited) from `reporter`.
     Unreachable {
@@ -275,6 +277,11 @@ impl fmt::Display for Cause {
                 f,
                 "no IKE_AUTH from {remote} after IKE_SA_INIT: UDP 4500 blocked, fragments \
                  dropped, or peer gave up"
+            ),
+            Cause::Unresolved { name, error } => write!(
+                f,
+                "cannot resolve {name}: {error} (check the name and the resolver in \
+                 /etc/resolv.conf)"
             ),
             Cause::Unreachable {
                 remote,

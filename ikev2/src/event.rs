@@ -54,10 +54,20 @@ pub enum Event {
     Failed(Failure),
     /// A path MTU probe ([`crate::Endpoint::probe_path_mtu`]) completed.
     PathProbed(PathProbed),
+    /// Resolve these DNS names of connection `conn` now (an initiation waits for
+    /// them) and pass the answers to [`crate::Endpoint::resolved`].
+    Resolve {
+        conn: String,
+        names: Vec<String>,
+    },
     /// A connection whose peer stopped answering is up again: with another of its
     /// `remote_addrs` (a failover) or with the same one.
     Reconnected(crate::remotes::Reconnected),
 }
+
+/// What the resolver said about one DNS name (for
+/// [`crate::Endpoint::resolved`]): its addresses, or why there are none.
+pub type DnsAnswer = (String, Result<Vec<core::net::IpAddr>, String>);
 
 /// An IKE SA is established (IKE_AUTH completed and verified).
 #[derive(Debug, Clone)]

@@ -33,6 +33,8 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteStatus {
     pub addr: IpAddr,
+    /// The DNS name it was resolved from, if it was.
+    pub name: Option<String>,
     /// When and how the last attempt with it ended; `None` if never tried.
     pub last: Option<(Instant, Outcome)>,
 }
@@ -168,6 +170,7 @@ impl RemoteLog {
             .iter()
             .map(|a| RemoteStatus {
                 addr: *a,
+                name: None,
                 last: c.and_then(|c| c.last.get(a).cloned()),
             })
             .collect()

@@ -130,18 +130,37 @@ fn remote_ranges_match_as_responder_below_exact_addresses() {
     let mut range = ConnectionConfig::new("range");
     range.remote_ranges = vec![(ip("198.51.100.0"), 24)];
     let local = ip("192.0.2.1");
-    assert_eq!(range.address_match(local, ip("198.51.100.77")), Some(1));
     assert_eq!(
-        range.address_match(local, ip("::ffff:198.51.100.77")),
+        range.address_match(local, ip("198.51.100.77"), &[]),
         Some(1)
     );
-    assert_eq!(range.address_match(local, ip("198.51.101.1")), None);
-    assert_eq!(range.address_match(local, ip("2001:db8::1")), None);
+    assert_eq!(
+        range.address_match(local, ip("::ffff:198.51.100.77"), &[]),
+        Some(1)
+    );
+    assert_eq!(range.address_match(local, ip("198.51.101.1"), &[]), None);
+    assert_eq!(range.address_match(local, ip("2001:db8::1"), &[]), None);
     let mut exact = ConnectionConfig::new("exact");
     exact.remote_addrs = vec![ip("198.51.100.77")];
-    assert_eq!(exact.address_match(local, ip("198.51.100.77")), Some(2));
+    assert_eq!(
+        exact.address_match(local, ip("198.51.100.77"), &[]),
+        Some(2)
+    );
     let any = ConnectionConfig::new("any");
-    assert_eq!(any.address_match(local, ip("203.0.113.1")), Some(0));
+    assert_eq!(any.address_match(local, ip("203.0.113.1"), &[]), Some(0));
+    // A DNS name matches what it resolved to, and nobody before it resolved.
+    let mut named = ConnectionConfig::new("named");
+    named.remote_hosts = vec![super::RemoteHost::Name("gw.example".into())];
+    assert_eq!(named.address_match(local, ip("203.0.113.1"), &[]), None);
+    let resolved = [ip("203.0.113.1")];
+    assert_eq!(
+        named.address_match(local, ip("203.0.113.1"), &resolved),
+        Some(2)
+    );
+    assert_eq!(
+        named.address_match(local, ip("203.0.113.2"), &resolved),
+        None
+    );
 }
 
 #[test]

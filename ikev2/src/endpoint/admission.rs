@@ -150,7 +150,7 @@ impl Endpoint {
             .conns
             .iter()
             .filter_map(|c| {
-                c.address_match(local.ip(), remote.ip())
+                c.address_match(local.ip(), remote.ip(), &self.resolved_addrs(c))
                     .map(|s| (s, c.clone()))
             })
             .collect();

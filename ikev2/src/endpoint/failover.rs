@@ -11,6 +11,7 @@ use core::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::Endpoint;
+use crate::config::{ConnectionConfig, RemoteHost};
 use crate::error::{Cause, CommandError, Phase};
 use crate::event::IkeSaId;
 use crate::exchange::Task;
@@ -107,13 +108,44 @@ impl Endpoint {
         Ok(due)
     }
 
-    /// Connection `conn`'s configured `remote_addrs` in order, each with its last
-    /// result (established, or why it failed); empty for an unknown connection.
+    /// Connection `conn`'s peer addresses in configured order (a DNS name's as it
+    /// last resolved, with the name), each with its last result (established, or
+    /// why it failed); empty for an unknown connection.
     pub fn remotes(&self, conn: &str) -> Vec<RemoteStatus> {
-        self.conns
-            .iter()
-            .find(|c| c.name == conn)
-            .map(|c| self.sh.remotes.status(conn, &c.remote_addrs))
-            .unwrap_or_default()
+        let Some(c) = self.conns.iter().find(|c| c.name == conn) else {
+            return Vec::new();
+        };
+        let named = self.candidates(c);
+        let addrs: Vec<IpAddr> = named.iter().map(|(a, _)| *a).collect();
+        let mut st = self.sh.remotes.status(conn, &addrs);
+        for (s, (_, name)) in st.iter_mut().zip(named) {
+            s.name = name;
+        }
+        st
+    }
+
+    /// `c`'s peer addresses in configured order, DNS names replaced by their last
+    /// answer, each with the name it came from.
+    pub(super) fn candidates(&self, c: &ConnectionConfig) -> Vec<(IpAddr, Option<String>)> {
+        if !c.has_names() {
+            return c.remote_addrs.iter().map(|a| (*a, None)).collect();
+        }
+        let mut out: Vec<(IpAddr, Option<String>)> = Vec::new();
+        for h in &c.remote_hosts {
+            let entries: Vec<(IpAddr, Option<String>)> = match h {
+                RemoteHost::Addr(a) => vec![(*a, None)],
+                RemoteHost::Name(n) => self
+                    .dns
+                    .get(n)
+                    .map(|v| v.iter().map(|a| (*a, Some(n.clone()))).collect())
+                    .unwrap_or_default(),
+            };
+            for e in entries {
+                if !out.iter().any(|(a, _)| *a == e.0) {
+                    out.push(e);
+                }
+            }
+        }
+        out
     }
 }

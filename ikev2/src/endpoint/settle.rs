@@ -52,14 +52,11 @@ impl Endpoint {
                         continue;
                     }
                     // Errors here were errors at the first initiate too.
-                    if let Ok(id) = self.initiate(now, &conn.name) {
-                        if let Some(sa) = self.sas.get_mut(&id) {
-                            sa.keyingtry = keyingtry;
-                        }
-                    }
+                    let _ = self.begin(now, &conn.name, keyingtry, None);
                 }
                 Action::NextCandidate {
                     conn,
+                    remotes,
                     candidate,
                     keyingtry,
                     quick,
@@ -67,11 +64,7 @@ impl Endpoint {
                     if self.other_sa_of(&conn.name) {
                         continue;
                     }
-                    if let Ok(id) = self.initiate_to(now, &conn.name, candidate, quick) {
-                        if let Some(sa) = self.sas.get_mut(&id) {
-                            sa.keyingtry = keyingtry;
-                        }
-                    }
+                    let _ = self.initiate_to(now, &conn.name, remotes, candidate, keyingtry, quick);
                 }
                 Action::AddSa(mut ghost) => {
                     let gid = self.new_id();
@@ -113,13 +106,9 @@ impl Endpoint {
             DpdAction::Restart => {
                 // From the top of the list (a recovered primary is preferred again),
                 // with one short try at an address that just stopped answering.
-                let quick = self
-                    .sh
-                    .remotes
-                    .take_just_died(name)
-                    .filter(|_| conn.remote_addrs.len() > 1);
+                let quick = self.sh.remotes.take_just_died(name);
                 // Errors here were errors at the first initiate too.
-                let _ = self.initiate_to(now, name, 0, quick);
+                let _ = self.begin(now, name, 0, quick);
             }
             DpdAction::Trap => self.sh.event(Event::Trap {
                 conn: name.to_owned(),

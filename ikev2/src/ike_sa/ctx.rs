@@ -82,6 +82,7 @@ pub(crate) enum Action {
     /// `IkeSa::short_budget`).
     NextCandidate {
         conn: Arc<ConnectionConfig>,
+        remotes: Arc<[IpAddr]>,
         candidate: usize,
         keyingtry: u32,
         quick: Option<IpAddr>,

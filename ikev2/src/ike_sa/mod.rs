@@ -186,8 +186,16 @@ pub(crate) struct IkeSa {
     /// Initiator: earlier tries to set up this connection that got no answer
     /// (`keyingtries`).
     pub keyingtry: u32,
-    /// Initiator: which of the connection's `remote_addrs` this SA talks to.
+    /// Initiator: the peer addresses of this pass (the connection's `remote_addrs`,
+    /// or its addresses and DNS names as resolved for this pass), and which of them
+    /// this SA talks to.
+    pub remotes: Arc<[core::net::IpAddr]>,
     pub candidate: usize,
+    /// Initiator waiting for the connection's DNS names to be resolved (a
+    /// placeholder: nothing sent yet), and when to ask again after no name gave an
+    /// address.
+    pub resolving: bool,
+    pub resolve_again_at: Option<Instant>,
     /// Initiator, first pass over `remote_addrs` after an established SA of the
     /// connection died: the address that stopped answering (see
     /// [`Self::short_budget`]).
@@ -255,7 +263,10 @@ impl IkeSa {
             extra_ghosts: Vec::new(),
             old_deleted: false,
             keyingtry: 0,
+            remotes: Arc::from([]),
             candidate: 0,
+            resolving: false,
+            resolve_again_at: None,
             quick: None,
             child_retries: Vec::new(),
         }
@@ -375,7 +386,7 @@ impl IkeSa {
             return;
         };
         let remote_ip = self.remote.ip();
-        let configured = self.conn.remote_addrs.contains(&remote_ip);
+        let configured = self.remotes.contains(&remote_ip);
         if let Some(r) = ctx
             .sh
             .remotes
@@ -466,7 +477,7 @@ impl IkeSa {
             return;
         }
         let mut f = self.failure(phase, cause.clone(), initiator, child, false);
-        if self.initiator && !self.was_up && self.conn.remote_addrs.contains(&self.remote.ip()) {
+        if self.initiator && !self.was_up && self.remotes.contains(&self.remote.ip()) {
             ctx.sh.remotes.failed(
                 &self.conn.name,
                 self.remote.ip(),
@@ -478,6 +489,7 @@ impl IkeSa {
             f.next_remote = Some(addr);
             ctx.sh.actions.push(Action::NextCandidate {
                 conn: self.conn.clone(),
+                remotes: self.remotes.clone(),
                 candidate,
                 keyingtry: self.keyingtry,
                 quick: self.quick,
@@ -496,7 +508,7 @@ impl IkeSa {
             && matches!(self.state, State::Connecting | State::Authenticating);
         let next = self.candidate + 1;
         setting_up
-            .then(|| self.conn.remote_addrs.get(next).map(|a| (next, *a)))
+            .then(|| self.remotes.get(next).map(|a| (next, *a)))
             .flatten()
     }
 
@@ -506,7 +518,7 @@ impl IkeSa {
     /// pass of the restart must not wait out the full budget on it; such a pass does
     /// not use up one of `keyingtries`).
     pub(crate) fn short_budget(&self) -> bool {
-        let n = self.conn.remote_addrs.len();
+        let n = self.remotes.len();
         self.initiator
             && !self.was_up
             && self.state == State::Connecting

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use super::{ChildSa, ChildState, IkeSa, State};
 use crate::config::DpdAction;
 use crate::error::{Cause, Phase};
-use crate::event::DownReason;
+use crate::event::{DownReason, Event};
 use crate::exchange::Chain;
 use crate::exchange::Task;
 use crate::exchange::child_create::ChildCreate;
@@ -62,6 +62,7 @@ impl IkeSa {
             .reassembly_responses
             .deadline(ctx_config.reassembly_timeout));
         arm(self.dpd_due());
+        arm(self.resolve_again_at);
         arm(self.keepalive_due(ctx_config));
         if self.is_established() || self.state == State::Deleting {
             for c in &self.children {
@@ -105,6 +106,13 @@ impl IkeSa {
             ctx.sh.stats.half_open_timeouts += 1;
             self.fail(ctx, Phase::IkeAuth, cause, false, None);
             return;
+        }
+        if self.resolve_again_at.is_some_and(|t| t <= now) {
+            self.resolve_again_at = None;
+            ctx.sh.event(Event::Resolve {
+                conn: self.conn.name.clone(),
+                names: self.conn.remote_names(),
+            });
         }
         let timeout = ctx.config.reassembly_timeout;
         if self.reassembly_requests.expire(now, timeout) {

@@ -462,3 +462,161 @@ fn a_liveness_check_on_demand_is_bounded_by_dpd_timeout() {
             .is_err()
     );
 }
+
+/// The DNS names node `node` was asked to resolve so far, in order.
+fn resolve_requests(net: &Network, node: usize) -> Vec<Vec<String>> {
+    net.nodes[node]
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            ikev2::event::Event::Resolve { names, .. } => Some(names.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn answer(net: &mut Network, node: usize, name: &str, a: Result<Vec<IpAddr>, String>) {
+    let now = net.now;
+    net.nodes[node]
+        .ep
+        .resolved(now, "ab", vec![(name.to_owned(), a)]);
+    net.drive_for(Duration::ZERO);
+}
+
+const NAME: &str = "gw.site-b.example";
+
+/// `remote_addrs = ["gw.site-b.example"]`: nothing is sent before the name is
+/// resolved; each initiation (here: the restart after DPD) resolves it again, so a
+/// changed answer is followed.
+#[test]
+fn a_dns_name_is_resolved_at_each_initiation() {
+    let mut net = two_gateways(
+        |a| {
+            conn(a).remote_addrs.clear();
+            conn(a).remote_hosts = vec![ikev2::config::RemoteHost::Name(NAME.into())];
+            conn(a).dpd_timeout = Some(Duration::from_secs(6));
+        },
+        |_| {},
+    );
+    net.initiate(0, "ab");
+    net.drive_for(Duration::from_secs(1));
+    assert!(
+        net.nodes[0].sent.is_empty(),
+        "sent before the name resolved"
+    );
+    assert_eq!(resolve_requests(&net, 0), vec![vec![NAME.to_owned()]]);
+    let sas = net.nodes[0].ep.ike_sas();
+    assert_eq!(sas.len(), 1);
+    assert_eq!(sas[0].state, ikev2::IkeSaState::Connecting);
+    answer(&mut net, 0, NAME, Ok(vec![ip(IP_B)]));
+    assert!(net.drive_until(Duration::from_secs(5), |n| remote_of_a(n) == Some(ip(IP_B))));
+    let st = net.nodes[0].ep.remotes("ab");
+    assert_eq!(st.len(), 1);
+    assert_eq!((st[0].addr, st[0].name.as_deref()), (ip(IP_B), Some(NAME)));
+
+    // B1 dies; the name now points at B2.
+    cut(&mut net, IP_B);
+    assert!(
+        net.drive_until(Duration::from_secs(60), |n| resolve_requests(n, 0).len()
+            == 2)
+    );
+    answer(&mut net, 0, NAME, Ok(vec![ip(IP_B2)]));
+    assert!(net.drive_until(Duration::from_secs(10), |n| remote_of_a(n)
+        == Some(ip(IP_B2))));
+    let r = reconnections(&net);
+    assert_eq!((r[0].from, r[0].to), (ip(IP_B), ip(IP_B2)), "{r:?}");
+}
+
+/// A name that does not resolve: reported (last_error), asked again after
+/// RESOLVE_RETRY while keyingtries allows; other addresses in the list go on.
+#[test]
+fn a_name_that_does_not_resolve_is_reported_and_asked_again() {
+    let mut net = two_gateways(
+        |a| {
+            conn(a).remote_addrs.clear();
+            conn(a).remote_hosts = vec![ikev2::config::RemoteHost::Name(NAME.into())];
+            conn(a).keyingtries = 2;
+        },
+        |_| {},
+    );
+    net.initiate(0, "ab");
+    answer(&mut net, 0, NAME, Err("no such host".into()));
+    let f = net.failures(0);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert!(matches!(&f[0].cause, Cause::Unresolved { name, .. } if name == NAME));
+    assert!(
+        f[0].to_string()
+            .contains("cannot resolve gw.site-b.example: no such host"),
+        "{}",
+        f[0]
+    );
+    assert_eq!(net.nodes[0].ep.ike_sas().len(), 1, "kept, waiting");
+    let t0 = net.now;
+    assert!(
+        net.drive_until(Duration::from_secs(30), |n| resolve_requests(n, 0).len()
+            == 2)
+    );
+    assert_eq!(
+        net.now - t0,
+        Duration::from_secs(10),
+        "asked again after 10 s"
+    );
+    answer(&mut net, 0, NAME, Err("no such host".into()));
+    // keyingtries = 2: that was the last try.
+    assert!(net.nodes[0].ep.ike_sas().is_empty());
+    assert_eq!(net.failures(0).len(), 2);
+}
+
+#[test]
+fn a_failed_name_among_addresses_is_skipped() {
+    let mut net = two_gateways(
+        |a| {
+            conn(a).remote_addrs = vec![ip(IP_B2)];
+            conn(a).remote_hosts = vec![
+                ikev2::config::RemoteHost::Name(NAME.into()),
+                ikev2::config::RemoteHost::Addr(ip(IP_B2)),
+            ];
+        },
+        |_| {},
+    );
+    net.initiate(0, "ab");
+    answer(&mut net, 0, NAME, Err("SERVFAIL".into()));
+    assert!(net.drive_until(Duration::from_secs(5), |n| remote_of_a(n)
+        == Some(ip(IP_B2))));
+    let f = net.failures(0);
+    assert!(
+        matches!(f[0].cause, Cause::Unresolved { .. }) && f[0].ike_sa_kept,
+        "{f:?}"
+    );
+}
+
+/// A responder connection whose peer is a DNS name accepts that peer only from the
+/// addresses the name resolved to.
+#[test]
+fn a_responder_matches_the_addresses_a_name_resolved_to() {
+    let mut net = pair_with(
+        3,
+        |_| {},
+        |b| {
+            conn(b).remote_addrs.clear();
+            conn(b).remote_hosts =
+                vec![ikev2::config::RemoteHost::Name("gw.site-a.example".into())];
+        },
+    );
+    net.initiate(0, "ab");
+    net.drive_for(Duration::from_secs(1));
+    assert!(!net.established(1));
+    let f = net.failures(1);
+    assert!(
+        matches!(f[0].cause, Cause::NoConnectionForAddress { .. }),
+        "{f:?}"
+    );
+    let now = net.now;
+    net.nodes[1].ep.resolved(
+        now,
+        "ab",
+        vec![("gw.site-a.example".into(), Ok(vec![ip(IP_A)]))],
+    );
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(30), |n| n.ike_ups(1).len() == 1));
+}
