@@ -83,6 +83,7 @@ impl Connection {
         c.local_addrs = self.local_addrs.clone();
         c.remote_addrs = self.remote_addrs.clone();
         c.remote_ranges = self.remote_ranges.clone();
+        c.remote_hosts = self.remote_hosts.clone();
         c.local_port = self.local_port;
         c.remote_port = self.remote_port;
         c.local_id = self.local.id.clone();

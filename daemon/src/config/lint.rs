@@ -80,6 +80,7 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             l.mtu(&cb, ch, &c.remote_addrs);
             if matches!(ch.start_action, StartAction::Start | StartAction::Trap)
                 && c.remote_addrs.is_empty()
+                && c.remote_hosts.is_empty()
             {
                 let why = if c.remote_ranges.is_empty() {
                     format!("{base}.remote_addrs is empty")
@@ -116,6 +117,27 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
                     ),
                 );
             }
+        }
+    }
+    for c in &cfg.connections {
+        let base = format!("connections.{}", c.name);
+        let named = c
+            .remote_hosts
+            .iter()
+            .any(|h| matches!(h, crate::config::RemoteHost::Name(_)));
+        if named && c.dpd_delay.is_zero() {
+            l.push(
+                Severity::Warning,
+                "extra/dns-without-dpd",
+                format!("{base}.remote_addrs"),
+                format!(
+                    "{base}.remote_addrs has a DNS name but dpd_delay is 0: when the name \
+                     moves to another gateway, the tunnel stays with the old one until it \
+                     fails by retransmissions; set dpd_delay (e.g. \"10s\") with \
+                     dpd_action = \"restart\" so a dead gateway is noticed and the name \
+                     resolved again"
+                ),
+            );
         }
     }
     l.out

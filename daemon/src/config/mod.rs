@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use ikev2::config::RemoteHost;
 use ikev2::config::{
     ChildConfig, Childless, EndpointConfig, Fragmentation, Identity, RetransmitConfig,
 };
@@ -296,6 +297,9 @@ pub struct Connection {
     /// The ranges of `remote_addrs` (`198.51.100.0/24`): peers admitted as
     /// responder, never initiated to.
     pub remote_ranges: Vec<(IpAddr, u8)>,
+    /// With a DNS name among `remote_addrs`: every entry but the ranges, in order
+    /// (names are resolved at each initiation); empty otherwise.
+    pub remote_hosts: Vec<RemoteHost>,
     pub local_port: u16,
     pub remote_port: u16,
     pub proposals: Vec<Proposal>,

@@ -260,6 +260,9 @@ pub struct ChildStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteAddrStatus {
     pub addr: String,
+    /// The DNS name in `remote_addrs` it was resolved from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The current IKE SA is with this address.
     pub in_use: bool,
     /// `established`, or `failed: <phase>: <cause>`; absent if never tried.

@@ -174,10 +174,14 @@ fn remote_entry(r: &super::proto::RemoteAddrStatus) -> String {
             });
         }
     }
+    let addr = match &r.name {
+        Some(n) => format!("{n}={}", r.addr),
+        None => r.addr.clone(),
+    };
     if notes.is_empty() {
-        return r.addr.clone();
+        return addr;
     }
-    format!("{} ({})", r.addr, notes.join(", "))
+    format!("{addr} ({})", notes.join(", "))
 }
 
 fn child_row(c: &ChildStatus) -> Vec<String> {
@@ -510,18 +514,21 @@ mod tests {
         c.remotes = vec![
             RemoteAddrStatus {
                 addr: "198.51.100.9".into(),
+                name: None,
                 in_use: false,
                 last_result: Some("failed: INFORMATIONAL: stopped answering (DPD)".into()),
                 last_result_secs_ago: Some(42),
             },
             RemoteAddrStatus {
                 addr: "198.51.100.2".into(),
+                name: None,
                 in_use: true,
                 last_result: Some("established".into()),
                 last_result_secs_ago: Some(30),
             },
             RemoteAddrStatus {
                 addr: "198.51.100.7".into(),
+                name: Some("gw3.example".into()),
                 in_use: false,
                 last_result: None,
                 last_result_secs_ago: None,
@@ -538,7 +545,7 @@ mod tests {
         assert!(
             s.contains(
                 "\n  remote_addrs: 198.51.100.9 (failed 42s ago: INFORMATIONAL: stopped \
-                 answering (DPD)), 198.51.100.2 (in use), 198.51.100.7\n"
+                 answering (DPD)), 198.51.100.2 (in use), gw3.example=198.51.100.7\n"
             ),
             "{s}"
         );

@@ -355,10 +355,7 @@ impl Book {
                 };
                 let (local, remote) = match ike {
                     Some(s) => (s.local.to_string(), s.remote.to_string()),
-                    None => (
-                        join(&conn.local_addrs),
-                        remote_text(&conn.remote_addrs, &conn.remote_ranges),
-                    ),
+                    None => (join(&conn.local_addrs), remote_text(conn)),
                 };
                 let ike_sa = ike.and_then(|s| {
                     let suite = s.suite?;
@@ -475,14 +472,24 @@ fn join(addrs: &[std::net::IpAddr]) -> String {
 }
 
 /// `remote_addrs` as configured: addresses, then ranges (`%any` when none).
-fn remote_text(addrs: &[std::net::IpAddr], ranges: &[(std::net::IpAddr, u8)]) -> String {
-    if ranges.is_empty() {
-        return join(addrs);
+fn remote_text(conn: &crate::config::Connection) -> String {
+    let hosts: Vec<String> = if conn.remote_hosts.is_empty() {
+        conn.remote_addrs.iter().map(ToString::to_string).collect()
+    } else {
+        conn.remote_hosts
+            .iter()
+            .map(|h| match h {
+                crate::config::RemoteHost::Addr(a) => a.to_string(),
+                crate::config::RemoteHost::Name(n) => n.clone(),
+            })
+            .collect()
+    };
+    if hosts.is_empty() && conn.remote_ranges.is_empty() {
+        return "%any".to_owned();
     }
-    addrs
-        .iter()
-        .map(ToString::to_string)
-        .chain(ranges.iter().map(|(a, l)| format!("{a}/{l}")))
+    hosts
+        .into_iter()
+        .chain(conn.remote_ranges.iter().map(|(a, l)| format!("{a}/{l}")))
         .collect::<Vec<_>>()
         .join(",")
 }

@@ -87,6 +87,33 @@ fn without_an_any_connection_only_remote_addrs_get_through() {
     assert!(!peer_allowed(&cfg, ip("198.51.100.3")));
 }
 
+/// A DNS name in remote_addrs admits what it resolved to, and nobody before.
+#[test]
+fn a_dns_name_admits_what_it_resolved_to() {
+    let named = CONN
+        .split("[connections.road]")
+        .next()
+        .expect("site part")
+        .replace("\"198.51.100.2\"]", "\"gw.site-b.example\"]")
+        + "[secrets.ike-a]\nid = \"198.51.100.2\"\nsecret = \"Xq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dS\"\n";
+    let cfg = load("", &named);
+    assert!(
+        cfg.connections[0].remote_addrs.is_empty() && !cfg.connections[0].remote_hosts.is_empty(),
+        "{named}"
+    );
+    assert!(!peer_allowed(&cfg, ip("198.51.100.2")));
+    let allowed = |a: &str| {
+        ikev2d::runtime::supervisor::peer_allowed_with(
+            &cfg,
+            |_| false,
+            &|n| (n == "gw.site-b.example").then(|| vec![ip("198.51.100.9")]),
+            ip(a),
+        )
+    };
+    assert!(allowed("198.51.100.9"));
+    assert!(!allowed("198.51.100.2"));
+}
+
 #[test]
 fn bad_entries_are_errors_naming_key_and_line() {
     let err = DaemonConfig::parse(
@@ -160,6 +187,7 @@ remote_ts = ["10.2.0.0/16"]
     assert!(ikev2d::runtime::supervisor::peer_allowed_with(
         &cfg,
         |c| c == "bg",
+        &|_| None,
         ip("198.51.100.2")
     ));
     assert!(cfg.to_endpoint_config().connections.is_empty());

@@ -384,6 +384,7 @@ fn status_json_from_the_binary() {
         keys,
         [
             "children",
+            "failovers",
             "ike_sa",
             "last_error",
             "local",

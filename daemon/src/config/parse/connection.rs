@@ -14,7 +14,7 @@ impl Cx<'_> {
                     let a = a.trim();
                     a.parse::<IpAddr>().map_err(|_| {
                         format!(
-                            "invalid IP address {a:?} (host names are not supported yet; ranges only in remote_addrs)"
+                            "invalid IP address {a:?} (local_addrs takes addresses only: the sockets are bound to them at start; DNS names and ranges only in remote_addrs)"
                         )
                     })
                 })
@@ -45,30 +45,28 @@ impl Cx<'_> {
         let remote = self
             .string_list(&p("remote_addrs"), r.remote_addrs.as_ref(), |s| {
                 s.split(',')
-                    .map(|a| {
-                        let a = a.trim();
-                        if a.contains('/') {
-                            parse_cidr(a)
-                        } else {
-                            a.parse::<IpAddr>()
-                                .map(|ip| (ip, if ip.is_ipv4() { 32 } else { 128 }))
-                                .map_err(|_| {
-                                    format!(
-                                        "invalid IP address {a:?}: expected an address or a CIDR range (host names are not supported yet)"
-                                    )
-                                })
-                        }
-                    })
+                    .map(|a| parse_remote(a.trim()))
                     .collect::<Result<Vec<_>, _>>()
             })
             .unwrap_or_default();
         let (mut remote_addrs, mut remote_ranges) = (Vec::new(), Vec::new());
-        for (ip, len) in remote {
-            if len == if ip.is_ipv4() { 32 } else { 128 } {
-                remote_addrs.push(ip);
-            } else {
-                remote_ranges.push((ip, len));
+        let mut remote_hosts = Vec::new();
+        for entry in remote {
+            match entry {
+                RemoteEntry::Host(RemoteHost::Addr(ip)) => {
+                    remote_addrs.push(ip);
+                    remote_hosts.push(RemoteHost::Addr(ip));
+                }
+                RemoteEntry::Host(name) => remote_hosts.push(name),
+                RemoteEntry::Range(ip, len) => remote_ranges.push((ip, len)),
             }
+        }
+        // The ordered list matters only when a DNS name is among the addresses.
+        if !remote_hosts
+            .iter()
+            .any(|h| matches!(h, RemoteHost::Name(_)))
+        {
+            remote_hosts.clear();
         }
         let local_port = self
             .int(&p("local_port"), r.local_port.as_ref(), 1, 65535)
@@ -161,6 +159,7 @@ impl Cx<'_> {
             local_addrs,
             remote_addrs,
             remote_ranges,
+            remote_hosts,
             local_port,
             remote_port,
             proposals,
@@ -543,4 +542,83 @@ fn decode_secret(s: &str) -> Result<(SecretBytes, Option<(usize, usize)>), Strin
         return Err("the secret is empty".to_owned());
     }
     Ok((SecretBytes::new(bytes), None))
+}
+
+/// One entry of `remote_addrs`.
+enum RemoteEntry {
+    Host(RemoteHost),
+    /// A CIDR range (responder only).
+    Range(IpAddr, u8),
+}
+
+/// An address, a CIDR range or a DNS name.
+fn parse_remote(a: &str) -> Result<RemoteEntry, String> {
+    if a.contains('/') {
+        let (ip, len) = parse_cidr(a)?;
+        return Ok(if len == if ip.is_ipv4() { 32 } else { 128 } {
+            RemoteEntry::Host(RemoteHost::Addr(ip))
+        } else {
+            RemoteEntry::Range(ip, len)
+        });
+    }
+    if let Ok(ip) = a.parse::<IpAddr>() {
+        return Ok(RemoteEntry::Host(RemoteHost::Addr(ip)));
+    }
+    if is_dns_name(a) {
+        return Ok(RemoteEntry::Host(RemoteHost::Name(a.to_ascii_lowercase())));
+    }
+    Err(format!(
+        "invalid IP address {a:?} (expected an IP address, a CIDR range or a DNS name)"
+    ))
+}
+
+/// A host name as RFC 1123 and RFC 3696 allow it: labels of letters, digits and
+/// hyphens (not at either end), at most 63 octets each and 253 in all, and a last
+/// label that is not all digits (so `192.0.2` is a bad address, not a name).
+pub(crate) fn is_dns_name(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    let labels: Vec<&str> = s.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    !s.is_empty()
+        && s.len() <= 253
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|l| !l.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_dns_name;
+
+    #[test]
+    fn dns_names() {
+        for ok in [
+            "gw.example",
+            "gw-1.site-b.example.org",
+            "localhost",
+            "a.b.c.",
+        ] {
+            assert!(is_dns_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "192.0.2",
+            "1.2.3.4",
+            "-gw.example",
+            "gw-.example",
+            "gw..example",
+            "gw_1.example",
+            "gw.example/24",
+        ] {
+            assert!(!is_dns_name(bad), "{bad}");
+        }
+        assert!(!is_dns_name(&format!("{}.example", "a".repeat(64))));
+    }
 }

@@ -15,7 +15,7 @@ use ikev2::wire::Header;
 use super::super::dataplane::{DataStats, IkeDatagram};
 use super::super::ratelimit;
 use super::{Supervisor, trace_ike};
-use crate::config::DaemonConfig;
+use crate::config::{DaemonConfig, RemoteHost};
 
 /// How often at most the "not allowed" warning is logged.
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
@@ -34,6 +34,8 @@ pub(super) struct Admission {
     /// Rate limit of the "not allowed" warning: one line per [`WARNING_INTERVAL`].
     last_not_allowed_warning: Option<Instant>,
     not_allowed_since_warning: u64,
+    /// What each DNS name among the connections' `remote_addrs` last resolved to.
+    pub(super) dns: HashMap<String, Vec<IpAddr>>,
 }
 
 impl Admission {
@@ -43,6 +45,7 @@ impl Admission {
             draining: HashMap::new(),
             last_not_allowed_warning: None,
             not_allowed_since_warning: 0,
+            dns: HashMap::new(),
         }
     }
 
@@ -67,7 +70,8 @@ impl Admission {
         d: &'a IkeDatagram,
     ) -> Option<Result<Header<'a>, ikev2::wire::Error>> {
         let ip = d.remote.ip();
-        if !peer_allowed_with(config, active, ip) && !self.draining.contains_key(&ip) {
+        let dns = |n: &str| self.dns.get(n).cloned();
+        if !peer_allowed_with(config, active, &dns, ip) && !self.draining.contains_key(&ip) {
             stats.ike_not_allowed.fetch_add(1, Ordering::Relaxed);
             self.not_allowed_since_warning += 1;
             let now = Instant::now();
@@ -121,12 +125,18 @@ impl Supervisor {
 /// so a stolen PSK is useless from elsewhere and floods cost no DH.
 /// Break-glass connections count only while active (see [`peer_allowed_with`]).
 pub fn peer_allowed(config: &DaemonConfig, ip: IpAddr) -> bool {
-    peer_allowed_with(config, |_| false, ip)
+    peer_allowed_with(config, |_| false, &|_| None, ip)
 }
 
 /// [`peer_allowed`] with the break-glass connections for which `active` says yes
-/// loaded. `remote_addrs` may hold addresses and CIDR ranges.
-pub fn peer_allowed_with(config: &DaemonConfig, active: impl Fn(&str) -> bool, ip: IpAddr) -> bool {
+/// loaded and `dns` giving what a DNS name last resolved to. `remote_addrs` may
+/// hold addresses, CIDR ranges and DNS names.
+pub fn peer_allowed_with(
+    config: &DaemonConfig,
+    active: impl Fn(&str) -> bool,
+    dns: &dyn Fn(&str) -> Option<Vec<IpAddr>>,
+    ip: IpAddr,
+) -> bool {
     let ip = ip.to_canonical();
     let peers = &config.daemon.allowed_peers;
     let daemon_ok = peers.is_empty() || peers.iter().any(|&n| crate::config::in_prefix(ip, n));
@@ -136,8 +146,16 @@ pub fn peer_allowed_with(config: &DaemonConfig, active: impl Fn(&str) -> bool, i
             .iter()
             .filter(|c| c.break_glass.is_none() || active(&c.name))
             .any(|c| {
-                (c.remote_addrs.is_empty() && c.remote_ranges.is_empty())
+                (c.remote_addrs.is_empty()
+                    && c.remote_ranges.is_empty()
+                    && c.remote_hosts.is_empty())
                     || c.remote_addrs.iter().any(|a| a.to_canonical() == ip)
+                    || c.remote_hosts.iter().any(|h| match h {
+                        RemoteHost::Name(n) => {
+                            dns(n).is_some_and(|v| v.iter().any(|a| a.to_canonical() == ip))
+                        }
+                        RemoteHost::Addr(_) => false,
+                    })
                     || c.remote_ranges
                         .iter()
                         .any(|&r| crate::config::in_prefix(ip, r))

@@ -428,6 +428,7 @@ impl Supervisor {
             .into_iter()
             .map(|r| crate::control::proto::RemoteAddrStatus {
                 addr: r.addr.to_string(),
+                name: r.name.clone(),
                 in_use: in_use.is_some_and(|a| a.ip() == r.addr),
                 last_result: r.last.as_ref().map(|(_, o)| o.to_string()),
                 last_result_secs_ago: r

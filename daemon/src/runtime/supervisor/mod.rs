@@ -22,6 +22,7 @@ pub mod liveness;
 pub mod path_mtu;
 mod path_search;
 mod reload;
+mod resolver;
 mod sa_sync;
 
 use std::collections::BTreeMap;
@@ -107,6 +108,11 @@ pub struct Supervisor {
     /// Where the blocking verification of halves sends its result.
     pub(super) verified_tx: mpsc::UnboundedSender<Verified>,
     verified_rx: Option<mpsc::UnboundedReceiver<Verified>>,
+    /// DNS answers, back from the resolver tasks.
+    resolved_tx: mpsc::UnboundedSender<resolver::Resolved>,
+    resolved_rx: Option<mpsc::UnboundedReceiver<resolver::Resolved>>,
+    /// When the names in `remote_addrs` were last resolved for the responder's view.
+    names_refreshed: Option<Instant>,
     /// Admin requests whose audit record is written, back from the writer.
     audited_tx: mpsc::UnboundedSender<commands::Audited>,
     audited_rx: Option<mpsc::UnboundedReceiver<commands::Audited>>,
@@ -134,6 +140,7 @@ impl Supervisor {
             .map(super::keyexport::KeyExport::new);
         let (verified_tx, verified_rx) = mpsc::unbounded_channel();
         let (audited_tx, audited_rx) = mpsc::unbounded_channel();
+        let (resolved_tx, resolved_rx) = mpsc::unbounded_channel();
         Self {
             admission: admission::Admission::new(config.daemon.init_rate_per_source),
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
@@ -148,6 +155,9 @@ impl Supervisor {
             verified_rx: Some(verified_rx),
             audited_tx,
             audited_rx: Some(audited_rx),
+            resolved_tx,
+            resolved_rx: Some(resolved_rx),
+            names_refreshed: None,
             config,
             config_path,
             endpoint,
@@ -164,6 +174,7 @@ impl Supervisor {
     /// Starts what the configuration says to start: `start_action = start`
     /// connections are initiated, `trap` ones get trap policies.
     pub async fn start_actions(&mut self) {
+        self.refresh_names(Instant::now());
         let config = Arc::clone(&self.config);
         for conn in config
             .connections
@@ -225,6 +236,10 @@ impl Supervisor {
             .audited_rx
             .take()
             .unwrap_or_else(|| mpsc::unbounded_channel().1);
+        let mut resolved = self
+            .resolved_rx
+            .take()
+            .unwrap_or_else(|| mpsc::unbounded_channel().1);
         loop {
             let deadline = self
                 .endpoint
@@ -268,6 +283,7 @@ impl Supervisor {
                     self.control(call);
                 }
                 Some(a) = audited.recv() => self.audited(a),
+                Some(r) = resolved.recv() => self.resolved(r),
                 Some(()) = reload.recv() => self.reload().await,
                 Some(v) = verified.recv() => self.halves_verified(v).await,
                 _ = stop.recv() => return Exit::Signal,
@@ -282,6 +298,7 @@ impl Supervisor {
                     self.expire_key_export(now);
                     self.recheck_paths(now);
                     self.watch_black_holes(now);
+                    self.refresh_names(now);
                 }
             }
             self.flush().await;

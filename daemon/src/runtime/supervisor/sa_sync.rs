@@ -215,6 +215,10 @@ impl Supervisor {
                 self.path_probed(&p);
                 false
             }
+            Event::Resolve { conn, names } => {
+                self.resolve(conn, names);
+                false
+            }
             Event::Reconnected(r) => {
                 if r.is_failover() {
                     tracing::warn!("{r}");
