@@ -34,8 +34,9 @@ pub struct ConnSpec {
     pub name: String,
     pub local_addr: IpAddr,
     pub remote_addr: IpAddr,
-    /// More peer addresses (or DNS names) after `remote_addr`, tried in order.
-    pub extra_remote_addrs: Vec<String>,
+    /// The peer's addresses as `remote_addrs` lists them (addresses or DNS names,
+    /// tried in order); `None`: `remote_addr` alone.
+    pub remote_hosts: Option<Vec<String>>,
     pub local_id: String,
     pub remote_id: String,
     pub psk: String,
@@ -106,7 +107,7 @@ impl ConnSpec {
             name: "lab".to_owned(),
             local_addr: sites.outer_a,
             remote_addr: sites.outer_b,
-            extra_remote_addrs: Vec::new(),
+            remote_hosts: None,
             local_id: sites.outer_a.to_string(),
             remote_id: sites.outer_b.to_string(),
             psk: TEST_PSK.to_owned(),
@@ -138,7 +139,7 @@ impl ConnSpec {
         Self {
             local_addr: self.remote_addr,
             remote_addr: self.local_addr,
-            extra_remote_addrs: Vec::new(),
+            remote_hosts: None,
             local_id: self.remote_id.clone(),
             remote_id: self.local_id.clone(),
             children: self
@@ -172,11 +173,11 @@ impl ConnSpec {
         self
     }
 
-    /// `remote_addr` and the extra ones, in order.
+    /// `remote_addrs` as written: [`ConnSpec::remote_hosts`] or `remote_addr`.
     pub fn remote_addrs(&self) -> Vec<String> {
-        let mut v = vec![self.remote_addr.to_string()];
-        v.extend(self.extra_remote_addrs.iter().cloned());
-        v
+        self.remote_hosts
+            .clone()
+            .unwrap_or_else(|| vec![self.remote_addr.to_string()])
     }
 
     pub fn child(&self) -> &ChildSpec {

@@ -7,6 +7,7 @@
 //!   removed on drop even when a test panics;
 //! - [`conn`]: one tunnel description rendered for both daemons;
 //! - [`firewall`]: self-removing iptables drop rules, to lose a chosen IKE message;
+//! - [`dns`]: a dnsmasq whose answers a test changes, as another namespace's resolver;
 //! - [`strongswan`]: charon with kernel-libipsec, swanctl, `--list-sas` parsing;
 //! - [`scenario`]: the interop scenario list shared by both backends, and its runner;
 //!   [`testbed`] (namespaces, the default) and [`vagrant`] (two VMs,
@@ -21,6 +22,7 @@
 pub mod cleanup;
 pub mod cmd;
 pub mod conn;
+pub mod dns;
 pub mod firewall;
 pub mod ikev2d;
 pub mod netns;

@@ -72,6 +72,11 @@ pub fn require_tshark() -> Result<(), Missing> {
     require_tools(&[("tshark", "tshark"), ("tcpdump", "tcpdump")])
 }
 
+/// `dnsmasq` as a local DNS server whose answers a test changes.
+pub fn require_dnsmasq() -> Result<(), Missing> {
+    require_tools(&[("dnsmasq", "dnsmasq-base")])
+}
+
 /// `iperf3` for bulk TCP through a tunnel.
 pub fn require_iperf3() -> Result<(), Missing> {
     require_tools(&[("iperf3", "iperf3")])

@@ -11,9 +11,12 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use interop_tests::cmd::wait_for;
+use interop_tests::dns::LocalDns;
 use interop_tests::ping::{PingStream, longest_gap};
-use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan, require_tun};
-use interop_tests::topology::{GATEWAY_1, GATEWAY_2, INNER_A, INNER_B};
+use interop_tests::prereq::{
+    ikev2d_binary, require_dnsmasq, require_root, require_strongswan, require_tun,
+};
+use interop_tests::topology::{GATEWAY_1, GATEWAY_2, INNER_A, INNER_B, NAT_PUBLIC};
 use interop_tests::{Charon, ConnSpec, Ikev2d, Ikev2dConfig, TimeBound, TwoGateways, require};
 use serde_json::Value;
 
@@ -24,7 +27,7 @@ const ID_B: &str = "gw.site-b.example";
 fn site_a() -> (ConnSpec, Ikev2dConfig) {
     let mut c = ConnSpec::site_a();
     c.remote_addr = GATEWAY_1;
-    c.extra_remote_addrs = vec![GATEWAY_2.to_string()];
+    c.remote_hosts = Some(vec![GATEWAY_1.to_string(), GATEWAY_2.to_string()]);
     c.remote_id = ID_B.to_owned();
     c.dpd_delay = Some("3s".to_owned());
     c.children[0].dpd_action = Some("restart".to_owned());
@@ -41,7 +44,6 @@ fn site_a() -> (ConnSpec, Ikev2dConfig) {
 /// Gateway `n`'s side of the tunnel: its own address, the shared identity, passive.
 fn gateway(a: &ConnSpec, n: u8) -> ConnSpec {
     let mut g = a.mirrored();
-    g.extra_remote_addrs.clear();
     g.local_addr = if n == 1 { GATEWAY_1 } else { GATEWAY_2 };
     g.dpd_delay = None;
     g
@@ -224,4 +226,89 @@ fn failover_between_two_ikev2d_gateways() {
     for (what, gap) in [("killed", gap_kill), ("silenced", gap_silent)] {
         assert!(gap < 15.0, "{what}: traffic gap {gap:.1} s");
     }
+}
+
+/// `remote_addrs = ["gw.site-b.example"]`, the name served by a dnsmasq on the
+/// router: it points at gateway 1, then (as a cloud's DNS failover would) at gateway
+/// 2 when gateway 1 dies: the restart after DPD resolves the name again and follows
+/// it. A name that stops resolving is reported in last_error and asked again until
+/// it resolves.
+#[test]
+fn failover_follows_a_dns_name() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        require_dnsmasq(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::alone("failover_follows_a_dns_name", Duration::from_secs(240));
+    let net = TwoGateways::new();
+    // The router's address on A's side (192.0.2.254) serves DNS.
+    let mut dns = LocalDns::start(&net.router, NAT_PUBLIC, &net.a);
+    let name = "gw.site-b.example";
+    dns.set(name, &[GATEWAY_1]);
+    let (mut conn, mut cfg) = site_a();
+    conn.remote_hosts = Some(vec![name.to_owned()]);
+    cfg.conns = vec![conn.clone()];
+    let mut gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+    let _gw2 = Charon::start(&net.b2, &[gateway(&conn, 2)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+    let c = ikev2d.conn_status("lab").expect("status");
+    assert_eq!(c["remote"], "198.51.100.2:4500", "{c}");
+    assert_eq!(c["remotes"][0]["name"], name, "{c}");
+
+    dns.set(name, &[GATEWAY_2]);
+    let t = unix_now();
+    gw1.kill();
+    drop(gw1);
+    let gap = wait_failover(
+        &ikev2d,
+        &ping,
+        "203.0.113.2",
+        t,
+        "DNS moved, gateway 1 killed",
+    );
+    assert!(gap < 15.0, "traffic gap {gap:.1} s");
+    let c = ikev2d.conn_status("lab").expect("status");
+    let remotes = c["remotes"].as_array().expect("remotes").clone();
+    assert_eq!(remotes.len(), 1, "{c}");
+    assert_eq!(remotes[0]["addr"], "203.0.113.2", "{c}");
+    assert_eq!(remotes[0]["in_use"], true, "{c}");
+    let queries = dns.log().matches(&format!("query[A] {name}")).count();
+    assert!(
+        queries >= 2,
+        "the name was not resolved again:\n{}",
+        dns.log()
+    );
+
+    // The name disappears and gateway 2 goes silent: the restart cannot resolve it,
+    // says so, and asks again; once the name is back (gateway 1 again), it is up.
+    dns.set(name, &[]);
+    net.silence(2, true);
+    let unresolved = wait_for(Duration::from_secs(40), Duration::from_millis(200), || {
+        let c = ikev2d.conn_status("lab")?;
+        let e = c["last_error"]["reason"].as_str()?.to_owned();
+        e.contains("cannot resolve gw.site-b.example").then_some(e)
+    });
+    assert!(
+        unresolved.is_some(),
+        "no resolution failure in last_error: {:?}\n{}",
+        ikev2d.conn_status("lab"),
+        ikev2d.log_tail(30)
+    );
+    let gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+    dns.set(name, &[GATEWAY_1]);
+    let back = wait_for(Duration::from_secs(30), Duration::from_millis(200), || {
+        (peer_in_use(&ikev2d).as_deref() == Some("198.51.100.2")).then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "not back on gateway 1 after the name resolved again\n{}",
+        ikev2d.log_tail(30)
+    );
+    gw1.wait_established("lab", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    ping.stop();
 }
