@@ -312,3 +312,79 @@ fn failover_follows_a_dns_name() {
         .unwrap_or_else(|e| panic!("{e}"));
     ping.stop();
 }
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The numbers of docs/failover.md (`scripts/bench failover`): `FAILOVER_ROUNDS`
+/// (default 5) rounds of "gateway 1's charon killed" and "gateway 2's link silenced"
+/// with the recommended settings, traffic gap per round and the median; then what
+/// strongSwan as the initiator does with the same two-address list while the first
+/// gateway is down.
+#[test]
+#[ignore = "measurement for docs/failover.md: scripts/bench failover"]
+fn failover_gap_table() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let rounds: usize = std::env::var("FAILOVER_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let _bound = TimeBound::alone("failover_gap_table", Duration::from_secs(120 * rounds as u64 + 300));
+    let net = TwoGateways::new();
+    let (conn, cfg) = site_a();
+    let mut gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+    let gw2 = Charon::start(&net.b2, &[gateway(&conn, 2)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+    let (mut killed, mut silenced) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let t = unix_now();
+        gw1.kill();
+        drop(gw1);
+        killed.push(wait_failover(&ikev2d, &ping, "203.0.113.2", t, &format!("round {round}: killed")));
+        gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
+        let t = unix_now();
+        net.silence(2, true);
+        silenced.push(wait_failover(&ikev2d, &ping, "198.51.100.2", t, &format!("round {round}: silenced")));
+        net.silence(2, false);
+        // Gateway 2 still holds the old SA; it learns from the next INITIAL_CONTACT.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    ping.stop();
+    drop(gw2);
+    let (mk, ms) = (median(&mut killed.clone()), median(&mut silenced.clone()));
+    eprintln!("| failure | gaps (s) | median (s) |");
+    eprintln!("|---|---|---|");
+    let fmt = |v: &[f64]| v.iter().map(|g| format!("{g:.1}")).collect::<Vec<_>>().join(", ");
+    eprintln!("| IKE daemon killed (ICMP port unreachable) | {} | {mk:.1} |", fmt(&killed));
+    eprintln!("| link silently cut (no ICMP) | {} | {ms:.1} |", fmt(&silenced));
+    drop(ikev2d);
+
+    // strongSwan as the initiator, remote_addrs = gateway 1, gateway 2; gateway 1
+    // down from the start, gateway 2 up.
+    drop(gw1);
+    let gw2 = Charon::start(&net.b2, &[gateway(&conn, 2)]);
+    let mut theirs = conn.clone();
+    theirs.children[0].dpd_action = Some("restart".to_owned());
+    let a = Charon::start(&net.a, &[theirs]);
+    let started = std::time::Instant::now();
+    let o = a.swanctl(&["--initiate", "--child", "net", "--timeout", "60"]);
+    let log = a.log();
+    let to = |gw: &str| log.matches(&format!("to {gw}[500]")).count();
+    eprintln!(
+        "strongSwan initiator, remote_addrs = {GATEWAY_1}, {GATEWAY_2} with {GATEWAY_1} down: \
+         initiate {} after {:.0} s; IKE_SA_INIT sent to {GATEWAY_1}: {}, to {GATEWAY_2}: {}",
+        if o.ok() { "succeeded" } else { "failed" },
+        started.elapsed().as_secs_f64(),
+        to("198.51.100.2"),
+        to("203.0.113.2"),
+    );
+    drop(gw2);
+}
