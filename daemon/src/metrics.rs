@@ -345,6 +345,7 @@ mod tests {
                 remotes: Vec::new(),
                 failovers: 2,
                 last_failover: None,
+                pair: None,
                 break_glass: None,
             }],
             counters: [("ike_received".to_owned(), 7)].into(),

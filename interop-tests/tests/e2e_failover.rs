@@ -336,7 +336,10 @@ fn failover_gap_table() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let _bound = TimeBound::alone("failover_gap_table", Duration::from_secs(120 * rounds as u64 + 300));
+    let _bound = TimeBound::alone(
+        "failover_gap_table",
+        Duration::from_secs(120 * rounds as u64 + 300),
+    );
     let net = TwoGateways::new();
     let (conn, cfg) = site_a();
     let mut gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
@@ -348,11 +351,23 @@ fn failover_gap_table() {
         let t = unix_now();
         gw1.kill();
         drop(gw1);
-        killed.push(wait_failover(&ikev2d, &ping, "203.0.113.2", t, &format!("round {round}: killed")));
+        killed.push(wait_failover(
+            &ikev2d,
+            &ping,
+            "203.0.113.2",
+            t,
+            &format!("round {round}: killed"),
+        ));
         gw1 = Charon::start(&net.b1, &[gateway(&conn, 1)]);
         let t = unix_now();
         net.silence(2, true);
-        silenced.push(wait_failover(&ikev2d, &ping, "198.51.100.2", t, &format!("round {round}: silenced")));
+        silenced.push(wait_failover(
+            &ikev2d,
+            &ping,
+            "198.51.100.2",
+            t,
+            &format!("round {round}: silenced"),
+        ));
         net.silence(2, false);
         // Gateway 2 still holds the old SA; it learns from the next INITIAL_CONTACT.
         std::thread::sleep(Duration::from_secs(2));
@@ -362,9 +377,20 @@ fn failover_gap_table() {
     let (mk, ms) = (median(&mut killed.clone()), median(&mut silenced.clone()));
     eprintln!("| failure | gaps (s) | median (s) |");
     eprintln!("|---|---|---|");
-    let fmt = |v: &[f64]| v.iter().map(|g| format!("{g:.1}")).collect::<Vec<_>>().join(", ");
-    eprintln!("| IKE daemon killed (ICMP port unreachable) | {} | {mk:.1} |", fmt(&killed));
-    eprintln!("| link silently cut (no ICMP) | {} | {ms:.1} |", fmt(&silenced));
+    let fmt = |v: &[f64]| {
+        v.iter()
+            .map(|g| format!("{g:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    eprintln!(
+        "| IKE daemon killed (ICMP port unreachable) | {} | {mk:.1} |",
+        fmt(&killed)
+    );
+    eprintln!(
+        "| link silently cut (no ICMP) | {} | {ms:.1} |",
+        fmt(&silenced)
+    );
     drop(ikev2d);
 
     // strongSwan as the initiator, remote_addrs = gateway 1, gateway 2; gateway 1

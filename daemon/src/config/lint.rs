@@ -140,6 +140,17 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             );
         }
     }
+    for c in &cfg.connections {
+        let (Some(sb), Some(primary)) = (
+            &c.standby,
+            c.standby
+                .as_ref()
+                .and_then(|sb| cfg.connections.iter().find(|p| p.name == sb.of)),
+        ) else {
+            continue;
+        };
+        l.standby_pair(c, primary, sb);
+    }
     l.out
         .sort_by(|a, b| b.severity.cmp(&a.severity).then(a.line.cmp(&b.line)));
     l.out
@@ -151,6 +162,84 @@ struct Lints<'a> {
 }
 
 impl Lints<'_> {
+    /// A standby protects the same traffic as its primary: the same children (by
+    /// name) with the same selectors; and the pair, not the standby's own
+    /// start_action, decides when it is up.
+    fn standby_pair(
+        &mut self,
+        standby: &super::Connection,
+        primary: &super::Connection,
+        sb: &super::Standby,
+    ) {
+        let base = format!("connections.{}", standby.name);
+        for ch in &standby.children {
+            let path = format!("{base}.children.{}", ch.name);
+            match primary.children.iter().find(|p| p.name == ch.name) {
+                None => self.push(
+                    Severity::Warning,
+                    "extra/standby-selectors",
+                    path.clone(),
+                    format!(
+                        "standby child {} has no child of that name in {}: a failover \
+                         moves traffic child by child, by name, so this one never carries \
+                         any",
+                        ch.name, primary.name
+                    ),
+                ),
+                Some(p) if p.local_ts != ch.local_ts || p.remote_ts != ch.remote_ts => self.push(
+                    Severity::Warning,
+                    "extra/standby-selectors",
+                    path.clone(),
+                    format!(
+                        "standby child {} protects other traffic than {}'s: local_ts \
+                             {:?} remote_ts {:?} here, local_ts {:?} remote_ts {:?} there; \
+                             after a failover the difference is not protected",
+                        ch.name,
+                        primary.name,
+                        ts_list(&ch.local_ts),
+                        ts_list(&ch.remote_ts),
+                        ts_list(&p.local_ts),
+                        ts_list(&p.remote_ts)
+                    ),
+                ),
+                Some(_) => {}
+            }
+            if ch.start_action != StartAction::None {
+                self.push(
+                    Severity::Warning,
+                    "extra/standby-start-action",
+                    format!("{path}.start_action"),
+                    format!(
+                        "a standby's start_action is not used: a {} standby is {} (set \
+                         start_action = \"none\")",
+                        match sb.mode {
+                            super::StandbyMode::Hot => "hot",
+                            super::StandbyMode::Cold => "cold",
+                        },
+                        match sb.mode {
+                            super::StandbyMode::Hot => "brought up with its primary",
+                            super::StandbyMode::Cold => "brought up when its primary fails",
+                        }
+                    ),
+                );
+            }
+        }
+        for p in &primary.children {
+            if !standby.children.iter().any(|c| c.name == p.name) {
+                self.push(
+                    Severity::Warning,
+                    "extra/standby-selectors",
+                    format!("{base}.children"),
+                    format!(
+                        "{}'s child {} has no counterpart in standby {}: its traffic is not \
+                         protected after a failover",
+                        primary.name, p.name, standby.name
+                    ),
+                );
+            }
+        }
+    }
+
     fn push(&mut self, severity: Severity, rule: &'static str, path: String, message: String) {
         let line = self.cfg.line(&path);
         self.out.push(Finding {
@@ -542,4 +631,8 @@ fn integ_strength(
         _ => "HMAC",
     };
     Some((i.icv_len() * 8, name))
+}
+
+fn ts_list(ts: &[ikev2::ts::TsSpec]) -> Vec<String> {
+    ts.iter().map(ToString::to_string).collect()
 }

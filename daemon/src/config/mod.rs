@@ -321,6 +321,29 @@ pub struct Connection {
     pub children: Vec<Child>,
     /// Set for `break_glass = true`: not loaded until activated with both halves.
     pub break_glass: Option<BreakGlass>,
+    /// Set for `failover_of = "..."`: this connection stands by for another one.
+    pub standby: Option<Standby>,
+}
+
+/// A standby connection's settings (docs/failover.md, "Standby tunnels").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standby {
+    /// The connection whose traffic it takes over (`failover_of`).
+    pub of: String,
+    pub mode: StandbyMode,
+    /// `preempt`: back to the primary once it has been up this long; zero = never.
+    pub preempt: Duration,
+}
+
+/// What a standby does while the primary carries the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StandbyMode {
+    /// Its IKE and CHILD SAs are up and installed; only the outbound policy points
+    /// elsewhere, so a failover is one switch in the data plane.
+    #[default]
+    Hot,
+    /// Not set up until the primary fails (one IKE SA less at the peer).
+    Cold,
 }
 
 /// A break-glass connection's settings: the argon2id hashes (PHC strings) of the two

@@ -195,6 +195,9 @@ pub struct ConnStatus {
     pub failovers: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<LastError>,
+    /// Set for the members of a standby pair (`failover_of`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<PairStatus>,
     /// Set for break-glass connections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlassStatus>,
@@ -254,6 +257,17 @@ pub struct ChildStatus {
     pub path_mtu: Option<u16>,
     #[serde(default)]
     pub path_mtu_source: Option<String>,
+}
+
+/// A connection's place in a standby pair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairStatus {
+    /// The pair's primary connection.
+    pub primary: String,
+    /// `primary`, `hot standby` or `cold standby`.
+    pub role: String,
+    /// Whether this connection carries the pair's traffic now.
+    pub active: bool,
 }
 
 /// One configured peer address of a connection.

@@ -143,6 +143,23 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             let _ = writeln!(out, "  {} drops: {}", c.name, pairs(&c.drops));
         }
     }
+    if let Some(p) = &conn.pair {
+        let _ = writeln!(
+            out,
+            "  pair: {}{}, {}",
+            p.role,
+            if p.role == "primary" {
+                String::new()
+            } else {
+                format!(" of {}", p.primary)
+            },
+            if p.active {
+                "carrying the traffic"
+            } else {
+                "idle"
+            }
+        );
+    }
     if conn.remotes.len() > 1 {
         let list: Vec<String> = conn.remotes.iter().map(remote_entry).collect();
         let _ = writeln!(out, "  remote_addrs: {}", list.join(", "));
@@ -412,6 +429,7 @@ mod tests {
                     remotes: Vec::new(),
                     failovers: 0,
                     last_failover: None,
+                    pair: None,
                     break_glass: None,
                 },
                 ConnStatus {
@@ -445,6 +463,7 @@ mod tests {
                     remotes: Vec::new(),
                     failovers: 0,
                     last_failover: None,
+                    pair: None,
                     break_glass: None,
                 },
             ],
@@ -535,6 +554,11 @@ mod tests {
             },
         ];
         c.failovers = 1;
+        c.pair = Some(super::super::proto::PairStatus {
+            primary: "site-b".into(),
+            role: "hot standby".into(),
+            active: true,
+        });
         c.last_failover = Some(LastError {
             phase: "failover".into(),
             reason: "198.51.100.9 stopped answering (DPD), now using 198.51.100.2 after 4.2 s"
@@ -554,6 +578,10 @@ mod tests {
                 "\n  failovers: 1, last: 198.51.100.9 stopped answering (DPD), now using \
                  198.51.100.2 after 4.2 s (2026-11-29 14:00:00 UTC, 1m00s ago)\n"
             ),
+            "{s}"
+        );
+        assert!(
+            s.contains("\n  pair: hot standby of site-b, carrying the traffic\n"),
             "{s}"
         );
         // One address: no list.

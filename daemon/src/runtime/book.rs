@@ -294,6 +294,18 @@ impl Book {
         });
     }
 
+    /// The traffic of standby pair `primary` moved from `from` to `to` (counted as a
+    /// failover of the pair's primary).
+    pub fn switched(&mut self, primary: &str, from: &str, to: &str, why: &str) {
+        let c = self.conn(primary);
+        c.failovers += 1;
+        c.last_failover = Some(LastError {
+            phase: "failover".to_owned(),
+            reason: format!("traffic moved from {from} to {to}: {why}"),
+            at_unix: unix_now(),
+        });
+    }
+
     /// Records `conn`'s last error (`phase` in IKE terms, `reason` for the operator).
     pub fn error(&mut self, conn: &str, phase: &str, reason: String) {
         self.conn(conn).last_error = Some(LastError {
@@ -444,6 +456,7 @@ impl Book {
                     remotes: Vec::new(),
                     failovers: book.map_or(0, |b| b.failovers),
                     last_failover: book.and_then(|b| b.last_failover.clone()),
+                    pair: None,
                     break_glass: None,
                 }
             })

@@ -411,3 +411,95 @@ fn missing_secret_with_remote_any() {
     let m = only(&bad, "missing-secret", Severity::Error, "connections.rw", 1);
     assert!(m.contains("local id vpn.example.com"), "{m}");
 }
+
+/// A standby connection for site-b through a second gateway, with `extra` lines in
+/// its table and its child's selectors.
+fn with_standby(extra: &str, remote_ts: &str, start: &str) -> String {
+    format!(
+        "{EXAMPLE}
+[connections.site-b-2]
+local_addrs  = [\"198.51.100.1\"]
+remote_addrs = [\"203.0.113.2\"]
+dpd_delay    = \"30s\"
+proposals    = [\"aes256-sha256-modp2048\"]
+failover_of  = \"site-b\"
+{extra}
+[connections.site-b-2.remote]
+id = \"203.0.113.2\"
+[connections.site-b-2.children.net]
+local_ts     = [\"10.1.0.0/24\"]
+remote_ts    = [\"{remote_ts}\"]
+esp_proposals = [\"aes256gcm16-modp2048\"]
+start_action = \"{start}\"
+dpd_action   = \"restart\"
+[secrets.ike-site-b-2]
+id     = \"203.0.113.2\"
+secret = \"Yq7#vR2m-Lp9$wT4zK8!nB3hJ6@cF5dT\"
+"
+    )
+}
+
+#[test]
+fn a_standby_pair_with_the_same_selectors_is_clean() {
+    let text = with_standby(
+        "standby = \"cold\"\npreempt = \"1m\"",
+        "10.2.0.0/24",
+        "none",
+    );
+    assert_eq!(findings(&text), vec![]);
+    let cfg = DaemonConfig::parse(&text, Path::new(".")).unwrap();
+    let sb = cfg.connections[1].standby.as_ref().expect("standby");
+    assert_eq!(sb.of, "site-b");
+    assert_eq!(sb.mode, ikev2d::config::StandbyMode::Cold);
+    assert_eq!(sb.preempt, std::time::Duration::from_secs(60));
+}
+
+#[test]
+fn extra_standby_selectors_and_start_action() {
+    let text = with_standby("", "10.2.0.0/16", "none");
+    let m = only(
+        &text,
+        "extra/standby-selectors",
+        Severity::Warning,
+        "connections.site-b-2.children.net",
+        43,
+    );
+    assert!(m.contains("protects other traffic than site-b's"), "{m}");
+    assert!(
+        m.contains("10.2.0.0/16") && m.contains("10.2.0.0/24"),
+        "{m}"
+    );
+    let text = with_standby("", "10.2.0.0/24", "start");
+    let m = only(
+        &text,
+        "extra/standby-start-action",
+        Severity::Warning,
+        "connections.site-b-2.children.net.start_action",
+        47,
+    );
+    assert!(
+        m.contains("hot standby is brought up with its primary"),
+        "{m}"
+    );
+}
+
+#[test]
+fn standby_settings_are_checked() {
+    let err = |text: &str| match DaemonConfig::parse(text, Path::new(".")) {
+        Err(ikev2d::config::LoadError::Invalid(f)) => f[0].message.clone(),
+        other => panic!("expected an error: {other:?}"),
+    };
+    let m = err(&with_standby("", "10.2.0.0/24", "none")
+        .replace("failover_of  = \"site-b\"", "failover_of  = \"site-x\""));
+    assert!(m.contains("no connection named \"site-x\""), "{m}");
+    let m = err(&with_standby("", "10.2.0.0/24", "none")
+        .replace("failover_of  = \"site-b\"", "failover_of  = \"site-b-2\""));
+    assert!(m.contains("cannot stand by for itself"), "{m}");
+    let m = err(&with_standby("standby = \"warm\"", "10.2.0.0/24", "none"));
+    assert!(m.contains("warm"), "{m}");
+    let m = err(&EXAMPLE.replace(
+        "encap        = false",
+        "encap        = false\npreempt = \"1m\"",
+    ));
+    assert!(m.contains("preempt without failover_of"), "{m}");
+}

@@ -60,6 +60,7 @@ fn report() -> StatusReport {
                 remotes: Vec::new(),
                 failovers: 0,
                 last_failover: None,
+                pair: None,
                 break_glass: None,
             },
             ConnStatus {
@@ -78,6 +79,7 @@ fn report() -> StatusReport {
                 remotes: Vec::new(),
                 failovers: 0,
                 last_failover: None,
+                pair: None,
                 break_glass: None,
             },
         ],

@@ -145,6 +145,7 @@ impl Cx<'_> {
             .unwrap_or(Duration::ZERO);
         let dpd_timeout = self.duration(&p("dpd_timeout"), r.dpd_timeout.as_ref());
         let break_glass = self.break_glass(&base, r);
+        let standby = self.standby(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());
         let remote = self.auth(&p("remote"), r.remote.as_ref());
         let mut kids: Vec<_> = r.children.iter().collect();
@@ -177,7 +178,38 @@ impl Cx<'_> {
             remote,
             children,
             break_glass,
+            standby,
         }
+    }
+
+    /// `failover_of`, `standby`, `preempt`.
+    fn standby(&mut self, base: &str, r: &RawConnection) -> Option<Standby> {
+        let p = |k: &str| format!("{base}.{k}");
+        let mode = self.word(
+            &p("standby"),
+            r.standby.as_ref(),
+            &[("hot", StandbyMode::Hot), ("cold", StandbyMode::Cold)],
+        );
+        let preempt = self.duration(&p("preempt"), r.preempt.as_ref());
+        let Some(of) = &r.failover_of else {
+            if let Some(v) = &r.standby {
+                self.err(&p("standby"), v, "standby without failover_of: name the connection this one stands by for (failover_of = \"...\")");
+            }
+            if let Some(v) = &r.preempt {
+                self.err(
+                    &p("preempt"),
+                    v,
+                    "preempt without failover_of: it belongs on the standby connection",
+                );
+            }
+            return None;
+        };
+        self.at(&p("failover_of"), of);
+        Some(Standby {
+            of: of.get_ref().clone(),
+            mode: mode.unwrap_or_default(),
+            preempt: preempt.unwrap_or(Duration::ZERO),
+        })
     }
 
     /// `break_glass`, `break_glass_hashes`, `break_glass_ttl` of a connection.

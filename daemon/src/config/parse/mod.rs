@@ -40,10 +40,11 @@ impl DaemonConfig {
         let metrics = cx.metrics(&raw.metrics);
         let mut conns: Vec<_> = raw.connections.iter().collect();
         conns.sort_by_key(|(k, _)| k.span().start);
-        let connections = conns
+        let connections: Vec<Connection> = conns
             .into_iter()
             .map(|(name, c)| cx.connection(name, c))
             .collect();
+        cx.standby_groups(&raw, &connections);
         let mut secrets: Vec<_> = raw.secrets.iter().collect();
         secrets.sort_by_key(|(k, _)| k.span().start);
         let secrets = secrets
@@ -162,6 +163,41 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
+    /// `failover_of` names another loaded connection that is not a standby itself
+    /// (no chains), and neither side is a break-glass connection.
+    fn standby_groups(&mut self, raw: &RawFile, connections: &[Connection]) {
+        for c in connections {
+            let Some(sb) = &c.standby else {
+                continue;
+            };
+            let Some(v) = raw
+                .connections
+                .iter()
+                .find(|(k, _)| *k.get_ref() == c.name)
+                .and_then(|(_, r)| r.failover_of.as_ref())
+            else {
+                continue;
+            };
+            let path = format!("connections.{}.failover_of", c.name);
+            let target = connections.iter().find(|t| t.name == sb.of);
+            let problem = match target {
+                _ if sb.of == c.name => Some("a connection cannot stand by for itself".to_owned()),
+                None => Some(format!("no connection named {:?}", sb.of)),
+                Some(t) if t.standby.is_some() => Some(format!(
+                    "{:?} is a standby itself: name its primary instead (no chains)",
+                    sb.of
+                )),
+                Some(t) if t.break_glass.is_some() || c.break_glass.is_some() => {
+                    Some("break-glass connections cannot be in a standby pair".to_owned())
+                }
+                Some(_) => None,
+            };
+            if let Some(m) = problem {
+                self.err(&path, v, m);
+            }
+        }
+    }
+
     fn at<T>(&mut self, path: &str, v: &Sp<T>) -> usize {
         let line = line_of(self.src, v.span().start);
         self.locations.entry(path.to_owned()).or_insert(line);

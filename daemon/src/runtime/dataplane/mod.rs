@@ -104,6 +104,9 @@ pub struct OutboundInstall {
     pub mtu: u16,
     /// The outer path MTU to the peer as known now.
     pub path_mtu: u16,
+    /// Whether it carries its selectors' traffic now (false: the idle member of a
+    /// standby pair, switched on by [`OutboundCmd::Activate`]).
+    pub active: bool,
 }
 
 /// An inbound SA to install.

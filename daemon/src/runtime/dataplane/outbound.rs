@@ -40,6 +40,13 @@ pub enum OutboundCmd {
     },
     /// Replaces every trap policy.
     SetTraps(Vec<TrapPolicy>),
+    /// A standby pair switches: the outbound SAs `on` start carrying their
+    /// selectors' traffic and `off` stop (they stay keyed, counted and ready), in
+    /// one step, so no packet finds neither.
+    Activate {
+        on: Vec<u32>,
+        off: Vec<u32>,
+    },
     /// A new outer path MTU to `peer`: the inner MTU of every SA to it follows.
     SetPathMtu {
         peer: IpAddr,
@@ -64,6 +71,9 @@ const RECENT_SEQ: u32 = 1 << 22;
 #[derive(Debug)]
 pub(super) struct OutEntry {
     t: Tracked<OutboundSa>,
+    /// Its selectors, to put it into the policy lookup when it becomes active.
+    local_ts: Vec<ikev2::ts::TrafficSelector>,
+    remote_ts: Vec<ikev2::ts::TrafficSelector>,
     dest: Dest,
     peer: IpAddr,
     mtu: TunnelMtu,
@@ -520,7 +530,9 @@ impl Worker for OutboundWorker {
                     self.remove(old);
                 }
                 self.remove(i.spi);
-                self.spd.insert(&i.local_ts, &i.remote_ts, i.spi);
+                if i.active {
+                    self.spd.insert(&i.local_ts, &i.remote_ts, i.spi);
+                }
                 let (peer, outer) = outer_path(&i.dest);
                 let esp = i.sa.cipher().overhead();
                 let mtu = TunnelMtu::new(i.mtu, i.path_mtu, outer, esp, self.link.mss);
@@ -528,6 +540,8 @@ impl Worker for OutboundWorker {
                     i.spi,
                     Box::new(OutEntry {
                         t: Tracked::new(i.sa),
+                        local_ts: i.local_ts,
+                        remote_ts: i.remote_ts,
                         dest: i.dest,
                         peer,
                         mtu,
@@ -562,6 +576,14 @@ impl Worker for OutboundWorker {
                 }
             }
             OutboundCmd::Remove { spi } => self.remove(spi),
+            OutboundCmd::Activate { on, off } => {
+                self.spd.retain(|s| !off.contains(s) && !on.contains(s));
+                for spi in on {
+                    if let Some(e) = self.sas.get(&spi) {
+                        self.spd.insert(&e.local_ts, &e.remote_ts, spi);
+                    }
+                }
+            }
             OutboundCmd::SetTraps(traps) => {
                 self.traps = Spd::new();
                 for t in traps {

@@ -144,6 +144,19 @@ impl Supervisor {
                 self.decorate(&mut report, now);
                 for c in &mut report.connections {
                     c.remotes = self.remote_rows(&c.name, c.ike_sa.as_ref(), now);
+                    c.pair =
+                        self.standbys
+                            .role(&c.name)
+                            .map(|r| crate::control::proto::PairStatus {
+                                primary: r.primary,
+                                role: match r.mode {
+                                    None => "primary",
+                                    Some(crate::config::StandbyMode::Hot) => "hot standby",
+                                    Some(crate::config::StandbyMode::Cold) => "cold standby",
+                                }
+                                .to_owned(),
+                                active: r.active,
+                            });
                 }
                 Some(Response::Status(report))
             }

@@ -24,6 +24,7 @@ mod path_search;
 mod reload;
 mod resolver;
 mod sa_sync;
+pub mod standby;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -93,6 +94,8 @@ pub struct Supervisor {
     pub(super) path_mtus: path_mtu::PathMtus,
     /// Path MTU searches over probes.
     searches: path_search::PathSearches,
+    /// Standby pairs (`failover_of`): which member carries the traffic.
+    pub(super) standbys: standby::StandbyGroups,
     /// Tunnels that send and hear nothing back (what a path MTU drop without ICMP
     /// looks like).
     black_holes: black_hole::BlackHoleWatch,
@@ -146,6 +149,10 @@ impl Supervisor {
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
             searches: path_search::PathSearches::default(),
             black_holes: black_hole::BlackHoleWatch::default(),
+            standbys: standby::StandbyGroups::from_config(
+                &config,
+                &standby::StandbyGroups::default(),
+            ),
             access,
             audit,
             key_export,
@@ -176,10 +183,12 @@ impl Supervisor {
     pub async fn start_actions(&mut self) {
         self.refresh_names(Instant::now());
         let config = Arc::clone(&self.config);
+        // A standby's own start_action is not used: its pair brings it up
+        // (supervisor/standby.rs).
         for conn in config
             .connections
             .iter()
-            .filter(|c| c.break_glass.is_none())
+            .filter(|c| c.break_glass.is_none() && c.standby.is_none())
         {
             self.start_action(conn, "").await;
         }
@@ -302,6 +311,9 @@ impl Supervisor {
                 }
             }
             self.flush().await;
+            if self.steer_standbys(Instant::now()) {
+                self.flush().await;
+            }
         }
     }
 

@@ -63,6 +63,10 @@ impl Supervisor {
         self.end_changed_activations(&new);
         self.reload_key_export(&new);
         self.config = Arc::new(new);
+        self.standbys = super::standby::StandbyGroups::from_config(&self.config, &self.standbys);
+        // Names may have been added: resolve them now, not in up to a minute.
+        self.names_refreshed = None;
+        self.refresh_names(now);
         let summary = self.apply_endpoint_config(now).await;
         // Their IKE SAs are being deleted: let the peers' answers to our DELETEs
         // through the peer filter, which no longer admits a removed connection's peers.
@@ -81,6 +85,7 @@ impl Supervisor {
             .connections
             .iter()
             .filter(|c| summary.added.contains(&c.name) || summary.changed.contains(&c.name))
+            .filter(|c| c.standby.is_none())
         {
             self.start_action(conn, " (reload)").await;
         }

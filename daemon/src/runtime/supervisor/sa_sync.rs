@@ -80,6 +80,22 @@ impl ChildPairs {
             .is_some_and(|p| p.parked.is_some())
     }
 
+    /// Whether `conn`'s `child` has a pair whose outbound SA is in the data plane.
+    pub(super) fn sends(&self, conn: &str, child: &str) -> bool {
+        self.by_in
+            .values()
+            .any(|p| p.conn == conn && p.child == child && p.parked.is_none())
+    }
+
+    /// The outbound SPIs of `conn` in the data plane (not parked).
+    pub(super) fn outbound_spis(&self, conn: &str) -> Vec<u32> {
+        self.by_in
+            .values()
+            .filter(|p| p.conn == conn && p.parked.is_none())
+            .map(|p| p.spi_out)
+            .collect()
+    }
+
     /// Whether some pair of `conn`'s `child` is in the data plane.
     pub(super) fn carries(&self, conn: &str, child: &str) -> bool {
         self.by_in
@@ -172,6 +188,7 @@ impl Supervisor {
             Event::ChildSaOutboundSwitched(s) => {
                 if let Some(mut install) = self.pairs.take_parked(s.spi_in) {
                     install.replaces = (s.old_spi_out != 0).then_some(s.old_spi_out);
+                    install.active = !self.standbys.idle(&s.conn);
                     self.data.outbound(OutboundCmd::Install(Box::new(install)));
                     tracing::info!(
                         "{}/{}: outbound traffic moved to SPI {:08x} (was {:08x})",
@@ -368,6 +385,7 @@ impl Supervisor {
             replaces: None,
             mtu,
             path_mtu,
+            active: !self.standbys.idle(&c.conn),
         };
         let parked = if c.outbound {
             self.data.outbound(OutboundCmd::Install(Box::new(install)));
