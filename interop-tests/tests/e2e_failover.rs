@@ -414,3 +414,197 @@ fn failover_gap_table() {
     );
     drop(gw2);
 }
+
+/// A standby pair: `lab` through gateway 1 (its own ID and PSK) and `lab-2` through
+/// gateway 2 (another ID and PSK), `lab-2` standing by for `lab` in `mode`, with
+/// `preempt`.
+fn standby_pair(mode: &str, preempt: &str) -> (ConnSpec, ConnSpec, Ikev2dConfig) {
+    let (mut primary, mut cfg) = site_a();
+    primary.remote_hosts = None;
+    primary.remote_addr = GATEWAY_1;
+    primary.remote_id = "gw1.site-b.example".to_owned();
+    let mut standby = primary.clone();
+    standby.name = "lab-2".to_owned();
+    standby.remote_addr = GATEWAY_2;
+    standby.remote_id = "gw2.site-b.example".to_owned();
+    standby.psk = "ikev2d-Interop-Standby-PSK-3kW9#pQ7zL2x".to_owned();
+    cfg.conns = vec![primary.clone(), standby.clone()];
+    cfg.conn_lines.extend([
+        ("lab-2".to_owned(), "dpd_timeout = \"5s\"".to_owned()),
+        ("lab-2".to_owned(), "keyingtries = 0".to_owned()),
+        ("lab-2".to_owned(), "failover_of = \"lab\"".to_owned()),
+        ("lab-2".to_owned(), format!("standby = \"{mode}\"")),
+        ("lab-2".to_owned(), format!("preempt = \"{preempt}\"")),
+    ]);
+    (primary, standby, cfg)
+}
+
+/// The `pair` object of connection `conn` in status.
+fn pair_of(ikev2d: &Ikev2d, conn: &str) -> Value {
+    ikev2d
+        .conn_status(conn)
+        .map(|c| c["pair"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Waits until `conn` carries the pair's traffic and pings get through again;
+/// the traffic gap since `since`.
+#[track_caller]
+fn wait_carrying(ikev2d: &Ikev2d, ping: &PingStream, conn: &str, since: f64, what: &str) -> f64 {
+    let moved = wait_for(Duration::from_secs(60), Duration::from_millis(100), || {
+        (pair_of(ikev2d, conn)["active"] == true).then_some(())
+    });
+    assert!(
+        moved.is_some(),
+        "{what}: {conn} does not carry the traffic after 60 s: {:?}\n{}",
+        ikev2d.conn_status(conn),
+        ikev2d.log_tail(40)
+    );
+    let through = wait_for(Duration::from_secs(10), Duration::from_millis(100), || {
+        let r = ping.replies();
+        (r.iter().filter(|t| **t > since).count() >= 5).then_some(r)
+    });
+    let replies = through
+        .unwrap_or_else(|| panic!("{what}: no pings through {conn}\n{}", ikev2d.log_tail(40)));
+    let (gap, _) = longest_gap(&replies, since).expect("replies around the switch");
+    eprintln!("{what}: traffic gap {gap:.2} s");
+    gap
+}
+
+#[test]
+fn hot_standby_takes_over_and_preempt_hands_back() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::alone(
+        "hot_standby_takes_over_and_preempt_hands_back",
+        Duration::from_secs(240),
+    );
+    let net = TwoGateways::new();
+    let (primary, standby, cfg) = standby_pair("hot", "5s");
+    let mut gw1 = Charon::start(&net.b1, &[gateway(&primary, 1)]);
+    let gw2 = Charon::start(&net.b2, &[gateway(&standby, 2)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+    // The hot standby comes up by itself, idle.
+    gw2.wait_established("lab-2", Duration::from_secs(20))
+        .unwrap_or_else(|e| panic!("{e}\n{}", ikev2d.log_tail(30)));
+    let p = pair_of(&ikev2d, "lab");
+    assert_eq!(
+        (p["role"].as_str(), p["active"].as_bool()),
+        (Some("primary"), Some(true)),
+        "{p}"
+    );
+    let s = pair_of(&ikev2d, "lab-2");
+    assert_eq!(
+        (s["role"].as_str(), s["active"].as_bool()),
+        (Some("hot standby"), Some(false)),
+        "{s}"
+    );
+    let idle = ikev2d.conn_status("lab-2").expect("status");
+    assert_eq!(idle["children"][0]["state"], "INSTALLED", "{idle}");
+    let sent_idle = idle["children"][0]["packets_out"].as_u64().unwrap_or(0);
+
+    // Gateway 1 dies: the standby carries the traffic.
+    let t = unix_now();
+    gw1.kill();
+    drop(gw1);
+    let gap = wait_carrying(&ikev2d, &ping, "lab-2", t, "hot standby, gateway 1 killed");
+    assert!(gap < 12.0, "traffic gap {gap:.1} s");
+    assert_eq!(pair_of(&ikev2d, "lab")["active"], false);
+    let c = ikev2d.conn_status("lab").expect("status");
+    assert_eq!(c["failovers"], 1, "{c}");
+    assert!(
+        ikev2d
+            .log()
+            .contains("lab: traffic moved from lab to lab-2: lab is down"),
+        "{}",
+        ikev2d.log_tail(30)
+    );
+    // The pings go through the standby's SA now; it sent nothing while idle.
+    assert_eq!(sent_idle, 0, "{idle}");
+    let busy = ikev2d.conn_status("lab-2").expect("status");
+    assert!(
+        busy["children"][0]["packets_out"].as_u64().unwrap_or(0) >= 5,
+        "{busy}"
+    );
+
+    // Gateway 1 back: lab is restarted by its dpd_action, and after 5 s of health
+    // (preempt) the traffic goes back without a gap worth the name.
+    let gw1 = Charon::start(&net.b1, &[gateway(&primary, 1)]);
+    let t = unix_now();
+    let back = wait_carrying(&ikev2d, &ping, "lab", t, "preempt back to lab");
+    assert!(back < 2.0, "traffic gap on the way back {back:.1} s");
+    gw1.wait_established("lab", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = ikev2d.conn_status("lab").expect("status");
+    assert_eq!(c["failovers"], 2, "{c}");
+    assert!(
+        ikev2d
+            .log()
+            .contains("traffic moved from lab-2 to lab: lab has been up for 5 s (preempt)"),
+        "{}",
+        ikev2d.log_tail(30)
+    );
+    // The hot standby stays up.
+    assert!(interop_tests::ikev2d::is_established(
+        &ikev2d.conn_status("lab-2").expect("status")
+    ));
+    ping.stop();
+}
+
+#[test]
+fn cold_standby_comes_up_on_failure_and_keeps_the_traffic_without_preempt() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::alone(
+        "cold_standby_comes_up_on_failure_and_keeps_the_traffic_without_preempt",
+        Duration::from_secs(240),
+    );
+    let net = TwoGateways::new();
+    let (primary, standby, cfg) = standby_pair("cold", "0");
+    let mut gw1 = Charon::start(&net.b1, &[gateway(&primary, 1)]);
+    let gw2 = Charon::start(&net.b2, &[gateway(&standby, 2)]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ikev2d, mut ping) = start_a(&net, &cfg, &dir.path().join("ping.log"));
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        gw2.list_sas().is_empty(),
+        "cold standby up: {}",
+        gw2.list_sas_text()
+    );
+    assert_eq!(
+        ikev2d.conn_status("lab-2").expect("status")["state"],
+        "DOWN"
+    );
+
+    let t = unix_now();
+    gw1.kill();
+    drop(gw1);
+    let gap = wait_carrying(&ikev2d, &ping, "lab-2", t, "cold standby, gateway 1 killed");
+    assert!(gap < 15.0, "traffic gap {gap:.1} s");
+    gw2.wait_established("lab-2", Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // Gateway 1 back, lab up again: no preempt, the traffic stays on lab-2.
+    let gw1 = Charon::start(&net.b1, &[gateway(&primary, 1)]);
+    gw1.wait_established("lab", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", ikev2d.log_tail(30)));
+    std::thread::sleep(Duration::from_secs(8));
+    assert_eq!(pair_of(&ikev2d, "lab-2")["active"], true);
+    assert_eq!(pair_of(&ikev2d, "lab")["active"], false);
+
+    // Gateway 2 goes silent: back to lab, and the cold standby is taken down.
+    let t = unix_now();
+    net.silence(2, true);
+    let gap = wait_carrying(&ikev2d, &ping, "lab", t, "cold standby silenced");
+    assert!(gap < 15.0, "traffic gap {gap:.1} s");
+    ping.stop();
+}

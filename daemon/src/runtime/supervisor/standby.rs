@@ -34,6 +34,9 @@ struct Group {
     /// The primary first, then its standbys in file order.
     members: Vec<Member>,
     active: usize,
+    /// The active member was healthy and is not any more: the pair needs another
+    /// one (until some member is active and healthy again).
+    lost: bool,
 }
 
 /// What [`StandbyGroups::decide`] asks the daemon to do.
@@ -95,6 +98,7 @@ impl StandbyGroups {
                         member,
                     ],
                     active: 0,
+                    lost: false,
                 }),
             }
         }
@@ -114,6 +118,7 @@ impl StandbyGroups {
             }
             let was = &prev.members[prev.active].conn;
             g.active = g.members.iter().position(|m| m.conn == *was).unwrap_or(0);
+            g.lost = prev.lost;
         }
         Self { groups }
     }
@@ -161,6 +166,7 @@ impl StandbyGroups {
     ) -> Vec<Step> {
         let mut steps = Vec::new();
         for g in &mut self.groups {
+            let was_ok = g.members[g.active].healthy_since.is_some();
             for m in &mut g.members {
                 if healthy(&m.conn) {
                     m.healthy_since.get_or_insert(now);
@@ -170,7 +176,14 @@ impl StandbyGroups {
             }
             let primary = g.members[0].conn.clone();
             let active_ok = g.members[g.active].healthy_since.is_some();
-            if !active_ok {
+            if active_ok {
+                g.lost = false;
+            } else if was_ok {
+                g.lost = true;
+            }
+            // A member that is still being set up for the first time keeps the
+            // traffic; one that failed, or is not up at all, hands it on.
+            if !active_ok && (g.lost || !up(&g.members[g.active].conn)) {
                 match g.members.iter().position(|m| m.healthy_since.is_some()) {
                     Some(next) => {
                         steps.push(Step::Switch {
@@ -180,8 +193,9 @@ impl StandbyGroups {
                             why: format!("{} is down", g.members[g.active].conn),
                         });
                         g.active = next;
+                        g.lost = false;
                     }
-                    None => {
+                    None if g.lost => {
                         // Nothing carries the traffic: bring up the first standby
                         // that is down (the primary restarts by its dpd_action).
                         let down = g.members[1..].iter_mut().find(|m| {
@@ -194,8 +208,9 @@ impl StandbyGroups {
                             steps.push(Step::Initiate(m.conn.clone()));
                         }
                     }
+                    None => {}
                 }
-            } else if g.active != 0 {
+            } else if active_ok && g.active != 0 {
                 let standby = &g.members[g.active];
                 let back = !standby.preempt.is_zero()
                     && g.members[0]
@@ -215,13 +230,17 @@ impl StandbyGroups {
                 }
             }
             let active_ok = g.members[g.active].healthy_since.is_some();
+            // Hot standbys are kept up while the pair is in use (its primary up or
+            // some member carrying traffic).
+            let in_use = up(&primary) || g.members.iter().any(|m| m.healthy_since.is_some());
             for (i, m) in g.members.iter_mut().enumerate().skip(1) {
                 match m.mode {
                     Some(StandbyMode::Cold) if i != g.active && active_ok && up(&m.conn) => {
                         steps.push(Step::Terminate(m.conn.clone()));
                     }
                     Some(StandbyMode::Hot)
-                        if !up(&m.conn)
+                        if in_use
+                            && !up(&m.conn)
                             && m.initiated_at
                                 .is_none_or(|t| now.duration_since(t) >= INITIATE_HOLDOFF) =>
                     {
@@ -305,6 +324,7 @@ mod tests {
             groups: vec![Group {
                 members: vec![member("p", None, 0), member("s", Some(mode), preempt)],
                 active: 0,
+                lost: false,
             }],
         }
     }
@@ -389,6 +409,24 @@ mod tests {
         let steps = run(&mut g, &["p", "s"], &[], t0 + s(50));
         assert_eq!(switched(&steps), [("s", "p")]);
         assert!(steps.contains(&Step::Terminate("s".into())), "{steps:?}");
+    }
+
+    #[test]
+    fn nothing_moves_while_the_primary_is_set_up_for_the_first_time() {
+        let t0 = Instant::now();
+        let mut g = groups(StandbyMode::Cold, 0);
+        // Not started at all: the pair is not in use.
+        assert!(run(&mut g, &[], &[], t0).is_empty());
+        assert!(run(&mut g, &[], &["p"], t0).is_empty());
+        let mut g = groups(StandbyMode::Hot, 0);
+        assert!(run(&mut g, &[], &[], t0).is_empty());
+        // The primary connecting: the hot standby is brought up with it, and being
+        // quicker does not take the traffic.
+        assert_eq!(run(&mut g, &[], &["p"], t0), [Step::Initiate("s".into())]);
+        assert!(run(&mut g, &["s"], &["p"], t0).is_empty());
+        assert!(!g.idle("p"));
+        // Unless the primary gives up.
+        assert_eq!(switched(&run(&mut g, &["s"], &[], t0)), [("p", "s")]);
     }
 
     #[test]
