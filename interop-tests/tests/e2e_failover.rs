@@ -590,6 +590,15 @@ fn cold_standby_comes_up_on_failure_and_keeps_the_traffic_without_preempt() {
     drop(gw1);
     let gap = wait_carrying(&ikev2d, &ping, "lab-2", t, "cold standby, gateway 1 killed");
     assert!(gap < 15.0, "traffic gap {gap:.1} s");
+    // It was set up while lab's liveness check was still out, not after.
+    let log = ikev2d.log();
+    let early = log.find("(cold standby of lab, whose peer may be dead)");
+    let down = log.find("lab: IKE SA #1 down");
+    assert!(
+        early.is_some() && early < down,
+        "the cold standby did not start with the liveness check\n{}",
+        ikev2d.log_tail(40)
+    );
     gw2.wait_established("lab-2", Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}"));
 

@@ -34,6 +34,39 @@ impl Supervisor {
                  peer is alive",
                 LIVENESS_QUIET.as_secs()
             );
+            self.prewarm_standbys(id, now);
+        }
+    }
+
+    /// A liveness check of IKE SA `id` is out: if its connection carries a standby
+    /// pair's traffic, its cold standbys start now, in parallel with the check (the
+    /// check's bound is the connection's `dpd_timeout`).
+    fn prewarm_standbys(&mut self, id: ikev2::event::IkeSaId, now: Instant) {
+        let Some(conn) = self
+            .endpoint
+            .ike_sas()
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(|s| s.conn)
+        else {
+            return;
+        };
+        let Some(cfg) = self.config.connections.iter().find(|c| c.name == conn) else {
+            return;
+        };
+        let bound = cfg.dpd_timeout.unwrap_or(cfg.dpd_delay * 5);
+        let live = self.endpoint.ike_sas();
+        for standby in self.standbys.suspect(&conn, now + bound, now) {
+            if live.iter().any(|s| s.conn == standby) {
+                continue;
+            }
+            match self.initiate(&standby) {
+                Ok(sa) => tracing::info!(
+                    "{standby}: initiating IKE SA {sa} (cold standby of {conn}, whose peer \
+                     may be dead)"
+                ),
+                Err(e) => tracing::error!("{standby}: cannot initiate the standby: {e}"),
+            }
         }
     }
 

@@ -37,6 +37,9 @@ struct Group {
     /// The active member was healthy and is not any more: the pair needs another
     /// one (until some member is active and healthy again).
     lost: bool,
+    /// The active member's peer is suspected dead (a liveness check is out) until
+    /// then: cold standbys brought up early are not taken down meanwhile.
+    suspect_until: Option<Instant>,
 }
 
 /// What [`StandbyGroups::decide`] asks the daemon to do.
@@ -99,6 +102,7 @@ impl StandbyGroups {
                     ],
                     active: 0,
                     lost: false,
+                    suspect_until: None,
                 }),
             }
         }
@@ -143,6 +147,30 @@ impl StandbyGroups {
                 active: g.active == i,
             })
         })
+    }
+
+    /// The peer of `conn` is suspected dead until `until` (a liveness check is out):
+    /// if `conn` carries a pair's traffic, its cold standbys that are down are to be
+    /// set up now, in parallel with the check, so a failover does not wait for their
+    /// IKE_SA_INIT and IKE_AUTH. Returns them (each at most once per hold-off).
+    pub fn suspect(&mut self, conn: &str, until: Instant, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        for g in &mut self.groups {
+            if g.members[g.active].conn != conn {
+                continue;
+            }
+            g.suspect_until = Some(until);
+            for m in g.members[1..].iter_mut() {
+                let due = m.mode == Some(StandbyMode::Cold)
+                    && m.initiated_at
+                        .is_none_or(|t| now.duration_since(t) >= INITIATE_HOLDOFF);
+                if due {
+                    m.initiated_at = Some(now);
+                    out.push(m.conn.clone());
+                }
+            }
+        }
+        out
     }
 
     /// The standbys to bring up with their primary (hot ones).
@@ -230,12 +258,15 @@ impl StandbyGroups {
                 }
             }
             let active_ok = g.members[g.active].healthy_since.is_some();
+            let suspect = g.suspect_until.is_some_and(|t| now < t);
             // Hot standbys are kept up while the pair is in use (its primary up or
             // some member carrying traffic).
             let in_use = up(&primary) || g.members.iter().any(|m| m.healthy_since.is_some());
             for (i, m) in g.members.iter_mut().enumerate().skip(1) {
                 match m.mode {
-                    Some(StandbyMode::Cold) if i != g.active && active_ok && up(&m.conn) => {
+                    Some(StandbyMode::Cold)
+                        if i != g.active && active_ok && !suspect && up(&m.conn) =>
+                    {
                         steps.push(Step::Terminate(m.conn.clone()));
                     }
                     Some(StandbyMode::Hot)
@@ -325,6 +356,7 @@ mod tests {
                 members: vec![member("p", None, 0), member("s", Some(mode), preempt)],
                 active: 0,
                 lost: false,
+                suspect_until: None,
             }],
         }
     }
@@ -427,6 +459,33 @@ mod tests {
         assert!(!g.idle("p"));
         // Unless the primary gives up.
         assert_eq!(switched(&run(&mut g, &["s"], &[], t0)), [("p", "s")]);
+    }
+
+    #[test]
+    fn a_suspect_primary_brings_its_cold_standby_up_early() {
+        let mut g = groups(StandbyMode::Cold, 0);
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        run(&mut g, &["p"], &[], t0);
+        // Traffic unanswered: a liveness check for 5 s; the cold standby starts now.
+        assert_eq!(g.suspect("p", t0 + s(6), t0 + s(1)), ["s".to_owned()]);
+        assert!(
+            g.suspect("s", t0 + s(6), t0 + s(1)).is_empty(),
+            "not the active one"
+        );
+        // Up while the check is out: kept.
+        assert!(run(&mut g, &["p", "s"], &[], t0 + s(2)).is_empty());
+        // The primary is declared dead: the standby, ready, takes over at once.
+        assert_eq!(switched(&run(&mut g, &["s"], &[], t0 + s(6))), [("p", "s")]);
+        // Had the primary answered, the standby would go down after the check.
+        let mut g = groups(StandbyMode::Cold, 0);
+        run(&mut g, &["p"], &[], t0);
+        g.suspect("p", t0 + s(6), t0 + s(1));
+        assert!(run(&mut g, &["p", "s"], &[], t0 + s(3)).is_empty());
+        assert_eq!(
+            run(&mut g, &["p", "s"], &[], t0 + s(7)),
+            [Step::Terminate("s".into())]
+        );
     }
 
     #[test]
