@@ -13,6 +13,7 @@
 //!   [`testbed`] (namespaces, the default) and [`vagrant`] (two VMs,
 //!   `INTEROP_BACKEND=vagrant`) implement [`scenario::Testbed`];
 //! - [`ikev2d`]: `ikev2d run` with a generated TOML configuration and its control CLI;
+//! - [`iperf`]: iperf3 TCP runs through a tunnel;
 //! - [`ping`](mod@ping), [`cmd`], [`proc`], [`cleanup`]: commands with time limits,
 //!   daemons with log files, and a per-test time bound.
 //!
@@ -25,6 +26,7 @@ pub mod conn;
 pub mod dns;
 pub mod firewall;
 pub mod ikev2d;
+pub mod iperf;
 pub mod netns;
 pub mod ping;
 pub mod prereq;

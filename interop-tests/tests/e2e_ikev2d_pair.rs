@@ -238,30 +238,10 @@ fn tcp_bulk_transfer_through_offloaded_tun() {
             "{label}: TUN offload not on:\n{}",
             a.log_tail(20)
         );
-        let log = b.dir().join("iperf3.log");
-        let mut server = net.b.spawn(
-            "iperf3",
-            &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
-            &log,
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        let out = net.a.exec(
-            &[
-                "iperf3",
-                "-c",
-                &INNER_B.to_string(),
-                "-B",
-                &INNER_A.to_string(),
-                "-t",
-                "3",
-                "-J",
-            ],
-            Duration::from_secs(20),
-        );
-        let _ = server.stop(Duration::from_secs(2));
-        assert!(out.ok(), "{label}: iperf3: {out}");
-        let j: Value = serde_json::from_str(&out.stdout).expect("iperf3 JSON");
-        let received = j["end"]["sum_received"]["bytes"].as_u64().unwrap_or(0);
+        let run =
+            interop_tests::iperf::tcp((&net.a, INNER_A), (&net.b, INNER_B), 3, false, b.dir());
+        assert!(run.out.ok(), "{label}: iperf3: {}", run.out);
+        let received = run.received_bytes();
         assert!(
             received > 10_000_000,
             "{label}: only {received} octets through the tunnel in 3 s\n{}",

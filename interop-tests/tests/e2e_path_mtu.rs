@@ -25,24 +25,7 @@ fn iperf(net: &RoutedPair, dir: &Path, reverse: bool) -> f64 {
 
 /// [`iperf`] between any inner addresses of A (`src`) and B (`dst`).
 fn iperf_between(net: &RoutedPair, dir: &Path, src: IpAddr, dst: IpAddr, reverse: bool) -> f64 {
-    let log = dir.join("iperf3.log");
-    let mut server = net.b.spawn(
-        "iperf3",
-        &["iperf3", "-s", "-1", "-B", &dst.to_string()],
-        &log,
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let (src, dst) = (src.to_string(), dst.to_string());
-    let mut args = vec!["iperf3", "-c", &dst, "-B", &src, "-t", "3", "-J"];
-    if reverse {
-        args.push("-R");
-    }
-    let out = net.a.exec(&args, Duration::from_secs(30));
-    let _ = server.stop(Duration::from_secs(2));
-    let j: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
-    j["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .unwrap_or(0.0)
+    interop_tests::iperf::tcp((&net.a, src), (&net.b, dst), 3, reverse, dir).bits_per_second()
 }
 
 /// `ping` in A from `src` to `dst`: `count` packets with `size` octets of ICMP
@@ -450,19 +433,12 @@ fn recovers_mid_transfer(icmp: bool) {
     let label = if icmp { "with ICMP" } else { "without ICMP" };
     let net = RoutedPair::new();
     let (mut a, mut b) = ikev2d_pair(&net, routed_conn(true));
-    let log = b.dir().join("iperf3.log");
-    let mut server = net.b.spawn(
-        "iperf3",
-        &["iperf3", "-s", "-1", "-B", &INNER_B.to_string()],
-        &log,
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let server =
+        interop_tests::iperf::IperfServer::start(&net.b, INNER_B, &b.dir().join("iperf3.log"));
     let client = {
-        let inner_b = INNER_B.to_string();
-        let inner_a = INNER_A.to_string();
-        let cmd = net
-            .a
-            .command(&["iperf3", "-c", &inner_b, "-B", &inner_a, "-t", "30", "-J"]);
+        let args = interop_tests::iperf::client_args(INNER_A, INNER_B, 30, false);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let cmd = net.a.command(&args);
         std::thread::spawn(move || {
             let mut cmd = cmd;
             interop_tests::cmd::run(&mut cmd, Duration::from_secs(40))
@@ -477,7 +453,7 @@ fn recovers_mid_transfer(icmp: bool) {
     }
     net.far_link(1300);
     let out = client.join().expect("iperf3 thread");
-    let _ = server.stop(Duration::from_secs(2));
+    server.stop();
     let j: Value = serde_json::from_str(&out.stdout).unwrap_or(Value::Null);
     let intervals: Vec<(f64, f64)> = j["intervals"]
         .as_array()

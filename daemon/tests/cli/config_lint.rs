@@ -503,3 +503,36 @@ fn standby_settings_are_checked() {
     ));
     assert!(m.contains("preempt without failover_of"), "{m}");
 }
+
+#[test]
+fn dns_names_in_remote_addrs() {
+    let text = EXAMPLE.replace(
+        "remote_addrs = [\"198.51.100.2\"]",
+        "remote_addrs = [\"GW1.Site-B.example\", \"198.51.100.3\", \"198.51.100.0/28\"]",
+    );
+    assert_eq!(findings(&text), vec![]);
+    let cfg = DaemonConfig::parse(&text, Path::new(".")).unwrap();
+    let c = &cfg.connections[0];
+    use ikev2d::config::RemoteHost;
+    assert_eq!(
+        c.remote_hosts,
+        vec![
+            RemoteHost::Name("gw1.site-b.example".into()),
+            RemoteHost::Addr("198.51.100.3".parse().unwrap()),
+        ]
+    );
+    assert_eq!(c.remote_addrs, vec!["198.51.100.3".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(c.remote_ranges.len(), 1);
+    let ep = c.to_ikev2();
+    assert!(ep.has_names() && ep.remote_names() == ["gw1.site-b.example"]);
+    // Without DPD a moved name goes unnoticed.
+    let text = text.replace("dpd_delay    = \"30s\"", "dpd_delay    = 0");
+    let m = only(
+        &text,
+        "extra/dns-without-dpd",
+        Severity::Warning,
+        "connections.site-b.remote_addrs",
+        11,
+    );
+    assert!(m.contains("has a DNS name but dpd_delay is 0"), "{m}");
+}
