@@ -366,8 +366,11 @@ impl Book {
                     None => ConnState::Down,
                 };
                 let (local, remote) = match ike {
-                    Some(s) => (s.local.to_string(), s.remote.to_string()),
-                    None => (join(&conn.local_addrs), remote_text(conn)),
+                    // An initiation waiting for its DNS names has no peer yet.
+                    Some(s) if !s.remote.ip().is_unspecified() => {
+                        (s.local.to_string(), s.remote.to_string())
+                    }
+                    _ => (join(&conn.local_addrs), remote_text(conn)),
                 };
                 let ike_sa = ike.and_then(|s| {
                     let suite = s.suite?;

@@ -521,7 +521,10 @@ fn dns_names_in_remote_addrs() {
             RemoteHost::Addr("198.51.100.3".parse().unwrap()),
         ]
     );
-    assert_eq!(c.remote_addrs, vec!["198.51.100.3".parse::<std::net::IpAddr>().unwrap()]);
+    assert_eq!(
+        c.remote_addrs,
+        vec!["198.51.100.3".parse::<std::net::IpAddr>().unwrap()]
+    );
     assert_eq!(c.remote_ranges.len(), 1);
     let ep = c.to_ikev2();
     assert!(ep.has_names() && ep.remote_names() == ["gw1.site-b.example"]);
