@@ -115,6 +115,7 @@ async fn status_report(
 
 /// Reads a child's (in, out) pair of one counter.
 type ChildCounter = fn(&crate::control::proto::ChildStatus) -> (u64, u64);
+type ChildGauge = fn(&crate::control::proto::ChildStatus) -> Option<u64>;
 
 /// A label value with `\`, `"` and newlines escaped.
 fn esc(s: &str) -> String {
@@ -209,6 +210,37 @@ pub fn render(r: &StatusReport) -> String {
                     "ikev2d_child_drops_total{{{l},reason=\"{}\"}} {n}",
                     esc(reason)
                 );
+            }
+        }
+    }
+    let per_child: [(&str, &str, &str, ChildGauge); 3] = [
+        (
+            "ikev2d_child_up",
+            "gauge",
+            "1 while the child has an SA, 0 when down.",
+            |c| Some(u64::from(c.state != "DOWN")),
+        ),
+        (
+            "ikev2d_child_one_way",
+            "gauge",
+            "1 while the child keeps sending and nothing comes back (one_way_warning).",
+            |c| Some(u64::from(c.warning.is_some())),
+        ),
+        (
+            "ikev2d_child_last_inbound_seconds",
+            "gauge",
+            "Seconds since a packet last came in through the child's SAs.",
+            |c| c.last_inbound_secs,
+        ),
+    ];
+    for (name, kind, help, get) in per_child {
+        family(&mut o, name, kind, help);
+        for c in &r.connections {
+            for ch in &c.children {
+                if let Some(v) = get(ch) {
+                    let l = format!("conn=\"{}\",child=\"{}\"", esc(&c.name), esc(&ch.name));
+                    let _ = writeln!(o, "{name}{{{l}}} {v}");
+                }
             }
         }
     }
@@ -340,6 +372,9 @@ mod tests {
                     mtu: None,
                     path_mtu: None,
                     path_mtu_source: None,
+                    last_inbound_secs: Some(45),
+                    last_outbound_secs: Some(0),
+                    warning: Some("one-way".into()),
                 }],
                 last_error: None,
                 remotes: Vec::new(),
@@ -363,6 +398,9 @@ mod tests {
             "ikev2d_child_drops_total{conn=\"site\\\"b\",child=\"net\",reason=\"replay\"} 3",
             "ikev2d_failures_total{phase=\"IKE_AUTH\",cause=\"auth_mismatch\"} 2",
             "ikev2d_failovers_total{conn=\"site\\\"b\"} 2",
+            "ikev2d_child_up{conn=\"site\\\"b\",child=\"net\"} 1",
+            "ikev2d_child_one_way{conn=\"site\\\"b\",child=\"net\"} 1",
+            "ikev2d_child_last_inbound_seconds{conn=\"site\\\"b\",child=\"net\"} 45",
             "ikev2d_events_total{name=\"ike_received\"} 7",
             "ikev2d_handshake_seconds_bucket{le=\"0.01\"} 0",
             "ikev2d_handshake_seconds_bucket{le=\"0.1\"} 1",

@@ -213,6 +213,9 @@ pub struct DaemonSettings {
     /// The outer path MTU to assume toward every peer until ICMP or a probe says
     /// otherwise (`[daemon] path_mtu`).
     pub path_mtu: u16,
+    /// A child that sends this long without anything coming back gets a warning
+    /// (`one_way_warning`; zero: never).
+    pub one_way_warning: Duration,
     pub mss_clamp: MssClamp,
     pub log_level: LogLevel,
     pub retransmit: RetransmitConfig,
@@ -245,6 +248,7 @@ impl Default for DaemonSettings {
             keep_alive: e.keep_alive,
             mtu: 1400,
             path_mtu: 1500,
+            one_way_warning: Duration::from_secs(30),
             mss_clamp: MssClamp::Auto,
             log_level: LogLevel::Info,
             retransmit: e.retransmit,

@@ -64,6 +64,7 @@ pub(crate) struct RawDaemon {
     pub keep_alive: Option<Sp<IntOrStr>>,
     pub mtu: Option<Sp<i64>>,
     pub path_mtu: Option<Sp<i64>>,
+    pub one_way_warning: Option<Sp<IntOrStr>>,
     pub mss_clamp: Option<Sp<IntOrStr>>,
     pub log_level: Option<Sp<String>>,
     pub retransmit_timeout: Option<Sp<IntOrStr>>,

@@ -257,6 +257,14 @@ pub struct ChildStatus {
     pub path_mtu: Option<u16>,
     #[serde(default)]
     pub path_mtu_source: Option<String>,
+    /// Seconds since a packet last came in and went out through the child's SAs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inbound_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_outbound_secs: Option<u64>,
+    /// Something is wrong although the SA is up, in plain words (one-way traffic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// A connection's place in a standby pair.

@@ -142,6 +142,11 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
         for c in conn.children.iter().filter(|c| !c.drops.is_empty()) {
             let _ = writeln!(out, "  {} drops: {}", c.name, pairs(&c.drops));
         }
+        for c in &conn.children {
+            if let Some(w) = &c.warning {
+                let _ = writeln!(out, "  {} WARNING: {w}", c.name);
+            }
+        }
     }
     if let Some(p) = &conn.pair {
         let _ = writeln!(
@@ -403,6 +408,9 @@ mod tests {
             mtu: Some(1400),
             path_mtu: Some(1500),
             path_mtu_source: Some("configured".into()),
+            last_inbound_secs: None,
+            last_outbound_secs: None,
+            warning: None,
         }
     }
 
@@ -599,8 +607,14 @@ mod tests {
             ("ike_received".to_owned(), 12),
             ("esp_in_no_sa".to_owned(), 4),
         ]);
+        r.connections[0].children[1].warning =
+            Some("sending to 10.2.0.0/24 but nothing comes back for 45 s".into());
         let s = render_status(&r, 0);
         assert!(s.contains("\n  net drops: icv 1, replay 3\n"), "{s}");
+        assert!(
+            s.contains("\n  voice-long-name WARNING: sending to 10.2.0.0/24 but nothing comes back for 45 s\n"),
+            "{s}"
+        );
         assert!(!s.contains("voice-long-name drops"), "{s}");
         assert!(
             s.ends_with("\ncounters: esp_in_no_sa 4, ike_received 12\n"),

@@ -74,6 +74,8 @@ struct LiveSa {
 
 #[derive(Debug, Default)]
 struct ChildBook {
+    /// When its SAs last passed packets each way, and whether it is one-way.
+    traffic: super::supervisor::one_way::ChildTraffic,
     /// Traffic of the child's SAs that are gone.
     closed_in: Traffic,
     closed_out: Traffic,
@@ -163,6 +165,10 @@ impl Book {
         tunnel: (IpAddr, TunnelMtu),
     ) {
         self.tunnels.insert(spi_out, tunnel);
+        let back = !self
+            .live
+            .values()
+            .any(|s| s.conn == conn && s.child == child);
         let c = self
             .conn(conn)
             .children
@@ -170,6 +176,10 @@ impl Book {
             .or_default();
         if rekey {
             c.rekeys += 1;
+        }
+        if back {
+            // Up again after a time without SAs: what was unanswered before is moot.
+            c.traffic = super::supervisor::one_way::ChildTraffic::default();
         }
         for key in [(Direction::Inbound, spi_in), (Direction::Outbound, spi_out)] {
             self.live.entry(key).or_insert_with(|| LiveSa {
@@ -224,6 +234,15 @@ impl Book {
     /// Counters from a worker. A final report folds the SA into its child's totals.
     pub fn usage(&mut self, r: &SaReport) {
         let key = (r.usage.direction, r.usage.spi.0);
+        if let (Some(t), Some(sa)) = (r.last_packet, self.live.get(&key)) {
+            let (conn, child) = (sa.conn.clone(), sa.child.clone());
+            self.conn(&conn)
+                .children
+                .entry(child)
+                .or_default()
+                .traffic
+                .packet(key.0 == Direction::Inbound, t);
+        }
         let traffic = Traffic {
             bytes: r.usage.bytes,
             packets: r.usage.packets,
@@ -250,6 +269,28 @@ impl Book {
             sa.traffic = traffic;
             sa.drops = r.usage.drops;
         }
+    }
+
+    /// The children with a live SA, as (connection, child).
+    pub fn live_children(&self) -> std::collections::BTreeSet<(String, String)> {
+        self.live
+            .values()
+            .map(|s| (s.conn.clone(), s.child.clone()))
+            .collect()
+    }
+
+    /// When `conn`'s `child` last passed packets each way, and whether it is one-way.
+    pub fn child_traffic(
+        &mut self,
+        conn: &str,
+        child: &str,
+    ) -> &mut super::supervisor::one_way::ChildTraffic {
+        &mut self
+            .conn(conn)
+            .children
+            .entry(child.to_owned())
+            .or_default()
+            .traffic
     }
 
     /// The current counters of one live SA.
@@ -422,7 +463,21 @@ impl Book {
                             mtu: None,
                             path_mtu: None,
                             path_mtu_source: None,
+                            last_inbound_secs: None,
+                            last_outbound_secs: None,
+                            warning: None,
                         };
+                        let traffic = self
+                            .conns
+                            .get(&conn.name)
+                            .and_then(|b| b.children.get(&child.name))
+                            .map(|c| c.traffic)
+                            .unwrap_or_default();
+                        let age = |t: Option<Instant>| {
+                            t.map(|t| now.saturating_duration_since(t).as_secs())
+                        };
+                        st.last_inbound_secs = age(traffic.last_in);
+                        st.last_outbound_secs = age(traffic.last_out);
                         if let Some(c) = live_child {
                             let sa_in = self.sa_traffic(Direction::Inbound, c.spi_in);
                             let sa_out = self.sa_traffic(Direction::Outbound, c.spi_out);
@@ -442,6 +497,9 @@ impl Book {
                                 st.path_mtu = Some(t.path);
                                 st.path_mtu_source = Some(p.source.to_string());
                             }
+                            st.warning = traffic
+                                .one_way_for(now)
+                                .map(|d| super::supervisor::one_way::warning(conn, child, d));
                         }
                         st
                     })

@@ -370,6 +370,9 @@ impl Cx<'_> {
         if let Some(x) = self.int(&p("mtu"), r.mtu.as_ref(), 576, 65535) {
             d.mtu = x;
         }
+        if let Some(x) = self.duration(&p("one_way_warning"), r.one_way_warning.as_ref()) {
+            d.one_way_warning = x;
+        }
         if let Some(x) = self.int(&p("path_mtu"), r.path_mtu.as_ref(), 576, 65535) {
             d.path_mtu = x;
         }

@@ -19,6 +19,7 @@ mod admission;
 mod black_hole;
 mod commands;
 pub mod liveness;
+pub mod one_way;
 pub mod path_mtu;
 mod path_search;
 mod reload;
@@ -307,6 +308,7 @@ impl Supervisor {
                     self.expire_key_export(now);
                     self.recheck_paths(now);
                     self.watch_black_holes(now);
+                    self.watch_one_way(now);
                     self.refresh_names(now);
                 }
             }
