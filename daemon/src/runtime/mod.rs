@@ -10,6 +10,7 @@ pub mod dataplane;
 pub mod keyexport;
 pub mod ratelimit;
 pub mod routes;
+pub mod rp_filter;
 pub mod supervisor;
 
 use std::collections::BTreeSet;
@@ -138,6 +139,12 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
         .and_then(|()| tun.set_txqueuelen(TUN_TXQUEUELEN))
         .and_then(|()| tun.set_up(true))
         .map_err(|e| format!("cannot configure TUN device {}: {e}", tun.name()))?;
+    if let Some(w) =
+        rp_filter::effective(std::path::Path::new("/proc/sys/net/ipv4/conf"), tun.name())
+            .and_then(|v| rp_filter::warning(tun.name(), v))
+    {
+        tracing::warn!("{w}");
+    }
     tracing::info!(
         "TUN device {} up, MTU {}{}",
         tun.name(),

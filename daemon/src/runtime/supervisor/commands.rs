@@ -136,8 +136,11 @@ impl Supervisor {
         let reply = match call.request {
             Request::Status => {
                 let live = self.endpoint.ike_sas();
-                let counters =
+                let mut counters =
                     super::super::book::daemon_counters(self.endpoint.stats(), &self.data.stats);
+                if self.rp_watch.total > 0 {
+                    counters.insert("kernel_rp_filter_drops".to_owned(), self.rp_watch.total);
+                }
                 let mut report =
                     self.book
                         .report(&self.config, &live, &self.path_mtus, now, counters);

@@ -95,6 +95,9 @@ pub struct Supervisor {
     pub(super) path_mtus: path_mtu::PathMtus,
     /// Path MTU searches over probes.
     searches: path_search::PathSearches,
+    /// The kernel's reverse-path filter drops, looked at every few seconds.
+    pub(super) rp_watch: super::rp_filter::RpWatch,
+    rp_checked: Option<Instant>,
     /// Standby pairs (`failover_of`): which member carries the traffic.
     pub(super) standbys: standby::StandbyGroups,
     /// Tunnels that send and hear nothing back (what a path MTU drop without ICMP
@@ -150,6 +153,8 @@ impl Supervisor {
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
             searches: path_search::PathSearches::default(),
             black_holes: black_hole::BlackHoleWatch::default(),
+            rp_watch: super::rp_filter::RpWatch::default(),
+            rp_checked: None,
             standbys: standby::StandbyGroups::from_config(
                 &config,
                 &standby::StandbyGroups::default(),
@@ -309,6 +314,7 @@ impl Supervisor {
                     self.recheck_paths(now);
                     self.watch_black_holes(now);
                     self.watch_one_way(now);
+                    self.watch_rp_filter(now);
                     self.refresh_names(now);
                 }
             }

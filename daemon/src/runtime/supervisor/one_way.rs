@@ -100,6 +100,40 @@ impl super::Supervisor {
         }
     }
 
+    /// Every 5 s: decrypted packets the kernel dropped by reverse-path filtering
+    /// (the other direction of "up but no data": ikev2d delivered them to the TUN,
+    /// the kernel threw them away). The count is the network namespace's, so it is
+    /// blamed on the tunnel only while the TUN device filters at all.
+    pub(super) fn watch_rp_filter(&mut self, now: Instant) {
+        if self
+            .rp_checked
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.rp_checked = Some(now);
+        let Some(count) = super::super::rp_filter::dropped() else {
+            return;
+        };
+        let Some(rise) = self.rp_watch.observe(count, now) else {
+            return;
+        };
+        let tun = &self.config.daemon.tun_name;
+        let filtering = super::super::rp_filter::effective(
+            std::path::Path::new("/proc/sys/net/ipv4/conf"),
+            tun,
+        )
+        .is_some_and(|v| v != 0);
+        if filtering {
+            tracing::warn!(
+                "the kernel dropped {rise} packet(s) by reverse-path filtering (rp_filter on \
+                 {tun}): decrypted packets whose source it would route back elsewhere never \
+                 reach their destination; check the routes toward the children's remote_ts \
+                 and set net.ipv4.conf.{tun}.rp_filter=2"
+            );
+        }
+    }
+
     /// The warning of a child one-way for `d`, in the operator's words.
     fn one_way_text(&self, conn: &str, child: &str, d: Duration) -> String {
         let cfg = self.config.connections.iter().find(|c| c.name == conn);

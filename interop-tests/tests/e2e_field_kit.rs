@@ -1,0 +1,170 @@
+//! The operator's field kit (issue 17) against strongSwan in namespaces: tunnels that
+//! are up and still do not work.
+
+use std::time::Duration;
+
+use interop_tests::cmd::wait_for;
+use interop_tests::prereq::{
+    ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
+};
+use interop_tests::topology::{INNER_A, INNER_B};
+use interop_tests::{Charon, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, require};
+
+/// TCP connection attempts from 10.1.0.1 to 10.2.0.1:443, two a second.
+const TCP_TRIES: &str = r#"
+import socket, time
+while True:
+    s = socket.socket()
+    s.bind(("10.1.0.1", 0))
+    s.settimeout(0.5)
+    try:
+        s.connect(("10.2.0.1", 443))
+    except OSError:
+        pass
+    s.close()
+    time.sleep(0.5)
+"#;
+
+/// The peer's firewall drops TCP to port 443 but lets ICMP through: pings work, TCP
+/// does not, and status names it (the child sends and nothing comes back, while the
+/// IKE SA answers its liveness checks); the warning goes when the rule goes.
+#[test]
+fn one_way_traffic_is_named_and_clears() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_iptables(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "one_way_traffic_is_named_and_clears",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.dpd_delay = Some("10s".to_owned());
+    let _charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.daemon_lines.push("one_way_warning = \"5s\"".to_owned());
+    let ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(20));
+    assert!(up.ok(), "up: {up}");
+    let rule = ["INPUT", "-p", "tcp", "--dport", "443", "-j", "DROP"];
+    let mut add = vec!["iptables", "-I"];
+    add.extend(rule);
+    net.b.run_ok(&add);
+    assert_eq!(ping(&net.a, INNER_A, INNER_B, 2), 2, "ICMP passes");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut tries = net.a.spawn(
+        "tcp-tries",
+        &["python3", "-c", TCP_TRIES],
+        &dir.path().join("tcp.log"),
+    );
+    let warned = wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
+        let c = ikev2d.conn_status("lab")?;
+        c["children"][0]["warning"].as_str().map(ToOwned::to_owned)
+    });
+    let w = warned.unwrap_or_else(|| {
+        panic!(
+            "no one-way warning after 20 s: {:?}\n{}",
+            ikev2d.conn_status("lab"),
+            ikev2d.log_tail(30)
+        )
+    });
+    assert!(
+        w.starts_with("sending to 10.2.0.0/24 but nothing comes back for ")
+            && w.contains("the peer's firewall, its routes back to 10.1.0.0/24, or its selectors")
+            && w.contains("the IKE SA is alive"),
+        "{w}"
+    );
+    assert!(
+        ikev2d
+            .log()
+            .contains("WARN lab/net: sending to 10.2.0.0/24"),
+        "{}",
+        ikev2d.log_tail(20)
+    );
+    let text = ikev2d.status_text();
+    assert!(
+        text.contains("  net WARNING: sending to 10.2.0.0/24"),
+        "{text}"
+    );
+
+    // The rule goes: the peer answers (SYN-ACK or RST), the warning clears.
+    let mut del = vec!["iptables", "-D"];
+    del.extend(rule);
+    net.b.run_ok(&del);
+    let cleared = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        let c = ikev2d.conn_status("lab")?;
+        c["children"][0]["warning"].is_null().then_some(())
+    });
+    assert!(
+        cleared.is_some(),
+        "warning still there: {:?}",
+        ikev2d.conn_status("lab")
+    );
+    assert!(
+        ikev2d.log().contains("lab/net: traffic comes back again"),
+        "{}",
+        ikev2d.log_tail(20)
+    );
+    tries.stop(Duration::from_secs(2));
+}
+
+/// Strict reverse-path filtering on A, and a more specific route toward part of the
+/// child's remote_ts that does not go through the tunnel: packets from there arrive
+/// through the tunnel, ikev2d delivers them to its TUN, and the kernel drops them.
+/// ikev2d warns at start (rp_filter strict on the TUN) and when the kernel's count
+/// rises, and status counts the drops.
+#[test]
+fn reverse_path_filter_drops_are_named() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_iptables(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new(
+        "reverse_path_filter_drops_are_named",
+        Duration::from_secs(120),
+    );
+    let net = Pair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.children[0].remote_ts = vec!["10.2.0.0/16".to_owned()];
+    net.b.add_addr("lo", "10.2.5.1/24");
+    net.a
+        .run_ok(&["ip", "route", "add", "10.2.5.0/24", "via", "192.0.2.2"]);
+    net.a
+        .run_ok(&["sysctl", "-q", "-w", "net.ipv4.conf.all.rp_filter=1"]);
+    let _charon = Charon::start(&net.b, &[conn.mirrored()]);
+    let ikev2d = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
+    assert!(
+        ikev2d.log().contains("rp_filter is strict (1) on ipsec0"),
+        "{}",
+        ikev2d.log_tail(20)
+    );
+    let up = ikev2d.up("lab", Duration::from_secs(20));
+    assert!(up.ok(), "up: {up}");
+    // From B's 10.2.0.1: fine. From 10.2.5.1: into the tunnel, dropped at A.
+    assert_eq!(ping(&net.b, INNER_B, INNER_A, 2), 2);
+    let from_far: std::net::IpAddr = "10.2.5.1".parse().expect("literal");
+    assert_eq!(ping(&net.b, from_far, INNER_A, 5), 0);
+    let warned = wait_for(Duration::from_secs(15), Duration::from_millis(250), || {
+        ikev2d
+            .log()
+            .contains("packet(s) by reverse-path filtering (rp_filter on ipsec0)")
+            .then_some(())
+    });
+    assert!(warned.is_some(), "{}", ikev2d.log_tail(20));
+    let st = ikev2d.status_json();
+    assert!(
+        st["counters"]["kernel_rp_filter_drops"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{}",
+        st["counters"]
+    );
+}
