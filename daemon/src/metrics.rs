@@ -278,6 +278,20 @@ pub fn render(r: &StatusReport) -> String {
     }
     family(
         &mut o,
+        "ikev2d_reestablishments_total",
+        "counter",
+        "IKE SAs that came up after the connection's previous one went down (not by our own terminate).",
+    );
+    for c in &r.connections {
+        let _ = writeln!(
+            o,
+            "ikev2d_reestablishments_total{{conn=\"{}\"}} {}",
+            esc(&c.name),
+            c.reestablishments
+        );
+    }
+    family(
+        &mut o,
         "ikev2d_failovers_total",
         "counter",
         "Times another of a connection's remote_addrs took over after the peer in use stopped answering.",
@@ -378,6 +392,8 @@ mod tests {
                 }],
                 last_error: None,
                 remotes: Vec::new(),
+                warning: None,
+                reestablishments: 3,
                 failovers: 2,
                 last_failover: None,
                 pair: None,
@@ -398,6 +414,7 @@ mod tests {
             "ikev2d_child_drops_total{conn=\"site\\\"b\",child=\"net\",reason=\"replay\"} 3",
             "ikev2d_failures_total{phase=\"IKE_AUTH\",cause=\"auth_mismatch\"} 2",
             "ikev2d_failovers_total{conn=\"site\\\"b\"} 2",
+            "ikev2d_reestablishments_total{conn=\"site\\\"b\"} 3",
             "ikev2d_child_up{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_one_way{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_last_inbound_seconds{conn=\"site\\\"b\",child=\"net\"} 45",

@@ -168,3 +168,62 @@ fn reverse_path_filter_drops_are_named() {
         st["counters"]
     );
 }
+
+/// A peer that crashes again and again: each time DPD finds it dead and the restart
+/// brings the tunnel back; after more than `flap_warning` of those in an hour the
+/// connection is flagged as flapping, with the cause.
+#[test]
+fn a_flapping_peer_is_named() {
+    require!(
+        require_root(),
+        require_tun(),
+        require_strongswan(),
+        ikev2d_binary()
+    );
+    let _bound = TimeBound::new("a_flapping_peer_is_named", Duration::from_secs(180));
+    let net = Pair::new();
+    let mut conn = ConnSpec::site_a();
+    conn.dpd_delay = Some("2s".to_owned());
+    conn.children[0].dpd_action = Some("restart".to_owned());
+    let mut theirs = conn.mirrored();
+    theirs.dpd_delay = None;
+    let mut charon = Charon::start(&net.b, std::slice::from_ref(&theirs));
+    let mut cfg = Ikev2dConfig::new(vec![conn]);
+    cfg.retransmit_timeout = Some("1s".to_owned());
+    cfg.daemon_lines.push("flap_warning = 2".to_owned());
+    let ikev2d = Ikev2d::start(&net.a, &cfg);
+    let up = ikev2d.up("lab", Duration::from_secs(20));
+    assert!(up.ok(), "up: {up}");
+    for round in 1..=3u64 {
+        let before = ikev2d.conn_status("lab").expect("status")["ike_sa"]["spi_i"].clone();
+        charon.kill();
+        drop(charon);
+        charon = Charon::start(&net.b, std::slice::from_ref(&theirs));
+        let again = wait_for(Duration::from_secs(40), Duration::from_millis(250), || {
+            let c = ikev2d.conn_status("lab")?;
+            (interop_tests::ikev2d::is_established(&c)
+                && c["ike_sa"]["spi_i"] != before
+                && c["reestablishments"] == round)
+                .then_some(c)
+        });
+        assert!(
+            again.is_some(),
+            "round {round}: not re-established: {:?}\n{}",
+            ikev2d.conn_status("lab"),
+            ikev2d.log_tail(30)
+        );
+    }
+    let c = ikev2d.conn_status("lab").expect("status");
+    let w = c["warning"].as_str().unwrap_or_default();
+    assert!(
+        w.starts_with(
+            "flapping: re-established 3 times in the last hour (3 x no answer (dead peer))"
+        ),
+        "{c}"
+    );
+    assert!(
+        ikev2d
+            .status_text()
+            .contains("  WARNING: flapping: re-established 3 times")
+    );
+}

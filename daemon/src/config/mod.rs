@@ -216,6 +216,9 @@ pub struct DaemonSettings {
     /// A child that sends this long without anything coming back gets a warning
     /// (`one_way_warning`; zero: never).
     pub one_way_warning: Duration,
+    /// More re-establishments than this in an hour make a connection flapping
+    /// (`flap_warning`; zero: never).
+    pub flap_warning: u32,
     pub mss_clamp: MssClamp,
     pub log_level: LogLevel,
     pub retransmit: RetransmitConfig,
@@ -249,6 +252,7 @@ impl Default for DaemonSettings {
             mtu: 1400,
             path_mtu: 1500,
             one_way_warning: Duration::from_secs(30),
+            flap_warning: 5,
             mss_clamp: MssClamp::Auto,
             log_level: LogLevel::Info,
             retransmit: e.retransmit,

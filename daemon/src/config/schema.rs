@@ -65,6 +65,7 @@ pub(crate) struct RawDaemon {
     pub mtu: Option<Sp<i64>>,
     pub path_mtu: Option<Sp<i64>>,
     pub one_way_warning: Option<Sp<IntOrStr>>,
+    pub flap_warning: Option<Sp<i64>>,
     pub mss_clamp: Option<Sp<IntOrStr>>,
     pub log_level: Option<Sp<String>>,
     pub retransmit_timeout: Option<Sp<IntOrStr>>,

@@ -185,6 +185,13 @@ pub struct ConnStatus {
     pub ike_sa: Option<IkeSaStatus>,
     pub children: Vec<ChildStatus>,
     pub last_error: Option<LastError>,
+    /// Something is wrong with the connection as a whole, in plain words (flapping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+    /// IKE SAs that came up after the connection's previous one went down (not by
+    /// our own terminate), since the daemon started.
+    #[serde(default)]
+    pub reestablishments: u64,
     /// The configured `remote_addrs` in order, each with its last result (empty for
     /// a connection without explicit peer addresses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -148,6 +148,9 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             }
         }
     }
+    if let Some(w) = &conn.warning {
+        let _ = writeln!(out, "  WARNING: {w}");
+    }
     if let Some(p) = &conn.pair {
         let _ = writeln!(
             out,
@@ -435,6 +438,8 @@ mod tests {
                     children: vec![child("net"), child("voice-long-name")],
                     last_error: None,
                     remotes: Vec::new(),
+                    warning: None,
+                    reestablishments: 0,
                     failovers: 0,
                     last_failover: None,
                     pair: None,
@@ -469,6 +474,8 @@ mod tests {
                         at_unix: 1_795_960_800, // 2026-11-29 14:00:00 UTC
                     }),
                     remotes: Vec::new(),
+                    warning: None,
+                    reestablishments: 0,
                     failovers: 0,
                     last_failover: None,
                     pair: None,
@@ -562,6 +569,7 @@ mod tests {
             },
         ];
         c.failovers = 1;
+        c.warning = Some("flapping: re-established 6 times in the last hour".into());
         c.pair = Some(super::super::proto::PairStatus {
             primary: "site-b".into(),
             role: "hot standby".into(),
@@ -589,7 +597,8 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.contains("\n  pair: hot standby of site-b, carrying the traffic\n"),
+            s.contains("\n  pair: hot standby of site-b, carrying the traffic\n")
+                && s.contains("\n  WARNING: flapping: re-established 6 times in the last hour\n"),
             "{s}"
         );
         // One address: no list.

@@ -89,6 +89,8 @@ struct ConnBook {
     ike: HashMap<IkeSaId, (Instant, u64)>,
     children: BTreeMap<String, ChildBook>,
     last_error: Option<LastError>,
+    /// Re-establishments in the last hour and why (flapping).
+    flaps: super::flapping::Flaps,
     /// Failovers to another of `remote_addrs`, and the last one in words.
     failovers: u64,
     last_failover: Option<LastError>,
@@ -129,6 +131,7 @@ impl Book {
 
     pub fn ike_up(&mut self, conn: &str, id: IkeSaId, now: Instant) {
         self.conn(conn).ike.insert(id, (now, 0));
+        self.conn(conn).flaps.up(now);
         if let Some(t) = self.initiated.remove(&id) {
             self.handshakes
                 .get_or_insert_with(|| {
@@ -149,8 +152,9 @@ impl Book {
         }
     }
 
-    pub fn ike_down(&mut self, conn: &str, id: IkeSaId) {
+    pub fn ike_down(&mut self, conn: &str, id: IkeSaId, reason: &ikev2::event::DownReason) {
         self.conn(conn).ike.remove(&id);
+        self.conn(conn).flaps.down(reason);
         self.initiated.remove(&id);
     }
 
@@ -515,6 +519,8 @@ impl Book {
                     children,
                     last_error: book.and_then(|b| b.last_error.clone()),
                     remotes: Vec::new(),
+                    warning: book.and_then(|b| b.flaps.warning(config.daemon.flap_warning, now)),
+                    reestablishments: book.map_or(0, |b| b.flaps.total),
                     failovers: book.map_or(0, |b| b.failovers),
                     last_failover: book.and_then(|b| b.last_failover.clone()),
                     pair: None,

@@ -7,6 +7,7 @@
 pub mod book;
 pub mod breakglass;
 pub mod dataplane;
+pub mod flapping;
 pub mod keyexport;
 pub mod ratelimit;
 pub mod routes;

@@ -61,6 +61,8 @@ fn report() -> StatusReport {
                 }],
                 last_error: None,
                 remotes: Vec::new(),
+                warning: None,
+                reestablishments: 0,
                 failovers: 0,
                 last_failover: None,
                 pair: None,
@@ -80,6 +82,8 @@ fn report() -> StatusReport {
                     at_unix: 1_700_000_000,
                 }),
                 remotes: Vec::new(),
+                warning: None,
+                reestablishments: 0,
                 failovers: 0,
                 last_failover: None,
                 pair: None,
@@ -395,6 +399,7 @@ fn status_json_from_the_binary() {
             "local",
             "name",
             "nat_detected",
+            "reestablishments",
             "remote",
             "state"
         ]

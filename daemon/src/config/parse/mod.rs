@@ -373,6 +373,9 @@ impl Cx<'_> {
         if let Some(x) = self.duration(&p("one_way_warning"), r.one_way_warning.as_ref()) {
             d.one_way_warning = x;
         }
+        if let Some(x) = self.int(&p("flap_warning"), r.flap_warning.as_ref(), 0, 1000) {
+            d.flap_warning = x;
+        }
         if let Some(x) = self.int(&p("path_mtu"), r.path_mtu.as_ref(), 576, 65535) {
             d.path_mtu = x;
         }

@@ -153,7 +153,7 @@ impl Supervisor {
                     down.ike_sa,
                     down.reason
                 );
-                self.book.ike_down(&down.conn, down.ike_sa);
+                self.book.ike_down(&down.conn, down.ike_sa, &down.reason);
                 false
             }
             Event::IkeSaRekeyed(r) => {
