@@ -96,3 +96,37 @@ fn raw_esp_ipv6_loopback() {
         loopback_round_trip(test, IpAddr::V6(Ipv6Addr::LOCALHOST), 0xe5e5_0006);
     }
 }
+
+/// `ikev2d ping`'s echo socket on loopback: a reply comes back with its round-trip
+/// time; with DF a request larger than the loopback MTU is refused locally.
+#[test]
+fn echo_round_trip_on_loopback() {
+    use esp::io::echo::{EchoResult, EchoSocket};
+    let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let sock = EchoSocket::bind(lo, true, 0x4242);
+    let Some(sock) = require(
+        "echo_round_trip_on_loopback",
+        sock.map_err(|e| {
+            Missing::new(
+                format!("a raw ICMP socket ({e})"),
+                "run as root (CAP_NET_RAW)",
+            )
+        }),
+    ) else {
+        return;
+    };
+    for seq in 1..=3 {
+        let r = sock
+            .ping(lo, seq, 56, Duration::from_secs(1))
+            .expect("send");
+        assert!(
+            matches!(r, EchoResult::Reply(t) if t < Duration::from_secs(1)),
+            "{r:?}"
+        );
+    }
+    // Larger than an IP packet can be: refused by the local stack.
+    let r = sock
+        .ping(lo, 4, 65_600, Duration::from_millis(200))
+        .expect("send");
+    assert_eq!(r, EchoResult::TooBig);
+}

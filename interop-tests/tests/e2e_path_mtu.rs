@@ -716,3 +716,35 @@ fn ipv6_outer_and_inner_over_a_smaller_path() {
     a.stop_clean();
     b.stop_clean();
 }
+
+/// `ikev2d ping --sweep` over a path whose far link carries 1300 octets (ESP in UDP):
+/// it reports the tunnel's usable inner MTU, and a DF ping of that size then passes
+/// (one octet more does not).
+#[test]
+fn ping_sweep_finds_the_usable_mtu() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let _bound = TimeBound::alone("ping_sweep_finds_the_usable_mtu", Duration::from_secs(120));
+    let net = RoutedPair::new();
+    net.far_link(1300);
+    let (a, _b) = ikev2d_pair(&net, routed_conn(true));
+    let o = a.ctl(&["ping", "lab", "--sweep", "--json"]);
+    assert!(o.ok(), "{o}\n{}", a.log_tail(30));
+    let v: Value = serde_json::from_str(&o.stdout).expect("JSON");
+    let payload = v["sweep"]["largest_payload"].as_u64().expect("a size");
+    let mtu = v["sweep"]["mtu"].as_u64().expect("an MTU");
+    assert_eq!(mtu, payload + 28, "{v}");
+    assert_eq!(v["sweep"]["mss"].as_u64(), Some(mtu - 40), "{v}");
+    // 1238 is what AES-GCM in UDP leaves of 1300 (see the path MTU tests).
+    assert!((1200..=1238).contains(&mtu), "{v}");
+    let fits = sized_ping(&net, INNER_A, INNER_B, payload, 2, true);
+    assert!(fits.stdout.contains(" 2 received"), "{fits}");
+    let over = sized_ping(&net, INNER_A, INNER_B, payload + 1, 2, true);
+    assert!(!over.stdout.contains(" 2 received"), "{over}");
+    let text = a.ctl(&["ping", "lab", "--sweep"]);
+    eprintln!("$ ikev2d ping lab --sweep\n{}", text.stdout);
+    assert!(
+        text.stdout
+            .contains(&format!("usable inner MTU {mtu}, TCP MSS {}", mtu - 40)),
+        "{text}"
+    );
+}

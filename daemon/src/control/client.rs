@@ -192,6 +192,11 @@ pub fn timeout_for(request: &Request) -> Duration {
         Request::Up { timeout_secs, .. } => Duration::from_secs(*timeout_secs)
             .saturating_add(UP_MARGIN)
             .max(DEFAULT_TIMEOUT),
+        // 1.5 s a request at most; a sweep is at most 15 sizes, two tries each.
+        Request::Ping { sweep: true, .. } => Duration::from_secs(60),
+        Request::Ping { count, .. } => {
+            Duration::from_millis(1500 * u64::from(*count)).saturating_add(DEFAULT_TIMEOUT)
+        }
         _ => DEFAULT_TIMEOUT,
     }
 }
@@ -309,6 +314,36 @@ pub enum ClientCommand {
         #[command(flatten)]
         opts: ClientOpts,
     },
+    /// Send ICMP echo through a child of a connection (a tunnel ping test): from
+    /// this host's address inside the child's local_ts to --to (default: the first
+    /// host of its remote_ts). Exit 0 when a reply came, 1 when none did or the
+    /// test cannot run (the reason is printed), 2 when the daemon cannot be reached.
+    /// Needs the admin role; audited.
+    Ping {
+        /// The connection's name in the configuration.
+        conn: String,
+        /// The child to test (default: the connection's first installed one).
+        #[arg(long, value_name = "CHILD")]
+        child: Option<String>,
+        /// Where to send (an address inside the child's remote_ts).
+        #[arg(long, value_name = "ADDR")]
+        to: Option<std::net::IpAddr>,
+        /// How many requests, 0.5 s apart.
+        #[arg(long, default_value_t = 4)]
+        count: u32,
+        /// ICMP payload octets per request (as ping -s).
+        #[arg(long, default_value_t = 56)]
+        size: u16,
+        /// Find the largest packet that gets through with DF instead: the tunnel's
+        /// usable MTU and the TCP MSS that fits it.
+        #[arg(long)]
+        sweep: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: ClientOpts,
+    },
     /// Rekey the IKE SA (--ike) or one child SA (--child NAME) of a connection.
     #[command(group = clap::ArgGroup::new("what").required(true).multiple(false).args(["ike", "child"]))]
     Rekey {
@@ -348,6 +383,22 @@ impl ClientCommand {
                 conn: conn.clone(),
                 child: child.clone(),
             },
+            ClientCommand::Ping {
+                conn,
+                child,
+                to,
+                count,
+                size,
+                sweep,
+                ..
+            } => Request::Ping {
+                conn: conn.clone(),
+                child: child.clone(),
+                to: *to,
+                count: *count,
+                size: *size,
+                sweep: *sweep,
+            },
         }
     }
 
@@ -356,7 +407,8 @@ impl ClientCommand {
             ClientCommand::Status { opts, .. }
             | ClientCommand::Up { opts, .. }
             | ClientCommand::Down { opts, .. }
-            | ClientCommand::Rekey { opts, .. } => opts,
+            | ClientCommand::Rekey { opts, .. }
+            | ClientCommand::Ping { opts, .. } => opts,
         }
     }
 
@@ -366,6 +418,7 @@ impl ClientCommand {
             ClientCommand::Up { .. } => "up",
             ClientCommand::Down { .. } => "down",
             ClientCommand::Rekey { .. } => "rekey",
+            ClientCommand::Ping { .. } => "ping",
         }
     }
 }
@@ -407,6 +460,28 @@ pub fn run(cmd: &ClientCommand, socket: Option<&Path>) -> ExitCode {
                 print!("{}", render::render_status(&report, now));
             }
             ExitCode::SUCCESS
+        }
+        (ClientCommand::Ping { json, .. }, Response::Ping(report)) => {
+            if *json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("ikev2d ping: cannot print the report: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            } else {
+                print!("{}", render::render_ping(&report));
+            }
+            let ok = match report.sweep {
+                Some(_) => true,
+                None => report.received() > 0,
+            };
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
         }
         (_, Response::Ok { message }) => {
             if !message.is_empty() {

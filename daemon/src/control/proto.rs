@@ -35,6 +35,20 @@ pub enum Request {
         #[serde(default)]
         drill: bool,
     },
+    /// ICMP echo through a child of `conn` from this host's address inside its
+    /// `local_ts` to `to` (default: the first host of its `remote_ts`); `sweep`:
+    /// find the largest packet that gets through with DF instead.
+    Ping {
+        conn: String,
+        #[serde(default)]
+        child: Option<String>,
+        #[serde(default)]
+        to: Option<std::net::IpAddr>,
+        count: u32,
+        size: u16,
+        #[serde(default)]
+        sweep: bool,
+    },
     /// Turn writing keys to `[daemon] key_export_dir` on (for `for_secs`, default
     /// one hour) or off.
     KeyExport {
@@ -82,6 +96,7 @@ impl std::fmt::Debug for HalfSecret {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Response {
     Status(StatusReport),
+    Ping(PingReport),
     /// The command was carried out; `message` says what happened in operator words.
     Ok {
         message: String,
@@ -90,6 +105,37 @@ pub enum Response {
     Error {
         message: String,
     },
+}
+
+/// `ikev2d ping`: what each echo request got, or the sweep's result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PingReport {
+    pub conn: String,
+    pub child: String,
+    /// Our inner address the requests came from, and where they went.
+    pub from: String,
+    pub to: String,
+    /// ICMP payload octets of each request (`ping -s`).
+    pub size: u16,
+    /// Per request: its sequence number and round-trip time (`None`: no reply).
+    pub replies: Vec<(u16, Option<f64>)>,
+    /// `--sweep`: the largest ICMP payload that got through with DF, the inner MTU
+    /// that makes, and the TCP MSS that fits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<Sweep>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sweep {
+    pub largest_payload: u16,
+    pub mtu: u16,
+    pub mss: u16,
+}
+
+impl PingReport {
+    pub fn received(&self) -> usize {
+        self.replies.iter().filter(|(_, r)| r.is_some()).count()
+    }
 }
 
 /// `ikev2d status --json`.

@@ -185,6 +185,67 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
     }
 }
 
+/// `ikev2d ping`'s output, in ping's own layout.
+pub fn render_ping(r: &super::proto::PingReport) -> String {
+    let mut out = String::new();
+    let through = format!("{}/{}", r.conn, r.child);
+    if r.replies.is_empty() {
+        match r.sweep {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    "largest packet from {} to {} through {through} with DF: {} octets (ICMP \
+                     payload {}): usable inner MTU {}, TCP MSS {}",
+                    r.from, r.to, s.mtu, s.largest_payload, s.mtu, s.mss
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "no packet from {} to {} through {through} got an answer, not even a small \
+                     one: check `ikev2d status` for a one-way warning, the peer's firewall and \
+                     its routes back",
+                    r.from, r.to
+                );
+            }
+        }
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "PING {} from {} through {through}: {} data bytes",
+        r.to, r.from, r.size
+    );
+    for (seq, rtt) in &r.replies {
+        match rtt {
+            Some(ms) => {
+                let _ = writeln!(
+                    out,
+                    "{} bytes from {}: icmp_seq={seq} time={ms:.2} ms",
+                    u32::from(r.size) + 8,
+                    r.to
+                );
+            }
+            None => {
+                let _ = writeln!(out, "no answer to icmp_seq={seq}");
+            }
+        }
+    }
+    let sent = r.replies.len();
+    let got = r.received();
+    let loss = if sent == 0 {
+        0
+    } else {
+        (sent - got) * 100 / sent
+    };
+    let _ = writeln!(out, "--- {} ping through {through} ---", r.to);
+    let _ = writeln!(
+        out,
+        "{sent} packets transmitted, {got} received, {loss}% packet loss"
+    );
+    out
+}
+
 /// `198.51.100.3 (in use)`, `198.51.100.2 (failed 42s ago: IKE_SA_INIT: ...)`.
 fn remote_entry(r: &super::proto::RemoteAddrStatus) -> String {
     let mut notes = Vec::new();

@@ -26,6 +26,7 @@ use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use crate::PacketBuf;
 use crate::natt::{Classified4500, NON_ESP_MARKER, classify_4500};
 
+pub mod echo;
 pub mod errqueue;
 mod raw;
 mod tun;

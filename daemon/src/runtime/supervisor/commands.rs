@@ -69,6 +69,13 @@ impl Supervisor {
                 Some(c) => format!("{conn}/{c}"),
                 None => conn.clone(),
             }),
+            Request::Ping {
+                conn, child, to, ..
+            } => Some(format!(
+                "{conn}{}{}",
+                child.as_ref().map(|c| format!("/{c}")).unwrap_or_default(),
+                to.map(|t| format!(" to {t}")).unwrap_or_default()
+            )),
         };
         let Some(target) = target else {
             self.control_inner(call);
@@ -123,6 +130,14 @@ impl Supervisor {
                 Response::Ok { message } => format!("ok: {message}"),
                 Response::Error { message } => format!("error: {message}"),
                 Response::Status(_) => "ok".to_owned(),
+                Response::Ping(p) => format!(
+                    "ok: {} of {} replies{}",
+                    p.received(),
+                    p.replies.len(),
+                    p.sweep
+                        .map(|s| format!(", mtu {}", s.mtu))
+                        .unwrap_or_default()
+                ),
             };
             if let Err(e) = audit.record(uid, pid, action, &target, &result).await {
                 tracing::error!("control: {action} {target}: {e}");
@@ -226,6 +241,31 @@ impl Supervisor {
             Request::Rekey { conn, child } => {
                 tracing::info!("control: rekey {conn} {child:?} (uid {})", call.caller.uid);
                 Some(self.rekey(now, &conn, child.as_deref()))
+            }
+            Request::Ping {
+                conn,
+                child,
+                to,
+                count,
+                size,
+                sweep,
+            } => {
+                let job = super::ping::PingJob {
+                    conn,
+                    child,
+                    to,
+                    count,
+                    size,
+                    sweep,
+                };
+                match self.ping(job) {
+                    // Answered by the ping's own thread when it is done.
+                    Ok(run) => {
+                        super::ping::spawn(run, call.reply);
+                        return;
+                    }
+                    Err(message) => Some(Response::Error { message }),
+                }
             }
         };
         if let Some(r) = reply {

@@ -22,6 +22,7 @@ pub mod liveness;
 pub mod one_way;
 pub mod path_mtu;
 mod path_search;
+mod ping;
 mod reload;
 mod resolver;
 mod sa_sync;
