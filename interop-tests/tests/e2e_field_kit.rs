@@ -86,6 +86,7 @@ fn one_way_traffic_is_named_and_clears() {
         ikev2d.log_tail(20)
     );
     let text = ikev2d.status_text();
+    eprintln!("$ ikev2d status\n{text}");
     assert!(
         text.contains("  net WARNING: sending to 10.2.0.0/24"),
         "{text}"
@@ -158,6 +159,9 @@ fn reverse_path_filter_drops_are_named() {
             .then_some(())
     });
     assert!(warned.is_some(), "{}", ikev2d.log_tail(20));
+    for l in ikev2d.log().lines().filter(|l| l.contains("rp_filter")) {
+        eprintln!("{l}");
+    }
     let st = ikev2d.status_json();
     assert!(
         st["counters"]["kernel_rp_filter_drops"]
@@ -221,10 +225,11 @@ fn a_flapping_peer_is_named() {
         ),
         "{c}"
     );
+    let text = ikev2d.status_text();
+    eprintln!("$ ikev2d status\n{text}");
     assert!(
-        ikev2d
-            .status_text()
-            .contains("  WARNING: flapping: re-established 3 times")
+        text.contains("  WARNING: flapping: re-established 3 times"),
+        "{text}"
     );
 }
 

@@ -28,8 +28,8 @@ pub fn warning(dev: &str, value: u8) -> Option<String> {
             "rp_filter is strict (1) on {dev}: the kernel drops decrypted packets from any \
              source it would not route back through {dev} (a more specific route toward \
              part of a child's remote_ts, asymmetric routing); set \
-             net.ipv4.conf.{dev}.rp_filter=2 (loose) or 0 and keep \
-             net.ipv4.conf.all.rp_filter at most that"
+             net.ipv4.conf.{dev}.rp_filter=2 (loose) or 0 (the kernel applies the larger \
+             of that and net.ipv4.conf.all.rp_filter)"
         )
     })
 }
