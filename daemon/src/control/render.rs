@@ -233,11 +233,7 @@ pub fn render_ping(r: &super::proto::PingReport) -> String {
     }
     let sent = r.replies.len();
     let got = r.received();
-    let loss = if sent == 0 {
-        0
-    } else {
-        (sent - got) * 100 / sent
-    };
+    let loss = ((sent - got) * 100).checked_div(sent).unwrap_or(0);
     let _ = writeln!(out, "--- {} ping through {through} ---", r.to);
     let _ = writeln!(
         out,
@@ -665,6 +661,36 @@ mod tests {
         // One address: no list.
         r.connections[0].remotes.truncate(1);
         assert!(!render_status(&r, 0).contains("remote_addrs:"));
+    }
+
+    #[test]
+    fn ping_output_reads_like_ping() {
+        let mut r = crate::control::proto::PingReport {
+            conn: "lab".into(),
+            child: "net".into(),
+            from: "10.1.0.1".into(),
+            to: "10.2.0.1".into(),
+            size: 56,
+            replies: vec![(1, Some(1.234)), (2, None)],
+            sweep: None,
+        };
+        let s = render_ping(&r);
+        assert_eq!(
+            s,
+            "PING 10.2.0.1 from 10.1.0.1 through lab/net: 56 data bytes\n\
+             64 bytes from 10.2.0.1: icmp_seq=1 time=1.23 ms\n\
+             no answer to icmp_seq=2\n\
+             --- 10.2.0.1 ping through lab/net ---\n\
+             2 packets transmitted, 1 received, 50% packet loss\n"
+        );
+        r.replies.clear();
+        assert!(render_ping(&r).contains("not even a small one"));
+        r.sweep = Some(crate::control::proto::Sweep {
+            largest_payload: 1210,
+            mtu: 1238,
+            mss: 1198,
+        });
+        assert!(render_ping(&r).contains("usable inner MTU 1238, TCP MSS 1198"));
     }
 
     #[test]
