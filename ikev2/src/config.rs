@@ -240,6 +240,9 @@ pub struct ConnectionConfig {
     /// dead (`dpd_timeout`, as libreswan's): its retransmissions are packed into this
     /// window. `None`: 5 × `dpd_delay`. Never longer than the retransmission budget.
     pub dpd_timeout: Option<Duration>,
+    /// NAT-keepalive interval of this connection's IKE SAs when we are behind a NAT
+    /// (`None`: the endpoint's `keep_alive`; zero: none).
+    pub keep_alive: Option<Duration>,
     /// What to do when the peer is found dead (`dpd_action`).
     pub dpd_action: DpdAction,
     /// What to do when the peer deletes the established IKE SA (`close_action`;
@@ -323,6 +326,7 @@ impl ConnectionConfig {
             rand_time: None,
             dpd_delay: Duration::ZERO,
             dpd_timeout: None,
+            keep_alive: None,
             dpd_action: DpdAction::Clear,
             close_action: DpdAction::Clear,
             keyingtries: 1,

@@ -97,6 +97,7 @@ impl Connection {
         c.rand_time = Some(self.rand_time);
         c.dpd_delay = self.dpd_delay;
         c.dpd_timeout = self.dpd_timeout;
+        c.keep_alive = self.keep_alive;
         // strongSwan sets dpd_action and close_action per child; ikev2 acts per IKE
         // SA: the most keeping action of the children wins (restart > trap > clear).
         c.dpd_action = strongest(self.children.iter().map(|ch| ch.dpd_action));

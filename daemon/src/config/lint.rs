@@ -251,20 +251,27 @@ impl Lints<'_> {
         });
     }
 
+    /// `[daemon] keep_alive` and every connection's own.
     fn keep_alive(&mut self) {
-        let k = self.cfg.daemon.keep_alive;
-        if k > MAX_KEEP_ALIVE {
-            self.push(
-                Severity::Warning,
-                "keep-alive",
-                "daemon.keep_alive".to_owned(),
-                format!(
-                    "keep_alive {} is longer than 30s: many NATs drop idle UDP mappings after \
-                     30 to 60 s, and the tunnel then breaks until the next rekey; use 20s \
-                     (strongSwan's default)",
-                    super::duration::format_duration(k)
-                ),
-            );
+        let mut all = vec![("daemon.keep_alive".to_owned(), self.cfg.daemon.keep_alive)];
+        all.extend(self.cfg.connections.iter().filter_map(|c| {
+            c.keep_alive
+                .map(|k| (format!("connections.{}.keep_alive", c.name), k))
+        }));
+        for (path, k) in all {
+            if k > MAX_KEEP_ALIVE {
+                self.push(
+                    Severity::Warning,
+                    "keep-alive",
+                    path,
+                    format!(
+                        "keep_alive {} is longer than 30s: many NATs drop idle UDP mappings \
+                         after 30 to 60 s, and the tunnel then breaks until the next rekey; \
+                         use 20s (strongSwan's default)",
+                        super::duration::format_duration(k)
+                    ),
+                );
+            }
         }
     }
 

@@ -323,6 +323,8 @@ pub struct Connection {
     pub dpd_delay: Duration,
     /// How long an unanswered liveness check may take (`None`: 5 × `dpd_delay`).
     pub dpd_timeout: Option<Duration>,
+    /// NAT-keepalive interval of this connection (`None`: `[daemon] keep_alive`).
+    pub keep_alive: Option<Duration>,
     pub local: AuthSection,
     pub remote: AuthSection,
     /// In file order.

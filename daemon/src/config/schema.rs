@@ -103,6 +103,7 @@ pub(crate) struct RawConnection {
     pub rand_time: Option<Sp<IntOrStr>>,
     pub dpd_delay: Option<Sp<IntOrStr>>,
     pub dpd_timeout: Option<Sp<IntOrStr>>,
+    pub keep_alive: Option<Sp<IntOrStr>>,
     pub failover_of: Option<Sp<String>>,
     pub standby: Option<Sp<String>>,
     pub preempt: Option<Sp<IntOrStr>>,

@@ -316,6 +316,19 @@ fn warning_keep_alive_longer_than_30s() {
     );
     let text = EXAMPLE.replace("keep_alive = \"20s\"", "keep_alive = 30");
     no_rule(&text, "keep-alive");
+    // A connection's own as well.
+    let text = EXAMPLE.replace(
+        "dpd_delay    = \"30s\"",
+        "dpd_delay    = \"30s\"\nkeep_alive   = \"1m\"",
+    );
+    let m = only(
+        &text,
+        "keep-alive",
+        Severity::Warning,
+        "connections.site-b.keep_alive",
+        15,
+    );
+    assert!(m.contains("keep_alive 1m is longer than 30s"), "{m}");
 }
 
 #[test]

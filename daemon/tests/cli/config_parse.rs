@@ -587,3 +587,16 @@ fn dpd_timeout_bounds_liveness_checks() {
     let e = parse(EXAMPLE).unwrap().to_endpoint_config();
     assert_eq!(e.connections[0].dpd_bound(), Duration::from_secs(150));
 }
+
+#[test]
+fn a_connection_keep_alive_overrides_the_daemons() {
+    let text = EXAMPLE.replace(
+        "dpd_delay    = \"30s\"",
+        "dpd_delay    = \"30s\"\nkeep_alive   = \"10s\"",
+    );
+    let e = parse(&text).unwrap().to_endpoint_config();
+    assert_eq!(e.connections[0].keep_alive, Some(Duration::from_secs(10)));
+    assert_eq!(e.keep_alive, Duration::from_secs(20));
+    let e = parse(EXAMPLE).unwrap().to_endpoint_config();
+    assert_eq!(e.connections[0].keep_alive, None);
+}

@@ -252,6 +252,34 @@ fn half_open_sas_trigger_cookies_and_per_peer_blocking() {
     assert_eq!(net.nodes[1].ep.stats().half_open_timeouts, 4);
 }
 
+/// A connection's own `keep_alive` beats the endpoint's (a NAT that forgets UDP
+/// mappings after 15 s needs them more often than every 20 s); zero turns them off
+/// for that connection only.
+#[test]
+fn a_connection_keep_alive_overrides_the_endpoints() {
+    for (every, expected) in [
+        (Some(Duration::from_secs(5)), 13),
+        (Some(Duration::ZERO), 0),
+    ] {
+        let mut net = pair_with(
+            4,
+            |a| conn(a).keep_alive = every,
+            |b| conn(b).remote_addrs.clear(),
+        );
+        net.nat = Some(Nat::new(0, PUBLIC));
+        net.nodes[1].addrs.push(ip(IP_B));
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+        net.drive_for(Duration::from_secs(65));
+        let ka = net.nodes[0]
+            .sent
+            .iter()
+            .filter(|(_, t)| t.kind == TransmitKind::NatKeepalive)
+            .count();
+        assert_eq!(ka, expected, "keep_alive {every:?}");
+    }
+}
+
 #[test]
 fn keepalives_hold_the_nat_mapping() {
     let mut net = nat_before_initiator();

@@ -144,6 +144,7 @@ impl Cx<'_> {
             .duration(&p("dpd_delay"), r.dpd_delay.as_ref())
             .unwrap_or(Duration::ZERO);
         let dpd_timeout = self.duration(&p("dpd_timeout"), r.dpd_timeout.as_ref());
+        let keep_alive = self.duration(&p("keep_alive"), r.keep_alive.as_ref());
         let break_glass = self.break_glass(&base, r);
         let standby = self.standby(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());
@@ -174,6 +175,7 @@ impl Cx<'_> {
             rand_time,
             dpd_delay,
             dpd_timeout,
+            keep_alive,
             local,
             remote,
             children,
