@@ -54,6 +54,11 @@ pub enum Event {
     Failed(Failure),
     /// A path MTU probe ([`crate::Endpoint::probe_path_mtu`]) completed.
     PathProbed(PathProbed),
+    /// An authenticated request of an established IKE SA came from a new address
+    /// or port (the peer's NAT mapping changed, RFC 7296 section 2.23): the IKE SA
+    /// answers there from now on; the CHILD SAs' outbound ESP (`spis_out`) must go
+    /// there too.
+    PeerAddressChanged(PeerAddressChanged),
     /// Resolve these DNS names of connection `conn` now (an initiation waits for
     /// them) and pass the answers to [`crate::Endpoint::resolved`].
     Resolve {
@@ -68,6 +73,16 @@ pub enum Event {
 /// What the resolver said about one DNS name (for
 /// [`crate::Endpoint::resolved`]): its addresses, or why there are none.
 pub type DnsAnswer = (String, Result<Vec<core::net::IpAddr>, String>);
+
+/// See [`Event::PeerAddressChanged`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddressChanged {
+    pub conn: String,
+    pub ike_sa: IkeSaId,
+    pub old: SocketAddr,
+    pub new: SocketAddr,
+    pub spis_out: Vec<u32>,
+}
 
 /// An IKE SA is established (IKE_AUTH completed and verified).
 #[derive(Debug, Clone)]

@@ -66,6 +66,9 @@ pub struct Stats {
     /// ICMP errors quoting one of our IKE_SA_INIT requests (port or host
     /// unreachable) that moved the setup on to the next address.
     pub unreachable_reports: u64,
+    /// Established peers whose authenticated requests came from a new address or
+    /// port (their NAT mapping changed), followed.
+    pub peer_mapping_changes: u64,
 }
 
 /// One IKE SA as [`Endpoint::ike_sas`](crate::Endpoint::ike_sas) shows it.

@@ -609,6 +609,7 @@ pub fn daemon_counters(
         ("dh_computations", ike.dh_computations),
         ("failovers", ike.failovers),
         ("unreachable_reports", ike.unreachable_reports),
+        ("peer_mapping_changes", ike.peer_mapping_changes),
         // Counted by the daemon before the state machine sees the datagram.
         ("queue_full", data.ike_queue_full.load(Relaxed)),
         ("not_allowed", data.ike_not_allowed.load(Relaxed)),

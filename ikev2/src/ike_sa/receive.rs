@@ -14,7 +14,7 @@ use super::{IkeSa, State};
 use crate::config::IKE_PORT;
 use crate::crypto::sk::{Opened, SkError, SkPlaintext};
 use crate::error::{Cause, Phase};
-use crate::event::DownReason;
+use crate::event::{DownReason, Event};
 use crate::exchange::refusal::Refusal;
 use crate::exchange::{self, Chain, Outcome, Task, rules};
 use crate::wire::{ExchangeType, HeaderRepr, Message, NotifyType, Payload, parse_payload_chain};
@@ -198,6 +198,20 @@ impl IkeSa {
         if (local, remote) != (self.local, self.remote)
             && (self.nat.any() || self.conn.encap || local.port() != IKE_PORT)
         {
+            if self.is_established() && !self.ghost && remote != self.remote {
+                // Its NAT gave it a new mapping (or it moved to port 4500 late): ESP
+                // must follow too.
+                ctx.sh.stats.peer_mapping_changes += 1;
+                ctx.sh.event(Event::PeerAddressChanged(
+                    crate::event::PeerAddressChanged {
+                        conn: self.conn.name.clone(),
+                        ike_sa: self.id,
+                        old: self.remote,
+                        new: remote,
+                        spis_out: self.children.iter().map(|c| c.spi_out).collect(),
+                    },
+                ));
+            }
             self.local = local;
             self.remote = remote;
         }

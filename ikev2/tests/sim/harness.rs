@@ -123,6 +123,13 @@ impl Nat {
         self
     }
 
+    /// The NAT forgets every mapping (an idle timeout): the next datagram out gets a
+    /// new public port, and datagrams to the old ones are dropped.
+    pub fn forget(&mut self) {
+        self.out.clear();
+        self.back.clear();
+    }
+
     fn outbound(&mut self, src: SocketAddr) -> SocketAddr {
         let port = *self.out.entry(src).or_insert_with(|| {
             let p = self.next_port;

@@ -9,6 +9,7 @@ use ikev2::TransmitKind;
 use ikev2::config::ChildConfig;
 use ikev2::crypto::proposal::Proposal;
 use ikev2::error::{Cause, Phase};
+use ikev2::event::Event;
 use ikev2::wire::ProtocolId;
 
 const PUBLIC: &str = "203.0.113.1";
@@ -301,4 +302,40 @@ fn keepalives_hold_the_nat_mapping() {
             .iter()
             .any(|(_, t)| t.kind == TransmitKind::NatKeepalive)
     );
+}
+
+/// The NAT in front of A forgets its mapping (idle too long): A's next request
+/// leaves from a new public port, B follows it (RFC 7296 section 2.23), says so, and
+/// counts it; its ESP is to go there too.
+#[test]
+fn a_changed_nat_mapping_is_followed_and_reported() {
+    let mut net = pair_with(
+        4,
+        |a| conn(a).dpd_delay = Duration::from_secs(10),
+        |b| conn(b).remote_addrs.clear(),
+    );
+    net.nat = Some(Nat::new(0, PUBLIC));
+    net.nodes[1].addrs.push(ip(IP_B));
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let old = net.ike_ups(1)[0].remote;
+    let spi_out = net.children(1)[0].spi_out;
+    net.nat.as_mut().expect("nat").forget();
+    let changed = |n: &Network| {
+        n.nodes[1].events.iter().find_map(|e| match e {
+            Event::PeerAddressChanged(p) => Some(p.clone()),
+            _ => None,
+        })
+    };
+    assert!(net.drive_until(Duration::from_secs(30), |n| changed(n).is_some()));
+    let p = changed(&net).expect("event");
+    assert_eq!(p.old, old);
+    assert_eq!(p.new.ip(), ip(PUBLIC));
+    assert_ne!(p.new.port(), old.port());
+    assert_eq!(p.spis_out, vec![spi_out]);
+    assert_eq!(net.nodes[1].ep.stats().peer_mapping_changes, 1);
+    // B answers at the new mapping: the tunnel stays up.
+    net.drive_for(Duration::from_secs(60));
+    assert!(net.failures(0).is_empty() && net.failures(1).is_empty());
+    assert_eq!(net.nodes[1].ep.ike_sas()[0].remote, p.new);
 }

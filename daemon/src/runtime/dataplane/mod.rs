@@ -89,6 +89,20 @@ pub enum Dest {
     Raw { sock: usize, peer: IpAddr },
 }
 
+impl Dest {
+    /// The same socket toward the peer's new address and port (a NAT mapping
+    /// change); raw ESP has no port to follow.
+    pub fn moved_to(self, new: SocketAddr) -> Self {
+        match self {
+            Dest::Udp { sock, .. } => Dest::Udp { sock, peer: new },
+            Dest::Raw { sock, .. } => Dest::Raw {
+                sock,
+                peer: new.ip(),
+            },
+        }
+    }
+}
+
 /// An outbound SA to install.
 #[derive(Debug)]
 pub struct OutboundInstall {

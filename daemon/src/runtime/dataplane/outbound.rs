@@ -40,6 +40,12 @@ pub enum OutboundCmd {
     },
     /// Replaces every trap policy.
     SetTraps(Vec<TrapPolicy>),
+    /// The peer of these outbound SAs moved (its NAT mapping changed): send to
+    /// `peer` from now on.
+    SetPeer {
+        spis: Vec<u32>,
+        peer: std::net::SocketAddr,
+    },
     /// A standby pair switches: the outbound SAs `on` start carrying their
     /// selectors' traffic and `off` stop (they stay keyed, counted and ready), in
     /// one step, so no packet finds neither.
@@ -576,6 +582,14 @@ impl Worker for OutboundWorker {
                 }
             }
             OutboundCmd::Remove { spi } => self.remove(spi),
+            OutboundCmd::SetPeer { spis, peer } => {
+                for spi in spis {
+                    if let Some(e) = self.sas.get_mut(&spi) {
+                        e.dest = e.dest.moved_to(peer);
+                        e.peer = peer.ip();
+                    }
+                }
+            }
             OutboundCmd::Activate { on, off } => {
                 self.spd.retain(|s| !off.contains(s) && !on.contains(s));
                 for spi in on {

@@ -87,6 +87,15 @@ impl ChildPairs {
             .any(|p| p.conn == conn && p.child == child && p.parked.is_none())
     }
 
+    /// Outbound SAs `spis` (parked ones too) now go to `peer`.
+    fn moved(&mut self, spis: &[u32], peer: std::net::SocketAddr) {
+        for p in self.by_in.values_mut() {
+            if let Some(install) = p.parked.as_mut().filter(|_| spis.contains(&p.spi_out)) {
+                install.dest = install.dest.moved_to(peer);
+            }
+        }
+    }
+
     /// The outbound SPIs of `conn` in the data plane (not parked).
     pub(super) fn outbound_spis(&self, conn: &str) -> Vec<u32> {
         self.by_in
@@ -231,6 +240,21 @@ impl Supervisor {
             Event::PathProbed(p) => {
                 self.path_probed(&p);
                 false
+            }
+            Event::PeerAddressChanged(p) => {
+                tracing::info!(
+                    "{}: the peer's address changed from {} to {} (its NAT gave it a new \
+                     mapping, RFC 7296 section 2.23): IKE and ESP follow",
+                    p.conn,
+                    p.old,
+                    p.new
+                );
+                self.pairs.moved(&p.spis_out, p.new);
+                self.data.outbound(OutboundCmd::SetPeer {
+                    spis: p.spis_out,
+                    peer: p.new,
+                });
+                true
             }
             Event::Resolve { conn, names } => {
                 self.resolve(conn, names);
