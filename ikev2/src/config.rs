@@ -268,6 +268,17 @@ pub enum RemoteHost {
     Name(String),
 }
 
+/// The DNS names among `hosts`, in order.
+pub fn dns_names(hosts: &[RemoteHost]) -> Vec<String> {
+    hosts
+        .iter()
+        .filter_map(|h| match h {
+            RemoteHost::Name(n) => Some(n.clone()),
+            RemoteHost::Addr(_) => None,
+        })
+        .collect()
+}
+
 /// `Restart` and `Trap` also mean "keep this connection up": a CHILD SA that reaches
 /// its hard lifetime is created again in the same IKE SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -374,20 +385,12 @@ impl ConnectionConfig {
 
     /// Whether DNS names are among the peer's addresses.
     pub fn has_names(&self) -> bool {
-        self.remote_hosts
-            .iter()
-            .any(|h| matches!(h, RemoteHost::Name(_)))
+        !self.remote_names().is_empty()
     }
 
     /// The DNS names among the peer's addresses, in order.
     pub fn remote_names(&self) -> Vec<String> {
-        self.remote_hosts
-            .iter()
-            .filter_map(|h| match h {
-                RemoteHost::Name(n) => Some(n.clone()),
-                RemoteHost::Addr(_) => None,
-            })
-            .collect()
+        dns_names(&self.remote_hosts)
     }
 
     /// The identity we present from `local`: the configured one, or the address.

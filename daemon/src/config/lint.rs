@@ -121,10 +121,7 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
     }
     for c in &cfg.connections {
         let base = format!("connections.{}", c.name);
-        let named = c
-            .remote_hosts
-            .iter()
-            .any(|h| matches!(h, crate::config::RemoteHost::Name(_)));
+        let named = !ikev2::config::dns_names(&c.remote_hosts).is_empty();
         if named && c.dpd_delay.is_zero() {
             l.push(
                 Severity::Warning,

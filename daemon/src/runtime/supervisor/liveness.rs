@@ -42,20 +42,14 @@ impl Supervisor {
     /// pair's traffic, its cold standbys start now, in parallel with the check (the
     /// check's bound is the connection's `dpd_timeout`).
     fn prewarm_standbys(&mut self, id: ikev2::event::IkeSaId, now: Instant) {
-        let Some(conn) = self
-            .endpoint
-            .ike_sas()
-            .into_iter()
-            .find(|s| s.id == id)
-            .map(|s| s.conn)
-        else {
+        let live = self.endpoint.ike_sas();
+        let Some(conn) = live.iter().find(|s| s.id == id).map(|s| s.conn.clone()) else {
             return;
         };
         let Some(cfg) = self.config.connections.iter().find(|c| c.name == conn) else {
             return;
         };
         let bound = cfg.dpd_timeout.unwrap_or(cfg.dpd_delay * 5);
-        let live = self.endpoint.ike_sas();
         for standby in self.standbys.suspect(&conn, now + bound, now) {
             if live.iter().any(|s| s.conn == standby) {
                 continue;

@@ -92,14 +92,7 @@ impl Supervisor {
             .iter()
             .filter(|c| c.break_glass.is_none() || self.break_glass.contains_key(&c.name))
         {
-            let names: Vec<String> = c
-                .remote_hosts
-                .iter()
-                .filter_map(|h| match h {
-                    crate::config::RemoteHost::Name(n) => Some(n.clone()),
-                    crate::config::RemoteHost::Addr(_) => None,
-                })
-                .collect();
+            let names = ikev2::config::dns_names(&c.remote_hosts);
             if !names.is_empty() {
                 self.resolve(c.name.clone(), names);
             }
