@@ -173,17 +173,6 @@ impl StandbyGroups {
         out
     }
 
-    /// The standbys to bring up with their primary (hot ones).
-    pub fn hot_standbys_of(&self, primary: &str) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|g| g.members[0].conn == primary)
-            .flat_map(|g| g.members[1..].iter())
-            .filter(|m| m.mode == Some(StandbyMode::Hot))
-            .map(|m| m.conn.clone())
-            .collect()
-    }
-
     /// One look at every pair: `healthy` (IKE SA up, every child sending), `up`
     /// (an IKE SA up or being set up), and what is to be done.
     pub fn decide(
