@@ -115,6 +115,7 @@ async fn status_report(
 
 /// Reads a child's (in, out) pair of one counter.
 type ChildCounter = fn(&crate::control::proto::ChildStatus) -> (u64, u64);
+type ConnCounter = fn(&crate::control::proto::ConnStatus) -> u64;
 type ChildGauge = fn(&crate::control::proto::ChildStatus) -> Option<u64>;
 
 /// A label value with `\`, `"` and newlines escaped.
@@ -276,33 +277,23 @@ pub fn render(r: &StatusReport) -> String {
             }
         }
     }
-    family(
-        &mut o,
-        "ikev2d_reestablishments_total",
-        "counter",
-        "IKE SAs that came up after the connection's previous one went down (not by our own terminate).",
-    );
-    for c in &r.connections {
-        let _ = writeln!(
-            o,
-            "ikev2d_reestablishments_total{{conn=\"{}\"}} {}",
-            esc(&c.name),
-            c.reestablishments
-        );
-    }
-    family(
-        &mut o,
-        "ikev2d_failovers_total",
-        "counter",
-        "Times another of a connection's remote_addrs took over after the peer in use stopped answering.",
-    );
-    for c in &r.connections {
-        let _ = writeln!(
-            o,
-            "ikev2d_failovers_total{{conn=\"{}\"}} {}",
-            esc(&c.name),
-            c.failovers
-        );
+    let per_conn: [(&str, &str, ConnCounter); 2] = [
+        (
+            "ikev2d_reestablishments_total",
+            "IKE SAs that came up after the connection's previous one went down (not by our own terminate).",
+            |c| c.reestablishments,
+        ),
+        (
+            "ikev2d_failovers_total",
+            "Times another of a connection's remote_addrs took over after the peer in use stopped answering.",
+            |c| c.failovers,
+        ),
+    ];
+    for (name, help, get) in per_conn {
+        family(&mut o, name, "counter", help);
+        for c in &r.connections {
+            let _ = writeln!(o, "{name}{{conn=\"{}\"}} {}", esc(&c.name), get(c));
+        }
     }
     family(
         &mut o,
@@ -391,13 +382,9 @@ mod tests {
                     warning: Some("one-way".into()),
                 }],
                 last_error: None,
-                remotes: Vec::new(),
-                warning: None,
                 reestablishments: 3,
                 failovers: 2,
-                last_failover: None,
-                pair: None,
-                break_glass: None,
+                ..Default::default()
             }],
             counters: [("ike_received".to_owned(), 7)].into(),
             failures: [("IKE_AUTH:auth_mismatch".to_owned(), 2)].into(),

@@ -127,7 +127,7 @@ pub fn request_name(r: &Request) -> &'static str {
         Request::Up { .. } => "up",
         Request::Down { .. } => "down",
         Request::Rekey { .. } => "rekey",
-        Request::Ping { .. } => "ping",
+        Request::Ping(_) => "ping",
         Request::BreakGlass { drill: false, .. } => "break-glass",
         Request::BreakGlass { drill: true, .. } => "break-glass-drill",
         Request::KeyExport { .. } => "key-export",

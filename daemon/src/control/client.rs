@@ -193,9 +193,9 @@ pub fn timeout_for(request: &Request) -> Duration {
             .saturating_add(UP_MARGIN)
             .max(DEFAULT_TIMEOUT),
         // 1.5 s a request at most; a sweep is at most 15 sizes, two tries each.
-        Request::Ping { sweep: true, .. } => Duration::from_secs(60),
-        Request::Ping { count, .. } => {
-            Duration::from_millis(1500 * u64::from(*count)).saturating_add(DEFAULT_TIMEOUT)
+        Request::Ping(p) if p.sweep => Duration::from_secs(60),
+        Request::Ping(p) => {
+            Duration::from_millis(1500 * u64::from(p.count)).saturating_add(DEFAULT_TIMEOUT)
         }
         _ => DEFAULT_TIMEOUT,
     }
@@ -391,14 +391,14 @@ impl ClientCommand {
                 size,
                 sweep,
                 ..
-            } => Request::Ping {
+            } => Request::Ping(crate::control::proto::PingRequest {
                 conn: conn.clone(),
                 child: child.clone(),
                 to: *to,
                 count: *count,
                 size: *size,
                 sweep: *sweep,
-            },
+            }),
         }
     }
 

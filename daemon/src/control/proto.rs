@@ -35,20 +35,8 @@ pub enum Request {
         #[serde(default)]
         drill: bool,
     },
-    /// ICMP echo through a child of `conn` from this host's address inside its
-    /// `local_ts` to `to` (default: the first host of its `remote_ts`); `sweep`:
-    /// find the largest packet that gets through with DF instead.
-    Ping {
-        conn: String,
-        #[serde(default)]
-        child: Option<String>,
-        #[serde(default)]
-        to: Option<std::net::IpAddr>,
-        count: u32,
-        size: u16,
-        #[serde(default)]
-        sweep: bool,
-    },
+    /// ICMP echo through a child (`ikev2d ping`).
+    Ping(PingRequest),
     /// Turn writing keys to `[daemon] key_export_dir` on (for `for_secs`, default
     /// one hour) or off.
     KeyExport {
@@ -105,6 +93,22 @@ pub enum Response {
     Error {
         message: String,
     },
+}
+
+/// ICMP echo through a child of `conn` from this host's address inside its
+/// `local_ts` to `to` (default: the first host of its `remote_ts`); `sweep`: find
+/// the largest packet that gets through with DF instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PingRequest {
+    pub conn: String,
+    #[serde(default)]
+    pub child: Option<String>,
+    #[serde(default)]
+    pub to: Option<std::net::IpAddr>,
+    pub count: u32,
+    pub size: u16,
+    #[serde(default)]
+    pub sweep: bool,
 }
 
 /// `ikev2d ping`: what each echo request got, or the sweep's result.
@@ -212,15 +216,16 @@ impl Histogram {
 }
 
 /// `DOWN`, `CONNECTING` or `ESTABLISHED`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ConnState {
+    #[default]
     Down,
     Connecting,
     Established,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ConnStatus {
     pub name: String,
     pub state: ConnState,

@@ -494,13 +494,7 @@ mod tests {
                     }),
                     children: vec![child("net"), child("voice-long-name")],
                     last_error: None,
-                    remotes: Vec::new(),
-                    warning: None,
-                    reestablishments: 0,
-                    failovers: 0,
-                    last_failover: None,
-                    pair: None,
-                    break_glass: None,
+                    ..Default::default()
                 },
                 ConnStatus {
                     name: "site-c".into(),
@@ -530,13 +524,7 @@ mod tests {
                         reason: "PSK mismatch".into(),
                         at_unix: 1_795_960_800, // 2026-11-29 14:00:00 UTC
                     }),
-                    remotes: Vec::new(),
-                    warning: None,
-                    reestablishments: 0,
-                    failovers: 0,
-                    last_failover: None,
-                    pair: None,
-                    break_glass: None,
+                    ..Default::default()
                 },
             ],
             ..Default::default()

@@ -60,13 +60,7 @@ fn report() -> StatusReport {
                     drops: Default::default(),
                 }],
                 last_error: None,
-                remotes: Vec::new(),
-                warning: None,
-                reestablishments: 0,
-                failovers: 0,
-                last_failover: None,
-                pair: None,
-                break_glass: None,
+                ..Default::default()
             },
             ConnStatus {
                 name: "site-c".into(),
@@ -81,13 +75,7 @@ fn report() -> StatusReport {
                     reason: "PSK mismatch".into(),
                     at_unix: 1_700_000_000,
                 }),
-                remotes: Vec::new(),
-                warning: None,
-                reestablishments: 0,
-                failovers: 0,
-                last_failover: None,
-                pair: None,
-                break_glass: None,
+                ..Default::default()
             },
         ],
         ..Default::default()

@@ -69,12 +69,14 @@ impl Supervisor {
                 Some(c) => format!("{conn}/{c}"),
                 None => conn.clone(),
             }),
-            Request::Ping {
-                conn, child, to, ..
-            } => Some(format!(
-                "{conn}{}{}",
-                child.as_ref().map(|c| format!("/{c}")).unwrap_or_default(),
-                to.map(|t| format!(" to {t}")).unwrap_or_default()
+            Request::Ping(p) => Some(format!(
+                "{}{}{}",
+                p.conn,
+                p.child
+                    .as_ref()
+                    .map(|c| format!("/{c}"))
+                    .unwrap_or_default(),
+                p.to.map(|t| format!(" to {t}")).unwrap_or_default()
             )),
         };
         let Some(target) = target else {
@@ -242,22 +244,7 @@ impl Supervisor {
                 tracing::info!("control: rekey {conn} {child:?} (uid {})", call.caller.uid);
                 Some(self.rekey(now, &conn, child.as_deref()))
             }
-            Request::Ping {
-                conn,
-                child,
-                to,
-                count,
-                size,
-                sweep,
-            } => {
-                let job = super::ping::PingJob {
-                    conn,
-                    child,
-                    to,
-                    count,
-                    size,
-                    sweep,
-                };
+            Request::Ping(job) => {
                 match self.ping(job) {
                     // Answered by the ping's own thread when it is done.
                     Ok(run) => {

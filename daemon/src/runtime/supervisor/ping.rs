@@ -13,7 +13,7 @@ use rand_core::{OsRng, RngCore as _};
 use tokio::sync::oneshot;
 
 use super::Supervisor;
-use crate::control::proto::{PingReport, Response, Sweep};
+use crate::control::proto::{PingReport, PingRequest, Response, Sweep};
 
 /// How long a request waits for its reply.
 const WAIT: Duration = Duration::from_secs(1);
@@ -21,17 +21,6 @@ const WAIT: Duration = Duration::from_secs(1);
 const INTERVAL: Duration = Duration::from_millis(500);
 /// The sweep's largest ICMP payload tried (a jumbo inner packet).
 const SWEEP_MAX: u16 = 9000 - 28;
-
-/// A request as the control socket gave it.
-#[derive(Debug)]
-pub(super) struct PingJob {
-    pub conn: String,
-    pub child: Option<String>,
-    pub to: Option<IpAddr>,
-    pub count: u32,
-    pub size: u16,
-    pub sweep: bool,
-}
 
 /// A checked request, ready to run.
 #[derive(Debug)]
@@ -47,7 +36,7 @@ impl Supervisor {
     /// Checks `job` against the live SAs: the connection has an installed child
     /// (the one named), the destination is inside its `remote_ts`, and this host has
     /// an address inside its `local_ts`. Errors are the operator's sentence.
-    pub(super) fn ping(&self, job: PingJob) -> Result<PingRun, String> {
+    pub(super) fn ping(&self, job: PingRequest) -> Result<PingRun, String> {
         let conn = &job.conn;
         if !self.config.connections.iter().any(|c| c.name == *conn) {
             return Err(format!("no connection named {conn:?}"));
