@@ -277,7 +277,23 @@ pub fn render(r: &StatusReport) -> String {
             }
         }
     }
-    let per_conn: [(&str, &str, ConnCounter); 2] = [
+    family(
+        &mut o,
+        "ikev2d_keep_alive_seconds",
+        "gauge",
+        "NAT-keepalive interval in use by a connection behind a NAT (keep_alive = auto lowers it when the NAT drops the mapping).",
+    );
+    for c in &r.connections {
+        if let Some(k) = &c.keep_alive {
+            let _ = writeln!(
+                o,
+                "ikev2d_keep_alive_seconds{{conn=\"{}\"}} {}",
+                esc(&c.name),
+                k.secs
+            );
+        }
+    }
+    let per_conn: [(&str, &str, ConnCounter); 3] = [
         (
             "ikev2d_reestablishments_total",
             "IKE SAs that came up after the connection's previous one went down (not by our own terminate).",
@@ -287,6 +303,11 @@ pub fn render(r: &StatusReport) -> String {
             "ikev2d_failovers_total",
             "Times another of a connection's remote_addrs took over after the peer in use stopped answering.",
             |c| c.failovers,
+        ),
+        (
+            "ikev2d_nat_mapping_losses_total",
+            "Times the NAT in front of us dropped a connection's UDP mapping during a silence (the peer's packets lost until we sent again).",
+            |c| c.keep_alive.as_ref().map_or(0, |k| k.mapping_losses),
         ),
     ];
     for (name, help, get) in per_conn {
@@ -384,6 +405,14 @@ mod tests {
                 last_error: None,
                 reestablishments: 3,
                 failovers: 2,
+                keep_alive: Some(crate::control::proto::KeepAliveStatus {
+                    secs: 10,
+                    auto: true,
+                    mapping_losses: 1,
+                    last_loss: None,
+                    last_loss_secs_ago: None,
+                    last_loss_silence_secs: None,
+                }),
                 ..Default::default()
             }],
             counters: [("ike_received".to_owned(), 7)].into(),
@@ -402,6 +431,8 @@ mod tests {
             "ikev2d_failures_total{phase=\"IKE_AUTH\",cause=\"auth_mismatch\"} 2",
             "ikev2d_failovers_total{conn=\"site\\\"b\"} 2",
             "ikev2d_reestablishments_total{conn=\"site\\\"b\"} 3",
+            "ikev2d_nat_mapping_losses_total{conn=\"site\\\"b\"} 1",
+            "ikev2d_keep_alive_seconds{conn=\"site\\\"b\"} 10",
             "ikev2d_child_up{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_one_way{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_last_inbound_seconds{conn=\"site\\\"b\",child=\"net\"} 45",

@@ -13,7 +13,7 @@
 use core::net::{IpAddr, SocketAddr};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand_core::RngCore;
 
@@ -61,6 +61,9 @@ pub struct Endpoint {
     /// The last answer for each DNS name among the connections' peer addresses
     /// (what a responder matches peers against).
     dns: HashMap<String, Vec<IpAddr>>,
+    /// NAT-keepalive intervals set at run time, by connection name
+    /// ([`Endpoint::set_keep_alive`]).
+    keep_alive_tuned: HashMap<String, Duration>,
 }
 
 impl Endpoint {
@@ -82,6 +85,7 @@ impl Endpoint {
             cookies: None,
             next_id: 1,
             dns: HashMap::new(),
+            keep_alive_tuned: HashMap::new(),
         }
     }
 
@@ -556,11 +560,35 @@ impl Endpoint {
 
     /// Re-enter SA `id`'s next deadline (after anything that may have changed it).
     fn refresh_timer(&mut self, id: IkeSaId) {
-        let t = self
-            .sas
-            .get(&id)
-            .and_then(|sa| sa.next_timeout(&self.config));
+        let tuned = &self.keep_alive_tuned;
+        let t = self.sas.get_mut(&id).and_then(|sa| {
+            // Every SA passes here after each change: new ones (initiated, answered,
+            // rekeyed) pick up the connection's tuned interval.
+            sa.keep_alive_tuned = tuned.get(&sa.conn.name).copied();
+            sa.next_timeout(&self.config)
+        });
         self.timers.set(id, t);
+    }
+
+    /// Sets the NAT-keepalive interval of connection `conn` at run time, for its
+    /// IKE SAs now and later (`None`: back to the configured one), e.g. after the
+    /// NAT in front of us dropped our mapping during a silence shorter than the
+    /// configured interval. Kept across [`reload`](Self::reload); zero turns
+    /// keepalives off.
+    pub fn set_keep_alive(&mut self, conn: &str, every: Option<Duration>) {
+        match every {
+            Some(d) => self.keep_alive_tuned.insert(conn.to_owned(), d),
+            None => self.keep_alive_tuned.remove(conn),
+        };
+        let ids: Vec<IkeSaId> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.conn.name == conn)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.refresh_timer(id);
+        }
     }
 
     pub fn stats(&self) -> &Stats {

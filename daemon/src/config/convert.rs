@@ -69,7 +69,7 @@ impl DaemonConfig {
             retransmit: d.retransmit,
             fragment_size: d.fragment_size,
             max_packet: d.max_packet,
-            keep_alive: d.keep_alive,
+            keep_alive: d.keep_alive.start(),
             export_keys: d.key_export_dir.is_some(),
             ..EndpointConfig::default()
         }
@@ -97,7 +97,7 @@ impl Connection {
         c.rand_time = Some(self.rand_time);
         c.dpd_delay = self.dpd_delay;
         c.dpd_timeout = self.dpd_timeout;
-        c.keep_alive = self.keep_alive;
+        c.keep_alive = self.keep_alive.map(super::KeepAlive::start);
         // strongSwan sets dpd_action and close_action per child; ikev2 acts per IKE
         // SA: the most keeping action of the children wins (restart > trap > clear).
         c.dpd_action = strongest(self.children.iter().map(|ch| ch.dpd_action));

@@ -23,7 +23,7 @@ use ikev2::crypto::proposal::Proposal;
 use ikev2::ts::TsSpec;
 use ikev2::wire::{DhGroup, TransformType};
 
-use super::{DaemonConfig, Finding, MssClamp, PeerAction, Severity, StartAction};
+use super::{DaemonConfig, Finding, KeepAlive, MssClamp, PeerAction, Severity, StartAction};
 
 /// Longest NAT-T keepalive interval that stays under typical NAT idle timeouts.
 pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);
@@ -256,6 +256,9 @@ impl Lints<'_> {
                 .map(|k| (format!("connections.{}.keep_alive", c.name), k))
         }));
         for (path, k) in all {
+            let KeepAlive::Every(k) = k else {
+                continue;
+            };
             if k > MAX_KEEP_ALIVE {
                 self.push(
                     Severity::Warning,
@@ -264,7 +267,8 @@ impl Lints<'_> {
                     format!(
                         "keep_alive {} is longer than 30s: many NATs drop idle UDP mappings \
                          after 30 to 60 s, and the tunnel then breaks until the next rekey; \
-                         use 20s (strongSwan's default)",
+                         use \"auto\" (the default: 20s, lowered when a NAT is seen \
+                         to forget us sooner) or 20s (strongSwan's default)",
                         super::duration::format_duration(k)
                     ),
                 );

@@ -203,12 +203,48 @@ impl LogLevel {
     }
 }
 
+/// How often NAT-keepalives go out while we are behind a NAT (`keep_alive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// `"auto"`: start at [`KeepAlive::AUTO_START`] and halve (down to
+    /// [`KeepAlive::AUTO_FLOOR`]) each time the NAT in front of us is seen to drop
+    /// our mapping during a silence; what worked is kept for the connection.
+    Auto,
+    /// A fixed interval; zero: none.
+    Every(Duration),
+}
+
+impl KeepAlive {
+    /// strongSwan's `charon.keep_alive`.
+    pub const AUTO_START: Duration = Duration::from_secs(20);
+    /// No NAT seen in the field forgets a mapping faster; below this, keepalives
+    /// would cost more than they save.
+    pub const AUTO_FLOOR: Duration = Duration::from_secs(5);
+
+    /// The interval to begin with.
+    pub fn start(self) -> Duration {
+        match self {
+            KeepAlive::Auto => Self::AUTO_START,
+            KeepAlive::Every(d) => d,
+        }
+    }
+}
+
+impl fmt::Display for KeepAlive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeepAlive::Auto => f.write_str("auto"),
+            KeepAlive::Every(d) => f.write_str(&duration::format_duration(*d)),
+        }
+    }
+}
+
 /// The `[daemon]` table: process-wide settings (strongswan.conf `charon.*`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSettings {
     pub control_socket: PathBuf,
     pub tun_name: String,
-    pub keep_alive: Duration,
+    pub keep_alive: KeepAlive,
     pub mtu: u16,
     /// The outer path MTU to assume toward every peer until ICMP or a probe says
     /// otherwise (`[daemon] path_mtu`).
@@ -248,7 +284,7 @@ impl Default for DaemonSettings {
         Self {
             control_socket: PathBuf::from("/run/ikev2d/ikev2d.sock"),
             tun_name: "ipsec0".to_owned(),
-            keep_alive: e.keep_alive,
+            keep_alive: KeepAlive::Auto,
             mtu: 1400,
             path_mtu: 1500,
             one_way_warning: Duration::from_secs(30),
@@ -324,7 +360,7 @@ pub struct Connection {
     /// How long an unanswered liveness check may take (`None`: 5 × `dpd_delay`).
     pub dpd_timeout: Option<Duration>,
     /// NAT-keepalive interval of this connection (`None`: `[daemon] keep_alive`).
-    pub keep_alive: Option<Duration>,
+    pub keep_alive: Option<KeepAlive>,
     pub local: AuthSection,
     pub remote: AuthSection,
     /// In file order.

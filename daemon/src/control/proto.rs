@@ -256,6 +256,9 @@ pub struct ConnStatus {
     /// Set for the members of a standby pair (`failover_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<PairStatus>,
+    /// Set while we are behind a NAT, or once the NAT was seen to drop our mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive: Option<KeepAliveStatus>,
     /// Set for break-glass connections only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<BreakGlassStatus>,
@@ -323,6 +326,25 @@ pub struct ChildStatus {
     /// Something is wrong although the SA is up, in plain words (one-way traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+}
+
+/// NAT-keepalives of a connection behind a NAT, and what the NAT did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeepAliveStatus {
+    /// The interval in use, in seconds (0: none).
+    pub secs: u64,
+    /// `keep_alive = "auto"`: lowered each time the NAT drops our mapping.
+    pub auto: bool,
+    /// Times the NAT in front of us was seen to drop our UDP mapping (the peer's
+    /// packets after a silence lost until we sent again).
+    pub mapping_losses: u64,
+    /// The last of them, in words, with the silence it took (at most).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_loss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_loss_secs_ago: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_loss_silence_secs: Option<u64>,
 }
 
 /// A connection's place in a standby pair.

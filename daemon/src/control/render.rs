@@ -168,6 +168,18 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             }
         );
     }
+    if let Some(k) = &conn.keep_alive {
+        let _ = writeln!(
+            out,
+            "  keep_alive: {} s{}, NAT mapping losses: {}",
+            k.secs,
+            if k.auto { " (auto)" } else { "" },
+            k.mapping_losses
+        );
+        if let (Some(l), Some(ago)) = (&k.last_loss, k.last_loss_secs_ago) {
+            let _ = writeln!(out, "  last NAT mapping loss {} ago: {l}", duration(ago));
+        }
+    }
     if conn.remotes.len() > 1 {
         let list: Vec<String> = conn.remotes.iter().map(remote_entry).collect();
         let _ = writeln!(out, "  remote_addrs: {}", list.join(", "));
@@ -649,6 +661,24 @@ mod tests {
         // One address: no list.
         r.connections[0].remotes.truncate(1);
         assert!(!render_status(&r, 0).contains("remote_addrs:"));
+        // Behind a NAT that dropped the mapping once; auto lowered the interval.
+        assert!(!render_status(&r, 0).contains("keep_alive:"));
+        r.connections[0].keep_alive = Some(super::super::proto::KeepAliveStatus {
+            secs: 10,
+            auto: true,
+            mapping_losses: 1,
+            last_loss: Some("the NAT between us and the peer dropped our UDP mapping".into()),
+            last_loss_secs_ago: Some(75),
+            last_loss_silence_secs: Some(20),
+        });
+        let s = render_status(&r, 0);
+        assert!(
+            s.contains(
+                "\n  keep_alive: 10 s (auto), NAT mapping losses: 1\n  last NAT mapping loss \
+                 1m15s ago: the NAT between us and the peer dropped our UDP mapping\n"
+            ),
+            "{s}"
+        );
     }
 
     #[test]

@@ -94,6 +94,9 @@ struct ConnBook {
     /// Failovers to another of `remote_addrs`, and the last one in words.
     failovers: u64,
     last_failover: Option<LastError>,
+    /// Times the NAT in front of us dropped our mapping, and what `keep_alive =
+    /// "auto"` learned.
+    nat: super::supervisor::nat_mapping::NatMapping,
 }
 
 /// What [`Book::child_totals`] sums up.
@@ -273,6 +276,18 @@ impl Book {
             sa.traffic = traffic;
             sa.drops = r.usage.drops;
         }
+    }
+
+    /// The connection and child of a live SA.
+    pub fn owner(&self, dir: Direction, spi: u32) -> Option<(String, String)> {
+        self.live
+            .get(&(dir, spi))
+            .map(|s| (s.conn.clone(), s.child.clone()))
+    }
+
+    /// `conn`'s NAT mapping losses and learned keep-alive interval.
+    pub fn nat_mapping(&mut self, conn: &str) -> &mut super::supervisor::nat_mapping::NatMapping {
+        &mut self.conn(conn).nat
     }
 
     /// The children with a live SA, as (connection, child).
@@ -524,6 +539,7 @@ impl Book {
                     failovers: book.map_or(0, |b| b.failovers),
                     last_failover: book.and_then(|b| b.last_failover.clone()),
                     pair: None,
+                    keep_alive: keep_alive_status(conn, config, ike, book, now),
                     break_glass: None,
                 }
             })
@@ -538,6 +554,33 @@ impl Book {
             key_export: None,
         }
     }
+}
+
+/// The keep-alive line of a connection: while its IKE SA is behind a NAT, or once
+/// the NAT dropped its mapping.
+fn keep_alive_status(
+    conn: &crate::config::Connection,
+    config: &DaemonConfig,
+    ike: Option<&LiveIkeSa>,
+    book: Option<&ConnBook>,
+    now: Instant,
+) -> Option<crate::control::proto::KeepAliveStatus> {
+    let setting = conn.keep_alive.unwrap_or(config.daemon.keep_alive);
+    let m = book.map(|b| b.nat.clone()).unwrap_or_default();
+    let behind = ike.is_some_and(|s| s.nat.local_behind_nat);
+    if !behind && m.losses == 0 {
+        return None;
+    }
+    Some(crate::control::proto::KeepAliveStatus {
+        secs: m.effective(setting).as_secs(),
+        auto: setting == crate::config::KeepAlive::Auto,
+        mapping_losses: m.losses,
+        last_loss: m.text(setting),
+        last_loss_secs_ago: m
+            .last
+            .map(|l| now.saturating_duration_since(l.at).as_secs()),
+        last_loss_silence_secs: m.last.map(|l| l.silence.as_secs()),
+    })
 }
 
 fn join(addrs: &[std::net::IpAddr]) -> String {

@@ -11,7 +11,8 @@ use ikev2::crypto::proposal::Proposal;
 use ikev2::ts::TsSpec;
 use ikev2::wire::ProtocolId;
 use ikev2d::config::{
-    DaemonConfig, Finding, LoadError, LogLevel, MssClamp, PeerAction, Severity, StartAction,
+    DaemonConfig, Finding, KeepAlive, LoadError, LogLevel, MssClamp, PeerAction, Severity,
+    StartAction,
 };
 
 const EXAMPLE: &str = include_str!("../data/site-b.toml");
@@ -125,7 +126,9 @@ fn example_maps_onto_endpoint_config_field_by_field() {
 fn defaults_follow_swanctl() {
     let cfg = parse(MINIMAL).unwrap();
     let d = &cfg.daemon;
-    assert_eq!(d.keep_alive, Duration::from_secs(20));
+    // strongSwan's 20 s to begin with, lowered when a NAT forgets us sooner.
+    assert_eq!(d.keep_alive, KeepAlive::Auto);
+    assert_eq!(d.keep_alive.start(), Duration::from_secs(20));
     assert_eq!(d.mtu, 1400);
     assert_eq!(d.log_level, LogLevel::Info);
     let c = &cfg.connections[0];
@@ -408,10 +411,29 @@ fn durations_accept_integers_and_units() {
         ("\"1d\"", 86400),
     ] {
         let cfg = parse(&format!("[daemon]\nkeep_alive = {v}\n")).unwrap();
-        assert_eq!(cfg.daemon.keep_alive, Duration::from_secs(secs), "{v}");
+        assert_eq!(
+            cfg.daemon.keep_alive,
+            KeepAlive::Every(Duration::from_secs(secs)),
+            "{v}"
+        );
     }
     let m = one_error("[daemon]\nkeep_alive = -1\n", "daemon.keep_alive", 2);
     assert!(m.contains("negative"), "{m}");
+    let m = one_error("[daemon]\nkeep_alive = \"often\"\n", "daemon.keep_alive", 2);
+    assert!(m.contains("often"), "{m}");
+    let cfg = parse(&format!(
+        "[daemon]\nkeep_alive = \"45s\"\n{}",
+        MINIMAL.replace(
+            "[connections.c]\n",
+            "[connections.c]\nkeep_alive = \"auto\"\n"
+        )
+    ))
+    .unwrap();
+    assert_eq!(
+        cfg.daemon.keep_alive,
+        KeepAlive::Every(Duration::from_secs(45))
+    );
+    assert_eq!(cfg.connections[0].keep_alive, Some(KeepAlive::Auto));
 }
 
 #[test]

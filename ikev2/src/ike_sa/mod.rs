@@ -29,7 +29,7 @@ pub(crate) mod window;
 use core::net::SocketAddr;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::{ConnectionConfig, IKE_PORT, Identity, NAT_T_PORT};
 use crate::crypto::algorithms::IkeSuite;
@@ -135,6 +135,10 @@ pub(crate) struct IkeSa {
     pub last_received: Instant,
     /// When we last sent anything (for NAT keepalives).
     pub last_sent: Instant,
+    /// The NAT-keepalive interval the operator's side learned for this connection
+    /// ([`Endpoint::set_keep_alive`](crate::Endpoint::set_keep_alive)); it wins over
+    /// the configured one.
+    pub keep_alive_tuned: Option<Duration>,
     pub crypto: Option<SaCrypto>,
     pub ni: Vec<u8>,
     pub nr: Vec<u8>,
@@ -234,6 +238,7 @@ impl IkeSa {
             created: now,
             last_received: now,
             last_sent: now,
+            keep_alive_tuned: None,
             crypto: None,
             ni: Vec::new(),
             nr: Vec::new(),

@@ -14,7 +14,7 @@
 //! | IKE rekey | established, `rekey_time` > 0 | `rekey_time` minus a random jitter up to `rand_time` (default `over_time`): CREATE_CHILD_SA with an IKE proposal; after a failed rekey, 6 to 15 s later |
 //! | IKE hard expiry | established, `rekey_time` > 0 | `over_time` (10 % of `rekey_time`) after the jittered rekey time, as strongSwan: the SA goes down ([`DownReason::Expired`]), then `dpd_action` (restart: initiate again, INITIAL_CONTACT replaces the peer's SA; otherwise a one-shot Delete tells the peer) |
 //! | ghost | the old incarnation of a rekeyed IKE SA waits for the peer's Delete | removed after the retransmission budget (165 s) |
-//! | keepalive | established, we are behind a NAT, `keep_alive` (the connection's, else the endpoint's) > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
+//! | keepalive | established, we are behind a NAT, `keep_alive` (as tuned by `Endpoint::set_keep_alive`, else the connection's, else the endpoint's) > 0 | send a NAT-keepalive (one 0xff octet, RFC 3948 section 2.3) if nothing was sent for `keep_alive` |
 
 use std::time::{Duration, Instant};
 
@@ -81,7 +81,10 @@ impl IkeSa {
     }
 
     fn keepalive_due(&self, config: &crate::config::EndpointConfig) -> Option<Instant> {
-        let every = self.conn.keep_alive.unwrap_or(config.keep_alive);
+        let every = self
+            .keep_alive_tuned
+            .or(self.conn.keep_alive)
+            .unwrap_or(config.keep_alive);
         (self.is_established() && self.nat.local_behind_nat && !every.is_zero())
             .then(|| self.last_sent + every)
     }

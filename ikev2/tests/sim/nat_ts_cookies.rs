@@ -281,6 +281,52 @@ fn a_connection_keep_alive_overrides_the_endpoints() {
     }
 }
 
+/// An interval set at run time (what `keep_alive = "auto"` learns after the NAT
+/// dropped a mapping) applies to the running SA at once and to the connection's
+/// later SAs, and `None` gives the configured one back.
+#[test]
+fn a_keep_alive_set_at_run_time_applies_now_and_later() {
+    let mut net = nat_before_initiator();
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let keepalives = |net: &Network| {
+        net.nodes[0]
+            .sent
+            .iter()
+            .filter(|(_, t)| t.kind == TransmitKind::NatKeepalive)
+            .count()
+    };
+    net.nodes[0]
+        .ep
+        .set_keep_alive("ab", Some(Duration::from_secs(5)));
+    net.drive_for(Duration::from_secs(61));
+    // Every 5 s instead of every 20 s.
+    let tuned = keepalives(&net);
+    assert!((11..=13).contains(&tuned), "{tuned} keepalives in 61 s");
+    // A new IKE SA of the connection (after a restart) keeps the tuned interval.
+    let now = net.now;
+    net.nodes[0].ep.terminate(now, "ab").expect("terminate");
+    net.drive_for(Duration::from_secs(2));
+    net.initiate(0, "ab");
+    assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
+    let before = keepalives(&net);
+    net.drive_for(Duration::from_secs(31));
+    let again = keepalives(&net) - before;
+    assert!(
+        (5..=7).contains(&again),
+        "{again} keepalives in 31 s on the new SA"
+    );
+    // Back to the configured 20 s.
+    net.nodes[0].ep.set_keep_alive("ab", None);
+    let before = keepalives(&net);
+    net.drive_for(Duration::from_secs(61));
+    let back = keepalives(&net) - before;
+    assert!(
+        (2..=3).contains(&back),
+        "{back} keepalives in 61 s after the reset"
+    );
+}
+
 #[test]
 fn keepalives_hold_the_nat_mapping() {
     let mut net = nat_before_initiator();

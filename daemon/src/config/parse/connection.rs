@@ -144,7 +144,7 @@ impl Cx<'_> {
             .duration(&p("dpd_delay"), r.dpd_delay.as_ref())
             .unwrap_or(Duration::ZERO);
         let dpd_timeout = self.duration(&p("dpd_timeout"), r.dpd_timeout.as_ref());
-        let keep_alive = self.duration(&p("keep_alive"), r.keep_alive.as_ref());
+        let keep_alive = self.keep_alive(&p("keep_alive"), r.keep_alive.as_ref());
         let break_glass = self.break_glass(&base, r);
         let standby = self.standby(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());

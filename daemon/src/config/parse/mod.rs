@@ -235,6 +235,17 @@ impl Cx<'_> {
         }
     }
 
+    /// `keep_alive`: a duration, or `"auto"`.
+    fn keep_alive(&mut self, path: &str, v: Option<&Sp<IntOrStr>>) -> Option<KeepAlive> {
+        match v?.get_ref() {
+            IntOrStr::Str(s) if s == "auto" => {
+                self.at(path, v?);
+                Some(KeepAlive::Auto)
+            }
+            _ => self.duration(path, v).map(KeepAlive::Every),
+        }
+    }
+
     fn int<T: TryFrom<i64>>(
         &mut self,
         path: &str,
@@ -364,7 +375,7 @@ impl Cx<'_> {
                 d.tun_name = n.clone();
             }
         }
-        if let Some(x) = self.duration(&p("keep_alive"), r.keep_alive.as_ref()) {
+        if let Some(x) = self.keep_alive(&p("keep_alive"), r.keep_alive.as_ref()) {
             d.keep_alive = x;
         }
         if let Some(x) = self.int(&p("mtu"), r.mtu.as_ref(), 576, 65535) {

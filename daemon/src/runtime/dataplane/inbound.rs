@@ -29,8 +29,8 @@ use tokio::sync::mpsc;
 use super::mtu::{TunnelMtu, outer_path};
 use super::worker::{Link, Tracked, Worker, apply_commands, wait_readable};
 use super::{
-    BUF_CAPACITY, HEADROOM, IkeDatagram, InboundInstall, REPORT_INTERVAL, SEGMENT_CAPACITY,
-    SEGMENT_POOL, TUN_FLUSH, WorkerMsg, queue_ike,
+    BUF_CAPACITY, GAP_QUIET, HEADROOM, IkeDatagram, InboundGap, InboundInstall, REPORT_INTERVAL,
+    SEGMENT_CAPACITY, SEGMENT_POOL, TUN_FLUSH, WorkerMsg, queue_ike,
 };
 
 /// A change to the inbound worker's table.
@@ -243,8 +243,20 @@ impl InboundWorker {
             self.link.stats.in_no_sa.fetch_add(1, Ordering::Relaxed);
             return false;
         };
+        let top = entry.t.sa.replay_window().top();
         if decapsulate(&mut entry.t.sa, &mut d.buf).is_err() {
             return false;
+        }
+        let skipped = entry.t.sa.replay_window().top().saturating_sub(top + 1);
+        if skipped > 0
+            && let Some(q) = entry.t.last_packet
+            && now.saturating_duration_since(q) >= GAP_QUIET
+        {
+            entry.t.gap.get_or_insert(InboundGap {
+                at: now,
+                missing: skipped,
+                quiet_since: q,
+            });
         }
         let allowed = PacketView::parse(d.buf.as_slice())
             .is_ok_and(|v| check_inbound(&entry.local_ts, &entry.remote_ts, &v));

@@ -155,7 +155,28 @@ pub struct SaReport {
     pub events: Vec<SaEvent>,
     /// The SA was removed: these are its final counters.
     pub removed: bool,
+    /// Inbound: the first hole in the sequence numbers after a silence since the
+    /// last report.
+    pub gap: Option<InboundGap>,
 }
+
+/// Inbound ESP that came back after a silence with sequence numbers missing:
+/// packets the peer sent that never arrived (what a NAT in front of us that forgot
+/// our mapping causes; see `supervisor::nat_mapping`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboundGap {
+    /// When the first packet after the hole arrived.
+    pub at: Instant,
+    /// How many sequence numbers were skipped.
+    pub missing: u64,
+    /// When the SA's packet before the hole arrived.
+    pub quiet_since: Instant,
+}
+
+/// A hole in the inbound sequence numbers counts as a [`InboundGap`] only after
+/// this much silence on the SA: holes within a flow are ordinary loss or
+/// reordering.
+pub(super) const GAP_QUIET: Duration = Duration::from_secs(2);
 
 /// An IKE message for the control task, from a port-500 reader or from the inbound
 /// worker (port 4500: the socket took off the non-ESP marker and kept ESP and

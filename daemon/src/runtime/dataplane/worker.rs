@@ -141,6 +141,8 @@ impl CountedSa for InboundSa {
 pub(super) struct Tracked<S> {
     pub(super) sa: S,
     pub(super) last_packet: Option<Instant>,
+    /// Inbound: the first hole after a silence since the last report.
+    pub(super) gap: Option<super::InboundGap>,
     /// Octets, packets and drops at the last report, to report only changes.
     reported: (u64, u64, u64),
 }
@@ -150,6 +152,7 @@ impl<S: CountedSa> Tracked<S> {
         Self {
             sa,
             last_packet: None,
+            gap: None,
             reported: (0, 0, 0),
         }
     }
@@ -161,11 +164,13 @@ impl<S: CountedSa> Tracked<S> {
         let now = (usage.bytes, usage.packets, usage.drops.total());
         let changed = now != self.reported;
         self.reported = now;
+        let gap = self.gap.take();
         (changed || removed || !events.is_empty()).then_some(SaReport {
             usage,
             last_packet: self.last_packet,
             events,
             removed,
+            gap,
         })
     }
 }

@@ -114,6 +114,9 @@ impl Supervisor {
             return;
         };
         trace_ike("received", d.local, d.remote, &hdr, d.msg.len());
+        if d.local.port() != 500 {
+            self.nat.datagram(d.remote.ip(), Instant::now(), false);
+        }
         self.endpoint
             .handle_datagram(Instant::now(), d.local, d.remote, &d.msg);
     }

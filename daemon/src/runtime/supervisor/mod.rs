@@ -19,6 +19,7 @@ mod admission;
 mod black_hole;
 mod commands;
 pub mod liveness;
+pub mod nat_mapping;
 pub mod one_way;
 pub mod path_mtu;
 mod path_search;
@@ -104,6 +105,9 @@ pub struct Supervisor {
     /// Tunnels that send and hear nothing back (what a path MTU drop without ICMP
     /// looks like).
     black_holes: black_hole::BlackHoleWatch,
+    /// Datagram times per peer, to tell when the NAT in front of us dropped our
+    /// mapping.
+    nat: nat_mapping::NatWatch,
     waiters: Vec<commands::UpWaiter>,
     traps: Vec<TrapPolicy>,
     /// `[daemon].key_export_dir` (debugging).
@@ -154,6 +158,7 @@ impl Supervisor {
             path_mtus: path_mtu::PathMtus::new(config.daemon.path_mtu),
             searches: path_search::PathSearches::default(),
             black_holes: black_hole::BlackHoleWatch::default(),
+            nat: nat_mapping::NatWatch::default(),
             rp_watch: super::rp_filter::RpWatch::default(),
             rp_checked: None,
             standbys: standby::StandbyGroups::from_config(
@@ -317,6 +322,7 @@ impl Supervisor {
                     self.watch_one_way(now);
                     self.watch_rp_filter(now);
                     self.refresh_names(now);
+                    self.nat.expire(now);
                 }
             }
             self.flush().await;
@@ -422,6 +428,9 @@ impl Supervisor {
             );
             return;
         };
+        if t.local.port() != 500 {
+            self.nat.datagram(t.remote.ip(), Instant::now(), true);
+        }
         let payload = match t.kind {
             TransmitKind::Ike => t.payload.as_slice(),
             TransmitKind::NatKeepalive => &esp::natt::KEEPALIVE,

@@ -68,6 +68,7 @@ impl Supervisor {
         self.names_refreshed = None;
         self.refresh_names(now);
         let summary = self.apply_endpoint_config(now).await;
+        self.reapply_keep_alives();
         // Their IKE SAs are being deleted: let the peers' answers to our DELETEs
         // through the peer filter, which no longer admits a removed connection's peers.
         for name in summary.removed.iter().chain(&summary.changed) {

@@ -452,6 +452,9 @@ impl Supervisor {
         for r in reports {
             self.book.usage(r);
             let spi = r.usage.spi.0;
+            if let Some(gap) = &r.gap {
+                self.inbound_gap(spi, gap);
+            }
             let Some((spi_in, spi_out)) = self.pairs.pair_of(r.usage.direction, spi) else {
                 continue;
             };
