@@ -156,6 +156,34 @@ impl NatPair {
     }
 }
 
+impl NatPair {
+    /// Makes the NAT forget an idle UDP mapping after `secs` seconds, as the short
+    /// timeouts of some cloud and carrier NATs do (Linux: 30 s, and 120 s once
+    /// both directions were seen).
+    #[track_caller]
+    pub fn forget_udp_after(&self, secs: u32) {
+        for key in [
+            "net.netfilter.nf_conntrack_udp_timeout",
+            "net.netfilter.nf_conntrack_udp_timeout_stream",
+        ] {
+            self.router
+                .run_ok(&["sysctl", "-q", "-w", &format!("{key}={secs}")]);
+        }
+    }
+
+    /// Whether the NAT holds a mapping for A's UDP port `port` (its connection
+    /// tracking table).
+    #[track_caller]
+    pub fn has_mapping(&self, port: u16) -> bool {
+        let o = self.router.run_ok(&["cat", "/proc/net/nf_conntrack"]);
+        let src = format!("src={PRIVATE_A} ");
+        let sport = format!("sport={port} ");
+        o.stdout
+            .lines()
+            .any(|l| l.contains(" udp ") && l.contains(&src) && l.contains(&sport))
+    }
+}
+
 impl Default for NatPair {
     fn default() -> Self {
         Self::new()
