@@ -193,16 +193,18 @@ fn fixed_20s() -> Duration {
             && text.contains("lower keep_alive (now 20 s)"),
         "{k}"
     );
-    assert!(
-        a.log().contains("dropped our UDP mapping"),
-        "{}",
-        a.log_tail(20)
-    );
+    let log = a.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("dropped our UDP mapping"))
+        .unwrap_or_else(|| panic!("no log line names the NAT:\n{}", a.log_tail(20)));
+    eprintln!("keep_alive 20s, the log:\n{line}");
     let shown = a.status_text();
     assert!(
         shown.contains("keep_alive: 20 s, NAT mapping losses: 1"),
         "{shown}"
     );
+    eprintln!("keep_alive 20s, status:\n{shown}");
     through
 }
 
