@@ -214,7 +214,7 @@ pub fn render(r: &StatusReport) -> String {
             }
         }
     }
-    let per_child: [(&str, &str, &str, ChildGauge); 3] = [
+    let per_child: [(&str, &str, &str, ChildGauge); 4] = [
         (
             "ikev2d_child_up",
             "gauge",
@@ -226,6 +226,12 @@ pub fn render(r: &StatusReport) -> String {
             "gauge",
             "1 while the child keeps sending and nothing comes back (one_way_warning).",
             |c| Some(u64::from(c.warning.is_some())),
+        ),
+        (
+            "ikev2d_child_unanswered_tcp_services",
+            "gauge",
+            "TCP services through the child whose connection attempts get no answer (no SYN-ACK, no RST) for one_way_warning while still tried.",
+            |c| Some(c.unanswered_tcp.len() as u64),
         ),
         (
             "ikev2d_child_last_inbound_seconds",
@@ -401,6 +407,7 @@ mod tests {
                     last_inbound_secs: Some(45),
                     last_outbound_secs: Some(0),
                     warning: Some("one-way".into()),
+                    unanswered_tcp: vec!["TCP to 10.2.0.1 port 443".into()],
                 }],
                 last_error: None,
                 reestablishments: 3,
@@ -435,6 +442,7 @@ mod tests {
             "ikev2d_keep_alive_seconds{conn=\"site\\\"b\"} 10",
             "ikev2d_child_up{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_one_way{conn=\"site\\\"b\",child=\"net\"} 1",
+            "ikev2d_child_unanswered_tcp_services{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_last_inbound_seconds{conn=\"site\\\"b\",child=\"net\"} 45",
             "ikev2d_events_total{name=\"ike_received\"} 7",
             "ikev2d_handshake_seconds_bucket{le=\"0.01\"} 0",

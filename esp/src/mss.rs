@@ -23,6 +23,7 @@ const TCP: u8 = 6;
 /// TCP flags (RFC 9293 section 3.1).
 const SYN: u8 = 0x02;
 const RST: u8 = 0x04;
+const ACK: u8 = 0x10;
 /// TCP option kinds (RFC 9293 section 3.2).
 const OPT_EOL: u8 = 0;
 const OPT_NOP: u8 = 1;
@@ -152,4 +153,58 @@ fn set_u16_fix_checksum(packet: &mut [u8], tcp: usize, at: usize, value: u16) {
     };
     packet[at..at + 2].copy_from_slice(&value.to_be_bytes());
     packet[tcp + 16..tcp + 18].copy_from_slice(&new_check.to_be_bytes());
+}
+
+/// A TCP segment's part in connection setup (see [`tcp_handshake`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handshake {
+    /// A SYN without ACK: someone opens a connection.
+    Open,
+    /// A SYN-ACK or an RST: the other end answered an open (yes or no).
+    Answer,
+}
+
+/// The addresses and ports of a TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TcpEnds {
+    pub src: core::net::IpAddr,
+    pub dst: core::net::IpAddr,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+/// Whether `packet` (IPv4 or IPv6) opens a TCP connection or answers an open, and
+/// between whom: what tells "the far side never answers TCP" apart from "nothing
+/// comes back at all". Anything else, or a malformed packet: `None`. Cheap for
+/// packets that are not TCP (one octet looked at).
+pub fn tcp_handshake(packet: &[u8]) -> Option<(TcpEnds, Handshake)> {
+    let maybe_tcp = match packet.first().map(|b| b >> 4) {
+        Some(4) => packet.get(9) == Some(&TCP),
+        // Extension headers: the full parse decides.
+        Some(6) => true,
+        _ => false,
+    };
+    if !maybe_tcp {
+        return None;
+    }
+    let v = PacketView::parse(packet).ok()?;
+    if v.protocol() != TCP || v.is_non_first_fragment() {
+        return None;
+    }
+    let tcp = v.l4_payload();
+    let flags = *tcp.get(13)?;
+    let (sport, dport) = v.ports()?;
+    let kind = match (flags & SYN != 0, flags & ACK != 0, flags & RST != 0) {
+        (_, _, true) => Handshake::Answer,
+        (true, false, false) => Handshake::Open,
+        (true, true, false) => Handshake::Answer,
+        _ => return None,
+    };
+    let ends = TcpEnds {
+        src: v.src(),
+        dst: v.dst(),
+        sport,
+        dport,
+    };
+    Some((ends, kind))
 }

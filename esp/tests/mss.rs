@@ -1,7 +1,7 @@
 //! TCP MSS clamping, checked with etherparse as the independent parser: it builds
 //! the SYNs, then re-parses the clamped packets and recomputes the TCP checksum.
 
-use esp::mss::{MssOutcome, clamp_mss, default_mss};
+use esp::mss::{Handshake, MssOutcome, TcpEnds, clamp_mss, default_mss, tcp_handshake};
 use etherparse::{
     IpHeaders, IpNumber, Ipv6Extensions, Ipv6FlowLabel, Ipv6Header, Ipv6RawExtHeader,
     PacketBuilder, SlicedPacket, TcpOptionElement, TransportSlice,
@@ -413,5 +413,48 @@ proptest! {
             prop_assert_eq!(outcome, MssOutcome::Unchanged);
         }
         prop_assert_eq!(verify(&p), vec![m.min(max)]);
+    }
+}
+
+/// Opens and answers are told apart for both families (IPv6 with extension
+/// headers too); plain ACKs, UDP and garbage are nothing.
+#[test]
+fn tcp_handshakes_are_classified() {
+    let ends4 = TcpEnds {
+        src: std::net::IpAddr::from(SRC4),
+        dst: std::net::IpAddr::from(DST4),
+        sport: 40000,
+        dport: 443,
+    };
+    let mss = [2, 4, 5, 180];
+    assert_eq!(
+        tcp_handshake(&tcp_v4(&mss, Flags::Syn, &[])),
+        Some((ends4, Handshake::Open))
+    );
+    assert_eq!(
+        tcp_handshake(&tcp_v4(&mss, Flags::SynAck, &[])),
+        Some((ends4, Handshake::Answer))
+    );
+    assert_eq!(
+        tcp_handshake(&tcp_v4(&[], Flags::SynRst, &[])),
+        Some((ends4, Handshake::Answer))
+    );
+    assert_eq!(tcp_handshake(&tcp_v4(&[], Flags::Ack, b"data")), None);
+    for exts in [false, true] {
+        let (ends, kind) =
+            tcp_handshake(&tcp_v6(&mss, Flags::Syn, &[], exts)).expect("an IPv6 SYN");
+        assert_eq!(kind, Handshake::Open);
+        assert_eq!(ends.dst, std::net::IpAddr::from(DST6));
+        assert_eq!(ends.dport, 443);
+    }
+    let mut udp = Vec::new();
+    PacketBuilder::ipv4(SRC4, DST4, 64)
+        .udp(53, 53)
+        .write(&mut udp, b"q")
+        .expect("udp");
+    assert_eq!(tcp_handshake(&udp), None);
+    let syn = tcp_v4(&mss, Flags::Syn, &[]);
+    for cut in 0..syn.len() {
+        assert_eq!(tcp_handshake(&syn[..cut]), None, "cut at {cut}");
     }
 }

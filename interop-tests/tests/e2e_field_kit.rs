@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use interop_tests::cmd::wait_for;
+use interop_tests::ping::PingStream;
 use interop_tests::prereq::{
     ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
 };
@@ -26,8 +27,10 @@ while True:
 "#;
 
 /// The peer's firewall drops TCP to port 443 but lets ICMP through: pings work, TCP
-/// does not, and status names it (the child sends and nothing comes back, while the
-/// IKE SA answers its liveness checks); the warning goes when the rule goes.
+/// does not, and status names it: with only the TCP tries the child sends and
+/// nothing comes back (while the IKE SA answers its liveness checks); with pings
+/// answered beside them the child is fine and the TCP service is named on its own.
+/// The warnings go when the rule goes.
 #[test]
 fn one_way_traffic_is_named_and_clears() {
     require!(
@@ -47,6 +50,7 @@ fn one_way_traffic_is_named_and_clears() {
     let _charon = Charon::start(&net.b, &[conn.mirrored()]);
     let mut cfg = Ikev2dConfig::new(vec![conn]);
     cfg.daemon_lines.push("one_way_warning = \"5s\"".to_owned());
+    cfg.metrics = Some(("127.0.0.1:9469".into(), vec!["127.0.0.1".into()]));
     let ikev2d = Ikev2d::start(&net.a, &cfg);
     let up = ikev2d.up("lab", Duration::from_secs(20));
     assert!(up.ok(), "up: {up}");
@@ -92,19 +96,94 @@ fn one_way_traffic_is_named_and_clears() {
         "{text}"
     );
 
-    // The rule goes: the peer answers (SYN-ACK or RST), the warning clears.
+    // The TCP service is named on its own too.
+    let tcp_warning = |c: &serde_json::Value| {
+        c["children"][0]["unanswered_tcp"][0]
+            .as_str()
+            .map(ToOwned::to_owned)
+    };
+    let named = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        tcp_warning(&ikev2d.conn_status("lab")?)
+    });
+    let t = named.unwrap_or_else(|| panic!("no TCP warning: {:?}", ikev2d.conn_status("lab")));
+    assert!(
+        t.starts_with(
+            "TCP to 10.2.0.1 port 443 from 10.1.0.1: connection attempts without an answer"
+        ),
+        "{t}"
+    );
+
+    // Pings flow beside the TCP tries: the child is no longer one-way, but the TCP
+    // service still gets no answer, and says that other traffic comes back.
+    let mut pings = PingStream::start(
+        &net.a,
+        INNER_A,
+        INNER_B,
+        Duration::from_millis(200),
+        &dir.path().join("ping.log"),
+    );
+    let split = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
+        let c = ikev2d.conn_status("lab")?;
+        let t = tcp_warning(&c)?;
+        (c["children"][0]["warning"].is_null() && t.contains("other traffic comes back"))
+            .then_some(t)
+    });
+    assert!(
+        split.is_some(),
+        "with pings answered the child warning should go and the TCP one stay: {:?}",
+        ikev2d.conn_status("lab")
+    );
+    let text = ikev2d.status_text();
+    eprintln!("$ ikev2d status (pings answered, TCP not)\n{text}");
+    assert!(
+        text.contains("  net WARNING: TCP to 10.2.0.1 port 443 from 10.1.0.1"),
+        "{text}"
+    );
+    assert!(
+        ikev2d
+            .log()
+            .contains("WARN lab/net: TCP to 10.2.0.1 port 443 from 10.1.0.1"),
+        "{}",
+        ikev2d.log_tail(20)
+    );
+    let metrics = net
+        .a
+        .exec(
+            &[
+                "bash",
+                "-c",
+                "exec 3<>/dev/tcp/127.0.0.1/9469 && printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3",
+            ],
+            Duration::from_secs(10),
+        )
+        .stdout;
+    assert!(
+        metrics.contains("ikev2d_child_unanswered_tcp_services{conn=\"lab\",child=\"net\"} 1"),
+        "{metrics}"
+    );
+
+    // The rule goes: the peer answers (SYN-ACK or RST), both warnings clear.
     let mut del = vec!["iptables", "-D"];
     del.extend(rule);
     net.b.run_ok(&del);
     let cleared = wait_for(Duration::from_secs(10), Duration::from_millis(250), || {
         let c = ikev2d.conn_status("lab")?;
-        c["children"][0]["warning"].is_null().then_some(())
+        (c["children"][0]["warning"].is_null() && tcp_warning(&c).is_none()).then_some(())
     });
+    pings.stop();
     assert!(
         cleared.is_some(),
         "warning still there: {:?}",
         ikev2d.conn_status("lab")
     );
+    // Logged on the next tick of the watch.
+    let logged = wait_for(Duration::from_secs(3), Duration::from_millis(100), || {
+        ikev2d
+            .log()
+            .contains("lab/net: TCP to 10.2.0.1 port 443 is answered again")
+            .then_some(())
+    });
+    assert!(logged.is_some(), "{}", ikev2d.log_tail(20));
     assert!(
         ikev2d.log().contains("lab/net: traffic comes back again"),
         "{}",

@@ -326,6 +326,10 @@ pub struct ChildStatus {
     /// Something is wrong although the SA is up, in plain words (one-way traffic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// TCP services through the child whose connection attempts get no answer while
+    /// still being tried (one sentence each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unanswered_tcp: Vec<String>,
 }
 
 /// NAT-keepalives of a connection behind a NAT, and what the NAT did.

@@ -146,6 +146,9 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             if let Some(w) = &c.warning {
                 let _ = writeln!(out, "  {} WARNING: {w}", c.name);
             }
+            for w in &c.unanswered_tcp {
+                let _ = writeln!(out, "  {} WARNING: {w}", c.name);
+            }
         }
     }
     if let Some(w) = &conn.warning {
@@ -483,6 +486,7 @@ mod tests {
             last_inbound_secs: None,
             last_outbound_secs: None,
             warning: None,
+            unanswered_tcp: Vec::new(),
         }
     }
 

@@ -76,6 +76,8 @@ struct LiveSa {
 struct ChildBook {
     /// When its SAs last passed packets each way, and whether it is one-way.
     traffic: super::supervisor::one_way::ChildTraffic,
+    /// TCP services its traffic opens and whether they are answered.
+    tcp: super::supervisor::tcp_opens::TcpOpens,
     /// Traffic of the child's SAs that are gone.
     closed_in: Traffic,
     closed_out: Traffic,
@@ -187,6 +189,7 @@ impl Book {
         if back {
             // Up again after a time without SAs: what was unanswered before is moot.
             c.traffic = super::supervisor::one_way::ChildTraffic::default();
+            c.tcp = super::supervisor::tcp_opens::TcpOpens::default();
         }
         for key in [(Direction::Inbound, spi_in), (Direction::Outbound, spi_out)] {
             self.live.entry(key).or_insert_with(|| LiveSa {
@@ -239,8 +242,20 @@ impl Book {
     }
 
     /// Counters from a worker. A final report folds the SA into its child's totals.
-    pub fn usage(&mut self, r: &SaReport) {
+    pub fn usage(&mut self, r: &SaReport, now: Instant) {
         let key = (r.usage.direction, r.usage.spi.0);
+        if !r.handshakes.is_empty()
+            && let Some(sa) = self.live.get(&key)
+        {
+            let (conn, child) = (sa.conn.clone(), sa.child.clone());
+            let tcp = &mut self.conn(&conn).children.entry(child).or_default().tcp;
+            for s in &r.handshakes {
+                match key.0 {
+                    Direction::Outbound => tcp.opened(*s, now),
+                    Direction::Inbound => tcp.answered(*s, now),
+                }
+            }
+        }
         if let (Some(t), Some(sa)) = (r.last_packet, self.live.get(&key)) {
             let (conn, child) = (sa.conn.clone(), sa.child.clone());
             self.conn(&conn)
@@ -276,6 +291,20 @@ impl Book {
             sa.traffic = traffic;
             sa.drops = r.usage.drops;
         }
+    }
+
+    /// `conn`'s `child`'s TCP services and their answers.
+    pub fn tcp_opens(
+        &mut self,
+        conn: &str,
+        child: &str,
+    ) -> &mut super::supervisor::tcp_opens::TcpOpens {
+        &mut self
+            .conn(conn)
+            .children
+            .entry(child.to_owned())
+            .or_default()
+            .tcp
     }
 
     /// The connection and child of a live SA.
@@ -485,6 +514,7 @@ impl Book {
                             last_inbound_secs: None,
                             last_outbound_secs: None,
                             warning: None,
+                            unanswered_tcp: Vec::new(),
                         };
                         let traffic = self
                             .conns
@@ -519,6 +549,17 @@ impl Book {
                             st.warning = traffic
                                 .one_way_for(now)
                                 .map(|d| super::supervisor::one_way::warning(conn, child, d));
+                            if let Some(b) = book.and_then(|b| b.children.get(&child.name)) {
+                                st.unanswered_tcp = b
+                                    .tcp
+                                    .unanswered(now)
+                                    .iter()
+                                    .map(|(svc, d)| {
+                                        let others = traffic.last_in.is_some_and(|t| t + *d >= now);
+                                        super::supervisor::tcp_opens::sentence(svc, *d, others)
+                                    })
+                                    .collect();
+                            }
                         }
                         st
                     })

@@ -265,6 +265,7 @@ impl InboundWorker {
             return false;
         }
         entry.mtu.clamp(d.buf.as_mut_slice());
+        entry.t.note_handshake(d.buf.as_slice(), false);
         entry.t.last_packet = Some(now);
         true
     }

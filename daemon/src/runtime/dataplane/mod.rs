@@ -158,7 +158,42 @@ pub struct SaReport {
     /// Inbound: the first hole in the sequence numbers after a silence since the
     /// last report.
     pub gap: Option<InboundGap>,
+    /// TCP services the SA's packets opened (outbound: SYNs) or answered (inbound:
+    /// SYN-ACKs and RSTs) since the last report, at most [`HANDSHAKES_PER_REPORT`].
+    pub handshakes: Vec<TcpService>,
 }
+
+/// A TCP service a child's traffic tries to reach: our inner address, the far
+/// inner address and its port (the client's port changes with every try).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TcpService {
+    pub local: IpAddr,
+    pub remote: IpAddr,
+    pub port: u16,
+}
+
+impl TcpService {
+    /// The service a segment belongs to: an outbound open is from us to them; an
+    /// inbound answer comes from them to us.
+    pub fn of(ends: &esp::mss::TcpEnds, outbound: bool) -> Self {
+        if outbound {
+            Self {
+                local: ends.src,
+                remote: ends.dst,
+                port: ends.dport,
+            }
+        } else {
+            Self {
+                local: ends.dst,
+                remote: ends.src,
+                port: ends.sport,
+            }
+        }
+    }
+}
+
+/// At most this many distinct TCP services per SA report.
+pub(super) const HANDSHAKES_PER_REPORT: usize = 16;
 
 /// Inbound ESP that came back after a silence with sequence numbers missing:
 /// packets the peer sent that never arrived (what a NAT in front of us that forgot

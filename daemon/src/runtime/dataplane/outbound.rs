@@ -116,6 +116,7 @@ impl OutEntry {
     #[inline]
     fn seal(&mut self, buf: &mut PacketBuf, now: Instant) -> bool {
         self.mtu.clamp(buf.as_mut_slice());
+        self.t.note_handshake(buf.as_slice(), true);
         let ok = encapsulate(&mut self.t.sa, buf).is_ok();
         if ok {
             self.t.last_packet = Some(now);

@@ -143,6 +143,8 @@ pub(super) struct Tracked<S> {
     pub(super) last_packet: Option<Instant>,
     /// Inbound: the first hole after a silence since the last report.
     pub(super) gap: Option<super::InboundGap>,
+    /// TCP services opened (outbound) or answered (inbound) since the last report.
+    handshakes: Vec<super::TcpService>,
     /// Octets, packets and drops at the last report, to report only changes.
     reported: (u64, u64, u64),
 }
@@ -153,7 +155,24 @@ impl<S: CountedSa> Tracked<S> {
             sa,
             last_packet: None,
             gap: None,
+            handshakes: Vec::new(),
             reported: (0, 0, 0),
+        }
+    }
+
+    /// Notes the TCP open or answer in `packet` (plaintext), if it is one of the
+    /// kind that counts in this direction.
+    #[inline]
+    pub(super) fn note_handshake(&mut self, packet: &[u8], outbound: bool) {
+        let Some((ends, kind)) = esp::mss::tcp_handshake(packet) else {
+            return;
+        };
+        if (kind == esp::mss::Handshake::Open) != outbound {
+            return;
+        }
+        let s = super::TcpService::of(&ends, outbound);
+        if self.handshakes.len() < super::HANDSHAKES_PER_REPORT && !self.handshakes.contains(&s) {
+            self.handshakes.push(s);
         }
     }
 
@@ -165,12 +184,14 @@ impl<S: CountedSa> Tracked<S> {
         let changed = now != self.reported;
         self.reported = now;
         let gap = self.gap.take();
+        let handshakes = std::mem::take(&mut self.handshakes);
         (changed || removed || !events.is_empty()).then_some(SaReport {
             usage,
             last_packet: self.last_packet,
             events,
             removed,
             gap,
+            handshakes,
         })
     }
 }

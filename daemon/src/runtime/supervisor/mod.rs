@@ -28,6 +28,7 @@ mod reload;
 mod resolver;
 mod sa_sync;
 pub mod standby;
+pub mod tcp_opens;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -320,6 +321,7 @@ impl Supervisor {
                     self.recheck_paths(now);
                     self.watch_black_holes(now);
                     self.watch_one_way(now);
+                    self.watch_tcp_opens(now);
                     self.watch_rp_filter(now);
                     self.refresh_names(now);
                     self.nat.expire(now);

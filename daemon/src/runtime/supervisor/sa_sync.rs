@@ -450,7 +450,7 @@ impl Supervisor {
     pub(super) fn usage(&mut self, reports: &[SaReport]) {
         let now = Instant::now();
         for r in reports {
-            self.book.usage(r);
+            self.book.usage(r, now);
             let spi = r.usage.spi.0;
             if let Some(gap) = &r.gap {
                 self.inbound_gap(spi, gap);
