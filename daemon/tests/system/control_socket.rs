@@ -57,6 +57,7 @@ fn report() -> StatusReport {
                     last_inbound_secs: None,
                     last_outbound_secs: None,
                     warning: None,
+                    unanswered_tcp: Vec::new(),
                     drops: Default::default(),
                 }],
                 last_error: None,
