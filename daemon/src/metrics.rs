@@ -299,7 +299,7 @@ pub fn render(r: &StatusReport) -> String {
             );
         }
     }
-    let per_conn: [(&str, &str, ConnCounter); 3] = [
+    let per_conn: [(&str, &str, ConnCounter); 4] = [
         (
             "ikev2d_reestablishments_total",
             "IKE SAs that came up after the connection's previous one went down (not by our own terminate).",
@@ -314,6 +314,11 @@ pub fn render(r: &StatusReport) -> String {
             "ikev2d_nat_mapping_losses_total",
             "Times the NAT in front of us dropped a connection's UDP mapping during a silence (the peer's packets lost until we sent again).",
             |c| c.keep_alive.as_ref().map_or(0, |k| k.mapping_losses),
+        ),
+        (
+            "ikev2d_peer_mapping_changes_total",
+            "Times a connection's peer came from a new address or port (its NAT's new mapping) and IKE and ESP followed.",
+            |c| c.peer_mapping_changes,
         ),
     ];
     for (name, help, get) in per_conn {
@@ -412,6 +417,7 @@ mod tests {
                 last_error: None,
                 reestablishments: 3,
                 failovers: 2,
+                peer_mapping_changes: 4,
                 keep_alive: Some(crate::control::proto::KeepAliveStatus {
                     secs: 10,
                     auto: true,
@@ -440,6 +446,7 @@ mod tests {
             "ikev2d_reestablishments_total{conn=\"site\\\"b\"} 3",
             "ikev2d_nat_mapping_losses_total{conn=\"site\\\"b\"} 1",
             "ikev2d_keep_alive_seconds{conn=\"site\\\"b\"} 10",
+            "ikev2d_peer_mapping_changes_total{conn=\"site\\\"b\"} 4",
             "ikev2d_child_up{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_one_way{conn=\"site\\\"b\",child=\"net\"} 1",
             "ikev2d_child_unanswered_tcp_services{conn=\"site\\\"b\",child=\"net\"} 1",

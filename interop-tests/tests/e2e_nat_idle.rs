@@ -173,12 +173,19 @@ fn nat_idle_timeout_is_named_and_auto_keep_alive_outlasts_it() {
 /// silence measured; the interval stays.
 fn fixed_20s() -> Duration {
     let net = short_nat();
-    let (a, _b, through) = ikev2d_first_idle(&net, "20s");
+    let (a, far, through) = ikev2d_first_idle(&net, "20s");
     assert!(
         through >= Duration::from_secs(2),
         "keep_alive 20s: B got through at once ({through:?}): no mapping was lost"
     );
     let k = loss_reported(&a, Duration::from_secs(10));
+    // The NAT gave A a new port (B's packets into the dead mapping held the old
+    // one) and the far side followed it.
+    let b = far.conn_status("lab").expect("far side's status");
+    assert!(
+        b["peer_mapping_changes"].as_u64().unwrap_or(0) >= 1,
+        "the far side did not see A's new port: {b}"
+    );
     assert_eq!(k["secs"], 20, "{k}");
     assert_eq!(k["auto"], false, "{k}");
     let silence = k["last_loss_silence_secs"].as_u64().unwrap_or(0);

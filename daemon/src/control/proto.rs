@@ -253,6 +253,9 @@ pub struct ConnStatus {
     pub failovers: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failover: Option<LastError>,
+    /// Times the peer's NAT gave it a new address or port and IKE and ESP followed.
+    #[serde(default)]
+    pub peer_mapping_changes: u64,
     /// Set for the members of a standby pair (`failover_of`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pair: Option<PairStatus>,

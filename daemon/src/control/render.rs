@@ -171,6 +171,13 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             }
         );
     }
+    if conn.peer_mapping_changes > 0 {
+        let _ = writeln!(
+            out,
+            "  peer NAT mapping changes: {} (IKE and ESP followed)",
+            conn.peer_mapping_changes
+        );
+    }
     if let Some(k) = &conn.keep_alive {
         let _ = writeln!(
             out,

@@ -99,6 +99,8 @@ struct ConnBook {
     /// Times the NAT in front of us dropped our mapping, and what `keep_alive =
     /// "auto"` learned.
     nat: super::supervisor::nat_mapping::NatMapping,
+    /// Times the peer's NAT gave it a new mapping (IKE and ESP followed).
+    peer_mapping_changes: u64,
 }
 
 /// What [`Book::child_totals`] sums up.
@@ -305,6 +307,11 @@ impl Book {
             .entry(child.to_owned())
             .or_default()
             .tcp
+    }
+
+    /// The peer of `conn` came from a new address or port (its NAT's mapping).
+    pub fn peer_moved(&mut self, conn: &str) {
+        self.conn(conn).peer_mapping_changes += 1;
     }
 
     /// The connection and child of a live SA.
@@ -578,6 +585,7 @@ impl Book {
                     warning: book.and_then(|b| b.flaps.warning(config.daemon.flap_warning, now)),
                     reestablishments: book.map_or(0, |b| b.flaps.total),
                     failovers: book.map_or(0, |b| b.failovers),
+                    peer_mapping_changes: book.map_or(0, |b| b.peer_mapping_changes),
                     last_failover: book.and_then(|b| b.last_failover.clone()),
                     pair: None,
                     keep_alive: keep_alive_status(conn, config, ike, book, now),

@@ -249,6 +249,7 @@ impl Supervisor {
                     p.old,
                     p.new
                 );
+                self.book.peer_moved(&p.conn);
                 self.pairs.moved(&p.spis_out, p.new);
                 self.data.outbound(OutboundCmd::SetPeer {
                     spis: p.spis_out,
