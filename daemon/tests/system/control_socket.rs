@@ -388,6 +388,7 @@ fn status_json_from_the_binary() {
             "local",
             "name",
             "nat_detected",
+            "peer_mapping_changes",
             "reestablishments",
             "remote",
             "state"
