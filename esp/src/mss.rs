@@ -178,13 +178,19 @@ pub struct TcpEnds {
 /// comes back at all". Anything else, or a malformed packet: `None`. Cheap for
 /// packets that are not TCP (one octet looked at).
 pub fn tcp_handshake(packet: &[u8]) -> Option<(TcpEnds, Handshake)> {
-    let maybe_tcp = match packet.first().map(|b| b >> 4) {
-        Some(4) => packet.get(9) == Some(&TCP),
+    // The common case (a data segment or no TCP at all) decided from two octets,
+    // before the full parse: this runs for every packet through the tunnel.
+    let flags_at = match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.get(9) == Some(&TCP) => Some(usize::from(packet[0] & 0x0f) * 4 + 13),
+        Some(4) => return None,
+        Some(6) if packet.get(6) == Some(&TCP) => Some(40 + 13),
         // Extension headers: the full parse decides.
-        Some(6) => true,
-        _ => false,
+        Some(6) => None,
+        _ => return None,
     };
-    if !maybe_tcp {
+    if let Some(at) = flags_at
+        && packet.get(at).is_none_or(|f| f & (SYN | RST) == 0)
+    {
         return None;
     }
     let v = PacketView::parse(packet).ok()?;
