@@ -1,5 +1,5 @@
 //! Cryptographic suites of IKEv2: what is negotiated ([`proposal`]), key exchange
-//! ([`dh`]), pseudo-random functions and key derivation ([`prf`], [`keymat`]), and
+//! ([`ke`] over Diffie-Hellman [`dh`] and ML-KEM [`kem`]), pseudo-random functions and key derivation ([`prf`], [`keymat`]), and
 //! protection of encrypted payloads ([`cipher`], [`sk`]).
 //!
 //! Every secret lives in a type that zeroizes on drop and whose `Debug` prints no key
@@ -9,6 +9,8 @@
 pub mod algorithms;
 pub mod cipher;
 pub mod dh;
+pub mod ke;
+pub mod kem;
 pub mod keymat;
 pub mod prf;
 pub mod proposal;

@@ -1,4 +1,4 @@
-//! Crypto tests: known answers for ciphers, Diffie-Hellman, HMAC and the key
+//! Crypto tests: known answers for ciphers, Diffie-Hellman, ML-KEM, HMAC and the key
 //! derivation from the shared vectors, the RFC 7634 example, and the SK payload
 //! (round trips, tampering, fragments). One module per topic, one binary.
 
@@ -12,6 +12,7 @@ mod kat_dh;
 mod kat_hmac;
 mod kat_independent;
 mod kat_kdf;
+mod kem_mlkem;
 mod sk_fragments;
 mod sk_rfc7634;
 mod sk_roundtrip;
