@@ -3,8 +3,11 @@
 //! Per group: `generate` (a private value and its public value: one exponentiation or
 //! scalar multiplication) and `shared_secret` (validation plus one more). For MODP-2048
 //! also the same exponentiation with num-bigint-dig's variable-time `modpow`, and both
-//! libraries with a full-length (2048-bit) exponent. Run with
-//! `cargo bench -p ikev2 --bench dh`; results are in docs/crypto-dh.md.
+//! libraries with a full-length (2048-bit) exponent. ML-KEM per parameter set: the
+//! three operations of the exchange (initiator's key pair, responder's encapsulation
+//! with the key check, initiator's decapsulation) with RustCrypto `ml-kem` (what
+//! ikev2 uses) and with aws-lc-rs. Run with `cargo bench -p ikev2 --bench dh`;
+//! results are in docs/crypto-dh.md.
 
 use std::time::Duration;
 
@@ -86,6 +89,60 @@ fn modp2048_libraries(c: &mut Criterion) {
     g.finish();
 }
 
+/// ML-KEM: ours (RustCrypto `ml-kem` through `crypto::kem`) against aws-lc-rs,
+/// each operation of the exchange.
+fn ml_kem(c: &mut Criterion) {
+    use aws_lc_rs::kem as lc;
+    use ikev2::crypto::kem::{self, MlKemInitiator};
+    let mut rng = ChaCha20Rng::seed_from_u64(0x203);
+    let mut g = c.benchmark_group("ml_kem");
+    for (m, alg) in [
+        (DhGroup::ML_KEM_512, &lc::ML_KEM_512),
+        (DhGroup::ML_KEM_768, &lc::ML_KEM_768),
+        (DhGroup::ML_KEM_1024, &lc::ML_KEM_1024),
+    ] {
+        let name = m.to_string();
+        g.bench_function(BenchmarkId::new("ml-kem keygen", &name), |b| {
+            b.iter(|| MlKemInitiator::generate(m, &mut rng).expect("supported"))
+        });
+        g.bench_function(BenchmarkId::new("aws-lc keygen", &name), |b| {
+            b.iter(|| {
+                let dk = lc::DecapsulationKey::generate(alg).expect("keygen");
+                // The encoded key, as it goes into the KE payload.
+                dk.encapsulation_key()
+                    .and_then(|ek| ek.key_bytes().map(|b| b.as_ref().len()))
+                    .expect("ek")
+            })
+        });
+        let ours = MlKemInitiator::generate(m, &mut rng).expect("supported");
+        let ek = ours.public_value().to_vec();
+        g.bench_function(BenchmarkId::new("ml-kem encapsulate", &name), |b| {
+            b.iter(|| kem::encapsulate(m, &ek, &mut rng).expect("valid"))
+        });
+        g.bench_function(BenchmarkId::new("aws-lc encapsulate", &name), |b| {
+            b.iter(|| {
+                let key = lc::EncapsulationKey::new(alg, &ek).expect("valid");
+                key.encapsulate().expect("encapsulate")
+            })
+        });
+        let (ct, _) = kem::encapsulate(m, &ek, &mut rng).expect("valid");
+        g.bench_function(BenchmarkId::new("ml-kem decapsulate", &name), |b| {
+            b.iter(|| ours.shared_secret(&ct).expect("valid"))
+        });
+        let dk = lc::DecapsulationKey::generate(alg).expect("keygen");
+        let lc_ek = dk.encapsulation_key().expect("ek");
+        let (lc_ct, _) = lc_ek.encapsulate().expect("encapsulate");
+        let lc_ct = lc_ct.as_ref().to_vec();
+        g.bench_function(BenchmarkId::new("aws-lc decapsulate", &name), |b| {
+            b.iter(|| {
+                dk.decapsulate(lc::Ciphertext::from(lc_ct.as_slice()))
+                    .expect("valid")
+            })
+        });
+    }
+    g.finish();
+}
+
 fn prf_plus(c: &mut Criterion) {
     let mut g = c.benchmark_group("prf_plus_1KiB");
     let key = [0x5a; 32];
@@ -109,6 +166,6 @@ criterion_group! {
         .sample_size(20)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = key_exchange, modp2048_libraries, prf_plus
+    targets = key_exchange, modp2048_libraries, ml_kem, prf_plus
 }
 criterion_main!(benches);
