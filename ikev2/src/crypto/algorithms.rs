@@ -206,10 +206,11 @@ impl PrfAlgorithm {
     }
 }
 
-/// A Diffie-Hellman group we implement (key exchange method, transform type 4).
+/// A key exchange method we implement (transform type 4): a Diffie-Hellman group or
+/// an ML-KEM parameter set.
 pub fn dh_supported(group: DhGroup) -> bool {
-    // One list of groups: the one the key-exchange code implements.
-    super::dh::SUPPORTED_GROUPS.contains(&group)
+    // One list per kind: the ones the key-exchange code implements.
+    super::dh::SUPPORTED_GROUPS.contains(&group) || super::kem::is_ml_kem(group)
 }
 
 /// The algorithms of an IKE SA, once negotiated.

@@ -514,18 +514,23 @@ mod tests {
         assert_eq!(modp_exponent_bits(DhGroup::ECP_256), None);
     }
 
-    /// algorithms.rs decides what we negotiate; this module what we can compute.
+    /// algorithms.rs decides what we negotiate; this module (and `kem` for ML-KEM)
+    /// what we can compute.
     #[test]
     fn supported_groups_agree_with_negotiation() {
         let mut rng = ChaCha20Rng::seed_from_u64(4);
         for n in 0..=u16::from(u8::MAX) {
             let group = DhGroup(n);
             let here = SUPPORTED_GROUPS.contains(&group);
+            let kem = crate::crypto::kem::is_ml_kem(group);
+            assert!(!(here && kem), "{group}");
             assert_eq!(
-                here,
+                here || kem,
                 crate::crypto::algorithms::dh_supported(group),
                 "{group}"
             );
+            let ke = crate::crypto::ke::KeInitiator::start(group, &mut rng).map(|k| k.method());
+            assert_eq!(ke.ok(), (here || kem).then_some(group), "{group}");
             assert_eq!(here, public_value_len(group).is_some(), "{group}");
             if !here {
                 assert_eq!(

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use crate::config::ChildConfig;
 use crate::crypto::algorithms::EspSuite;
-use crate::crypto::dh::DhPrivate;
+use crate::crypto::ke::{self, KeInitiator};
 use crate::crypto::keymat::ChildKeys;
 use crate::crypto::proposal::{self, Preference, Proposal, SelectOptions};
 use crate::crypto::secret::SecretBytes;
@@ -556,7 +556,8 @@ pub(crate) fn process_request(
         return;
     };
     // PFS (RFC 7296 section 1.3.1): a KE of the selected group.
-    let mut dh_and_secret: Option<(DhPrivate, SecretBytes)> = None;
+    // (method, our KE data, shared secret)
+    let mut dh_and_secret: Option<(crate::wire::DhGroup, Vec<u8>, SecretBytes)> = None;
     if let Some(group) = a.suite.dh {
         let ke = match ke {
             Some(k) if k.group == group => k,
@@ -571,10 +572,8 @@ pub(crate) fn process_request(
             }
         };
         ctx.sh.stats.dh_computations += 1;
-        let r = DhPrivate::generate(group, &mut ctx.sh.rng)
-            .and_then(|dh| dh.shared_secret(ke.data).map(|s| (dh, s)));
-        match r {
-            Ok(x) => dh_and_secret = Some(x),
+        match ke::respond(group, ke.data, &mut ctx.sh.rng) {
+            Ok((data, secret)) => dh_and_secret = Some((group, data, secret)),
             Err(e) => {
                 ctx.sh.child_spis.remove(&spi_in);
                 let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
@@ -595,15 +594,15 @@ pub(crate) fn process_request(
             proposals: vec![a.proposal.to_wire()],
         }))?;
         resp.push(&Payload::Nonce(Nonce { data: &nr }))?;
-        if let Some((dh, _)) = &dh_and_secret {
+        if let Some((group, data, _)) = &dh_and_secret {
             resp.push(&Payload::Ke(Ke {
-                group: dh.group(),
-                data: dh.public_value(),
+                group: *group,
+                data,
             }))?;
         }
         push_ts(resp, &a.tsi, &a.tsr)
     })();
-    let g_ir = dh_and_secret.as_ref().map(|(_, s)| s);
+    let g_ir = dh_and_secret.as_ref().map(|(_, _, s)| s);
     let r = built.and_then(|()| {
         install(
             sa,
@@ -654,7 +653,7 @@ pub(crate) struct ChildCreate {
     group: Option<DhGroup>,
     proposed: Option<Proposed>,
     nonce: Vec<u8>,
-    dh: Option<DhPrivate>,
+    dh: Option<KeInitiator>,
     retries: u32,
     /// Rekeying: the inbound SPI of the CHILD SA replaced (sent in N(REKEY_SA)).
     pub(crate) rekey: Option<u32>,
@@ -704,7 +703,7 @@ impl ChildCreate {
             .group
             .or_else(|| proposal::first_dh_group(&cfg.esp_proposals));
         self.dh = match group {
-            Some(g) => Some(DhPrivate::generate(g, &mut ctx.sh.rng).map_err(Cause::LocalDh)?),
+            Some(g) => Some(KeInitiator::start(g, &mut ctx.sh.rng).map_err(Cause::LocalDh)?),
             None => None,
         };
         self.nonce = nonce(ctx);
@@ -722,7 +721,7 @@ impl ChildCreate {
         c.push(&Payload::Nonce(Nonce { data: &self.nonce }))?;
         if let Some(dh) = &self.dh {
             c.push(&Payload::Ke(Ke {
-                group: dh.group(),
+                group: dh.method(),
                 data: dh.public_value(),
             }))?;
         }
@@ -797,9 +796,9 @@ impl ChildCreate {
             _ => None,
         });
         let shared = match (&self.dh, ke) {
-            (Some(dh), Some(ke)) if ke.group == dh.group() => {
+            (Some(dh), Some(ke)) if ke.group == dh.method() => {
                 ctx.sh.stats.dh_computations += 1;
-                Some(dh.shared_secret(ke.data))
+                Some(dh.finish(ke.data))
             }
             _ => None,
         };

@@ -15,7 +15,8 @@
 use core::net::SocketAddr;
 
 use crate::config::{Childless, Fragmentation};
-use crate::crypto::dh::DhPrivate;
+use crate::crypto::dh::DhError;
+use crate::crypto::ke::{self, KeInitiator};
 use crate::crypto::keymat::IkeKeys;
 use crate::crypto::proposal::{self, Preference, Proposal};
 use crate::error::Cause;
@@ -35,7 +36,7 @@ const MAX_RETRIES: u32 = 5;
 /// The initiator's IKE_SA_INIT task.
 #[derive(Debug)]
 pub(crate) struct IkeInit {
-    dh: DhPrivate,
+    dh: KeInitiator,
     nonce: Vec<u8>,
     cookie: Option<Vec<u8>>,
     retries: u32,
@@ -74,7 +75,7 @@ pub(crate) fn peer_proposals(sa: &wire::Sa<'_>) -> Vec<Proposal> {
 
 impl IkeInit {
     pub(crate) fn new(ctx: &mut Ctx<'_>, group: DhGroup) -> Result<Self, Cause> {
-        let dh = DhPrivate::generate(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
+        let dh = KeInitiator::start(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
         Ok(Self {
             dh,
             nonce: nonce(ctx),
@@ -95,7 +96,7 @@ impl IkeInit {
             proposals: props.iter().map(Proposal::to_wire).collect(),
         }))?;
         c.push(&Payload::Ke(Ke {
-            group: self.dh.group(),
+            group: self.dh.method(),
             data: self.dh.public_value(),
         }))?;
         c.push(&Payload::Nonce(Nonce { data: &self.nonce }))?;
@@ -143,7 +144,7 @@ impl IkeInit {
                     ours: conn.proposals.clone(),
                 });
             }
-            if group == self.dh.group() {
+            if group == self.dh.method() {
                 // It asks for what we sent: nonsense, maybe forged.
                 return Outcome::Ignore;
             }
@@ -152,7 +153,7 @@ impl IkeInit {
                     what: "another DH group",
                 });
             }
-            match DhPrivate::generate(group, &mut ctx.sh.rng) {
+            match KeInitiator::start(group, &mut ctx.sh.rng) {
                 Ok(dh) => self.dh = dh,
                 Err(e) => return Outcome::Failed(Cause::LocalDh(e)),
             }
@@ -213,10 +214,10 @@ impl IkeInit {
             _ => None,
         })
         .ok_or_else(|| protocol("no KE payload"))?;
-        if ke.group != suite.dh || ke.group != self.dh.group() {
+        if ke.group != suite.dh || ke.group != self.dh.method() {
             return Err(Cause::KeGroupMismatch {
                 received: ke.group,
-                sent: self.dh.group(),
+                sent: self.dh.method(),
                 chosen: suite.dh,
             });
         }
@@ -226,7 +227,7 @@ impl IkeInit {
         })
         .ok_or_else(|| protocol("no Nonce payload"))?;
         ctx.sh.stats.dh_computations += 1;
-        let g_ir = self.dh.shared_secret(ke.data).map_err(Cause::InvalidKe)?;
+        let g_ir = self.dh.finish(ke.data).map_err(Cause::InvalidKe)?;
         sa.spi_r = hdr.spi_r;
         let keys = IkeKeys::from_shared_secret(
             &suite,
@@ -332,12 +333,13 @@ pub(crate) fn respond(
             None,
         ));
     }
-    let dh = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
-        .map_err(|e| no_proposal(Cause::LocalDh(e)))?;
     ctx.sh.stats.dh_computations += 1;
-    let g_ir = dh
-        .shared_secret(ke.data)
-        .map_err(|e| no_proposal(Cause::InvalidKe(e)))?;
+    let (ke_data, g_ir) = ke::respond(suite.dh, ke.data, &mut ctx.sh.rng).map_err(|e| {
+        no_proposal(match e {
+            DhError::UnsupportedGroup(_) => Cause::LocalDh(e),
+            _ => Cause::InvalidKe(e),
+        })
+    })?;
     let nr = nonce(ctx);
     let keys = IkeKeys::from_shared_secret(
         &suite,
@@ -377,7 +379,7 @@ pub(crate) fn respond(
         }))?;
         c.push(&Payload::Ke(Ke {
             group: suite.dh,
-            data: dh.public_value(),
+            data: &ke_data,
         }))?;
         c.push(&Payload::Nonce(Nonce { data: &nr }))?;
         if sa.nat_t {

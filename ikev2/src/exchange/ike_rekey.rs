@@ -17,7 +17,8 @@
 //! ours is outstanding, so is the peer's IKE rekey.
 
 use crate::crypto::algorithms::IkeSuite;
-use crate::crypto::dh::DhPrivate;
+use crate::crypto::dh::DhError;
+use crate::crypto::ke::{self, KeInitiator};
 use crate::crypto::keymat::{IkeKeys, rekey_skeyseed};
 use crate::crypto::proposal::{self, Preference, Proposal};
 use crate::error::{Cause, Phase};
@@ -34,7 +35,7 @@ pub(crate) struct IkeRekey {
     group: Option<DhGroup>,
     spi: IkeSpi,
     nonce: Vec<u8>,
-    dh: Option<DhPrivate>,
+    dh: Option<KeInitiator>,
     retries: u32,
 }
 
@@ -63,7 +64,7 @@ impl IkeRekey {
             .or(current)
             .or_else(|| proposal::first_dh_group(&sa.conn.proposals))
             .ok_or_else(|| Cause::Internal("no DH group to rekey the IKE SA".into()))?;
-        let dh = DhPrivate::generate(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
+        let dh = KeInitiator::start(group, &mut ctx.sh.rng).map_err(Cause::LocalDh)?;
         self.spi = new_spi(ctx);
         self.nonce = nonce(ctx);
         let proposals: Vec<Proposal> = numbered(&sa.conn.proposals)
@@ -76,7 +77,7 @@ impl IkeRekey {
         }))?;
         c.push(&Payload::Nonce(Nonce { data: &self.nonce }))?;
         c.push(&Payload::Ke(Ke {
-            group: dh.group(),
+            group: dh.method(),
             data: dh.public_value(),
         }))?;
         self.dh = Some(dh);
@@ -187,12 +188,10 @@ impl IkeRekey {
         })
         .ok_or_else(|| protocol("no KE payload"))?;
         let dh = self.dh.as_ref().ok_or_else(|| protocol("no DH value"))?;
-        if ke.group != suite.dh || ke.group != dh.group() {
+        if ke.group != suite.dh || ke.group != dh.method() {
             return Err(protocol("KE of another group"));
         }
-        let g_ir = dh
-            .shared_secret(ke.data)
-            .map_err(|e| Some(Cause::InvalidKe(e)))?;
+        let g_ir = dh.finish(ke.data).map_err(|e| Some(Cause::InvalidKe(e)))?;
         new_ike(sa, suite, &g_ir, self.spi, spi_r, &self.nonce, &nr, true).map_err(Some)
     }
 }
@@ -321,14 +320,11 @@ pub(crate) fn process_request(
         return true;
     }
     ctx.sh.stats.dh_computations += 1;
-    let made = DhPrivate::generate(suite.dh, &mut ctx.sh.rng)
-        .map_err(Cause::LocalDh)
-        .and_then(|dh| {
-            dh.shared_secret(ke.data)
-                .map(|s| (dh, s))
-                .map_err(Cause::InvalidKe)
-        });
-    let (dh, g_ir) = match made {
+    let made = ke::respond(suite.dh, ke.data, &mut ctx.sh.rng).map_err(|e| match e {
+        DhError::UnsupportedGroup(_) => Cause::LocalDh(e),
+        _ => Cause::InvalidKe(e),
+    });
+    let (ke_data, g_ir) = match made {
         Ok(x) => x,
         Err(cause) => {
             let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
@@ -359,8 +355,8 @@ pub(crate) fn process_request(
         }))?;
         resp.push(&Payload::Nonce(Nonce { data: &nr }))?;
         resp.push(&Payload::Ke(Ke {
-            group: dh.group(),
-            data: dh.public_value(),
+            group: suite.dh,
+            data: &ke_data,
         }))
     })();
     if built.is_err() {

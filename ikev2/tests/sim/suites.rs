@@ -52,6 +52,56 @@ fn every_dh_group() {
     }
 }
 
+/// ML-KEM as the key exchange method (transform type 4, strongSwan's `mlkem768`):
+/// the initiator's KE payload carries its encapsulation key, the responder's the
+/// ciphertext; IKE_SA_INIT, an IKE rekey and a CHILD rekey with ML-KEM PFS all agree.
+#[test]
+fn ml_kem_as_the_key_exchange_method_sets_up_and_rekeys() {
+    for (kw, method) in [
+        ("mlkem512", DhGroup::ML_KEM_512),
+        ("mlkem768", DhGroup::ML_KEM_768),
+        ("mlkem1024", DhGroup::ML_KEM_1024),
+    ] {
+        let mut net = run(
+            &format!("aes256gcm16-prfsha384-{kw}"),
+            &format!("aes256gcm16-{kw}"),
+        );
+        for node in 0..2 {
+            assert_eq!(net.ike_ups(node)[0].suite.dh, method, "{kw}");
+        }
+        let now = net.now;
+        let ike = net.nodes[0].ep.ike_sas()[0].id;
+        net.nodes[0].ep.rekey_ike_sa(now, ike).unwrap();
+        let spi = net.children(0)[0].spi_in;
+        net.nodes[0].ep.rekey_child(now, spi).unwrap();
+        net.drive_for(Duration::from_secs(10));
+        assert!(
+            net.failures(0).is_empty() && net.failures(1).is_empty(),
+            "{kw}: {:?} {:?}",
+            net.failures(0),
+            net.failures(1)
+        );
+        let rekeyed = |n: &Network, node: usize| {
+            n.nodes[node]
+                .events
+                .iter()
+                .filter(|e| matches!(e, ikev2::event::Event::IkeSaRekeyed(_)))
+                .count()
+        };
+        assert_eq!((rekeyed(&net, 0), rekeyed(&net, 1)), (1, 1), "{kw}");
+        let child_rekeys: Vec<_> = net
+            .children(1)
+            .into_iter()
+            .filter(|c| c.rekey_of.is_some())
+            .collect();
+        assert_eq!(child_rekeys.len(), 1, "{kw}");
+        assert_eq!(child_rekeys[0].suite.dh, Some(method), "{kw}: PFS");
+        let (a, b) = (net.nodes[0].ep.ike_sas(), net.nodes[1].ep.ike_sas());
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert_eq!((a[0].spi_i, a[0].spi_r), (b[0].spi_i, b[0].spi_r), "{kw}");
+    }
+}
+
 #[test]
 fn every_kind_of_cipher_for_ike_and_esp() {
     for (ike, esp, encr) in [
