@@ -221,6 +221,19 @@ pub struct IkeSuite {
     pub integ: Option<IntegAlgorithm>,
     pub prf: PrfAlgorithm,
     pub dh: DhGroup,
+    /// The additional key exchanges ADDKE1..ADDKE7 (RFC 9370), [`DhGroup::NONE`]
+    /// where there is none.
+    pub addke: [DhGroup; 7],
+}
+
+impl IkeSuite {
+    /// No additional key exchanges.
+    pub const NO_ADDKE: [DhGroup; 7] = [DhGroup::NONE; 7];
+
+    /// The additional key exchanges that take place, in order: (1..=7, method).
+    pub fn additional(&self) -> impl Iterator<Item = (u8, DhGroup)> + '_ {
+        (1u8..).zip(self.addke).filter(|(_, m)| *m != DhGroup::NONE)
+    }
 }
 
 /// The algorithms of an ESP CHILD SA, once negotiated.

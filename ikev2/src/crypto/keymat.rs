@@ -231,6 +231,7 @@ mod tests {
             integ,
             prf: SHA256,
             dh: DhGroup::CURVE25519,
+            addke: IkeSuite::NO_ADDKE,
         }
     }
 

@@ -288,6 +288,7 @@ fn check_response(
         SelectOptions {
             preference: Preference::PreferOurs,
             skip_dh: phase == Phase::IkeAuth,
+            ..SelectOptions::default()
         },
     )
     .map_err(Cause::NoProposalChosen)?;
@@ -374,6 +375,7 @@ fn choose(
         let options = SelectOptions {
             preference: Preference::PreferOurs,
             skip_dh,
+            ..SelectOptions::default()
         };
         match proposal::select_with(&cfg.esp_proposals, &theirs, options) {
             Ok(selected) => {

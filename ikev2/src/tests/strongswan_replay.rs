@@ -87,6 +87,7 @@ const CBC: IkeSuite = IkeSuite {
     integ: Some(IntegAlgorithm::HmacSha256_128),
     prf: PrfAlgorithm::HmacSha256,
     dh: DhGroup::MODP_2048,
+    addke: IkeSuite::NO_ADDKE,
 };
 
 #[test]
@@ -134,6 +135,7 @@ fn aead_ike_sa_and_pfs_group_in_ike_auth() {
             integ: None,
             prf: PrfAlgorithm::HmacSha256,
             dh: DhGroup::CURVE25519,
+            addke: IkeSuite::NO_ADDKE,
         },
         ike: "aes256gcm16-prfsha256-curve25519",
         esp: "aes256gcm16-curve25519",

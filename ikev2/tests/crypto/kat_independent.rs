@@ -155,6 +155,7 @@ fn ike_and_child_keys_with_hmac_sha1() {
         integ: Some(IntegAlgorithm::HmacSha1_96),
         prf: PrfAlgorithm::HmacSha1,
         dh: DhGroup::MODP_2048,
+        addke: IkeSuite::NO_ADDKE,
     };
     let (ni, nr) = (bytes(48, 7), bytes(48, 8));
     let spi_i: [u8; 8] = bytes(8, 9).try_into().expect("8");

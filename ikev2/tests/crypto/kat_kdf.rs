@@ -159,6 +159,7 @@ fn nist_sk_split_examples() {
             integ,
             prf: PrfAlgorithm::HmacSha256,
             dh: DhGroup::MODP_2048,
+            addke: IkeSuite::NO_ADDKE,
         };
         let keys =
             IkeKeys::from_shared_secret(&suite, &g_ir, &ni, &nr, &spi_i, &spi_r).expect("short");
@@ -413,6 +414,7 @@ fn debug_of_key_sets_shows_no_key_bytes() {
         integ: Some(IntegAlgorithm::HmacSha256_128),
         prf: PrfAlgorithm::HmacSha256,
         dh: DhGroup::ECP_256,
+        addke: IkeSuite::NO_ADDKE,
     };
     let g_ir = SecretBytes::from_slice(&[9; 32]);
     let ike =

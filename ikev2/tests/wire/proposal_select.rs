@@ -187,6 +187,7 @@ fn selection_has_one_transform_per_type_and_peer_number_and_spi() {
             integ: Some(IntegAlgorithm::HmacSha256_128),
             prf: PrfAlgorithm::HmacSha384,
             dh: DhGroup::ECP_256,
+            addke: IkeSuite::NO_ADDKE,
         })
     );
     assert_eq!(
@@ -447,6 +448,7 @@ fn skip_dh_ignores_pfs_for_the_ike_auth_child() {
     let options = SelectOptions {
         preference: PreferOurs,
         skip_dh: true,
+        ..SelectOptions::default()
     };
     let p = select_with(&ours, &theirs, options).unwrap();
     assert_eq!(p.to_string(), "aes256gcm16");
@@ -551,4 +553,48 @@ fn dh_helpers_for_the_state_machine() {
     assert!(!contains_dh_group(&ours, DhGroup::ECP_256));
     assert_eq!(first_dh_group(&esp("aes128gcm16")), None);
     assert_eq!(first_dh_group(&[]), None);
+}
+
+/// RFC 9370 additional key exchanges: selected only where allowed (IKE_SA_INIT with
+/// IKE_INTERMEDIATE on both sides); otherwise an optional one settles on NONE and a
+/// mandatory one makes the pair fail. The suite lists them in order.
+#[test]
+fn additional_key_exchanges_are_selected_only_where_allowed() {
+    let ours = ike("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_ecp384");
+    let hybrid = SelectOptions {
+        preference: PreferOurs,
+        additional_ke: true,
+        ..SelectOptions::default()
+    };
+    let p = select_with(&ours, &ours, hybrid).unwrap();
+    let s = p.ike_suite().expect("suite");
+    assert_eq!(s.dh, DhGroup::CURVE25519);
+    assert_eq!(
+        s.additional().collect::<Vec<_>>(),
+        [(1, DhGroup::ML_KEM_768), (2, DhGroup::ECP_384)]
+    );
+    // Not allowed: a mandatory additional exchange cannot be agreed.
+    assert!(select(&ours, &ours, PreferOurs).is_err());
+    // Optional (ke1_none): without IKE_INTERMEDIATE it settles on none.
+    let optional = ike("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none");
+    let p = select(&optional, &optional, PreferOurs).unwrap();
+    let s = p.ike_suite().expect("suite");
+    assert_eq!(s.additional().count(), 0, "{p}");
+    let p = select_with(&optional, &optional, hybrid).unwrap();
+    assert_eq!(
+        p.ike_suite()
+            .expect("suite")
+            .additional()
+            .collect::<Vec<_>>(),
+        [(1, DhGroup::ML_KEM_768)]
+    );
+    // A classic peer: the hybrid-first list falls back to its classic proposal.
+    let list = Proposal::parse_list(
+        ProtocolId::IKE,
+        "aes256gcm16-prfsha384-x25519-ke1_mlkem768,aes256gcm16-prfsha384-x25519",
+    )
+    .unwrap();
+    let classic = ike("aes256gcm16-prfsha384-x25519");
+    let p = select_with(&list, &classic, hybrid).unwrap();
+    assert_eq!(p.ike_suite().expect("suite").additional().count(), 0);
 }

@@ -388,6 +388,10 @@ pub(super) fn implemented(t: &Transform) -> bool {
         }
         TransformType::DH => t.key_length.is_none() && dh_supported(DhGroup(t.id)),
         TransformType::ESN => t.key_length.is_none() && t.id <= 1,
+        // Additional key exchanges (RFC 9370): the same methods as type 4.
+        ty if addke_number(ty).is_some() => {
+            t.key_length.is_none() && t.id != 0 && dh_supported(DhGroup(t.id))
+        }
         _ => false,
     }
 }

@@ -351,14 +351,26 @@ impl Proposal {
             return None;
         }
         let mut s = Singles::default();
+        let mut addke = IkeSuite::NO_ADDKE;
+        let mut seen = [false; 7];
         for t in &self.transforms {
             match t.ty {
                 TransformType::ENCR => set_once(&mut s.encr, t)?,
                 TransformType::INTEG => set_once(&mut s.integ, t)?,
                 TransformType::PRF => set_once(&mut s.prf, t)?,
                 TransformType::DH => set_once(&mut s.dh, t)?,
-                _ if t.is_ke_none() => {}
-                _ => return None,
+                ty => match keywords::addke_number(ty) {
+                    // One transform per additional exchange; NONE or a method we run.
+                    Some(n) => {
+                        let i = usize::from(n - 1);
+                        if seen[i] || !(t.is_ke_none() || t.is_implemented()) {
+                            return None;
+                        }
+                        seen[i] = true;
+                        addke[i] = DhGroup(t.id);
+                    }
+                    None => return None,
+                },
             }
         }
         let encr = s.encr.filter(|t| t.is_implemented())?;
@@ -371,6 +383,7 @@ impl Proposal {
             integ,
             prf: PrfAlgorithm::from_id(PrfId(prf.id))?,
             dh: DhGroup(dh.id),
+            addke,
         })
     }
 

@@ -36,6 +36,10 @@ pub struct SelectOptions {
     /// rekeyed. The selected proposal has no DH transform. Selecting again without this
     /// flag tells whether the first rekey will fail with a PFS mismatch.
     pub skip_dh: bool,
+    /// Additional key exchanges (RFC 9370 ADDKE transforms) may be selected: in
+    /// IKE_SA_INIT when both sides support IKE_INTERMEDIATE. Otherwise a proposal
+    /// whose additional exchange is not optional (no NONE) cannot be selected.
+    pub additional_ke: bool,
 }
 
 /// Why a pair of proposals did not match.
@@ -93,7 +97,7 @@ pub fn select(
         theirs,
         SelectOptions {
             preference,
-            skip_dh: false,
+            ..SelectOptions::default()
         },
     )
 }
@@ -207,7 +211,8 @@ fn match_pair(
             TransformType::PRF | TransformType::DH => ike,
             _ => false,
         };
-        match pick(pref, other, ty, optional) {
+        let allowed = options.additional_ke || addke_number(ty).is_none();
+        match pick(pref, other, ty, optional, allowed) {
             Pick::Chosen(t) => {
                 aead |= t.is_aead();
                 selected.push(t);
@@ -222,8 +227,15 @@ fn match_pair(
 }
 
 /// strongSwan's `select_algo`: the first transform of `pref` (in its order) that
-/// `other` has too, with the same key length, and that we implement.
-fn pick(pref: &Proposal, other: &Proposal, ty: TransformType, optional: bool) -> Pick {
+/// `other` has too, with the same key length, and that we implement (and, with
+/// `allowed` false, none but NONE).
+fn pick(
+    pref: &Proposal,
+    other: &Proposal,
+    ty: TransformType,
+    optional: bool,
+    allowed: bool,
+) -> Pick {
     let p: Vec<&Transform> = pref.transforms_of(ty).collect();
     let o: Vec<&Transform> = other.transforms_of(ty).collect();
     let offers_none = |v: &[&Transform]| optional && v.iter().any(|t| t.id == 0);
@@ -247,7 +259,7 @@ fn pick(pref: &Proposal, other: &Proposal, ty: TransformType, optional: bool) ->
                 // something we run, maybe a later pair is.
                 continue;
             }
-            if a.is_implemented() {
+            if allowed && a.is_implemented() {
                 return Pick::Chosen(**a);
             }
         }
