@@ -26,6 +26,8 @@ use crate::wire::{self, AuthMethod, DhGroup, ExchangeType, NotifyType, PayloadTy
 #[non_exhaustive]
 pub enum Phase {
     IkeSaInit,
+    /// The IKE_INTERMEDIATE exchanges of additional key exchanges (RFC 9242, 9370).
+    IkeIntermediate,
     IkeAuth,
     CreateChildSa,
     Informational,
@@ -35,6 +37,7 @@ impl Phase {
     pub(crate) fn of(exchange: ExchangeType) -> Phase {
         match exchange {
             ExchangeType::IKE_SA_INIT => Phase::IkeSaInit,
+            ExchangeType::IKE_INTERMEDIATE => Phase::IkeIntermediate,
             ExchangeType::IKE_AUTH => Phase::IkeAuth,
             ExchangeType::CREATE_CHILD_SA => Phase::CreateChildSa,
             _ => Phase::Informational,
@@ -46,6 +49,7 @@ impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Phase::IkeSaInit => "IKE_SA_INIT",
+            Phase::IkeIntermediate => "IKE_INTERMEDIATE",
             Phase::IkeAuth => "IKE_AUTH",
             Phase::CreateChildSa => "CREATE_CHILD_SA",
             Phase::Informational => "INFORMATIONAL",
@@ -159,6 +163,16 @@ pub enum Cause {
         sent: DhGroup,
         chosen: DhGroup,
     },
+    /// Additional key exchange `n` (RFC 9370, in IKE_INTERMEDIATE) with `method`
+    /// failed.
+    AdditionalKe {
+        n: u8,
+        method: DhGroup,
+        problem: crate::exchange::ike_intermediate::AddKeProblem,
+    },
+    /// The peer chose a proposal with additional key exchanges but did not say it
+    /// supports IKE_INTERMEDIATE (no IKE_INT_SUP).
+    IntermediateNotSupported,
     /// The peer chose a proposal with a transform attribute we do not understand.
     UnsupportedAttribute(UnsupportedAttribute),
     /// The chosen ESP proposal has a PFS group, but the response carries no KE.
@@ -315,6 +329,14 @@ impl fmt::Display for Cause {
                 "peer authenticates with {m}; ikev2d only does pre-shared keys"
             ),
             Cause::InvalidKe(e) => write!(f, "peer sent an invalid KE payload: {e}"),
+            Cause::AdditionalKe { n, method, problem } => write!(
+                f,
+                "additional key exchange KE{n} ({method}) failed: {problem}"
+            ),
+            Cause::IntermediateNotSupported => f.write_str(
+                "peer chose additional key exchanges but did not send IKE_INT_SUP \
+                 (IKE_INTERMEDIATE support)",
+            ),
             Cause::KeGroupMismatch {
                 received,
                 sent,

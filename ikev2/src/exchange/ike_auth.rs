@@ -64,13 +64,15 @@ impl IkeAuth {
             .as_ref()
             .ok_or_else(|| Cause::Internal("no keys".into()))?;
         let prf = crypto.suite.prf;
-        let octets = signed_octets(
+        let mut octets = signed_octets(
             prf,
             &sa.init_request,
             &sa.nr,
             &crypto.sk_pi,
             &idi.auth_octets(),
         );
+        // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
+        octets.extend_from_slice(&sa.int_auth.octets());
         let auth = psk_auth(prf, psk, &octets);
 
         let mut c = Chain::new();
@@ -161,13 +163,15 @@ impl IkeAuth {
             return Outcome::Failed(Cause::Internal("no keys".into()));
         };
         let prf = crypto.suite.prf;
-        let octets = signed_octets(
+        let mut octets = signed_octets(
             prf,
             &sa.init_response,
             &sa.ni,
             &crypto.sk_pr,
             &idr.auth_octets(),
         );
+        // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
+        octets.extend_from_slice(&sa.int_auth.octets());
         if !verify_psk_auth(prf, psk, &octets, auth.data) {
             return failed(sa, ctx, Cause::AuthMismatch { peer_id });
         }
@@ -278,13 +282,15 @@ pub(crate) fn process_request(
         return reject(sa, ctx, resp, Cause::Internal("no keys".into()));
     };
     let prf = crypto.suite.prf;
-    let octets = signed_octets(
+    let mut octets = signed_octets(
         prf,
         &sa.init_request,
         &sa.nr,
         &crypto.sk_pi,
         &idi.auth_octets(),
     );
+    // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
+    octets.extend_from_slice(&sa.int_auth.octets());
     if !verify_psk_auth(prf, psk, &octets, auth.data) {
         return reject(sa, ctx, resp, Cause::AuthMismatch { peer_id });
     }
@@ -328,13 +334,15 @@ pub(crate) fn process_request(
     let Some(psk) = ctx.config.find_psk(&sa.local_id, &sa.remote_id) else {
         return;
     };
-    let octets = signed_octets(
+    let mut octets = signed_octets(
         prf,
         &sa.init_response,
         &sa.ni,
         &crypto.sk_pr,
         &id.auth_octets(),
     );
+    // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
+    octets.extend_from_slice(&sa.int_auth.octets());
     let our_auth = psk_auth(prf, psk, &octets);
     let built = resp.push(&Payload::IdR(id.clone())).and_then(|()| {
         resp.push(&Payload::Auth(Auth {

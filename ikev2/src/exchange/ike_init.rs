@@ -18,13 +18,14 @@ use crate::config::{Childless, Fragmentation};
 use crate::crypto::dh::DhError;
 use crate::crypto::ke::{self, KeInitiator};
 use crate::crypto::keymat::IkeKeys;
-use crate::crypto::proposal::{self, Preference, Proposal};
+use crate::crypto::proposal::{self, Preference, Proposal, SelectOptions};
 use crate::error::Cause;
 use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{IkeSa, SaCrypto, State, float_port};
 use crate::nat;
 use crate::wire::{self, DhGroup, HeaderRepr, IkeSpi, Ke, Nonce, NotifyType, Payload};
 
+use super::ike_intermediate::{self, IkeIntermediate};
 use super::{Chain, Outcome, Task, find, find_notify, first_error, has_notify};
 
 /// Octets of our nonces (strongSwan's `NONCE_SIZE`).
@@ -113,6 +114,10 @@ impl IkeInit {
         if conn.fragmentation != Fragmentation::No {
             c.notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[])?;
         }
+        if ike_intermediate::offered(&conn.proposals) {
+            // RFC 9370 section 2.2.1: additional key exchanges need IKE_INTERMEDIATE.
+            c.notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED, &[])?;
+        }
         Ok(c)
     }
 
@@ -200,10 +205,14 @@ impl IkeInit {
         };
         let chosen = Proposal::from_wire(chosen).map_err(Cause::UnsupportedAttribute)?;
         // The choice must be one we offered.
-        proposal::select(
+        proposal::select_with(
             &conn.proposals,
             std::slice::from_ref(&chosen),
-            Preference::PreferOurs,
+            SelectOptions {
+                preference: Preference::PreferOurs,
+                additional_ke: true,
+                ..SelectOptions::default()
+            },
         )
         .map_err(Cause::NoProposalChosen)?;
         let suite = chosen
@@ -265,9 +274,21 @@ impl IkeInit {
         if sa.nat.any() {
             ctx.sh.stats.nat_detected += 1;
         }
+        let additional: Vec<(u8, DhGroup)> = suite.additional().collect();
+        if !additional.is_empty()
+            && !has_notify(payloads, NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED)
+        {
+            return Err(Cause::IntermediateNotSupported);
+        }
         sa.state = State::Authenticating;
         let auth = super::ike_auth::IkeAuth::new();
         sa.queue.push_front(Task::IkeAuth(Box::new(auth)));
+        // One IKE_INTERMEDIATE per additional key exchange, ADDKE1 first, before
+        // IKE_AUTH (RFC 9370 section 2.2.2).
+        for (n, method) in additional.into_iter().rev() {
+            let t = IkeIntermediate::new(n, method);
+            sa.queue.push_front(Task::IkeIntermediate(Box::new(t)));
+        }
         Ok(())
     }
 }
@@ -319,7 +340,15 @@ pub(crate) fn respond(
         }));
     };
     let theirs = peer_proposals(sa_payload);
-    let selected = proposal::select(&conn.proposals, &theirs, Preference::PreferOurs)
+    // Additional key exchanges only with IKE_INTERMEDIATE: without IKE_INT_SUP a
+    // proposal that needs one cannot be chosen (RFC 9370 section 2.2.1).
+    let int_sup = has_notify(payloads, NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED);
+    let options = SelectOptions {
+        preference: Preference::PreferOurs,
+        additional_ke: int_sup,
+        ..SelectOptions::default()
+    };
+    let selected = proposal::select_with(&conn.proposals, &theirs, options)
         .map_err(|e| no_proposal(Cause::NoProposalChosen(e)))?;
     let suite = selected
         .ike_suite()
@@ -399,6 +428,9 @@ pub(crate) fn respond(
         }
         if conn.childless != Childless::Never {
             c.notify(NotifyType::CHILDLESS_IKEV2_SUPPORTED, &[])?;
+        }
+        if suite.additional().next().is_some() {
+            c.notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED, &[])?;
         }
         Ok(())
     };

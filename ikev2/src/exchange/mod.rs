@@ -20,6 +20,7 @@ pub(crate) mod child_delete;
 pub(crate) mod child_rekey;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
+pub(crate) mod ike_intermediate;
 pub(crate) mod ike_rekey;
 pub(crate) mod informational;
 pub(crate) mod path_probe;
@@ -74,6 +75,7 @@ pub(crate) fn note_retry(ctx: &mut Ctx<'_>, ike_sa: IkeSaId, child: Option<&str>
 #[derive(Debug)]
 pub(crate) enum Task {
     IkeInit(Box<ike_init::IkeInit>),
+    IkeIntermediate(Box<ike_intermediate::IkeIntermediate>),
     IkeAuth(Box<ike_auth::IkeAuth>),
     ChildCreate(Box<child_create::ChildCreate>),
     ChildRekey(Box<child_rekey::ChildRekey>),
@@ -88,6 +90,7 @@ impl Task {
     pub(crate) fn exchange(&self) -> ExchangeType {
         match self {
             Task::IkeInit(_) => ExchangeType::IKE_SA_INIT,
+            Task::IkeIntermediate(_) => ExchangeType::IKE_INTERMEDIATE,
             Task::IkeAuth(_) => ExchangeType::IKE_AUTH,
             Task::ChildCreate(_) | Task::ChildRekey(_) | Task::IkeRekey(_) => {
                 ExchangeType::CREATE_CHILD_SA
@@ -200,6 +203,7 @@ impl Task {
             Task::ChildCreate(t) => t.reserved_spi(),
             Task::ChildRekey(t) => t.reserved_spi(),
             Task::IkeInit(_)
+            | Task::IkeIntermediate(_)
             | Task::Informational(_)
             | Task::PathProbe(_)
             | Task::ChildDelete(_)
@@ -215,6 +219,7 @@ impl Task {
     ) -> Result<Option<Chain>, Cause> {
         match self {
             Task::IkeInit(t) => t.build(sa, ctx).map(Some),
+            Task::IkeIntermediate(t) => t.build(ctx).map(Some),
             Task::IkeAuth(t) => t.build(sa, ctx).map(Some),
             Task::ChildCreate(t) => t.build(sa, ctx),
             Task::ChildRekey(t) => t.build(sa, ctx),
@@ -237,6 +242,7 @@ impl Task {
     ) -> Outcome {
         match self {
             Task::IkeInit(t) => t.process_response(sa, ctx, hdr, payloads, raw),
+            Task::IkeIntermediate(t) => t.process_response(sa, ctx, payloads),
             Task::IkeAuth(t) => t.process_response(sa, ctx, payloads),
             Task::ChildCreate(t) => t.process_response(sa, ctx, payloads),
             Task::ChildRekey(t) => t.process_response(sa, ctx, payloads),

@@ -80,6 +80,14 @@ const CREATE_CHILD_SA: &[Rule] = &[
     r(PayloadType::VENDOR_ID, 0, MANY),
 ];
 
+/// RFC 9242 with RFC 9370's additional key exchanges: a KE (none in an error
+/// answer) and notifies.
+const IKE_INTERMEDIATE: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::KE, 0, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
 const INFORMATIONAL: &[Rule] = &[
     r(PayloadType::NOTIFY, 0, MANY),
     r(PayloadType::DELETE, 0, MANY),
@@ -94,6 +102,7 @@ fn rules(exchange: ExchangeType, response: bool) -> Option<&'static [Rule]> {
         (ExchangeType::IKE_AUTH, false) => IKE_AUTH_REQ,
         (ExchangeType::IKE_AUTH, true) => IKE_AUTH_RESP,
         (ExchangeType::CREATE_CHILD_SA, _) => CREATE_CHILD_SA,
+        (ExchangeType::IKE_INTERMEDIATE, _) => IKE_INTERMEDIATE,
         (ExchangeType::INFORMATIONAL, _) => INFORMATIONAL,
         _ => return None,
     })

@@ -145,6 +145,13 @@ pub(crate) struct IkeSa {
     /// The IKE_SA_INIT messages as sent, for AUTH (RFC 7296 section 2.15).
     pub init_request: Vec<u8>,
     pub init_response: Vec<u8>,
+    /// Additional key exchanges (IKE_INTERMEDIATE) completed so far.
+    pub addke_done: u8,
+    /// The keys after the latest additional key exchange, installed when the next
+    /// exchange starts (see `exchange::ike_intermediate`).
+    pub pending_keys: Option<Box<crate::crypto::keymat::IkeKeys>>,
+    /// The IntAuth chains over the IKE_INTERMEDIATE messages, for AUTH.
+    pub int_auth: crate::exchange::ike_intermediate::IntAuth,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,
     /// and its SHA-256, to recognise retransmissions.
     pub init_key: Option<((IkeSpi, SocketAddr), [u8; 32])>,
@@ -244,6 +251,9 @@ impl IkeSa {
             nr: Vec::new(),
             init_request: Vec::new(),
             init_response: Vec::new(),
+            addke_done: 0,
+            pending_keys: None,
+            int_auth: Default::default(),
             init_key: None,
             nat: NatStatus::default(),
             nat_t: false,

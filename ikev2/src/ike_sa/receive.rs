@@ -17,7 +17,9 @@ use crate::error::{Cause, Phase};
 use crate::event::{DownReason, Event};
 use crate::exchange::refusal::Refusal;
 use crate::exchange::{self, Chain, Outcome, Task, rules};
-use crate::wire::{ExchangeType, HeaderRepr, Message, NotifyType, Payload, parse_payload_chain};
+use crate::wire::{
+    self, ExchangeType, HeaderRepr, Message, NotifyType, Payload, parse_payload_chain,
+};
 
 impl IkeSa {
     /// A datagram for this SA (marker already stripped).
@@ -71,6 +73,7 @@ impl IkeSa {
         else {
             return;
         };
+        self.note_received_int_auth(msg, hdr, &plain, false);
         self.last_received = ctx.now;
         let payloads = match parse_payload_chain(plain.next_payload, &plain.payloads) {
             Ok(p) => p,
@@ -166,6 +169,14 @@ impl IkeSa {
             ctx.sh.stats.dropped_out_of_window += 1;
             return;
         }
+        if kind != RequestKind::Retransmit && self.pending_keys.is_some() {
+            // The exchange after an additional key exchange: its keys from here on
+            // (a retransmission of the previous request still opens with the old).
+            if let Err(cause) = self.install_pending_keys(ctx) {
+                self.fail(ctx, Phase::of(hdr.exchange_type), cause, false, None);
+                return;
+            }
+        }
         let Some(opened) = self.unprotect(ctx, msg) else {
             return;
         };
@@ -193,6 +204,10 @@ impl IkeSa {
         else {
             return;
         };
+        self.note_received_int_auth(msg, hdr, &plain, true);
+        if hdr.exchange_type == ExchangeType::IKE_AUTH {
+            self.int_auth.auth_message_id(hdr.message_id);
+        }
         // An authenticated request from new addresses: follow the peer (RFC 7296
         // section 2.23, NAT mapping changes and the move to port 4500).
         if (local, remote) != (self.local, self.remote)
@@ -252,6 +267,9 @@ impl IkeSa {
             Ok(payloads) => {
                 let state_ok = match exchange {
                     ExchangeType::IKE_AUTH => self.state == State::Authenticating,
+                    ExchangeType::IKE_INTERMEDIATE => {
+                        self.state == State::Authenticating && !self.initiator
+                    }
                     ExchangeType::CREATE_CHILD_SA => self.is_established(),
                     _ => matches!(
                         self.state,
@@ -275,6 +293,11 @@ impl IkeSa {
                         ExchangeType::IKE_AUTH => {
                             exchange::ike_auth::process_request(self, ctx, &payloads, &mut resp)
                         }
+                        ExchangeType::IKE_INTERMEDIATE => {
+                            exchange::ike_intermediate::process_request(
+                                self, ctx, &payloads, &mut resp,
+                            );
+                        }
                         ExchangeType::CREATE_CHILD_SA => {
                             exchange::child_create::process_request(self, ctx, &payloads, &mut resp)
                         }
@@ -290,6 +313,34 @@ impl IkeSa {
             self.finish_rekey(ctx);
             self.start_next(ctx);
         }
+    }
+
+    /// A received IKE_INTERMEDIATE message into its IntAuth chain, with the keys that
+    /// protected it (other exchanges are left alone).
+    fn note_received_int_auth(
+        &mut self,
+        msg: &[u8],
+        hdr: &HeaderRepr,
+        plain: &SkPlaintext,
+        request: bool,
+    ) {
+        if hdr.exchange_type != ExchangeType::IKE_INTERMEDIATE {
+            return;
+        }
+        let (Some(crypto), Some(header)) = (
+            &self.crypto,
+            msg.get(..wire::HEADER_LEN)
+                .and_then(|h| <[u8; wire::HEADER_LEN]>::try_from(h).ok()),
+        ) else {
+            return;
+        };
+        self.int_auth.add(
+            crypto,
+            &header,
+            plain.next_payload,
+            &plain.payloads,
+            request,
+        );
     }
 
     /// Verifies and decrypts an SK/SKF message; `None` (counted) if it does not verify.

@@ -94,6 +94,15 @@ impl IkeSa {
     /// Builds and sends the request of `task` with the current message ID.
     pub(crate) fn send_request(&mut self, ctx: &mut Ctx<'_>, mut task: Task) {
         let exchange = task.exchange();
+        // The keys of the latest additional key exchange protect the next one (or
+        // IKE_AUTH) from its first message on.
+        if let Err(cause) = self.install_pending_keys(ctx) {
+            return self.fail(ctx, Phase::of(exchange), cause, true, None);
+        }
+        if exchange == ExchangeType::IKE_AUTH {
+            // AUTH covers it with the IntAuth chains (RFC 9242 section 3.3.2).
+            self.int_auth.auth_message_id(self.requests.next_id);
+        }
         let chain = match task.build(self, ctx) {
             Ok(Some(c)) => c,
             Ok(None) => return, // nothing to do any more (e.g. a child already exists)
@@ -104,6 +113,7 @@ impl IkeSa {
         };
         let msgid = self.requests.next_id;
         let header = self.header(exchange, msgid, false);
+        self.note_int_auth(&header, chain.first, &chain.bytes, true);
         let messages = if exchange == ExchangeType::IKE_SA_INIT {
             match chain.to_message(&header) {
                 Ok(m) => {
@@ -168,6 +178,7 @@ impl IkeSa {
         resp: &Chain,
     ) {
         let header = self.header(exchange, msgid, true);
+        self.note_int_auth(&header, resp.first, &resp.bytes, false);
         match self.protect(ctx, &header, resp) {
             Ok(messages) => {
                 self.transmit(ctx, &messages);
@@ -175,5 +186,42 @@ impl IkeSa {
             }
             Err(cause) => self.fail(ctx, Phase::of(exchange), cause, false, None),
         }
+    }
+
+    /// Our own IKE_INTERMEDIATE message into its IntAuth chain (other exchanges are
+    /// left alone).
+    fn note_int_auth(
+        &mut self,
+        header: &HeaderRepr,
+        first: PayloadType,
+        plain: &[u8],
+        request: bool,
+    ) {
+        if header.exchange_type != ExchangeType::IKE_INTERMEDIATE {
+            return;
+        }
+        if let Some(crypto) = &self.crypto {
+            let octets = crate::exchange::ike_intermediate::header_octets(header);
+            self.int_auth.add(crypto, &octets, first, plain, request);
+        }
+    }
+
+    /// Installs the keys of the latest additional key exchange, if any are waiting.
+    pub(crate) fn install_pending_keys(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Cause> {
+        let Some(keys) = self.pending_keys.take() else {
+            return Ok(());
+        };
+        let suite = self
+            .crypto
+            .as_ref()
+            .map(|c| c.suite)
+            .ok_or_else(|| Cause::Internal("no keys to replace".into()))?;
+        self.crypto = Some(super::SaCrypto::new(
+            suite,
+            *keys,
+            self.initiator,
+            ctx.config.export_keys,
+        )?);
+        Ok(())
     }
 }

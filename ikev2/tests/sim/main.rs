@@ -10,6 +10,7 @@ mod failover;
 mod failures;
 mod fragments_childless;
 mod ike_rekey;
+mod intermediate;
 mod key_export;
 mod lifecycle;
 mod lifecycle_prop;
