@@ -61,6 +61,19 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             l.missing_secret(ci, &base);
         }
         l.algorithms(&format!("{base}.proposals"), &c.proposals);
+        if !c.proposals.is_empty() && c.proposals.iter().all(Proposal::needs_additional_ke) {
+            l.push(
+                Severity::Warning,
+                "extra/pq-no-classic-fallback",
+                format!("{base}.proposals"),
+                "every IKE proposal needs an additional key exchange (keN_...): peers \
+                 without RFC 9370 (strongSwan 5.9, which cannot even parse keN_ in its own \
+                 configuration, libreswan 4) answer NO_PROPOSAL_CHOSEN; add a classic \
+                 proposal after the hybrid one (e.g. \"aes256gcm16-prfsha384-x25519\") or \
+                 make it optional with keN_none"
+                    .to_owned(),
+            );
+        }
         if !c.reauth_time.is_zero() {
             l.push(
                 Severity::Warning,
@@ -75,6 +88,18 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             let cb = format!("{base}.children.{}", ch.name);
             l.ts_overlap(&cb, &ch.local_ts, &ch.remote_ts);
             l.algorithms(&format!("{cb}.esp_proposals"), &ch.esp_proposals);
+            if ch.esp_proposals.iter().any(Proposal::has_additional_ke) {
+                l.push(
+                    Severity::Warning,
+                    "extra/esp-additional-ke",
+                    format!("{cb}.esp_proposals"),
+                    "additional key exchanges for CHILD SAs (IKE_FOLLOWUP_KE, RFC 9370) are \
+                     not implemented yet: a mandatory one makes the child's rekeys fail; use \
+                     an ML-KEM group as the PFS group (e.g. aes256gcm16-mlkem768) or make it \
+                     optional with keN_none"
+                        .to_owned(),
+                );
+            }
             l.strength(&cb, &c.proposals, &ch.esp_proposals);
             l.pfs(&cb, &c.proposals, &ch.esp_proposals);
             l.mtu(&cb, ch, &c.remote_addrs);

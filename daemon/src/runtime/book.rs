@@ -776,6 +776,14 @@ pub fn ike_proposal(s: &IkeSuite) -> String {
     t.extend(s.integ.map(Transform::integ));
     t.push(Transform::prf(s.prf));
     t.push(Transform::dh(s.dh));
+    // RFC 9370 additional key exchanges, as strongSwan 6 writes them (`ke1_mlkem768`).
+    t.extend(s.additional().map(|(n, m)| {
+        Transform::new(
+            ikev2::wire::TransformType(ikev2::wire::TransformType::ADDKE1.0 + n - 1),
+            m.0,
+            None,
+        )
+    }));
     Proposal::from_transforms(1, ProtocolId::IKE, t).to_string()
 }
 
@@ -808,5 +816,13 @@ mod tests {
             .esp_suite()
             .expect("complete");
         assert_eq!(esp_proposal(&esp), "aes128gcm16-curve25519");
+        let hybrid = Proposal::parse_ike("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_ecp384")
+            .expect("parses")
+            .ike_suite()
+            .expect("complete");
+        assert_eq!(
+            ike_proposal(&hybrid),
+            "aes256gcm16-prfsha384-curve25519-ke1_mlkem768-ke2_ecp384"
+        );
     }
 }

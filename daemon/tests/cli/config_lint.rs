@@ -552,3 +552,49 @@ fn dns_names_in_remote_addrs() {
     );
     assert!(m.contains("has a DNS name but dpd_delay is 0"), "{m}");
 }
+
+#[test]
+fn warning_post_quantum_without_classic_fallback() {
+    let hybrid = EXAMPLE.replace(
+        "proposals    = [\"aes256-sha256-modp2048\"]",
+        "proposals    = [\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\"]",
+    );
+    let m = only(
+        &hybrid,
+        "extra/pq-no-classic-fallback",
+        Severity::Warning,
+        "connections.site-b.proposals",
+        12,
+    );
+    assert!(
+        m.contains("strongSwan 5.9") && m.contains("classic proposal"),
+        "{m}"
+    );
+    // A classic fallback after it, or an optional additional exchange: fine.
+    for ok in [
+        "[\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\", \"aes256gcm16-prfsha384-x25519\"]",
+        "[\"aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke1_none\"]",
+    ] {
+        let text = EXAMPLE.replace(
+            "proposals    = [\"aes256-sha256-modp2048\"]",
+            &format!("proposals    = {ok}"),
+        );
+        no_rule(&text, "extra/pq-no-classic-fallback");
+    }
+}
+
+#[test]
+fn warning_additional_key_exchange_for_child_sas() {
+    let text = EXAMPLE.replace(
+        "esp_proposals = [\"aes256gcm16-modp2048\"]",
+        "esp_proposals = [\"aes256gcm16-x25519-ke1_mlkem768\"]",
+    );
+    let m = only(
+        &text,
+        "extra/esp-additional-ke",
+        Severity::Warning,
+        "connections.site-b.children.net.esp_proposals",
+        25,
+    );
+    assert!(m.contains("IKE_FOLLOWUP_KE"), "{m}");
+}

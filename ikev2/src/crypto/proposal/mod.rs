@@ -290,6 +290,23 @@ impl Proposal {
         &self.transforms
     }
 
+    /// Whether it has RFC 9370 additional key exchanges (`ke1_` ... `ke7_`).
+    pub fn has_additional_ke(&self) -> bool {
+        self.transforms
+            .iter()
+            .any(|t| keywords::addke_number(t.ty).is_some())
+    }
+
+    /// Whether a peer must do an additional key exchange to accept it: some ADDKE
+    /// type without NONE among its choices.
+    pub fn needs_additional_ke(&self) -> bool {
+        (1..=7u8).any(|n| {
+            let ty = TransformType(TransformType::ADDKE1.0 + n - 1);
+            let mut of = self.transforms_of(ty).peekable();
+            of.peek().is_some() && of.all(|t| t.id != 0)
+        })
+    }
+
     /// The transforms of one type, in preference order.
     pub fn transforms_of(&self, ty: TransformType) -> impl Iterator<Item = &Transform> + '_ {
         self.transforms.iter().filter(move |t| t.ty == ty)
