@@ -61,6 +61,19 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             l.missing_secret(ci, &base);
         }
         l.algorithms(&format!("{base}.proposals"), &c.proposals);
+        if !c.rekey_time.is_zero() && c.proposals.iter().any(Proposal::has_additional_ke) {
+            l.push(
+                Severity::Warning,
+                "extra/pq-ike-rekey",
+                format!("{base}.rekey_time"),
+                "rekeying an IKE SA with additional key exchanges needs IKE_FOLLOWUP_KE (RFC \
+                 9370), which ikev2d does not do yet: the IKE SA is not rekeyed, and when it \
+                 expires it goes down with its CHILD SAs (set up again only with \
+                 dpd_action = \"restart\"); rekey_time = 0 keeps it (its CHILD SAs still \
+                 rekey, with PFS if esp_proposals have a group)"
+                    .to_owned(),
+            );
+        }
         if !c.proposals.is_empty() && c.proposals.iter().all(Proposal::needs_additional_ke) {
             l.push(
                 Severity::Warning,

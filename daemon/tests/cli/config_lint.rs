@@ -570,6 +570,12 @@ fn warning_post_quantum_without_classic_fallback() {
         m.contains("strongSwan 5.9") && m.contains("classic proposal"),
         "{m}"
     );
+    let all = findings(&hybrid);
+    assert!(
+        all.iter()
+            .any(|f| f.rule == "extra/pq-ike-rekey" && f.message.contains("IKE_FOLLOWUP_KE")),
+        "{all:#?}"
+    );
     // A classic fallback after it, or an optional additional exchange: fine.
     for ok in [
         "[\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\", \"aes256gcm16-prfsha384-x25519\"]",
@@ -581,6 +587,7 @@ fn warning_post_quantum_without_classic_fallback() {
         );
         no_rule(&text, "extra/pq-no-classic-fallback");
     }
+    no_rule(EXAMPLE, "extra/pq-ike-rekey");
 }
 
 #[test]
