@@ -209,12 +209,22 @@ impl fmt::Display for Cause {
                  blocked or peer down"
             ),
             Cause::NoProposalChosen(n) => write!(f, "{n}"),
-            Cause::PeerRejectedProposals { ours } => write!(
-                f,
-                "peer answered NO_PROPOSAL_CHOSEN: we offered [{}]; compare with the peer's \
-                 proposals",
-                list(ours)
-            ),
+            Cause::PeerRejectedProposals { ours } => {
+                write!(
+                    f,
+                    "peer answered NO_PROPOSAL_CHOSEN: we offered [{}]; compare with the \
+                     peer's proposals",
+                    list(ours)
+                )?;
+                if !ours.is_empty() && ours.iter().all(Proposal::needs_additional_ke) {
+                    f.write_str(
+                        " (each of ours needs an additional key exchange, keN_: a peer \
+                         without RFC 9370, such as strongSwan 5.9, refuses them; add a \
+                         classic proposal after the hybrid one)",
+                    )?;
+                }
+                Ok(())
+            }
             Cause::InvalidKeGroup { requested, ours } => write!(
                 f,
                 "peer answered INVALID_KE_PAYLOAD asking for DH group {requested}, which none \

@@ -143,9 +143,20 @@ fn a_classic_peer_gets_the_classic_fallback_and_a_hybrid_only_one_fails_plainly(
     net.initiate(0, "ab");
     net.drive_for(Duration::from_secs(10));
     let f = net.failures(0);
-    assert!(
-        f.iter().any(|f| f.phase == Phase::IkeSaInit
-            && matches!(f.cause, Cause::PeerRejectedProposals { .. })),
-        "{f:?}"
-    );
+    let rejected = f
+        .iter()
+        .find(|f| {
+            f.phase == Phase::IkeSaInit && matches!(f.cause, Cause::PeerRejectedProposals { .. })
+        })
+        .unwrap_or_else(|| panic!("{f:?}"));
+    let text = rejected.cause.to_string();
+    assert!(text.contains("needs an additional key exchange"), "{text}");
+    // The responder's side names the missing additional exchange.
+    let theirs = net.failures(1);
+    let text = theirs
+        .iter()
+        .map(|f| f.cause.to_string())
+        .find(|t| t.contains("NO_PROPOSAL_CHOSEN"))
+        .unwrap_or_else(|| panic!("{theirs:?}"));
+    assert!(text.contains("additional key exchange (KE1)"), "{text}");
 }
