@@ -7,7 +7,10 @@
 
 #![no_main]
 
-use ikev2::wire::{Message, PayloadType, emit_payload_chain, locate_encrypted, parse_payload_chain};
+use ikev2::crypto::proposal::Proposal;
+use ikev2::wire::{
+    Message, Payload, PayloadType, emit_payload_chain, locate_encrypted, parse_payload_chain,
+};
 use libfuzzer_sys::fuzz_target;
 
 fn message(data: &[u8]) {
@@ -31,6 +34,7 @@ fn message(data: &[u8]) {
 
 fn chain(first: PayloadType, data: &[u8]) {
     let Ok(payloads) = parse_payload_chain(first, data) else { return };
+    proposals(&payloads);
     let mut out = Vec::new();
     let f = emit_payload_chain(&payloads, &mut out).expect("a parsed chain re-encodes");
     let again = parse_payload_chain(f, &out).expect("an emitted chain parses");
@@ -40,11 +44,35 @@ fn chain(first: PayloadType, data: &[u8]) {
     assert_eq!(out2, out);
 }
 
+/// SA payloads as negotiation reads them: suites with RFC 9370 additional key
+/// exchanges (ADDKE transform types), their display, never a panic.
+fn proposals(payloads: &[Payload<'_>]) {
+    for p in payloads {
+        let Payload::Sa(sa) = p else { continue };
+        for prop in &sa.proposals {
+            let Ok(p) = Proposal::from_wire(prop) else { continue };
+            if let Some(s) = p.ike_suite() {
+                assert!(s.additional().count() <= 7);
+            }
+            let _ = p.esp_suite();
+            let _ = (p.has_additional_ke(), p.needs_additional_ke());
+            let _ = (p.to_string(), p.describe());
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     message(data);
-    // The decrypted content of SK payloads, as IKE_AUTH, CREATE_CHILD_SA and
-    // INFORMATIONAL exchanges start it; the first octet picks any other type.
-    for first in [PayloadType::IDI, PayloadType::SA, PayloadType::NOTIFY, PayloadType::DELETE] {
+    // The decrypted content of SK payloads, as IKE_AUTH, CREATE_CHILD_SA,
+    // IKE_INTERMEDIATE and INFORMATIONAL exchanges start it; the first octet picks any
+    // other type.
+    for first in [
+        PayloadType::IDI,
+        PayloadType::SA,
+        PayloadType::KE,
+        PayloadType::NOTIFY,
+        PayloadType::DELETE,
+    ] {
         chain(first, data);
     }
     if let Some((&ty, rest)) = data.split_first() {
