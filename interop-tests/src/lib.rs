@@ -8,7 +8,8 @@
 //! - [`conn`]: one tunnel description rendered for both daemons;
 //! - [`firewall`]: self-removing iptables drop rules, to lose a chosen IKE message;
 //! - [`dns`]: a dnsmasq whose answers a test changes, as another namespace's resolver;
-//! - [`strongswan`]: charon with kernel-libipsec, swanctl, `--list-sas` parsing;
+//! - [`strongswan`]: charon with kernel-libipsec (the host's 5.9.8, or strongSwan 6 from
+//!   a chroot: `scripts/strongswan6-chroot`), swanctl, `--list-sas` parsing;
 //! - [`scenario`]: the interop scenario list shared by both backends, and its runner;
 //!   [`testbed`] (namespaces, the default) and [`vagrant`] (two VMs,
 //!   `INTEROP_BACKEND=vagrant`) implement [`scenario::Testbed`];

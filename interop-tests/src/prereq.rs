@@ -5,6 +5,7 @@
 //! [`require!`](crate::require) at the top of a test.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 pub use test_support::{Missing, is_ci, require};
 
@@ -104,6 +105,38 @@ pub fn require_strongswan() -> Result<(), Missing> {
         }
     }
     Ok(())
+}
+
+/// The Debian suite whose strongSwan 6 the newer-peer tests run (6.1.0 in sid: ML-KEM
+/// through its openssl plugin).
+pub const STRONGSWAN6_SUITE: &str = "sid";
+
+/// A chroot with strongSwan 6 ([`STRONGSWAN6_SUITE`]) for
+/// [`CharonOptions::chroot`](crate::CharonOptions::chroot): `scripts/strongswan6-chroot`
+/// prints its path, building and caching it first if needed (debootstrap, about a
+/// minute and 290 MB the first time; `IKEV2D_STRONGSWAN6_DIR` or
+/// `IKEV2D_STRONGSWAN6_CACHE` choose where). scripts/test builds it before the tests.
+/// Missing: not root, or the script failed (no mirror reachable, ...).
+pub fn require_strongswan6() -> Result<PathBuf, Missing> {
+    require_root()?;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/strongswan6-chroot");
+    let script = script.to_string_lossy().into_owned();
+    let o = cmd::run_args(&script, &[STRONGSWAN6_SUITE], Duration::from_secs(600));
+    let dir = o.stdout.lines().last().map(PathBuf::from);
+    match dir {
+        Some(d) if o.ok() && d.join("usr/lib/ipsec/charon").is_file() => Ok(d),
+        _ => {
+            let tail: Vec<&str> = o.stderr.lines().collect();
+            Err(Missing::new(
+                format!(
+                    "a strongSwan 6 chroot ({o}; stdout: {:?}; stderr ends: {})",
+                    o.stdout.trim(),
+                    tail[tail.len().saturating_sub(10)..].join(" | ")
+                ),
+                format!("run `sudo {script} {STRONGSWAN6_SUITE}` and see why it fails"),
+            ))
+        }
+    }
 }
 
 /// The ikev2d binary: `$IKEV2D_BIN`, else the newer of `target/debug/ikev2d` and

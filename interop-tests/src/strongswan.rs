@@ -4,6 +4,12 @@
 //! socket in a temporary directory, and kernel-libipsec as the IPsec backend (the
 //! kernel has no ESP: ESP is userspace and always UDP-encapsulated on port 4500, and
 //! charon pretends a NAT is present).
+//!
+//! With [`CharonOptions::chroot`] the same configuration runs a newer strongSwan from
+//! a Debian chroot (`scripts/strongswan6-chroot`, [`crate::prereq::require_strongswan6`]):
+//! charon's files live in the chroot's `/tmp`, and each charon gets its own mount
+//! namespace with a tmpfs on the chroot's `/run` and `/dev/net/tun`, `/proc` and the
+//! namespace's `/sys` bound in; swanctl is the chroot's too.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,11 +28,17 @@ pub const PLUGINS: &str = "random nonce openssl kdf aes sha1 sha2 hmac gcm gmp c
      pem pkcs1 pkcs8 x509 pubkey revocation constraints kernel-libipsec kernel-netlink \
      socket-default vici";
 
+/// swanctl in a strongSwan 6 chroot (Debian moved it to /usr/sbin).
+pub const SWANCTL_IN_CHROOT: &str = "/usr/sbin/swanctl";
+
 /// `charon.*` settings the tests vary (strongswan.conf).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CharonOptions {
     /// `charon.fragment_size`: largest IKE datagram when fragmenting (default 1280).
     pub fragment_size: Option<u32>,
+    /// Run charon and swanctl from this chroot (a Debian root with strongSwan 6, as
+    /// `scripts/strongswan6-chroot` builds it) instead of the host's strongSwan.
+    pub chroot: Option<PathBuf>,
 }
 
 /// A running charon; dropped = stopped (SIGTERM), its log printed if the test panics.
@@ -34,8 +46,11 @@ pub struct CharonOptions {
 pub struct Charon {
     ns: String,
     dir: Option<tempfile::TempDir>,
+    /// The files' directory as the test sees it.
     path: PathBuf,
-    vici: PathBuf,
+    /// The same directory as charon and swanctl see it (inside the chroot, if any).
+    inner: PathBuf,
+    chroot: Option<PathBuf>,
     proc: Proc,
 }
 
@@ -50,11 +65,22 @@ impl Charon {
     /// [`Charon::start`] with extra strongswan.conf settings.
     #[track_caller]
     pub fn start_with(ns: &Netns, conns: &[ConnSpec], opts: &CharonOptions) -> Self {
+        let base = match &opts.chroot {
+            Some(root) => root.join("tmp"),
+            None => std::env::temp_dir(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("ikev2d-interop-charon-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+            .tempdir_in(&base)
+            .unwrap_or_else(|e| panic!("temp dir in {}: {e}", base.display()));
         let path = dir.path().to_owned();
+        let inner = match &opts.chroot {
+            Some(root) => Path::new("/").join(
+                path.strip_prefix(root)
+                    .unwrap_or_else(|e| panic!("{} in {}: {e}", path.display(), root.display())),
+            ),
+            None => path.clone(),
+        };
         let vici = path.join("charon.vici");
         for sub in [
             "swanctl",
@@ -64,18 +90,37 @@ impl Charon {
         ] {
             std::fs::create_dir_all(path.join(sub)).unwrap_or_else(|e| panic!("mkdir {sub}: {e}"));
         }
-        write(&path.join("strongswan.conf"), &strongswan_conf(&path, opts));
+        write(
+            &path.join("strongswan.conf"),
+            &strongswan_conf(&inner, opts),
+        );
         write(&path.join("swanctl/swanctl.conf"), &swanctl_conf(conns));
         let mut c = Command::new("ip");
         c.args(["netns", "exec", ns.name()])
             .args(["unshare", "--mount", "--propagation", "private"])
-            .args([
+            .env("STRONGSWAN_CONF", inner.join("strongswan.conf"));
+        match &opts.chroot {
+            None => c.args([
                 "sh",
                 "-c",
                 "mount -t tmpfs -o mode=0755 ikev2d-interop-run /run && exec \"$0\"",
                 CHARON,
-            ])
-            .env("STRONGSWAN_CONF", path.join("strongswan.conf"));
+            ]),
+            // `ip netns exec` has mounted the namespace's /sys in its mount namespace;
+            // this one inherits it.
+            Some(root) => c.args([
+                "sh",
+                "-c",
+                "set -e; r=\"$1\"
+                 mount -t tmpfs -o mode=0755 ikev2d-interop-run \"$r/run\"
+                 mount -t proc proc \"$r/proc\"
+                 mount --rbind /sys \"$r/sys\"
+                 mount --bind /dev/net/tun \"$r/dev/net/tun\"
+                 exec chroot \"$r\" \"$0\"",
+                CHARON,
+                &root.to_string_lossy(),
+            ]),
+        };
         let mut proc = Proc::spawn("charon", &mut c, &path.join("charon.stdout"));
         let up = cmd::wait_for(Duration::from_secs(10), Duration::from_millis(50), || {
             if vici.exists() {
@@ -87,7 +132,8 @@ impl Charon {
             ns: ns.name().to_owned(),
             dir: Some(dir),
             path,
-            vici,
+            inner,
+            chroot: opts.chroot.clone(),
             proc,
         };
         if up != Some(true) {
@@ -98,7 +144,7 @@ impl Charon {
                 charon.logs_tail(40)
             );
         }
-        let conf = charon.path.join("swanctl/swanctl.conf");
+        let conf = charon.inner.join("swanctl/swanctl.conf");
         let conf = conf.to_string_lossy().into_owned();
         let o = charon.swanctl(&["--load-all", "--file", &conf]);
         if !o.ok() {
@@ -120,12 +166,16 @@ impl Charon {
 
     /// `swanctl ARGS --uri unix://<vici>` in the namespace (30 s limit).
     pub fn swanctl(&self, args: &[&str]) -> Output {
-        let uri = format!("unix://{}", self.vici.display());
+        let uri = format!("unix://{}", self.inner.join("charon.vici").display());
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns, "swanctl"])
-            .args(args)
+        c.args(["netns", "exec", &self.ns]);
+        match &self.chroot {
+            Some(root) => c.arg("chroot").arg(root).arg(SWANCTL_IN_CHROOT),
+            None => c.arg("swanctl"),
+        };
+        c.args(args)
             .args(["--uri", &uri])
-            .env("STRONGSWAN_CONF", self.path.join("strongswan.conf"));
+            .env("STRONGSWAN_CONF", self.inner.join("strongswan.conf"));
         cmd::run(&mut c, Duration::from_secs(30))
     }
 

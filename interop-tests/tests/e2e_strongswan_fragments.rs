@@ -51,6 +51,7 @@ fn fragments_both_ways_with_strongswan() {
         &[conn.mirrored()],
         &CharonOptions {
             fragment_size: Some(200),
+            ..CharonOptions::default()
         },
     );
     let mut cfg = Ikev2dConfig::new(vec![conn]);

@@ -105,15 +105,19 @@ impl IntAuth {
 }
 
 /// The keys after additional key exchange `secret`: all seven derived again from the
-/// current SK_d (RFC 9370 section 2.2.2).
-pub(crate) fn updated_keys(sa: &IkeSa, secret: &SecretBytes) -> Result<IkeKeys, Cause> {
+/// current SK_d (RFC 9370 section 2.2.2), ready to protect messages.
+pub(crate) fn updated_keys(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+    secret: &SecretBytes,
+) -> Result<Box<crate::ike_sa::SaCrypto>, Cause> {
     let crypto = sa
         .crypto
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys to update".into()))?;
     let suite = crypto.suite;
     let skeyseed = rekey_skeyseed(suite.prf, &crypto.sk_d, secret, &sa.ni, &sa.nr);
-    IkeKeys::derive(
+    let keys = IkeKeys::derive(
         &suite,
         &skeyseed,
         &sa.ni,
@@ -121,7 +125,9 @@ pub(crate) fn updated_keys(sa: &IkeSa, secret: &SecretBytes) -> Result<IkeKeys, 
         &sa.spi_i.to_bytes(),
         &sa.spi_r.to_bytes(),
     )
-    .map_err(Cause::KeyDerivation)
+    .map_err(Cause::KeyDerivation)?;
+    let crypto = crate::ike_sa::SaCrypto::new(suite, keys, sa.initiator, ctx.config.export_keys)?;
+    Ok(Box::new(crypto))
 }
 
 /// The initiator's task: additional key exchange number `n` with `method`.
@@ -199,7 +205,7 @@ impl IkeIntermediate {
             method: self.method,
             problem: AddKeProblem::Invalid(e),
         })?;
-        sa.pending_keys = Some(Box::new(updated_keys(sa, &secret)?));
+        sa.pending_keys = Some(updated_keys(sa, ctx, &secret)?);
         sa.addke_done += 1;
         Ok(())
     }
@@ -298,8 +304,8 @@ fn answer(
         data: &data,
     }))
     .map_err(|c| (NotifyType::INVALID_SYNTAX, c))?;
-    let keys = updated_keys(sa, &secret).map_err(|c| (NotifyType::INVALID_SYNTAX, c))?;
-    sa.pending_keys = Some(Box::new(keys));
+    let keys = updated_keys(sa, ctx, &secret).map_err(|c| (NotifyType::INVALID_SYNTAX, c))?;
+    sa.pending_keys = Some(keys);
     sa.addke_done += 1;
     Ok(())
 }

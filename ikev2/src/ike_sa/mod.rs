@@ -147,9 +147,10 @@ pub(crate) struct IkeSa {
     pub init_response: Vec<u8>,
     /// Additional key exchanges (IKE_INTERMEDIATE) completed so far.
     pub addke_done: u8,
-    /// The keys after the latest additional key exchange, installed when the next
-    /// exchange starts (see `exchange::ike_intermediate`).
-    pub pending_keys: Option<Box<crate::crypto::keymat::IkeKeys>>,
+    /// The keys after the latest additional key exchange, in use from the next
+    /// exchange on: the initiator's next request, the first request that opens with
+    /// them at the responder (see `exchange::ike_intermediate`).
+    pub pending_keys: Option<Box<SaCrypto>>,
     /// The IntAuth chains over the IKE_INTERMEDIATE messages, for AUTH.
     pub int_auth: crate::exchange::ike_intermediate::IntAuth,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,

@@ -169,15 +169,28 @@ impl IkeSa {
             ctx.sh.stats.dropped_out_of_window += 1;
             return;
         }
-        if kind != RequestKind::Retransmit && self.pending_keys.is_some() {
-            // The exchange after an additional key exchange: its keys from here on
-            // (a retransmission of the previous request still opens with the old).
-            if let Err(cause) = self.install_pending_keys(ctx) {
-                self.fail(ctx, Phase::of(hdr.exchange_type), cause, false, None);
-                return;
-            }
-        }
-        let Some(opened) = self.unprotect(ctx, msg) else {
+        let opened = match &self.pending_keys {
+            // After an additional key exchange a new request comes with the new keys;
+            // they are taken only once one opens with them (a retransmission of the
+            // previous request still opens with the old ones, and nothing
+            // unauthenticated switches keys).
+            Some(next) if kind != RequestKind::Retransmit => match next.protector.open(msg) {
+                Ok(o) => {
+                    self.install_pending_keys();
+                    Some(o)
+                }
+                Err(SkError::IntegrityCheckFailed) => {
+                    ctx.sh.stats.dropped_bad_icv += 1;
+                    None
+                }
+                Err(_) => {
+                    ctx.sh.stats.dropped_parse_error += 1;
+                    None
+                }
+            },
+            _ => self.unprotect(ctx, msg),
+        };
+        let Some(opened) = opened else {
             return;
         };
         self.last_received = ctx.now;

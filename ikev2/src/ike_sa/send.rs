@@ -96,9 +96,7 @@ impl IkeSa {
         let exchange = task.exchange();
         // The keys of the latest additional key exchange protect the next one (or
         // IKE_AUTH) from its first message on.
-        if let Err(cause) = self.install_pending_keys(ctx) {
-            return self.fail(ctx, Phase::of(exchange), cause, true, None);
-        }
+        self.install_pending_keys();
         if exchange == ExchangeType::IKE_AUTH {
             // AUTH covers it with the IntAuth chains (RFC 9242 section 3.3.2).
             self.int_auth.auth_message_id(self.requests.next_id);
@@ -207,21 +205,9 @@ impl IkeSa {
     }
 
     /// Installs the keys of the latest additional key exchange, if any are waiting.
-    pub(crate) fn install_pending_keys(&mut self, ctx: &mut Ctx<'_>) -> Result<(), Cause> {
-        let Some(keys) = self.pending_keys.take() else {
-            return Ok(());
-        };
-        let suite = self
-            .crypto
-            .as_ref()
-            .map(|c| c.suite)
-            .ok_or_else(|| Cause::Internal("no keys to replace".into()))?;
-        self.crypto = Some(super::SaCrypto::new(
-            suite,
-            *keys,
-            self.initiator,
-            ctx.config.export_keys,
-        )?);
-        Ok(())
+    pub(crate) fn install_pending_keys(&mut self) {
+        if let Some(next) = self.pending_keys.take() {
+            self.crypto = Some(*next);
+        }
     }
 }
