@@ -366,6 +366,18 @@ impl Endpoint {
         })
     }
 
+    /// The peer's address and the NAT status of the IKE SA holding the CHILD SA with
+    /// inbound SPI `spi_in` (an index lookup, not a walk over all SAs).
+    pub fn child_peer(&self, spi_in: u32) -> Option<(SocketAddr, crate::nat::NatStatus)> {
+        self.find_child(spi_in, |sa| {
+            sa.children
+                .iter()
+                .any(|c| c.spi_in == spi_in)
+                .then_some((sa.remote, sa.nat))
+        })
+        .map(|(_, peer)| peer)
+    }
+
     /// The IKE SA holding the CHILD SA with inbound SPI `spi_in`, and the child's state.
     fn child_state(&self, spi_in: u32) -> Result<(IkeSaId, ChildState), CommandError> {
         self.find_child(spi_in, |sa| {

@@ -320,8 +320,7 @@ pub(crate) fn header_octets(hdr: &HeaderRepr) -> [u8; HEADER_LEN] {
 pub(crate) fn offered(proposals: &[crate::crypto::proposal::Proposal]) -> bool {
     proposals
         .iter()
-        .flat_map(|p| p.transforms().iter())
-        .any(|t| (6..=12).contains(&t.ty.0))
+        .any(crate::crypto::proposal::Proposal::has_additional_ke)
 }
 
 #[cfg(test)]

@@ -296,6 +296,12 @@ fn a_keep_alive_set_at_run_time_applies_now_and_later() {
             .filter(|(_, t)| t.kind == TransmitKind::NatKeepalive)
             .count()
     };
+    // The lookup the daemon's NAT watch uses: the child's peer and NAT status.
+    let spi = net.children(0)[0].spi_in;
+    let (peer, nat) = net.nodes[0].ep.child_peer(spi).expect("a live child");
+    assert_eq!(peer, net.ike_ups(0)[0].remote);
+    assert!(nat.local_behind_nat);
+    assert_eq!(net.nodes[0].ep.child_peer(spi ^ 1), None);
     net.nodes[0]
         .ep
         .set_keep_alive("ab", Some(Duration::from_secs(5)));

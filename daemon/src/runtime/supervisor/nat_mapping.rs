@@ -176,6 +176,8 @@ impl NatMapping {
 #[derive(Debug, Default)]
 pub struct NatWatch {
     timelines: HashMap<IpAddr, Timeline>,
+    /// When [`NatWatch::expire`] last looked (it walks every peer: not every tick).
+    expired: Option<Instant>,
 }
 
 impl NatWatch {
@@ -195,8 +197,16 @@ impl NatWatch {
         self.timelines.get(&peer)
     }
 
-    /// Forgets peers nothing passed to or from for a long time.
+    /// Forgets peers nothing passed to or from for a long time (looks at most every
+    /// 10 s).
     pub fn expire(&mut self, now: Instant) {
+        if self
+            .expired
+            .is_some_and(|t| now.saturating_duration_since(t) < Duration::from_secs(10))
+        {
+            return;
+        }
+        self.expired = Some(now);
         self.timelines.retain(|_, t| {
             t.last()
                 .is_some_and(|l| now.saturating_duration_since(l) < FORGET)
@@ -212,18 +222,13 @@ impl super::Supervisor {
         let Some((conn, child)) = self.book.owner(esp::counters::Direction::Inbound, spi_in) else {
             return;
         };
-        let Some(sa) = self
-            .endpoint
-            .ike_sas()
-            .into_iter()
-            .find(|s| s.conn == conn && s.children.iter().any(|c| c.spi_in == spi_in))
-        else {
+        let Some((remote, nat)) = self.endpoint.child_peer(spi_in) else {
             return;
         };
-        if !sa.nat.local_behind_nat {
+        if !nat.local_behind_nat {
             return;
         }
-        let Some(timeline) = self.nat.timeline(sa.remote.ip()) else {
+        let Some(timeline) = self.nat.timeline(remote.ip()) else {
             return;
         };
         let esp_out = self.book.child_traffic(&conn, &child).last_out;
