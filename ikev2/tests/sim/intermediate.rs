@@ -160,3 +160,46 @@ fn a_classic_peer_gets_the_classic_fallback_and_a_hybrid_only_one_fails_plainly(
         .unwrap_or_else(|| panic!("{theirs:?}"));
     assert!(text.contains("additional key exchange (KE1)"), "{text}");
 }
+
+/// The datagram sizes of a setup with and without ML-KEM-768, for
+/// docs/post-quantum.md: `cargo test -p ikev2 --test sim message_sizes -- --nocapture`.
+/// ML-KEM adds its key share (1184 octets) and ciphertext (1088) plus headers in one
+/// IKE_INTERMEDIATE exchange; IKE_SA_INIT stays the same.
+#[test]
+fn message_sizes_with_and_without_ml_kem() {
+    let size_of = |p: &str| {
+        let mut net = hybrid(5, p, p);
+        net.initiate(0, "ab");
+        assert!(net.drive_until(Duration::from_secs(10), |n| n.established(1)));
+        let sizes = |node: usize| -> Vec<(ExchangeType, usize)> {
+            net.nodes[node]
+                .sent
+                .iter()
+                .filter_map(|(_, t)| {
+                    Header::new_checked(&t.payload)
+                        .ok()
+                        .map(|h| (h.exchange_type(), t.payload.len()))
+                })
+                .collect()
+        };
+        (sizes(0), sizes(1))
+    };
+    let classic = size_of("aes256gcm16-prfsha384-x25519");
+    let hybrid = size_of("aes256gcm16-prfsha384-x25519-ke1_mlkem768");
+    let total = |v: &[(ExchangeType, usize)]| v.iter().map(|(_, n)| n).sum::<usize>();
+    eprintln!(
+        "classic: initiator {:?}, responder {:?}",
+        classic.0, classic.1
+    );
+    eprintln!(
+        "hybrid:  initiator {:?}, responder {:?}",
+        hybrid.0, hybrid.1
+    );
+    let extra_i = total(&hybrid.0) - total(&classic.0);
+    let extra_r = total(&hybrid.1) - total(&classic.1);
+    eprintln!("added by ML-KEM-768: initiator {extra_i} octets, responder {extra_r} octets");
+    // The key share and the ciphertext, plus IKE, SK and KE headers, IV and ICV, and
+    // the IKE_INT_SUP notifies and the ADDKE transform.
+    assert!((1184..1184 + 150).contains(&extra_i), "{extra_i}");
+    assert!((1088..1088 + 150).contains(&extra_r), "{extra_r}");
+}
