@@ -332,12 +332,7 @@ impl Endpoint {
         if !self.conns.iter().any(|c| c.name == conn) {
             return Err(CommandError::UnknownConnection(conn.to_owned()));
         }
-        let ids: Vec<IkeSaId> = self
-            .sas
-            .iter()
-            .filter(|(_, sa)| sa.conn.name == conn)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.ids_of(conn);
         for &id in &ids {
             self.terminate_sa(now, id);
         }
@@ -582,6 +577,15 @@ impl Endpoint {
         self.timers.set(id, t);
     }
 
+    /// The IDs of connection `conn`'s IKE SAs (in any state).
+    fn ids_of(&self, conn: &str) -> Vec<IkeSaId> {
+        self.sas
+            .iter()
+            .filter(|(_, sa)| sa.conn.name == conn)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// Sets the NAT-keepalive interval of connection `conn` at run time, for its
     /// IKE SAs now and later (`None`: back to the configured one), e.g. after the
     /// NAT in front of us dropped our mapping during a silence shorter than the
@@ -592,12 +596,7 @@ impl Endpoint {
             Some(d) => self.keep_alive_tuned.insert(conn.to_owned(), d),
             None => self.keep_alive_tuned.remove(conn),
         };
-        let ids: Vec<IkeSaId> = self
-            .sas
-            .iter()
-            .filter(|(_, sa)| sa.conn.name == conn)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids = self.ids_of(conn);
         for id in ids {
             self.refresh_timer(id);
         }
