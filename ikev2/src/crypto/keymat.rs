@@ -8,6 +8,8 @@
 //! KEYMAT   = prf+(SK_d, Ni | Nr)                                  (2.17)
 //! KEYMAT   = prf+(SK_d, g^ir (new) | Ni | Nr)                     (2.17, PFS)
 //! SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)                (2.18)
+//! KEYMAT   = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n))      (RFC 9370 2.2.4)
+//! SKEYSEED = prf(SK_d (old), SK(0) | Ni | Nr | SK(1) | ... | SK(n))  (RFC 9370 2.2.4)
 //! AUTH     = prf( prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)  (2.15)
 //! ```
 //!
@@ -36,17 +38,39 @@ pub fn skeyseed(prf: impl Prf, ni: &[u8], nr: &[u8], g_ir: &SecretBytes) -> Secr
 }
 
 /// SKEYSEED of a rekeyed IKE SA = prf(SK_d (old), g^ir (new) | Ni | Nr) (RFC 7296
-/// section 2.18). `prf` is the *old* SA's PRF; Ni and Nr are the nonces of the
-/// CREATE_CHILD_SA exchange. The new SA's keys then come from [`IkeKeys::derive`] with
-/// the new SA's suite and SPIs.
+/// section 2.18), or with additional key exchanges (IKE_FOLLOWUP_KE, RFC 9370 section
+/// 2.2.4) prf(SK_d (old), SK(0) | Ni | Nr | SK(1) | ... | SK(n)), `additional` being
+/// SK(1) to SK(n) in order. `prf` is the *old* SA's PRF; Ni and Nr are the nonces of
+/// the CREATE_CHILD_SA exchange. The new SA's keys then come from [`IkeKeys::derive`]
+/// with the new SA's suite and SPIs.
 pub fn rekey_skeyseed(
     prf: impl Prf,
     sk_d_old: &SecretBytes,
     g_ir_new: &SecretBytes,
     ni: &[u8],
     nr: &[u8],
+    additional: &[SecretBytes],
 ) -> SecretBytes {
-    prf.prf(sk_d_old.expose(), &[g_ir_new.expose(), ni, nr])
+    prf.prf(
+        sk_d_old.expose(),
+        &seed_parts(Some(g_ir_new), ni, nr, additional),
+    )
+}
+
+/// `[g^ir |] Ni | Nr | SK(1) | ... | SK(n)`, the input of a CHILD SA's KEYMAT and of a
+/// rekeyed IKE SA's SKEYSEED, as parts.
+fn seed_parts<'a>(
+    g_ir: Option<&'a SecretBytes>,
+    ni: &'a [u8],
+    nr: &'a [u8],
+    additional: &'a [SecretBytes],
+) -> Vec<&'a [u8]> {
+    let mut parts = Vec::with_capacity(3 + additional.len());
+    parts.extend(g_ir.map(SecretBytes::expose));
+    parts.push(ni);
+    parts.push(nr);
+    parts.extend(additional.iter().map(SecretBytes::expose));
+    parts
 }
 
 /// The keys of an IKE SA (RFC 7296 section 2.14). SK_ai/SK_ar are empty for AEAD suites;
@@ -112,20 +136,24 @@ impl IkeKeys {
 }
 
 /// `len` octets of CHILD SA KEYMAT (RFC 7296 section 2.17): prf+(SK_d, Ni | Nr), or with
-/// PFS (`g_ir_new` from the CREATE_CHILD_SA KE payloads) prf+(SK_d, g^ir (new) | Ni | Nr).
-/// Ni and Nr are the nonces of the exchange that creates the CHILD SA.
+/// PFS (`g_ir_new` from the CREATE_CHILD_SA KE payloads) prf+(SK_d, g^ir (new) | Ni | Nr),
+/// and with additional key exchanges (RFC 9370 section 2.2.4) the secrets of the
+/// IKE_FOLLOWUP_KE exchanges, `additional`, after Nr. Ni and Nr are the nonces of the
+/// exchange that creates the CHILD SA.
 pub fn child_keymat(
     prf: impl Prf,
     sk_d: &SecretBytes,
     g_ir_new: Option<&SecretBytes>,
     ni: &[u8],
     nr: &[u8],
+    additional: &[SecretBytes],
     len: usize,
 ) -> Result<SecretBytes, PrfPlusTooLong> {
-    match g_ir_new {
-        Some(g_ir) => prf.prf_plus(sk_d.expose(), &[g_ir.expose(), ni, nr], len),
-        None => prf.prf_plus(sk_d.expose(), &[ni, nr], len),
-    }
+    prf.prf_plus(
+        sk_d.expose(),
+        &seed_parts(g_ir_new, ni, nr, additional),
+        len,
+    )
 }
 
 /// The keys of an ESP CHILD SA pair. `_i` keys protect traffic from the initiator to the
@@ -150,11 +178,12 @@ impl ChildKeys {
         g_ir_new: Option<&SecretBytes>,
         ni: &[u8],
         nr: &[u8],
+        additional: &[SecretBytes],
     ) -> Result<ChildKeys, PrfPlusTooLong> {
         let encr_len = suite.encr.keymat_len();
         let integ_len = suite.integ.map_or(0, |i| i.key_len());
         let total = 2 * (encr_len + integ_len);
-        let mut keymat = child_keymat(prf, sk_d, g_ir_new, ni, nr, total)?;
+        let mut keymat = child_keymat(prf, sk_d, g_ir_new, ni, nr, additional, total)?;
         Ok(ChildKeys {
             encr_i: keymat.take_front(encr_len),
             integ_i: keymat.take_front(integ_len),

@@ -122,7 +122,7 @@ fn install(
         .crypto
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
-    let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr)
+    let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr, &[])
         .map_err(Cause::KeyDerivation)?;
     let ChildKeys {
         encr_i,

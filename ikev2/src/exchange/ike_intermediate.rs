@@ -116,7 +116,7 @@ pub(crate) fn updated_keys(
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys to update".into()))?;
     let suite = crypto.suite;
-    let skeyseed = rekey_skeyseed(suite.prf, &crypto.sk_d, secret, &sa.ni, &sa.nr);
+    let skeyseed = rekey_skeyseed(suite.prf, &crypto.sk_d, secret, &sa.ni, &sa.nr, &[]);
     let keys = IkeKeys::derive(
         &suite,
         &skeyseed,

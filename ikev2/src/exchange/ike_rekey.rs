@@ -232,7 +232,7 @@ fn new_ike(
         .crypto
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
-    let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr);
+    let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr, &[]);
     let keys = IkeKeys::derive(&suite, &seed, ni, nr, &spi_i.to_bytes(), &spi_r.to_bytes())
         .map_err(Cause::KeyDerivation)?;
     // A rekeyed SA keeps exporting if its predecessor did.

@@ -203,7 +203,7 @@ fn ike_and_child_keys_with_hmac_sha1() {
 
     let (cni, cnr, g_new) = (bytes(32, 12), bytes(32, 13), bytes(256, 14));
     let len = 2 * (16 + 20);
-    let plain = keymat::child_keymat(PrfAlgorithm::HmacSha1, &keys.sk_d, None, &cni, &cnr, len)
+    let plain = keymat::child_keymat(PrfAlgorithm::HmacSha1, &keys.sk_d, None, &cni, &cnr, &[], len)
         .expect("KEYMAT");
     assert_eq!(
         plain.expose(),
@@ -216,12 +216,48 @@ fn ike_and_child_keys_with_hmac_sha1() {
         Some(&g_new_secret),
         &cni,
         &cnr,
+        &[],
         len,
     )
     .expect("KEYMAT");
     assert_eq!(
         pfs.expose(),
         &prf_plus_sha1(keys.sk_d.expose(), &[&g_new[..], &cni, &cnr].concat(), len)[..]
+    );
+    // RFC 9370 section 2.2.4: the secrets of the IKE_FOLLOWUP_KE exchanges follow Nr.
+    let (sk1, sk2) = (bytes(32, 15), bytes(32, 16));
+    let extra = [SecretBytes::from_slice(&sk1), SecretBytes::from_slice(&sk2)];
+    let multi = keymat::child_keymat(
+        PrfAlgorithm::HmacSha1,
+        &keys.sk_d,
+        Some(&g_new_secret),
+        &cni,
+        &cnr,
+        &extra,
+        len,
+    )
+    .expect("KEYMAT");
+    assert_eq!(
+        multi.expose(),
+        &prf_plus_sha1(
+            keys.sk_d.expose(),
+            &[&g_new[..], &cni, &cnr, &sk1, &sk2].concat(),
+            len
+        )[..]
+    );
+    assert_ne!(multi.expose(), pfs.expose());
+    let seed = keymat::rekey_skeyseed(
+        PrfAlgorithm::HmacSha1,
+        &keys.sk_d,
+        &g_new_secret,
+        &cni,
+        &cnr,
+        &extra,
+    );
+    assert_eq!(
+        seed.expose(),
+        &hmac_sha1(keys.sk_d.expose(), &[&g_new[..], &cni, &cnr, &sk1, &sk2])[..],
+        "rekey SKEYSEED with additional key exchanges"
     );
 }
 

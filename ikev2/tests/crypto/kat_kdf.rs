@@ -75,7 +75,7 @@ fn check_nist_chain(prf: impl Prf + Copy, v: &Value) {
     assert_eq!(dkm.expose(), vectors::hex_field(v, "dkm"), "{id}: DKM");
 
     let sk_d = SecretBytes::from_slice(&dkm.expose()[..prf.output_len()]);
-    let child = keymat::child_keymat(prf, &sk_d, None, &ni, &nr, dkm_len).expect("short");
+    let child = keymat::child_keymat(prf, &sk_d, None, &ni, &nr, &[], dkm_len).expect("short");
     assert_eq!(
         child.expose(),
         vectors::hex_field(v, "dkm_child"),
@@ -83,14 +83,14 @@ fn check_nist_chain(prf: impl Prf + Copy, v: &Value) {
     );
 
     let child_pfs =
-        keymat::child_keymat(prf, &sk_d, Some(&g_ir_new), &ni, &nr, dkm_len).expect("short");
+        keymat::child_keymat(prf, &sk_d, Some(&g_ir_new), &ni, &nr, &[], dkm_len).expect("short");
     assert_eq!(
         child_pfs.expose(),
         vectors::hex_field(v, "dkm_child_dh"),
         "{id}: DKM(Child, PFS)"
     );
 
-    let rekeyed = keymat::rekey_skeyseed(prf, &sk_d, &g_ir_new, &ni, &nr);
+    let rekeyed = keymat::rekey_skeyseed(prf, &sk_d, &g_ir_new, &ni, &nr, &[]);
     assert_eq!(
         rekeyed.expose(),
         vectors::hex_field(v, "skeyseed_rekey"),
@@ -223,14 +223,14 @@ fn child_keys_split_nist_keymat() {
     for (pfs, field) in [(None, "dkm_child"), (Some(&g_ir_new), "dkm_child_dh")] {
         let keymat = vectors::hex_field(v, field);
         let keys =
-            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &cbc, pfs, &ni, &nr).expect("short");
+            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &cbc, pfs, &ni, &nr, &[]).expect("short");
         assert_eq!(keys.encr_i.expose(), &keymat[0..32], "{field}: encr_i");
         assert_eq!(keys.integ_i.expose(), &keymat[32..96], "{field}: integ_i");
         assert_eq!(keys.encr_r.expose(), &keymat[96..128], "{field}: encr_r");
         assert_eq!(keys.integ_r.expose(), &keymat[128..192], "{field}: integ_r");
 
         let keys =
-            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &gcm, pfs, &ni, &nr).expect("short");
+            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &gcm, pfs, &ni, &nr, &[]).expect("short");
         assert_eq!(
             keys.encr_i.expose(),
             &keymat[0..20],
@@ -395,14 +395,14 @@ fn prf_plus_refuses_more_than_255_blocks() {
     let sk_d = SecretBytes::from_slice(&[1; 20]);
     let sha1 = PrfAlgorithm::HmacSha1;
     assert_eq!(
-        keymat::child_keymat(sha1, &sk_d, None, b"ni", b"nr", 255 * 20 + 1).map(|k| k.len()),
+        keymat::child_keymat(sha1, &sk_d, None, b"ni", b"nr", &[], 255 * 20 + 1).map(|k| k.len()),
         Err(PrfPlusTooLong {
             requested: 255 * 20 + 1,
             max: 255 * 20
         })
     );
     assert_eq!(
-        keymat::child_keymat(sha1, &sk_d, None, b"ni", b"nr", 255 * 20).map(|k| k.len()),
+        keymat::child_keymat(sha1, &sk_d, None, b"ni", b"nr", &[], 255 * 20).map(|k| k.len()),
         Ok(255 * 20)
     );
 }
@@ -425,7 +425,7 @@ fn debug_of_key_sets_shows_no_key_bytes() {
         dh: None,
         esn: false,
     };
-    let child = ChildKeys::derive(suite.prf, &ike.sk_d, &esp, None, b"ni", b"nr").expect("short");
+    let child = ChildKeys::derive(suite.prf, &ike.sk_d, &esp, None, b"ni", b"nr", &[]).expect("short");
     let shown = format!("{ike:?} {ike:#?} {child:?} {child:#?}");
     let keys = [
         &ike.sk_d,

@@ -717,7 +717,7 @@ fn ike_sa_keys_derive_from_captured_exchanges() {
                     // the *old* SA's PRF and SK_d
                     let old_prf = session.ike_sa(p).suite.prf;
                     let sk_d = SecretBytes::from_slice(&old.sk_d);
-                    keymat::rekey_skeyseed(old_prf, &sk_d, &g_ir, &sa.ni, &sa.nr)
+                    keymat::rekey_skeyseed(old_prf, &sk_d, &g_ir, &sa.ni, &sa.nr, &[])
                 }
             };
             assert_hex_eq(skeyseed.expose(), &km.skeyseed, &format!("{at}: SKEYSEED"));
@@ -797,7 +797,7 @@ fn child_sa_keys_derive_from_captured_exchanges() {
             let prf = session.ike_sa(child.ike_sa).suite.prf;
             let sk_d = SecretBytes::from_slice(&ike.sk_d);
             let keys =
-                ChildKeys::derive(prf, &sk_d, &child.suite, pfs.as_ref(), &child.ni, &child.nr)
+                ChildKeys::derive(prf, &sk_d, &child.suite, pfs.as_ref(), &child.ni, &child.nr, &[])
                     .unwrap_or_else(|e| panic!("{at}: {e}"));
             for (name, ours, theirs) in [
                 ("encr_i", &keys.encr_i, &km.encr_i),
