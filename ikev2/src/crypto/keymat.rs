@@ -305,7 +305,7 @@ mod tests {
             esn: false,
         };
         let sk_d = SecretBytes::from_slice(&[3; 32]);
-        let keys = ChildKeys::derive(SHA256, &sk_d, &esp, None, b"ni", b"nr").expect("short");
+        let keys = ChildKeys::derive(SHA256, &sk_d, &esp, None, b"ni", b"nr", &[]).expect("short");
         assert_eq!(keys.encr_i.len(), 36);
         assert_eq!(keys.encr_r.len(), 36);
         assert!(keys.integ_i.is_empty() && keys.integ_r.is_empty());
