@@ -156,6 +156,7 @@ fn dataplane_ab(rounds: usize, quick: bool) {
                 encr,
                 integ,
                 dh: None,
+                addke: EspSuite::NO_ADDKE,
                 esn: false,
             },
             SecretBytes::new(vec![0x11; encr.keymat_len()]),

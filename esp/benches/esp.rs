@@ -39,6 +39,7 @@ fn config(encr: EncrAlgorithm, integ: Option<IntegAlgorithm>, backend: Backend) 
         encr,
         integ,
         dh: None,
+        addke: EspSuite::NO_ADDKE,
         esn: false,
     };
     SaConfig::new(

@@ -82,6 +82,7 @@ fn main() {
             encr,
             integ,
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn: false,
         };
         let ek = SecretBytes::new(vec![7; encr.keymat_len()]);

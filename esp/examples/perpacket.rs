@@ -38,6 +38,7 @@ fn main() {
         encr,
         integ: None,
         dh: None,
+        addke: EspSuite::NO_ADDKE,
         esn: false,
     };
     let cfg = SaConfig::new(

@@ -42,6 +42,7 @@ fn the_overhead_of_a_suite_is_the_overhead_of_its_keyed_cipher() {
             encr,
             integ,
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn: false,
         };
         assert_eq!(

@@ -84,6 +84,7 @@ fn suite_of(v: &Value) -> (EspSuite, SecretBytes, Option<SecretBytes>) {
             encr,
             integ,
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn,
         },
         SecretBytes::new(ek),
@@ -532,6 +533,7 @@ fn cbc_hmac_packets_against_an_independent_implementation() {
                 encr: EncrAlgorithm::AesCbc { key_bits },
                 integ: Some(integ),
                 dh: None,
+                addke: EspSuite::NO_ADDKE,
                 esn,
             };
             let config = SaConfig::new(

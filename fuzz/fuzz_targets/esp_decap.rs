@@ -148,6 +148,7 @@ fuzz_target!(|data: &[u8]| {
             encr,
             integ,
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn,
         },
         SecretBytes::new(ek),

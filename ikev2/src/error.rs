@@ -39,7 +39,8 @@ impl Phase {
             ExchangeType::IKE_SA_INIT => Phase::IkeSaInit,
             ExchangeType::IKE_INTERMEDIATE => Phase::IkeIntermediate,
             ExchangeType::IKE_AUTH => Phase::IkeAuth,
-            ExchangeType::CREATE_CHILD_SA => Phase::CreateChildSa,
+            // The additional key exchanges belong to the CREATE_CHILD_SA they follow.
+            ExchangeType::CREATE_CHILD_SA | ExchangeType::IKE_FOLLOWUP_KE => Phase::CreateChildSa,
             _ => Phase::Informational,
         }
     }

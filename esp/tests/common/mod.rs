@@ -70,6 +70,7 @@ pub fn config(
         encr,
         integ,
         dh: None,
+        addke: EspSuite::NO_ADDKE,
         esn,
     };
     SaConfig::new(Spi(spi), suite, SecretBytes::new(ek), ik).with_backend(backend)

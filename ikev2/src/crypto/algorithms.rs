@@ -244,7 +244,27 @@ pub struct EspSuite {
     pub integ: Option<IntegAlgorithm>,
     /// The PFS group for CREATE_CHILD_SA, if the proposal has one.
     pub dh: Option<DhGroup>,
+    /// The additional key exchanges ADDKE1..ADDKE7 (RFC 9370) of CREATE_CHILD_SA,
+    /// [`DhGroup::NONE`] where there is none. They run only with a PFS group.
+    pub addke: [DhGroup; 7],
     pub esn: bool,
+}
+
+impl EspSuite {
+    /// No additional key exchanges.
+    pub const NO_ADDKE: [DhGroup; 7] = [DhGroup::NONE; 7];
+
+    /// The additional key exchanges that take place after CREATE_CHILD_SA, in order:
+    /// (1..=7, method). None without a PFS group: as strongSwan, additional exchanges
+    /// follow the first one and are ignored where there is none.
+    pub fn additional(&self) -> impl Iterator<Item = (u8, DhGroup)> + '_ {
+        let addke = if self.dh.is_some() {
+            self.addke
+        } else {
+            Self::NO_ADDKE
+        };
+        (1u8..).zip(addke).filter(|(_, m)| *m != DhGroup::NONE)
+    }
 }
 
 #[cfg(test)]

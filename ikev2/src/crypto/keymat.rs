@@ -302,6 +302,7 @@ mod tests {
             encr: EncrAlgorithm::ChaCha20Poly1305,
             integ: None,
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn: false,
         };
         let sk_d = SecretBytes::from_slice(&[3; 32]);

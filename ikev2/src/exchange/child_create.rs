@@ -30,7 +30,9 @@ use crate::ike_sa::{ChildSa, ChildState, IkeSa};
 use crate::ts::{TrafficSelector, narrow_pair};
 use crate::wire::{self, DhGroup, Ke, Nonce, NotifyType, Payload, ProtocolId, Ts};
 
+use super::followup_ke::{Followups, Passive, Pending, PendingChild, Step};
 use super::ike_init::{nonce, numbered, peer_proposals};
+use super::ike_intermediate::AddKeProblem;
 use super::{Chain, Outcome, Task, find, find_notify, first_error};
 
 /// What the initiator proposed for one CHILD SA.
@@ -115,6 +117,7 @@ fn install(
     ni: &[u8],
     nr: &[u8],
     g_ir: Option<&SecretBytes>,
+    additional: &[SecretBytes],
     exchange_initiator: bool,
     rekey_of: Option<u32>,
 ) -> Result<(), Cause> {
@@ -122,8 +125,16 @@ fn install(
         .crypto
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
-    let keys = ChildKeys::derive(crypto.suite.prf, &crypto.sk_d, &suite, g_ir, ni, nr, &[])
-        .map_err(Cause::KeyDerivation)?;
+    let keys = ChildKeys::derive(
+        crypto.suite.prf,
+        &crypto.sk_d,
+        &suite,
+        g_ir,
+        ni,
+        nr,
+        additional,
+    )
+    .map_err(Cause::KeyDerivation)?;
     let ChildKeys {
         encr_i,
         integ_i,
@@ -208,15 +219,24 @@ pub(crate) fn complete(
 ) -> Option<u32> {
     let conn = sa.conn.clone();
     let cfg = conn.children.get(p.child)?;
-    let checked = check_response(&p, cfg, payloads, phase).and_then(|r| match r.1.dh {
-        // PFS: the chosen proposal has a group, so the response must carry its KE.
-        Some(g) if g_ir.is_none() => Err(Cause::PfsKeMissing(g)),
-        _ => Ok(r),
-    });
+    let checked = check_response(&p, cfg, payloads, phase).and_then(|r| pfs_checked(r, g_ir));
     match checked {
         Ok((spi_out, suite, tsi, tsr)) => {
             match install(
-                sa, ctx, cfg, p.spi_in, spi_out, suite, tsi, tsr, ni, nr, g_ir, true, rekey_of,
+                sa,
+                ctx,
+                cfg,
+                p.spi_in,
+                spi_out,
+                suite,
+                tsi,
+                tsr,
+                ni,
+                nr,
+                g_ir,
+                &[],
+                true,
+                rekey_of,
             ) {
                 Ok(()) => Some(p.spi_in),
                 Err(cause) => {
@@ -234,13 +254,24 @@ pub(crate) fn complete(
     }
 }
 
+/// What the responder chose and its selectors: (its SPI, suite, TSi, TSr).
+type Chosen = (u32, EspSuite, Vec<TrafficSelector>, Vec<TrafficSelector>);
+
+/// PFS: a chosen proposal with a group needs the response's KE (`g_ir` made from it).
+fn pfs_checked(r: Chosen, g_ir: Option<&SecretBytes>) -> Result<Chosen, Cause> {
+    match r.1.dh {
+        Some(g) if g_ir.is_none() => Err(Cause::PfsKeMissing(g)),
+        _ => Ok(r),
+    }
+}
+
 /// What the responder chose, checked against what we proposed.
 fn check_response(
     p: &Proposed,
     cfg: &ChildConfig,
     payloads: &[Payload<'_>],
     phase: Phase,
-) -> Result<(u32, EspSuite, Vec<TrafficSelector>, Vec<TrafficSelector>), Cause> {
+) -> Result<Chosen, Cause> {
     if let Some(err) = first_error(payloads) {
         return Err(match err.ty {
             NotifyType::NO_PROPOSAL_CHOSEN => Cause::PeerRejectedProposals {
@@ -288,7 +319,7 @@ fn check_response(
         SelectOptions {
             preference: Preference::PreferOurs,
             skip_dh: phase == Phase::IkeAuth,
-            ..SelectOptions::default()
+            additional_ke: phase != Phase::IkeAuth,
         },
     )
     .map_err(Cause::NoProposalChosen)?;
@@ -375,7 +406,7 @@ fn choose(
         let options = SelectOptions {
             preference: Preference::PreferOurs,
             skip_dh,
-            ..SelectOptions::default()
+            additional_ke: !skip_dh,
         };
         match proposal::select_with(&cfg.esp_proposals, &theirs, options) {
             Ok(selected) => {
@@ -473,6 +504,7 @@ pub(crate) fn respond(
                     ni,
                     nr,
                     None,
+                    &[],
                     false,
                     None,
                 )
@@ -509,6 +541,9 @@ pub(crate) fn process_request(
     payloads: &[Payload<'_>],
     resp: &mut Chain,
 ) {
+    // A new request from the peer: any sequence of additional key exchanges it left
+    // unfinished is over (it sends one request at a time).
+    super::followup_ke::abandon(sa, ctx);
     if super::ike_rekey::rekeys_ike_sa(payloads) {
         if super::ike_rekey::process_request(sa, ctx, payloads, resp) {
             return;
@@ -545,12 +580,7 @@ pub(crate) fn process_request(
     });
     let a = match choose(sa, ctx, payloads, false) {
         Ok(a) => a,
-        Err(r) => {
-            if let Some(old) = rekey_of {
-                super::child_rekey::responder_failed(sa, old);
-            }
-            return refuse(sa, ctx, resp, *r, Phase::CreateChildSa);
-        }
+        Err(r) => return refuse(sa, ctx, resp, *r, Phase::CreateChildSa),
     };
     let spi_in = spi_of(&a.proposal);
     let conn = sa.conn.clone();
@@ -564,9 +594,6 @@ pub(crate) fn process_request(
         let ke = match ke {
             Some(k) if k.group == group => k,
             _ => {
-                if let Some(old) = rekey_of {
-                    super::child_rekey::responder_failed(sa, old);
-                }
                 ctx.sh.child_spis.remove(&spi_in);
                 ctx.sh.stats.invalid_ke_sent += 1;
                 let _ = resp.notify(NotifyType::INVALID_KE_PAYLOAD, &group.0.to_be_bytes());
@@ -591,6 +618,30 @@ pub(crate) fn process_request(
         }
     }
     let nr = nonce(ctx);
+    let pending = PendingChild {
+        child: a.child,
+        spi_in,
+        spi_out: a.spi_out,
+        suite: a.suite,
+        local_ts: a.tsr.clone(),
+        remote_ts: a.tsi.clone(),
+        rekey_of,
+    };
+    // RFC 9370: with additional key exchanges nothing is installed before the last
+    // IKE_FOLLOWUP_KE; the response links to the first of them.
+    let followup = match &dh_and_secret {
+        Some((_, _, secret)) if a.suite.additional().next().is_some() => {
+            Some(Box::new(Passive::new(
+                Pending::Child(pending),
+                ni.clone(),
+                nr.clone(),
+                secret.clone(),
+                a.suite.additional(),
+                ctx,
+            )))
+        }
+        _ => None,
+    };
     let built = (|| -> Result<(), Cause> {
         resp.push(&Payload::Sa(wire::Sa {
             proposals: vec![a.proposal.to_wire()],
@@ -602,37 +653,74 @@ pub(crate) fn process_request(
                 data,
             }))?;
         }
-        push_ts(resp, &a.tsi, &a.tsr)
+        push_ts(resp, &a.tsi, &a.tsr)?;
+        match &followup {
+            Some(f) => f.push_link(resp),
+            None => Ok(()),
+        }
     })();
+    if let Err(cause) = built {
+        ctx.sh.child_spis.remove(&spi_in);
+        sa.fail_child(ctx, Phase::CreateChildSa, cause, false, &cfg.name);
+        return;
+    }
+    if let Some(f) = followup {
+        sa.followup = Some(f);
+        return;
+    }
     let g_ir = dh_and_secret.as_ref().map(|(_, _, s)| s);
-    let r = built.and_then(|()| {
-        install(
-            sa,
-            ctx,
-            cfg,
-            spi_in,
-            a.spi_out,
-            a.suite,
-            a.tsr.clone(),
-            a.tsi.clone(),
-            &ni,
-            &nr,
-            g_ir,
-            false,
-            rekey_of,
-        )
-    });
+    let pending = PendingChild {
+        child: a.child,
+        spi_in,
+        spi_out: a.spi_out,
+        suite: a.suite,
+        local_ts: a.tsr,
+        remote_ts: a.tsi,
+        rekey_of,
+    };
+    install_responder(sa, ctx, pending, &ni, &nr, g_ir, &[]);
+}
+
+/// The responder installs the CHILD SA a CREATE_CHILD_SA (and its IKE_FOLLOWUP_KE
+/// exchanges, `additional` their secrets) agreed.
+pub(crate) fn install_responder(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    c: PendingChild,
+    ni: &[u8],
+    nr: &[u8],
+    g_ir: Option<&SecretBytes>,
+    additional: &[SecretBytes],
+) {
+    let conn = sa.conn.clone();
+    let Some(cfg) = conn.children.get(c.child) else {
+        ctx.sh.child_spis.remove(&c.spi_in);
+        return;
+    };
+    let r = install(
+        sa,
+        ctx,
+        cfg,
+        c.spi_in,
+        c.spi_out,
+        c.suite,
+        c.local_ts,
+        c.remote_ts,
+        ni,
+        nr,
+        g_ir,
+        additional,
+        false,
+        c.rekey_of,
+    );
     match r {
         Ok(()) => {
-            if let Some(old) = rekey_of {
-                super::child_rekey::responder_installed(sa, old, spi_in, &ni, &nr);
+            if let Some(old) = c.rekey_of {
+                super::child_rekey::responder_installed(sa, old, c.spi_in, ni, nr);
             }
         }
         Err(cause) => {
-            if let Some(old) = rekey_of {
-                super::child_rekey::responder_failed(sa, old);
-            }
-            ctx.sh.child_spis.remove(&spi_in);
+            ctx.sh.child_spis.remove(&c.spi_in);
             sa.fail_child(ctx, Phase::CreateChildSa, cause, false, &cfg.name);
         }
     }
@@ -665,6 +753,17 @@ pub(crate) struct ChildCreate {
     pub(crate) nr: Vec<u8>,
     /// INVALID_KE_PAYLOAD: a new task with the requested group was queued.
     pub(crate) retried: bool,
+    /// After a CREATE_CHILD_SA response that agreed on additional key exchanges:
+    /// what it agreed and the IKE_FOLLOWUP_KE exchanges in progress.
+    followup: Option<Box<(Agreed, Followups)>>,
+}
+
+/// What a CREATE_CHILD_SA response agreed on, kept until the last IKE_FOLLOWUP_KE.
+#[derive(Debug)]
+struct Agreed {
+    proposed: Proposed,
+    chosen: Chosen,
+    g_ir: SecretBytes,
 }
 
 impl ChildCreate {
@@ -680,7 +779,13 @@ impl ChildCreate {
             installed: None,
             nr: Vec::new(),
             retried: false,
+            followup: None,
         }
+    }
+
+    /// Whether its next request (or the one in flight) is an IKE_FOLLOWUP_KE.
+    pub(crate) fn in_followup(&self) -> bool {
+        self.followup.is_some()
     }
 
     pub(crate) fn nonce(&self) -> &[u8] {
@@ -688,7 +793,18 @@ impl ChildCreate {
     }
 
     pub(crate) fn reserved_spi(&self) -> Option<u32> {
-        self.proposed.as_ref().map(|p| p.spi_in)
+        match &self.followup {
+            Some(f) => Some(f.0.proposed.spi_in),
+            None => self.proposed.as_ref().map(|p| p.spi_in),
+        }
+    }
+
+    /// Gives up the additional key exchanges before the next one is sent (a lost
+    /// collision): the SPI is released, nothing is installed.
+    pub(crate) fn abort_followup(&mut self, ctx: &mut Ctx<'_>) {
+        if let Some(f) = self.followup.take() {
+            ctx.sh.child_spis.remove(&f.0.proposed.spi_in);
+        }
     }
 
     pub(crate) fn build(
@@ -698,6 +814,9 @@ impl ChildCreate {
     ) -> Result<Option<Chain>, Cause> {
         if !sa.is_established() {
             return Ok(None);
+        }
+        if let Some(f) = &mut self.followup {
+            return f.1.build(ctx).map(Some);
         }
         let p = propose(sa, ctx, self.child)?;
         let cfg = &sa.conn.children[self.child];
@@ -738,6 +857,9 @@ impl ChildCreate {
         ctx: &mut Ctx<'_>,
         payloads: &[Payload<'_>],
     ) -> Outcome {
+        if self.followup.is_some() {
+            return self.process_followup(sa, ctx, payloads);
+        }
         let Some(p) = self.proposed.take() else {
             return Outcome::Done;
         };
@@ -828,17 +950,131 @@ impl ChildCreate {
             }
         };
         self.nr = nr.clone();
-        self.installed = complete(
-            sa,
-            ctx,
-            p,
-            payloads,
-            &ni,
-            &nr,
-            g_ir.as_ref(),
-            Phase::CreateChildSa,
-            self.rekey,
-        );
-        Outcome::Done
+        let chosen = check_response(&p, cfg, payloads, Phase::CreateChildSa)
+            .and_then(|r| pfs_checked(r, g_ir.as_ref()));
+        let (chosen, g_ir) = match (chosen, g_ir) {
+            (Ok(chosen), Some(g_ir)) if chosen.1.additional().next().is_some() => (chosen, g_ir),
+            (chosen, g_ir) => {
+                self.installed = match chosen {
+                    Ok((spi_out, suite, tsi, tsr)) => {
+                        let r = install(
+                            sa,
+                            ctx,
+                            cfg,
+                            p.spi_in,
+                            spi_out,
+                            suite,
+                            tsi,
+                            tsr,
+                            &ni,
+                            &nr,
+                            g_ir.as_ref(),
+                            &[],
+                            true,
+                            self.rekey,
+                        );
+                        self.installed_or_failed(sa, ctx, p.spi_in, r)
+                    }
+                    Err(cause) => self.installed_or_failed(sa, ctx, p.spi_in, Err(cause)),
+                };
+                return Outcome::Done;
+            }
+        };
+        // RFC 9370: the additional key exchanges follow at once, in IKE_FOLLOWUP_KE.
+        match Followups::start(chosen.1.additional(), payloads) {
+            Ok(f) => {
+                let agreed = Agreed {
+                    proposed: p,
+                    chosen,
+                    g_ir,
+                };
+                self.followup = Some(Box::new((agreed, f)));
+                Outcome::Continue
+            }
+            Err(cause) => {
+                self.installed = self.installed_or_failed(sa, ctx, p.spi_in, Err(cause));
+                Outcome::Done
+            }
+        }
+    }
+
+    /// The SPI of the CHILD SA installed, or `None` after reporting why not.
+    fn installed_or_failed(
+        &self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        spi_in: u32,
+        r: Result<(), Cause>,
+    ) -> Option<u32> {
+        match r {
+            Ok(()) => Some(spi_in),
+            Err(cause) => {
+                ctx.sh.child_spis.remove(&spi_in);
+                let name = sa.conn.children[self.child].name.clone();
+                sa.fail_child(ctx, Phase::CreateChildSa, cause, true, &name);
+                None
+            }
+        }
+    }
+
+    /// The response to one of our IKE_FOLLOWUP_KE requests.
+    fn process_followup(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload<'_>],
+    ) -> Outcome {
+        let Some(mut f) = self.followup.take() else {
+            return Outcome::Done;
+        };
+        match f.1.process_response(ctx, payloads) {
+            Ok(Step::More) => {
+                self.followup = Some(f);
+                Outcome::Continue
+            }
+            Ok(Step::Done) => {
+                let (agreed, followups) = *f;
+                let Agreed {
+                    proposed,
+                    chosen: (spi_out, suite, tsi, tsr),
+                    g_ir,
+                } = agreed;
+                let conn = sa.conn.clone();
+                let cfg = &conn.children[self.child];
+                let r = install(
+                    sa,
+                    ctx,
+                    cfg,
+                    proposed.spi_in,
+                    spi_out,
+                    suite,
+                    tsi,
+                    tsr,
+                    &self.nonce,
+                    &self.nr,
+                    Some(&g_ir),
+                    &followups.rounds.secrets,
+                    true,
+                    self.rekey,
+                );
+                self.installed = self.installed_or_failed(sa, ctx, proposed.spi_in, r);
+                Outcome::Done
+            }
+            Err(Cause::AdditionalKe {
+                problem: AddKeProblem::Refused(NotifyType::TEMPORARY_FAILURE),
+                ..
+            }) if self.rekey.is_none() => {
+                // The peer is busy: create it again later, as after a TEMPORARY_FAILURE
+                // to the CREATE_CHILD_SA request.
+                ctx.sh.child_spis.remove(&f.0.proposed.spi_in);
+                let at = ctx.now + super::rekey_retry_delay(&mut ctx.sh.rng);
+                sa.child_retries.push((at, self.child));
+                Outcome::Done
+            }
+            Err(cause) => {
+                self.installed = self.installed_or_failed(sa, ctx, f.0.proposed.spi_in, Err(cause));
+                Outcome::Done
+            }
+        }
     }
 }

@@ -70,11 +70,21 @@ impl ChildRekey {
         self.inner.reserved_spi()
     }
 
+    /// Whether its next request (or the one in flight) is an IKE_FOLLOWUP_KE.
+    pub(crate) fn in_followup(&self) -> bool {
+        self.inner.in_followup()
+    }
+
     pub(crate) fn build(
         &mut self,
         sa: &mut IkeSa,
         ctx: &mut Ctx<'_>,
     ) -> Result<Option<Chain>, crate::error::Cause> {
+        if self.inner.in_followup() {
+            // Between the exchanges of one rekey: whatever happened to the old SA
+            // meanwhile is sorted out once the new one exists.
+            return self.inner.build(sa, ctx);
+        }
         // The SA may have been deleted, or rekeyed by the peer, while we waited.
         match sa.child_mut(self.old) {
             Some(c) if matches!(c.state, ChildState::Installed | ChildState::Rekeying) => {
@@ -116,7 +126,18 @@ impl ChildRekey {
         payloads: &[Payload<'_>],
     ) -> Outcome {
         let error = first_error(payloads).map(|n| n.ty);
-        let outcome = self.inner.process_response(sa, ctx, payloads);
+        let was_followup = self.inner.in_followup();
+        let mut outcome = self.inner.process_response(sa, ctx, payloads);
+        if matches!(outcome, Outcome::Continue) {
+            if was_followup {
+                return outcome;
+            }
+            match self.collision_before_followups(sa, ctx) {
+                Some(o) => return o,
+                // Lost to the peer's completed rekey: as if ours had failed.
+                None => outcome = Outcome::Done,
+            }
+        }
         let old = self.old;
         let Some(new) = self.inner.installed else {
             let rekeying = sa
@@ -240,6 +261,50 @@ impl ChildRekey {
     }
 }
 
+impl ChildRekey {
+    /// RFC 9370 section 2.2.4, as strongSwan decides it: our CREATE_CHILD_SA response
+    /// agreed on additional key exchanges, and the peer rekeys the same SA too (done
+    /// already, or waiting for its own follow-ups). The exchange with the lowest nonce
+    /// loses; its initiator sends no follow-up. `Some(outcome)` to return, `None` when
+    /// we lost to a completed rekey of the peer (handled like a failed rekey of ours).
+    fn collision_before_followups(&mut self, sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Option<Outcome> {
+        let old = self.old;
+        let our_min = lowest(self.inner.nonce(), &self.inner.nr).to_vec();
+        let peer_done = sa
+            .children
+            .iter()
+            .find(|c| c.spi_in == old)
+            .and_then(|c| c.peer_rekey.as_ref().map(|(_, min)| min.clone()));
+        let peer_waiting = sa
+            .followup
+            .as_ref()
+            .filter(|p| p.rekeys_child() == Some(old))
+            .map(|p| p.min_nonce().to_vec());
+        let lost = match (&peer_done, &peer_waiting) {
+            (Some(peer_min), _) | (None, Some(peer_min)) => our_min < *peer_min,
+            (None, None) => return Some(Outcome::Continue),
+        };
+        if !lost {
+            // We won: the peer abandons its sequence, so stop waiting for it.
+            if peer_waiting.is_some() {
+                super::followup_ke::abandon(sa, ctx);
+            }
+            return Some(Outcome::Continue);
+        }
+        self.inner.abort_followup(ctx);
+        if peer_done.is_some() {
+            return None;
+        }
+        // The peer's rekey goes on and replaces the SA when its last follow-up
+        // arrives; the peer then deletes the old one.
+        if let Some(c) = sa.child_mut(old) {
+            c.state = ChildState::Rekeyed;
+            c.rekey_at = None;
+        }
+        Some(Outcome::Done)
+    }
+}
+
 /// The rekey of `old` (inbound SPI) did not happen: the SA is used on and its rekey
 /// tried again after [`rekey_retry_delay`]. Returns that wait, or `None` if the SA is
 /// no longer being rekeyed by us (deleted or replaced meanwhile).
@@ -297,7 +362,17 @@ pub(crate) fn check_request(
         ctx.sh.stats.rekeys_refused += 1;
         return None;
     };
+    let our_followups_sent = matches!(
+        &sa.active,
+        Some(Task::ChildRekey(t)) if t.old == c.spi_in && t.in_followup()
+    );
     match c.state {
+        ChildState::Rekeying if our_followups_sent => {
+            // Our own rekey of it is past CREATE_CHILD_SA (strongSwan answers the same).
+            let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
+            ctx.sh.stats.rekeys_refused += 1;
+            None
+        }
         ChildState::Installed | ChildState::Rekeying => Some(c.spi_in),
         _ => {
             // Already replaced or being deleted (strongSwan answers the same).
@@ -325,6 +400,3 @@ pub(crate) fn responder_installed(sa: &mut IkeSa, old: u32, new: u32, ni: &[u8],
         c.rekey_at = None;
     }
 }
-
-/// Responder: the peer's rekey of `old` failed on our side; nothing changes.
-pub(crate) fn responder_failed(_sa: &mut IkeSa, _old: u32) {}

@@ -222,6 +222,9 @@ pub enum AddKeProblem {
     Invalid(DhError),
     /// The peer sent a request for an exchange that was not negotiated.
     Unexpected,
+    /// The peer's CREATE_CHILD_SA or IKE_FOLLOWUP_KE response has no
+    /// ADDITIONAL_KEY_EXCHANGE notify, so the next exchange cannot follow.
+    MissingLink,
 }
 
 impl core::fmt::Display for AddKeProblem {
@@ -231,6 +234,9 @@ impl core::fmt::Display for AddKeProblem {
             Self::WrongMethod(m) => write!(f, "the peer's KE payload is for {m}"),
             Self::Invalid(e) => write!(f, "{e}"),
             Self::Unexpected => f.write_str("no such exchange was negotiated"),
+            Self::MissingLink => f.write_str(
+                "the peer's response has no ADDITIONAL_KEY_EXCHANGE notify to continue with",
+            ),
         }
     }
 }

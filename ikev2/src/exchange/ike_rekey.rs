@@ -20,13 +20,16 @@ use crate::crypto::algorithms::IkeSuite;
 use crate::crypto::dh::DhError;
 use crate::crypto::ke::{self, KeInitiator};
 use crate::crypto::keymat::{IkeKeys, rekey_skeyseed};
-use crate::crypto::proposal::{self, Preference, Proposal};
+use crate::crypto::proposal::{self, Preference, Proposal, SelectOptions};
+use crate::crypto::secret::SecretBytes;
 use crate::error::{Cause, Phase};
 use crate::ike_sa::ctx::Ctx;
 use crate::ike_sa::{IkeSa, NewIke, SaCrypto, State};
 use crate::wire::{self, DhGroup, IkeSpi, Ke, Nonce, NotifyType, Payload, ProtocolId};
 
+use super::followup_ke::{Followups, Passive, Pending, PendingIkeRekey, Step};
 use super::ike_init::{nonce, numbered, peer_proposals};
+use super::ike_intermediate::AddKeProblem;
 use super::{Chain, Outcome, Task, find, find_notify, first_error, rekey_retry_delay};
 
 /// The initiator's IKE SA rekey.
@@ -37,6 +40,18 @@ pub(crate) struct IkeRekey {
     nonce: Vec<u8>,
     dh: Option<KeInitiator>,
     retries: u32,
+    /// After a CREATE_CHILD_SA response that agreed on additional key exchanges:
+    /// what it agreed and the IKE_FOLLOWUP_KE exchanges in progress.
+    followup: Option<Box<(Agreed, Followups)>>,
+}
+
+/// What the CREATE_CHILD_SA response agreed on.
+#[derive(Debug)]
+struct Agreed {
+    suite: IkeSuite,
+    spi_r: IkeSpi,
+    nr: Vec<u8>,
+    g_ir: SecretBytes,
 }
 
 impl IkeRekey {
@@ -47,7 +62,13 @@ impl IkeRekey {
             nonce: Vec::new(),
             dh: None,
             retries: 0,
+            followup: None,
         }
+    }
+
+    /// Whether its next request (or the one in flight) is an IKE_FOLLOWUP_KE.
+    pub(crate) fn in_followup(&self) -> bool {
+        self.followup.is_some()
     }
 
     pub(crate) fn build(
@@ -55,6 +76,9 @@ impl IkeRekey {
         sa: &mut IkeSa,
         ctx: &mut Ctx<'_>,
     ) -> Result<Option<Chain>, Cause> {
+        if let Some(f) = &mut self.followup {
+            return f.1.build(ctx).map(Some);
+        }
         if !sa.is_established() || sa.ghost {
             return Ok(None);
         }
@@ -90,6 +114,9 @@ impl IkeRekey {
         ctx: &mut Ctx<'_>,
         payloads: &[Payload<'_>],
     ) -> Outcome {
+        if let Some(f) = self.followup.take() {
+            return self.process_followup(sa, ctx, payloads, *f);
+        }
         if let Some(group) =
             find_notify(payloads, NotifyType::INVALID_KE_PAYLOAD).and_then(|n| n.invalid_ke_group())
         {
@@ -104,7 +131,36 @@ impl IkeRekey {
         if self.dh.is_some() {
             ctx.sh.stats.dh_computations += 1;
         }
-        let ours = match self.complete(sa, payloads) {
+        let ours = match self.agreed(sa, payloads) {
+            Ok(a) if a.suite.additional().next().is_some() => {
+                return self.start_followups(sa, ctx, payloads, a);
+            }
+            Ok(a) => new_ike(
+                sa,
+                a.suite,
+                &a.g_ir,
+                self.spi,
+                a.spi_r,
+                &self.nonce,
+                &a.nr,
+                true,
+                &[],
+            )
+            .map_err(Some),
+            Err(e) => Err(e),
+        };
+        self.finish(sa, ctx, ours)
+    }
+
+    /// The new SA (or why there is none) is known: adopt it, or the peer's after a
+    /// collision, or try again later.
+    fn finish(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        ours: Result<NewIke, Option<Cause>>,
+    ) -> Outcome {
+        let ours = match ours {
             Ok(n) => n,
             Err(refused) => {
                 if let Some(theirs) = sa.peer_ike_rekey.take() {
@@ -142,9 +198,93 @@ impl IkeRekey {
         Outcome::Done
     }
 
-    /// The new SA from the response; `Err(None)` for TEMPORARY_FAILURE, otherwise the
+    /// RFC 9370: the response agreed on additional key exchanges. A collision with the
+    /// peer's rekey is decided now, as strongSwan does: the exchange with the lowest
+    /// nonce loses, and its initiator sends no IKE_FOLLOWUP_KE.
+    fn start_followups(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload<'_>],
+        agreed: Agreed,
+    ) -> Outcome {
+        let our_min = if self.nonce <= agreed.nr {
+            self.nonce.clone()
+        } else {
+            agreed.nr.clone()
+        };
+        let peer_waiting = sa
+            .followup
+            .as_ref()
+            .filter(|p| matches!(p.pending, Pending::IkeRekey(_)))
+            .map(|p| p.min_nonce().to_vec());
+        if let Some(theirs) = sa.peer_ike_rekey.take() {
+            if our_min < theirs.min_nonce {
+                // We lost to the peer's completed rekey: it stays, the peer deletes the
+                // old SA.
+                sa.pending_adopt = Some((theirs, false));
+                return Outcome::Done;
+            }
+            sa.peer_ike_rekey = Some(theirs);
+        }
+        if let Some(peer_min) = peer_waiting {
+            if our_min < peer_min {
+                // We lost: the peer's rekey goes on and is adopted after its last
+                // IKE_FOLLOWUP_KE.
+                return Outcome::Done;
+            }
+            // We won: the peer abandons its sequence.
+            super::followup_ke::abandon(sa, ctx);
+        }
+        match Followups::start(agreed.suite.additional(), payloads) {
+            Ok(f) => {
+                self.followup = Some(Box::new((agreed, f)));
+                Outcome::Continue
+            }
+            Err(cause) => self.finish(sa, ctx, Err(Some(cause))),
+        }
+    }
+
+    /// The response to one of our IKE_FOLLOWUP_KE requests.
+    fn process_followup(
+        &mut self,
+        sa: &mut IkeSa,
+        ctx: &mut Ctx<'_>,
+        payloads: &[Payload<'_>],
+        mut f: (Agreed, Followups),
+    ) -> Outcome {
+        match f.1.process_response(ctx, payloads) {
+            Ok(Step::More) => {
+                self.followup = Some(Box::new(f));
+                Outcome::Continue
+            }
+            Ok(Step::Done) => {
+                let (a, followups) = f;
+                let ours = new_ike(
+                    sa,
+                    a.suite,
+                    &a.g_ir,
+                    self.spi,
+                    a.spi_r,
+                    &self.nonce,
+                    &a.nr,
+                    true,
+                    &followups.rounds.secrets,
+                )
+                .map_err(Some);
+                self.finish(sa, ctx, ours)
+            }
+            Err(Cause::AdditionalKe {
+                problem: AddKeProblem::Refused(NotifyType::TEMPORARY_FAILURE),
+                ..
+            }) => self.finish(sa, ctx, Err(None)),
+            Err(cause) => self.finish(sa, ctx, Err(Some(cause))),
+        }
+    }
+
+    /// What the response agreed on; `Err(None)` for TEMPORARY_FAILURE, otherwise the
     /// cause of the failure.
-    fn complete(&mut self, sa: &IkeSa, payloads: &[Payload<'_>]) -> Result<NewIke, Option<Cause>> {
+    fn agreed(&mut self, sa: &IkeSa, payloads: &[Payload<'_>]) -> Result<Agreed, Option<Cause>> {
         if let Some(err) = first_error(payloads) {
             return Err(match err.ty {
                 NotifyType::TEMPORARY_FAILURE => None,
@@ -165,10 +305,10 @@ impl IkeRekey {
         };
         let chosen =
             Proposal::from_wire(chosen).map_err(|e| Some(Cause::UnsupportedAttribute(e)))?;
-        proposal::select(
+        proposal::select_with(
             &sa.conn.proposals,
             std::slice::from_ref(&chosen),
-            Preference::PreferOurs,
+            rekey_select_options(),
         )
         .map_err(|e| Some(Cause::NoProposalChosen(e)))?;
         let suite = chosen
@@ -192,7 +332,22 @@ impl IkeRekey {
             return Err(protocol("KE of another group"));
         }
         let g_ir = dh.finish(ke.data).map_err(|e| Some(Cause::InvalidKe(e)))?;
-        new_ike(sa, suite, &g_ir, self.spi, spi_r, &self.nonce, &nr, true).map_err(Some)
+        Ok(Agreed {
+            suite,
+            spi_r,
+            nr,
+            g_ir,
+        })
+    }
+}
+
+/// Selecting a rekeyed IKE SA's proposal: ours decide, and additional key exchanges
+/// may be chosen (they run in IKE_FOLLOWUP_KE; no IKE_INT_SUP is involved).
+fn rekey_select_options() -> SelectOptions {
+    SelectOptions {
+        preference: Preference::PreferOurs,
+        skip_dh: false,
+        additional_ke: true,
     }
 }
 
@@ -227,12 +382,13 @@ fn new_ike(
     ni: &[u8],
     nr: &[u8],
     we_initiated: bool,
+    additional: &[SecretBytes],
 ) -> Result<NewIke, Cause> {
     let old = sa
         .crypto
         .as_ref()
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
-    let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr, &[]);
+    let seed = rekey_skeyseed(old.suite.prf, &old.sk_d, g_ir, ni, nr, additional);
     let keys = IkeKeys::derive(&suite, &seed, ni, nr, &spi_i.to_bytes(), &spi_r.to_bytes())
         .map_err(Cause::KeyDerivation)?;
     // A rekeyed SA keeps exporting if its predecessor did.
@@ -261,7 +417,9 @@ pub(crate) fn process_request(
         ctx.sh.stats.rekeys_refused += 1;
         return true;
     }
-    let colliding = matches!(sa.active, Some(Task::IkeRekey(_)));
+    // Our own rekey collides only before its IKE_FOLLOWUP_KE exchanges; after that it
+    // is as good as done (strongSwan answers the same).
+    let colliding = matches!(&sa.active, Some(Task::IkeRekey(t)) if !t.in_followup());
     if (sa.active.is_some() && !colliding) || sa.pending_adopt.is_some() {
         // Something of ours is in flight on this SA (strongSwan answers the same).
         let _ = resp.notify(NotifyType::TEMPORARY_FAILURE, &[]);
@@ -292,7 +450,8 @@ pub(crate) fn process_request(
         .into_iter()
         .filter(|p| p.protocol == ProtocolId::IKE)
         .collect();
-    let selected = match proposal::select(&sa.conn.proposals, &theirs, Preference::PreferOurs) {
+    let selected = match proposal::select_with(&sa.conn.proposals, &theirs, rekey_select_options())
+    {
         Ok(s) => s,
         Err(e) => {
             let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
@@ -335,7 +494,30 @@ pub(crate) fn process_request(
     };
     let spi_r = new_spi(ctx);
     let nr = nonce(ctx);
-    let new = match new_ike(sa, suite, &g_ir, spi_i, spi_r, &ni, &nr, false) {
+    if suite.additional().next().is_some() {
+        // RFC 9370: the new SA's keys need the IKE_FOLLOWUP_KE exchanges first.
+        let pending = PendingIkeRekey {
+            suite,
+            spi_i,
+            spi_r,
+        };
+        let passive = Passive::new(
+            Pending::IkeRekey(pending),
+            ni,
+            nr.clone(),
+            g_ir,
+            suite.additional(),
+            ctx,
+        );
+        let built = push_rekey_response(resp, &selected, spi_r, &nr, suite.dh, &ke_data)
+            .and_then(|()| passive.push_link(resp));
+        if built.is_err() {
+            return false;
+        }
+        sa.followup = Some(Box::new(passive));
+        return true;
+    }
+    let new = match new_ike(sa, suite, &g_ir, spi_i, spi_r, &ni, &nr, false, &[]) {
         Ok(n) => n,
         Err(cause) => {
             let _ = resp.notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
@@ -344,30 +526,66 @@ pub(crate) fn process_request(
             return true;
         }
     };
-    let built = (|| -> Result<(), Cause> {
-        resp.push(&Payload::Sa(wire::Sa {
-            proposals: vec![
-                selected
-                    .clone()
-                    .with_spi(spi_r.to_bytes().to_vec())
-                    .to_wire(),
-            ],
-        }))?;
-        resp.push(&Payload::Nonce(Nonce { data: &nr }))?;
-        resp.push(&Payload::Ke(Ke {
-            group: suite.dh,
-            data: &ke_data,
-        }))
-    })();
-    if built.is_err() {
+    if push_rekey_response(resp, &selected, spi_r, &nr, suite.dh, &ke_data).is_err() {
         return false;
     }
-    if colliding {
-        // Decided when our own exchange completes.
+    adopt_peers(sa, new);
+    true
+}
+
+/// `SA Nr KE` of the responder's answer to an IKE SA rekey.
+fn push_rekey_response(
+    resp: &mut Chain,
+    selected: &Proposal,
+    spi_r: IkeSpi,
+    nr: &[u8],
+    method: DhGroup,
+    ke_data: &[u8],
+) -> Result<(), Cause> {
+    resp.push(&Payload::Sa(wire::Sa {
+        proposals: vec![
+            selected
+                .clone()
+                .with_spi(spi_r.to_bytes().to_vec())
+                .to_wire(),
+        ],
+    }))?;
+    resp.push(&Payload::Nonce(Nonce { data: nr }))?;
+    resp.push(&Payload::Ke(Ke {
+        group: method,
+        data: ke_data,
+    }))
+}
+
+/// The peer's rekey is complete on our side: its SA takes over once our response is
+/// sent (the peer deletes the old one), or, while our own rekey awaits its
+/// CREATE_CHILD_SA response, the collision is decided then.
+fn adopt_peers(sa: &mut IkeSa, new: NewIke) {
+    if matches!(&sa.active, Some(Task::IkeRekey(t)) if !t.in_followup()) {
         sa.peer_ike_rekey = Some(Box::new(new));
     } else {
-        // The new SA takes over once the response is sent; the peer deletes the old.
         sa.pending_adopt = Some((Box::new(new), false));
     }
-    true
+}
+
+/// The responder's last IKE_FOLLOWUP_KE of the peer's IKE SA rekey is answered: the
+/// new SA's keys from all the secrets.
+pub(crate) fn install_responder(
+    sa: &mut IkeSa,
+    ctx: &mut Ctx<'_>,
+    r: PendingIkeRekey,
+    ni: &[u8],
+    nr: &[u8],
+    g_ir: &SecretBytes,
+    additional: &[SecretBytes],
+) {
+    match new_ike(
+        sa, r.suite, g_ir, r.spi_i, r.spi_r, ni, nr, false, additional,
+    ) {
+        Ok(new) => adopt_peers(sa, new),
+        Err(cause) => {
+            let f = sa.failure(Phase::CreateChildSa, cause, false, None, true);
+            ctx.sh.event(crate::event::Event::Failed(f));
+        }
+    }
 }

@@ -10,6 +10,7 @@
 //! | [`child_rekey`] | CREATE_CHILD_SA with N(REKEY_SA), collisions | [`child_rekey::check_request`] (from `child_create`) | 1.3.3, 2.8, 2.8.1 |
 //! | [`child_delete`] | INFORMATIONAL with D(ESP) | in [`informational::process_request`] | 1.4.1 |
 //! | [`ike_rekey`] | CREATE_CHILD_SA with an IKE proposal, collisions | [`ike_rekey::process_request`] (from `child_create`) | 1.3.2, 2.8.2, 2.18 |
+//! | [`followup_ke`] | IKE_FOLLOWUP_KE after CREATE_CHILD_SA (in the tasks above) | [`followup_ke::process_request`] | RFC 9370 2.2.4 |
 //! | [`informational`] | Delete, liveness check, AUTHENTICATION_FAILED | [`informational::process_request`] | 1.4, 2.4, 2.21 |
 //!
 //! [`rules`] checks payload counts before any of them runs; [`refusal`] is the one
@@ -18,6 +19,7 @@
 pub(crate) mod child_create;
 pub(crate) mod child_delete;
 pub(crate) mod child_rekey;
+pub(crate) mod followup_ke;
 pub(crate) mod ike_auth;
 pub(crate) mod ike_init;
 pub(crate) mod ike_intermediate;
@@ -92,6 +94,9 @@ impl Task {
             Task::IkeInit(_) => ExchangeType::IKE_SA_INIT,
             Task::IkeIntermediate(_) => ExchangeType::IKE_INTERMEDIATE,
             Task::IkeAuth(_) => ExchangeType::IKE_AUTH,
+            Task::ChildCreate(t) if t.in_followup() => ExchangeType::IKE_FOLLOWUP_KE,
+            Task::ChildRekey(t) if t.in_followup() => ExchangeType::IKE_FOLLOWUP_KE,
+            Task::IkeRekey(t) if t.in_followup() => ExchangeType::IKE_FOLLOWUP_KE,
             Task::ChildCreate(_) | Task::ChildRekey(_) | Task::IkeRekey(_) => {
                 ExchangeType::CREATE_CHILD_SA
             }
@@ -110,6 +115,9 @@ pub(crate) enum Outcome {
     /// Send the request again with the same message ID (IKE_SA_INIT after COOKIE or
     /// INVALID_KE_PAYLOAD); the task was updated.
     Retry,
+    /// The exchange is complete and the task's next request follows at once, with the
+    /// next message ID (IKE_FOLLOWUP_KE after CREATE_CHILD_SA).
+    Continue,
     /// Not a response we can use (an unauthenticated IKE_SA_INIT response that does
     /// not make sense); keep waiting, retransmitting as before.
     Ignore,

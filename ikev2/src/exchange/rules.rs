@@ -88,6 +88,14 @@ const IKE_INTERMEDIATE: &[Rule] = &[
     r(PayloadType::VENDOR_ID, 0, MANY),
 ];
 
+/// RFC 9370 section 2.2.4: a KE and the ADDITIONAL_KEY_EXCHANGE notify (none on the
+/// last response; no KE in an error answer).
+const IKE_FOLLOWUP_KE: &[Rule] = &[
+    r(PayloadType::NOTIFY, 0, MANY),
+    r(PayloadType::KE, 1, 1),
+    r(PayloadType::VENDOR_ID, 0, MANY),
+];
+
 const INFORMATIONAL: &[Rule] = &[
     r(PayloadType::NOTIFY, 0, MANY),
     r(PayloadType::DELETE, 0, MANY),
@@ -103,6 +111,7 @@ fn rules(exchange: ExchangeType, response: bool) -> Option<&'static [Rule]> {
         (ExchangeType::IKE_AUTH, true) => IKE_AUTH_RESP,
         (ExchangeType::CREATE_CHILD_SA, _) => CREATE_CHILD_SA,
         (ExchangeType::IKE_INTERMEDIATE, _) => IKE_INTERMEDIATE,
+        (ExchangeType::IKE_FOLLOWUP_KE, _) => IKE_FOLLOWUP_KE,
         (ExchangeType::INFORMATIONAL, _) => INFORMATIONAL,
         _ => return None,
     })

@@ -153,6 +153,8 @@ pub(crate) struct IkeSa {
     pub pending_keys: Option<Box<SaCrypto>>,
     /// The IntAuth chains over the IKE_INTERMEDIATE messages, for AUTH.
     pub int_auth: crate::exchange::ike_intermediate::IntAuth,
+    /// Responder: a CREATE_CHILD_SA waiting for its IKE_FOLLOWUP_KE exchanges.
+    pub followup: Option<Box<crate::exchange::followup_ke::Passive>>,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,
     /// and its SHA-256, to recognise retransmissions.
     pub init_key: Option<((IkeSpi, SocketAddr), [u8; 32])>,
@@ -255,6 +257,7 @@ impl IkeSa {
             addke_done: 0,
             pending_keys: None,
             int_auth: Default::default(),
+            followup: None,
             init_key: None,
             nat: NatStatus::default(),
             nat_t: false,
@@ -576,6 +579,7 @@ impl IkeSa {
         if let Some(spi) = self.active.as_ref().and_then(Task::reserved_spi) {
             ctx.sh.child_spis.remove(&spi);
         }
+        crate::exchange::followup_ke::abandon(self, ctx);
         self.active = None;
         self.queue.clear();
         self.requests.outstanding = None;

@@ -123,6 +123,11 @@ impl IkeSa {
                 self.requests.outstanding = None;
                 self.send_request(ctx, task);
             }
+            Outcome::Continue => {
+                self.requests.complete();
+                self.send_request(ctx, task);
+                self.start_next(ctx);
+            }
             Outcome::Ignore => {
                 ctx.sh.stats.dropped_invalid += 1;
                 self.active = Some(task);
@@ -283,7 +288,9 @@ impl IkeSa {
                     ExchangeType::IKE_INTERMEDIATE => {
                         self.state == State::Authenticating && !self.initiator
                     }
-                    ExchangeType::CREATE_CHILD_SA => self.is_established(),
+                    ExchangeType::CREATE_CHILD_SA | ExchangeType::IKE_FOLLOWUP_KE => {
+                        self.is_established()
+                    }
                     _ => matches!(
                         self.state,
                         State::Established | State::Deleting | State::Rekeyed
@@ -313,6 +320,9 @@ impl IkeSa {
                         }
                         ExchangeType::CREATE_CHILD_SA => {
                             exchange::child_create::process_request(self, ctx, &payloads, &mut resp)
+                        }
+                        ExchangeType::IKE_FOLLOWUP_KE => {
+                            exchange::followup_ke::process_request(self, ctx, &payloads, &mut resp)
                         }
                         _ => exchange::informational::process_request(
                             self, ctx, &payloads, &mut resp,

@@ -203,8 +203,16 @@ fn ike_and_child_keys_with_hmac_sha1() {
 
     let (cni, cnr, g_new) = (bytes(32, 12), bytes(32, 13), bytes(256, 14));
     let len = 2 * (16 + 20);
-    let plain = keymat::child_keymat(PrfAlgorithm::HmacSha1, &keys.sk_d, None, &cni, &cnr, &[], len)
-        .expect("KEYMAT");
+    let plain = keymat::child_keymat(
+        PrfAlgorithm::HmacSha1,
+        &keys.sk_d,
+        None,
+        &cni,
+        &cnr,
+        &[],
+        len,
+    )
+    .expect("KEYMAT");
     assert_eq!(
         plain.expose(),
         &prf_plus_sha1(keys.sk_d.expose(), &[&cni[..], &cnr].concat(), len)[..]

@@ -209,6 +209,7 @@ fn child_keys_split_nist_keymat() {
         encr: EncrAlgorithm::AesCbc { key_bits: 256 },
         integ: Some(IntegAlgorithm::HmacSha512_256),
         dh: Some(DhGroup::MODP_2048),
+        addke: EspSuite::NO_ADDKE,
         esn: true,
     };
     let gcm = EspSuite {
@@ -218,19 +219,20 @@ fn child_keys_split_nist_keymat() {
         },
         integ: None,
         dh: None,
+        addke: EspSuite::NO_ADDKE,
         esn: false,
     };
     for (pfs, field) in [(None, "dkm_child"), (Some(&g_ir_new), "dkm_child_dh")] {
         let keymat = vectors::hex_field(v, field);
-        let keys =
-            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &cbc, pfs, &ni, &nr, &[]).expect("short");
+        let keys = ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &cbc, pfs, &ni, &nr, &[])
+            .expect("short");
         assert_eq!(keys.encr_i.expose(), &keymat[0..32], "{field}: encr_i");
         assert_eq!(keys.integ_i.expose(), &keymat[32..96], "{field}: integ_i");
         assert_eq!(keys.encr_r.expose(), &keymat[96..128], "{field}: encr_r");
         assert_eq!(keys.integ_r.expose(), &keymat[128..192], "{field}: integ_r");
 
-        let keys =
-            ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &gcm, pfs, &ni, &nr, &[]).expect("short");
+        let keys = ChildKeys::derive(PrfAlgorithm::HmacSha256, &sk_d, &gcm, pfs, &ni, &nr, &[])
+            .expect("short");
         assert_eq!(
             keys.encr_i.expose(),
             &keymat[0..20],
@@ -423,9 +425,11 @@ fn debug_of_key_sets_shows_no_key_bytes() {
         encr: suite.encr,
         integ: suite.integ,
         dh: None,
+        addke: EspSuite::NO_ADDKE,
         esn: false,
     };
-    let child = ChildKeys::derive(suite.prf, &ike.sk_d, &esp, None, b"ni", b"nr", &[]).expect("short");
+    let child =
+        ChildKeys::derive(suite.prf, &ike.sk_d, &esp, None, b"ni", b"nr", &[]).expect("short");
     let shown = format!("{ike:?} {ike:#?} {child:?} {child:#?}");
     let keys = [
         &ike.sk_d,

@@ -796,9 +796,16 @@ fn child_sa_keys_derive_from_captured_exchanges() {
             assert_hex_eq(&seed, &km.seed, &format!("{at}: seed"));
             let prf = session.ike_sa(child.ike_sa).suite.prf;
             let sk_d = SecretBytes::from_slice(&ike.sk_d);
-            let keys =
-                ChildKeys::derive(prf, &sk_d, &child.suite, pfs.as_ref(), &child.ni, &child.nr, &[])
-                    .unwrap_or_else(|e| panic!("{at}: {e}"));
+            let keys = ChildKeys::derive(
+                prf,
+                &sk_d,
+                &child.suite,
+                pfs.as_ref(),
+                &child.ni,
+                &child.nr,
+                &[],
+            )
+            .unwrap_or_else(|e| panic!("{at}: {e}"));
             for (name, ours, theirs) in [
                 ("encr_i", &keys.encr_i, &km.encr_i),
                 ("integ_i", &keys.integ_i, &km.integ_i),

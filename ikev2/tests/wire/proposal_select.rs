@@ -216,6 +216,7 @@ fn esp_suites() {
             },
             integ: None,
             dh: Some(DhGroup::MODP_3072),
+            addke: EspSuite::NO_ADDKE,
             esn: true,
         })
     );
@@ -227,6 +228,7 @@ fn esp_suites() {
             encr: EncrAlgorithm::AesCbc { key_bits: 128 },
             integ: Some(IntegAlgorithm::HmacSha1_96),
             dh: None,
+            addke: EspSuite::NO_ADDKE,
             esn: false,
         })
     );

@@ -413,14 +413,26 @@ impl Proposal {
             return None;
         }
         let mut s = Singles::default();
+        let mut addke = EspSuite::NO_ADDKE;
+        let mut seen = [false; 7];
         for t in &self.transforms {
             match t.ty {
                 TransformType::ENCR => set_once(&mut s.encr, t)?,
                 TransformType::INTEG => set_once(&mut s.integ, t)?,
                 TransformType::DH => set_once(&mut s.dh, t)?,
                 TransformType::ESN => set_once(&mut s.esn, t)?,
-                _ if t.is_ke_none() => {}
-                _ => return None,
+                ty => match keywords::addke_number(ty) {
+                    Some(n) => {
+                        let i = usize::from(n - 1);
+                        if seen[i] || !(t.is_ke_none() || t.is_implemented()) {
+                            return None;
+                        }
+                        seen[i] = true;
+                        addke[i] = DhGroup(t.id);
+                    }
+                    None if t.is_ke_none() => {}
+                    None => return None,
+                },
             }
         }
         let encr = s.encr.filter(|t| t.is_implemented())?;
@@ -441,6 +453,7 @@ impl Proposal {
             encr,
             integ,
             dh,
+            addke,
             esn,
         })
     }
