@@ -736,7 +736,10 @@ secret`, `additional key exchange secret` (rekey only), `seed`, `encryption
 initiator/responder key`. It also logs the RFC 9242 IntAuth computation
 (`IntAuth_A|P`, `IntAuth_N = prf(Sk_px, data)`) and the AUTH octets; those are
 left in the logs, not extracted. Nothing needed was missing: every shared
-secret is logged, so nothing had to be recomputed from private values.
+secret is logged. The private values (X25519 scalars, ML-KEM decapsulation
+keys) are not, so the shared secrets cannot be recomputed from the KE
+payloads; they are proven by the keys derived from them, which authenticate
+the captured messages and ESP packets.
 
 ## Files
 
@@ -749,7 +752,7 @@ secret is logged, so nothing had to be recomputed from private values.
 | `esp_sa` | Wireshark ESP SA lines, checked on the captured ESP |
 | `charon-a-initiator.log`, `charon-b-responder.log` | the charon logs the keys come from |
 | `config.txt` | swanctl.conf / strongswan.conf used |
-| `capture.pcap` | the capture (kept only if under 200 KB) |
+| `capture.pcap` | the capture (local only: `*.pcap` is git-ignored; the lab deletes it if over 200 KB) |
 
 Labels: `ike_intermediate` (KE of ML-KEM-768 in IKE_SA setup),
 `create_child_sa_rekey_child` / `ike_followup_ke_rekey_child` (CHILD SA rekey:
@@ -776,7 +779,8 @@ def write_readme(a, rows, ike_out, child_out):
                "IKE_SA_INIT plus ML-KEM-768 (transform type 6 ADDKE1, id 36) in one "
                "IKE_INTERMEDIATE exchange; the CHILD SA rekey and the IKE SA rekey each run "
                "CREATE_CHILD_SA (X25519) + IKE_FOLLOWUP_KE (ML-KEM-768). The CHILD SA made in "
-               "IKE_AUTH has no key exchange (RFC 7296).\n" % a.strongswan)
+               "IKE_AUTH has no key exchange of its own: KEYMAT = prf+(SK_d, Ni | Nr) with the "
+               "SK_d of the last key set (after the IKE_INTERMEDIATE update).\n" % a.strongswan)
     out.append("- lab environment: `%s`" % a.env)
     out.append("- negotiated: %s" % ", ".join("`%s`" % s for s in sel))
     out.append("- %d IKE messages, %d IKE SAs (key sets: %s), %d CHILD_SAs (keys in keymat.json)\n"

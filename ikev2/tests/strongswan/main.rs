@@ -6,4 +6,5 @@
 mod captures;
 
 mod known_answers;
+mod multike;
 mod responder;
