@@ -8,6 +8,7 @@ mod endpoint_robustness;
 mod establish;
 mod failover;
 mod failures;
+mod followup_ke;
 mod fragments_childless;
 mod ike_rekey;
 mod intermediate;
