@@ -132,7 +132,7 @@ fn ikev2d_pair_post_quantum_hybrid() {
     let net = Pair::new();
     let conn = ConnSpec::site_a().with_proposals(
         "aes256gcm16-prfsha384-x25519-ke1_mlkem1024-ke2_mlkem768",
-        "aes256gcm16-mlkem768",
+        "aes256gcm16-x25519-ke1_mlkem768",
     );
     let mut b = Ikev2d::start(&net.b, &Ikev2dConfig::new(vec![conn.mirrored()]));
     let a = Ikev2d::start(&net.a, &Ikev2dConfig::new(vec![conn]));
@@ -144,15 +144,14 @@ fn ikev2d_pair_post_quantum_hybrid() {
         st["ike_sa"]["proposal"], "aes256gcm16-prfsha384-curve25519-ke1_mlkem1024-ke2_mlkem768",
         "{st}"
     );
-    // The CHILD SA of IKE_AUTH has no KE of its own; its rekey uses the PFS group.
+    // The CHILD SA of IKE_AUTH has no KE of its own; its rekey uses the PFS group and
+    // then ML-KEM-768 in IKE_FOLLOWUP_KE.
     assert_eq!(st["children"][0]["proposal"], "aes256gcm16", "{st}");
     let counters = a.status_json()["counters"].clone();
     assert!(
         counters["ike_fragmented_messages"].as_u64().unwrap_or(0) >= 1,
         "the ML-KEM-1024 key share should have gone in fragments: {counters}"
     );
-    // (An IKE SA rekey with additional key exchanges needs IKE_FOLLOWUP_KE, which
-    // is not implemented yet: docs/post-quantum.md.)
     let r = a.rekey_child("lab", "net");
     assert!(r.ok(), "rekey: {r}");
     let rekeyed =
@@ -163,7 +162,7 @@ fn ikev2d_pair_post_quantum_hybrid() {
     assert!(rekeyed.is_some(), "not rekeyed: {:?}", a.conn_status("lab"));
     let st = a.conn_status("lab").expect("status");
     assert_eq!(
-        st["children"][0]["proposal"], "aes256gcm16-mlkem768",
+        st["children"][0]["proposal"], "aes256gcm16-curve25519-ke1_mlkem768",
         "{st}"
     );
     assert!(ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(5)));
@@ -171,6 +170,28 @@ fn ikev2d_pair_post_quantum_hybrid() {
         ping(&net.a, INNER_A, INNER_B, 3),
         3,
         "lost pings after the rekey"
+    );
+    // The IKE SA rekey: X25519 in CREATE_CHILD_SA, then ML-KEM-1024 and ML-KEM-768 in
+    // two IKE_FOLLOWUP_KE exchanges; the CHILD SA moves over untouched.
+    let before = st["ike_sa"]["spi_i"].clone();
+    let r = a.rekey_ike("lab");
+    assert!(r.ok(), "rekey --ike: {r}");
+    let rekeyed =
+        interop_tests::cmd::wait_for(Duration::from_secs(20), Duration::from_millis(250), || {
+            a.conn_status("lab")
+                .filter(|c| is_established(c) && c["ike_sa"]["spi_i"] != before)
+        });
+    let st = rekeyed.unwrap_or_else(|| panic!("IKE SA not rekeyed: {:?}", a.conn_status("lab")));
+    assert_eq!(
+        st["ike_sa"]["proposal"], "aes256gcm16-prfsha384-curve25519-ke1_mlkem1024-ke2_mlkem768",
+        "{st}"
+    );
+    let sb = b.conn_status("lab").expect("status of B");
+    assert_eq!(sb["ike_sa"]["spi_i"], st["ike_sa"]["spi_i"], "{sb}");
+    assert_eq!(
+        ping(&net.a, INNER_A, INNER_B, 3),
+        3,
+        "lost pings after the IKE rekey"
     );
     check_delete_on_sigterm(a, &b);
     b.stop_clean();

@@ -61,19 +61,6 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             l.missing_secret(ci, &base);
         }
         l.algorithms(&format!("{base}.proposals"), &c.proposals);
-        if !c.rekey_time.is_zero() && c.proposals.iter().any(Proposal::has_additional_ke) {
-            l.push(
-                Severity::Warning,
-                "extra/pq-ike-rekey",
-                format!("{base}.rekey_time"),
-                "rekeying an IKE SA with additional key exchanges needs IKE_FOLLOWUP_KE (RFC \
-                 9370), which ikev2d does not do yet: the IKE SA is not rekeyed, and when it \
-                 expires it goes down with its CHILD SAs (set up again only with \
-                 dpd_action = \"restart\"); rekey_time = 0 keeps it (its CHILD SAs still \
-                 rekey, with PFS if esp_proposals have a group)"
-                    .to_owned(),
-            );
-        }
         if !c.proposals.is_empty() && c.proposals.iter().all(Proposal::needs_additional_ke) {
             l.push(
                 Severity::Warning,
@@ -101,16 +88,21 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
             let cb = format!("{base}.children.{}", ch.name);
             l.ts_overlap(&cb, &ch.local_ts, &ch.remote_ts);
             l.algorithms(&format!("{cb}.esp_proposals"), &ch.esp_proposals);
-            if ch.esp_proposals.iter().any(Proposal::has_additional_ke) {
+            if let Some(p) = ch
+                .esp_proposals
+                .iter()
+                .find(|p| p.has_additional_ke() && p.first_dh_group().is_none())
+            {
                 l.push(
                     Severity::Warning,
-                    "extra/esp-additional-ke",
+                    "extra/esp-additional-ke-without-pfs",
                     format!("{cb}.esp_proposals"),
-                    "additional key exchanges for CHILD SAs (IKE_FOLLOWUP_KE, RFC 9370) are \
-                     not implemented yet: a mandatory one makes the child's rekeys fail; use \
-                     an ML-KEM group as the PFS group (e.g. aes256gcm16-mlkem768) or make it \
-                     optional with keN_none"
-                        .to_owned(),
+                    format!(
+                        "{p} has additional key exchanges (keN_) but no PFS group: they run \
+                         only after a first key exchange in CREATE_CHILD_SA, so ikev2d (like \
+                         strongSwan) ignores them; add a group before them (e.g. \
+                         aes256gcm16-x25519-ke1_mlkem768)"
+                    ),
                 );
             }
             l.strength(&cb, &c.proposals, &ch.esp_proposals);

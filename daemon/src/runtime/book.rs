@@ -776,15 +776,18 @@ pub fn ike_proposal(s: &IkeSuite) -> String {
     t.extend(s.integ.map(Transform::integ));
     t.push(Transform::prf(s.prf));
     t.push(Transform::dh(s.dh));
-    // RFC 9370 additional key exchanges, as strongSwan 6 writes them (`ke1_mlkem768`).
-    t.extend(s.additional().map(|(n, m)| {
-        Transform::new(
-            ikev2::wire::TransformType(ikev2::wire::TransformType::ADDKE1.0 + n - 1),
-            m.0,
-            None,
-        )
-    }));
+    t.extend(s.additional().map(additional_ke));
     Proposal::from_transforms(1, ProtocolId::IKE, t).to_string()
+}
+
+/// RFC 9370 additional key exchange `n` with `method`, which strongSwan 6 writes
+/// `keN_<method>` (`ke1_mlkem768`).
+fn additional_ke((n, method): (u8, ikev2::wire::DhGroup)) -> Transform {
+    Transform::new(
+        ikev2::wire::TransformType(ikev2::wire::TransformType::ADDKE1.0 + n - 1),
+        method.0,
+        None,
+    )
 }
 
 /// A negotiated ESP suite in strongSwan's keyword notation.
@@ -792,6 +795,7 @@ pub fn esp_proposal(s: &EspSuite) -> String {
     let mut t = vec![Transform::encr(s.encr)];
     t.extend(s.integ.map(Transform::integ));
     t.extend(s.dh.map(Transform::dh));
+    t.extend(s.additional().map(additional_ke));
     t.push(Transform::esn(if s.esn {
         EsnId::ESN
     } else {
@@ -816,6 +820,11 @@ mod tests {
             .esp_suite()
             .expect("complete");
         assert_eq!(esp_proposal(&esp), "aes128gcm16-curve25519");
+        let esp = Proposal::parse_esp("aes256gcm16-x25519-ke1_mlkem768")
+            .expect("parses")
+            .esp_suite()
+            .expect("complete");
+        assert_eq!(esp_proposal(&esp), "aes256gcm16-curve25519-ke1_mlkem768");
         let hybrid = Proposal::parse_ike("aes256gcm16-prfsha384-x25519-ke1_mlkem768-ke2_ecp384")
             .expect("parses")
             .ike_suite()

@@ -570,12 +570,6 @@ fn warning_post_quantum_without_classic_fallback() {
         m.contains("strongSwan 5.9") && m.contains("classic proposal"),
         "{m}"
     );
-    let all = findings(&hybrid);
-    assert!(
-        all.iter()
-            .any(|f| f.rule == "extra/pq-ike-rekey" && f.message.contains("IKE_FOLLOWUP_KE")),
-        "{all:#?}"
-    );
     // A classic fallback after it, or an optional additional exchange: fine.
     for ok in [
         "[\"aes256gcm16-prfsha384-x25519-ke1_mlkem768\", \"aes256gcm16-prfsha384-x25519\"]",
@@ -587,21 +581,29 @@ fn warning_post_quantum_without_classic_fallback() {
         );
         no_rule(&text, "extra/pq-no-classic-fallback");
     }
-    no_rule(EXAMPLE, "extra/pq-ike-rekey");
 }
 
 #[test]
-fn warning_additional_key_exchange_for_child_sas() {
+fn warning_additional_key_exchange_for_child_sas_without_pfs() {
     let text = EXAMPLE.replace(
         "esp_proposals = [\"aes256gcm16-modp2048\"]",
-        "esp_proposals = [\"aes256gcm16-x25519-ke1_mlkem768\"]",
+        "esp_proposals = [\"aes256gcm16-ke1_mlkem768\"]",
     );
     let m = only(
         &text,
-        "extra/esp-additional-ke",
+        "extra/esp-additional-ke-without-pfs",
         Severity::Warning,
         "connections.site-b.children.net.esp_proposals",
         25,
     );
-    assert!(m.contains("IKE_FOLLOWUP_KE"), "{m}");
+    assert!(
+        m.contains("no PFS group") && m.contains("x25519-ke1_mlkem768"),
+        "{m}"
+    );
+    // With a PFS group they run (IKE_FOLLOWUP_KE): nothing to say.
+    let ok = EXAMPLE.replace(
+        "esp_proposals = [\"aes256gcm16-modp2048\"]",
+        "esp_proposals = [\"aes256gcm16-x25519-ke1_mlkem768\"]",
+    );
+    no_rule(&ok, "extra/esp-additional-ke-without-pfs");
 }
