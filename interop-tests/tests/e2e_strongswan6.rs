@@ -5,8 +5,8 @@
 //! its openssl plugin with OpenSSL 3.6). Both roles: ikev2d initiates to a strongSwan
 //! responder, then strongSwan initiates to an ikev2d responder. Each checks that both
 //! sides negotiated ML-KEM-768, agree on the IKE and ESP SPIs, and pass pings both
-//! ways. (No rekeys: an IKE SA rekey with additional key exchanges needs
-//! IKE_FOLLOWUP_KE, which ikev2d does not do yet, so the ESP proposal has no ADDKE.)
+//! ways; then each side rekeys the CHILD SA and the IKE SA, X25519 in CREATE_CHILD_SA
+//! and ML-KEM-768 in IKE_FOLLOWUP_KE (RFC 9370 section 2.2.4), with pings after each.
 
 use std::path::Path;
 use std::time::Duration;
@@ -20,7 +20,7 @@ use interop_tests::{
 };
 
 const IKE: &str = "aes256gcm16-prfsha384-x25519-ke1_mlkem768";
-const ESP: &str = "aes256gcm16";
+const ESP: &str = "aes256gcm16-x25519-ke1_mlkem768";
 
 /// Which side starts the IKE SA.
 #[derive(Clone, Copy, Debug)]
@@ -115,7 +115,86 @@ fn run(chroot: &Path, who: Initiator) {
         ch.packets_in >= 8 && ch.packets_out >= 8,
         "strongSwan counters: {ch:?}"
     );
+    rekeys(&net, &ikev2d, &charon, spis);
     ikev2d.stop_clean();
+}
+
+/// Each side rekeys the CHILD SA, then the IKE SA, each with its IKE_FOLLOWUP_KE;
+/// after each both agree on all-new SPIs of that kind and pings pass.
+fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis) {
+    let steps = [
+        ("ikev2d's CHILD SA rekey", true, false),
+        ("ikev2d's IKE SA rekey", true, true),
+        ("strongSwan's CHILD SA rekey", false, false),
+        ("strongSwan's IKE SA rekey", false, true),
+    ];
+    let followups_before = followups(charon);
+    for (what, ours, ike) in steps {
+        let r = match (ours, ike) {
+            (true, false) => ikev2d.rekey_child("lab", "net"),
+            (true, true) => ikev2d.rekey_ike("lab"),
+            (false, false) => charon.swanctl(&["--rekey", "--child", "net"]),
+            (false, true) => charon.swanctl(&["--rekey", "--ike", "lab"]),
+        };
+        assert!(r.ok(), "{what}: {r}");
+        let renewed = |st: &serde_json::Value, sw: &interop_tests::strongswan::IkeSa| {
+            let now = TunnelSpis::of(st, sw);
+            if ike {
+                now.ike_all_new(&spis)
+            } else {
+                now.esp_all_new(&spis)
+            }
+        };
+        let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(20), &renewed)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{what}: no agreed tunnel with new SPIs: {e}\n{}\n{}",
+                    ikev2d.log_tail(60),
+                    charon.logs_tail(120)
+                )
+            });
+        spis = TunnelSpis::of(&st, &sw);
+        if ike {
+            assert_eq!(
+                st["ike_sa"]["proposal"], "aes256gcm16-prfsha384-curve25519-ke1_mlkem768",
+                "{what}: {st}"
+            );
+        } else {
+            assert_eq!(
+                st["children"][0]["proposal"], "aes256gcm16-curve25519-ke1_mlkem768",
+                "{what}: {st}"
+            );
+        }
+        assert!(
+            ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
+            "no ping reply after {what}\n{}\n{}",
+            ikev2d.log_tail(40),
+            charon.logs_tail(60)
+        );
+        assert_eq!(
+            ping(&net.a, INNER_A, INNER_B, 3),
+            3,
+            "lost pings after {what}"
+        );
+    }
+    let text = charon.list_sas_text();
+    assert!(
+        text.contains("ESP:AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768"),
+        "strongSwan's CHILD SA without X25519 + ML-KEM-768:\n{text}"
+    );
+    // Four rekeys, one IKE_FOLLOWUP_KE each (strongSwan logs each message once).
+    let fu = followups(charon) - followups_before;
+    assert!(fu >= 4, "strongSwan logged {fu} IKE_FOLLOWUP_KE requests");
+    assert!(ikev2d.conn_status("lab").is_some());
+}
+
+/// How many IKE_FOLLOWUP_KE requests strongSwan logged (sent or received).
+fn followups(charon: &Charon) -> usize {
+    charon
+        .log()
+        .lines()
+        .filter(|l| l.contains("IKE_FOLLOWUP_KE request"))
+        .count()
 }
 
 #[test]
