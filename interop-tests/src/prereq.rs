@@ -107,21 +107,23 @@ pub fn require_strongswan() -> Result<(), Missing> {
     Ok(())
 }
 
-/// The Debian suite whose strongSwan 6 the newer-peer tests run (6.1.0 in sid: ML-KEM
-/// through its openssl plugin).
-pub const STRONGSWAN6_SUITE: &str = "sid";
+/// Debian sid: strongSwan 6.1.0, with ML-KEM through its openssl plugin (OpenSSL 3.6).
+pub const STRONGSWAN61_SUITE: &str = "sid";
 
-/// A chroot with strongSwan 6 ([`STRONGSWAN6_SUITE`]) for
+/// Debian 13 "trixie", the current stable: strongSwan 6.0.1, classical additional key
+/// exchanges only (no ML-KEM in its openssl plugin).
+pub const STRONGSWAN601_SUITE: &str = "trixie";
+
+/// A chroot with the strongSwan 6 of Debian `suite` ([`STRONGSWAN61_SUITE`],
+/// [`STRONGSWAN601_SUITE`]) for
 /// [`CharonOptions::chroot`](crate::CharonOptions::chroot): `scripts/strongswan6-chroot`
 /// prints its path, building and caching it first if needed (debootstrap, about a
-/// minute and 290 MB the first time; `IKEV2D_STRONGSWAN6_DIR` or
-/// `IKEV2D_STRONGSWAN6_CACHE` choose where). scripts/test builds it before the tests.
-/// Missing: not root, or the script failed (no mirror reachable, ...).
-pub fn require_strongswan6() -> Result<PathBuf, Missing> {
+/// minute and 290 MB the first time).
+pub fn require_strongswan6(suite: &str) -> Result<PathBuf, Missing> {
     require_root()?;
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/strongswan6-chroot");
     let script = script.to_string_lossy().into_owned();
-    let o = cmd::run_args(&script, &[STRONGSWAN6_SUITE], Duration::from_secs(600));
+    let o = cmd::run_args(&script, &[suite], Duration::from_secs(600));
     let dir = o.stdout.lines().last().map(PathBuf::from);
     match dir {
         Some(d) if o.ok() && d.join("usr/lib/ipsec/charon").is_file() => Ok(d),
@@ -133,7 +135,7 @@ pub fn require_strongswan6() -> Result<PathBuf, Missing> {
                     o.stdout.trim(),
                     tail[tail.len().saturating_sub(10)..].join(" | ")
                 ),
-                format!("run `sudo {script} {STRONGSWAN6_SUITE}` and see why it fails"),
+                format!("run `sudo {script} {suite}` and see why it fails"),
             ))
         }
     }

@@ -1,17 +1,26 @@
-//! ikev2d against strongSwan 6.1.0 (Debian sid, run from a chroot that
-//! `scripts/strongswan6-chroot` builds and caches: `CharonOptions::chroot`) with a
-//! post-quantum hybrid IKE SA: X25519 in IKE_SA_INIT and ML-KEM-768 as additional key
-//! exchange 1 in IKE_INTERMEDIATE (RFC 9370, RFC 9242; strongSwan does ML-KEM through
-//! its openssl plugin with OpenSSL 3.6). Both roles: ikev2d initiates to a strongSwan
-//! responder, then strongSwan initiates to an ikev2d responder. Each checks that both
-//! sides negotiated ML-KEM-768, agree on the IKE and ESP SPIs, and pass pings both
-//! ways; then each side rekeys the CHILD SA and the IKE SA, X25519 in CREATE_CHILD_SA
-//! and ML-KEM-768 in IKE_FOLLOWUP_KE (RFC 9370 section 2.2.4), with pings after each.
+//! ikev2d against strongSwan 6 (run from Debian chroots that
+//! `scripts/strongswan6-chroot` builds and caches: `CharonOptions::chroot`) with
+//! additional key exchanges (RFC 9370 over RFC 9242 IKE_INTERMEDIATE):
+//!
+//! - strongSwan 6.1.0 (Debian sid): the post-quantum hybrid, X25519 in IKE_SA_INIT and
+//!   ML-KEM-768 as additional key exchange 1 (strongSwan does ML-KEM through its
+//!   openssl plugin with OpenSSL 3.6);
+//! - strongSwan 6.0.1 (Debian 13, the current stable): X25519 plus ECP-384 as
+//!   additional key exchange 1 (its openssl plugin has no ML-KEM).
+//!
+//! Both roles: ikev2d initiates to a strongSwan responder, then strongSwan initiates
+//! to an ikev2d responder. Each checks that both sides negotiated the same methods,
+//! agree on the IKE and ESP SPIs, and pass pings both ways; then each side rekeys the
+//! CHILD SA and the IKE SA, the first key exchange in CREATE_CHILD_SA and the
+//! additional one in IKE_FOLLOWUP_KE (RFC 9370 section 2.2.4), with pings after each.
 
 use std::path::Path;
 use std::time::Duration;
 
-use interop_tests::prereq::{ikev2d_binary, require_root, require_strongswan6, require_tun};
+use interop_tests::prereq::{
+    STRONGSWAN61_SUITE, STRONGSWAN601_SUITE, ikev2d_binary, require_root, require_strongswan6,
+    require_tun,
+};
 use interop_tests::strongswan::{TunnelSpis, wait_agreed_on};
 use interop_tests::topology::{INNER_A, INNER_B};
 use interop_tests::{
@@ -19,8 +28,36 @@ use interop_tests::{
     require,
 };
 
-const IKE: &str = "aes256gcm16-prfsha384-x25519-ke1_mlkem768";
-const ESP: &str = "aes256gcm16-x25519-ke1_mlkem768";
+/// One strongSwan 6 peer and what both sides should show for it.
+struct Peer {
+    /// IKE and ESP proposals, on both sides.
+    ike: &'static str,
+    esp: &'static str,
+    /// ikev2d's status notation of the IKE SA and the rekeyed CHILD SA.
+    ike_status: &'static str,
+    child_status: &'static str,
+    /// What `swanctl --list-sas` shows for them.
+    sw_ike: &'static str,
+    sw_child: &'static str,
+}
+
+const ML_KEM: Peer = Peer {
+    ike: "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+    esp: "aes256gcm16-x25519-ke1_mlkem768",
+    ike_status: "aes256gcm16-prfsha384-curve25519-ke1_mlkem768",
+    child_status: "aes256gcm16-curve25519-ke1_mlkem768",
+    sw_ike: "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768",
+    sw_child: "ESP:AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768",
+};
+
+const ECP384: Peer = Peer {
+    ike: "aes256gcm16-prfsha384-x25519-ke1_ecp384",
+    esp: "aes256gcm16-x25519-ke1_ecp384",
+    ike_status: "aes256gcm16-prfsha384-curve25519-ke1_ecp384",
+    child_status: "aes256gcm16-curve25519-ke1_ecp384",
+    sw_ike: "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ECP_384",
+    sw_child: "ESP:AES_GCM_16-256/CURVE_25519/KE1_ECP_384",
+};
 
 /// Which side starts the IKE SA.
 #[derive(Clone, Copy, Debug)]
@@ -30,10 +67,10 @@ enum Initiator {
 }
 
 /// ikev2d in A, charon 6 from `chroot` in B; `who` initiates; then agreement on the
-/// SPIs, ML-KEM-768 on both sides, pings both ways.
-fn run(chroot: &Path, who: Initiator) {
+/// SPIs, the same methods on both sides, pings both ways, and the rekeys.
+fn run(chroot: &Path, who: Initiator, peer: &Peer) {
     let net = Pair::new();
-    let conn = ConnSpec::site_a().with_proposals(IKE, ESP);
+    let conn = ConnSpec::site_a().with_proposals(peer.ike, peer.esp);
     let opts = CharonOptions {
         chroot: Some(chroot.to_owned()),
         ..CharonOptions::default()
@@ -69,13 +106,14 @@ fn run(chroot: &Path, who: Initiator) {
     let spis = TunnelSpis::of(&st, &sw);
     eprintln!("{who:?} initiated, SPIs: {spis:?}");
     assert_eq!(
-        st["ike_sa"]["proposal"], "aes256gcm16-prfsha384-curve25519-ke1_mlkem768",
+        st["ike_sa"]["proposal"], peer.ike_status,
         "ikev2d's IKE SA: {st}"
     );
     let text = charon.list_sas_text();
     assert!(
-        text.contains("CURVE_25519") && text.contains("ML_KEM_768"),
-        "strongSwan's IKE SA without X25519 + ML-KEM-768:\n{text}"
+        text.contains(peer.sw_ike),
+        "strongSwan's IKE SA is not {}:\n{text}",
+        peer.sw_ike
     );
     let log = charon.log();
     let exchanges: Vec<&str> = log
@@ -115,13 +153,13 @@ fn run(chroot: &Path, who: Initiator) {
         ch.packets_in >= 8 && ch.packets_out >= 8,
         "strongSwan counters: {ch:?}"
     );
-    rekeys(&net, &ikev2d, &charon, spis);
+    rekeys(&net, &ikev2d, &charon, spis, peer);
     ikev2d.stop_clean();
 }
 
 /// Each side rekeys the CHILD SA, then the IKE SA, each with its IKE_FOLLOWUP_KE;
 /// after each both agree on all-new SPIs of that kind and pings pass.
-fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis) {
+fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis, peer: &Peer) {
     let steps = [
         ("ikev2d's CHILD SA rekey", true, false),
         ("ikev2d's IKE SA rekey", true, true),
@@ -155,13 +193,10 @@ fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis) {
             });
         spis = TunnelSpis::of(&st, &sw);
         if ike {
-            assert_eq!(
-                st["ike_sa"]["proposal"], "aes256gcm16-prfsha384-curve25519-ke1_mlkem768",
-                "{what}: {st}"
-            );
+            assert_eq!(st["ike_sa"]["proposal"], peer.ike_status, "{what}: {st}");
         } else {
             assert_eq!(
-                st["children"][0]["proposal"], "aes256gcm16-curve25519-ke1_mlkem768",
+                st["children"][0]["proposal"], peer.child_status,
                 "{what}: {st}"
             );
         }
@@ -179,8 +214,10 @@ fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis) {
     }
     let text = charon.list_sas_text();
     assert!(
-        text.contains("ESP:AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768"),
-        "strongSwan's CHILD SA without X25519 + ML-KEM-768:\n{text}"
+        text.contains(peer.sw_child) && text.contains(peer.sw_ike),
+        "strongSwan's SAs are not {} and {}:\n{text}",
+        peer.sw_ike,
+        peer.sw_child
     );
     // Four rekeys, one IKE_FOLLOWUP_KE each (strongSwan logs each message once).
     let fu = followups(charon) - followups_before;
@@ -201,16 +238,28 @@ fn followups(charon: &Charon) -> usize {
 fn post_quantum_hybrid_with_strongswan6_both_roles() {
     require!(require_root(), require_tun(), ikev2d_binary());
     // The first run builds the chroot (debootstrap, about a minute).
-    let _bound = TimeBound::new(
-        "post_quantum_hybrid_with_strongswan6_both_roles",
-        Duration::from_secs(600),
-    );
-    let Some(chroot) = interop_tests::prereq::require(
-        "post_quantum_hybrid_with_strongswan6_both_roles",
-        require_strongswan6(),
-    ) else {
+    let name = "post_quantum_hybrid_with_strongswan6_both_roles";
+    let _bound = TimeBound::new(name, Duration::from_secs(600));
+    let Some(chroot) =
+        interop_tests::prereq::require(name, require_strongswan6(STRONGSWAN61_SUITE))
+    else {
         return;
     };
-    run(&chroot, Initiator::Ikev2d);
-    run(&chroot, Initiator::StrongSwan);
+    run(&chroot, Initiator::Ikev2d, &ML_KEM);
+    run(&chroot, Initiator::StrongSwan, &ML_KEM);
+}
+
+/// Debian 13's strongSwan 6.0.1, the version new sites get from the stable release.
+#[test]
+fn additional_ecp384_with_strongswan601_both_roles() {
+    require!(require_root(), require_tun(), ikev2d_binary());
+    let name = "additional_ecp384_with_strongswan601_both_roles";
+    let _bound = TimeBound::new(name, Duration::from_secs(600));
+    let Some(chroot) =
+        interop_tests::prereq::require(name, require_strongswan6(STRONGSWAN601_SUITE))
+    else {
+        return;
+    };
+    run(&chroot, Initiator::Ikev2d, &ECP384);
+    run(&chroot, Initiator::StrongSwan, &ECP384);
 }
