@@ -58,10 +58,51 @@ impl BackendKind {
     }
 }
 
+/// The strongSwan release a backend runs; scenarios name the ones they apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Release {
+    /// 5.9.8, Debian 12: no RFC 9370 (cannot even parse `keN_`).
+    V5_9,
+    /// 6.0.1, Debian 13: additional key exchanges, no ML-KEM in Debian's build.
+    V6_0,
+    /// 6.1.0, Debian sid: ML-KEM through OpenSSL 3.6.
+    V6_1,
+}
+
+impl Release {
+    pub const ALL: [Release; 3] = [Release::V5_9, Release::V6_0, Release::V6_1];
+
+    /// From a version string (`5.9.8`, `6.0.1-6`, `strongSwan 6.1.0`, ...).
+    pub fn parse(version: &str) -> Option<Self> {
+        let v = version.trim().trim_start_matches("strongSwan").trim();
+        if v.starts_with("5.9") {
+            Some(Self::V5_9)
+        } else if v.starts_with("6.0") {
+            Some(Self::V6_0)
+        } else if v.starts_with("6.") {
+            Some(Self::V6_1)
+        } else {
+            None
+        }
+    }
+}
+
+impl fmt::Display for Release {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::V5_9 => "5.9.8",
+            Self::V6_0 => "6.0.1",
+            Self::V6_1 => "6.1.0",
+        })
+    }
+}
+
 /// What a backend offers the runner: (re)configure and start both daemons, the two
 /// control CLIs, and pings between the inner addresses.
 pub trait Testbed {
     fn kind(&self) -> BackendKind;
+    /// The strongSwan release it runs.
+    fn strongswan(&self) -> Release;
     /// The addresses scenarios are written against.
     fn sites(&self) -> Sites;
     /// Stop whatever runs, then start ikev2d (site A) with `ours` and strongSwan
@@ -115,6 +156,8 @@ pub struct Scenario {
     pub then: Vec<Action>,
     /// Runs only on this backend; the reason the others cannot.
     pub only: Option<(BackendKind, &'static str)>,
+    /// Runs only against these strongSwan releases; the reason the others cannot.
+    pub releases: Option<(&'static [Release], &'static str)>,
 }
 
 impl Scenario {
@@ -131,7 +174,16 @@ impl Scenario {
             },
             then: Vec::new(),
             only: None,
+            releases: None,
         }
+    }
+
+    /// The IKE suite as ikev2d's status shows it, where it differs from the proposal.
+    fn expect_ike(mut self, ike: &str) -> Self {
+        if let Expect::Up { ike: i, .. } = &mut self.expect {
+            *i = ike.to_owned();
+        }
+        self
     }
 
     fn then(mut self, actions: &[Action]) -> Self {
@@ -144,11 +196,27 @@ impl Scenario {
         self
     }
 
-    pub fn applies_to(&self, kind: BackendKind) -> Result<(), &'static str> {
-        match self.only {
-            Some((k, why)) if k != kind => Err(why),
+    fn releases(mut self, releases: &'static [Release], why: &'static str) -> Self {
+        self.releases = Some((releases, why));
+        self
+    }
+
+    /// Whether it runs on backend `kind` against strongSwan `release`; the reason why
+    /// not otherwise.
+    pub fn applies_to(&self, kind: BackendKind, release: Release) -> Result<(), &'static str> {
+        match (self.only, self.releases) {
+            (Some((k, why)), _) if k != kind => Err(why),
+            (_, Some((r, why))) if !r.contains(&release) => Err(why),
             _ => Ok(()),
         }
+    }
+
+    /// The strongSwan releases it applies to (on a backend it runs on).
+    pub fn release_list(&self) -> Vec<Release> {
+        Release::ALL
+            .into_iter()
+            .filter(|r| self.releases.is_none_or(|(l, _)| l.contains(r)))
+            .collect()
     }
 }
 
@@ -160,6 +228,7 @@ const NO_ESN_HERE: &str = "strongSwan's kernel-libipsec (the only ESP strongSwan
 /// The scenario list (docs/interop.md has it as a table, with results).
 pub fn matrix(sites: &Sites) -> Vec<Scenario> {
     use Action::*;
+    use Release::{V6_0, V6_1};
     use Side::*;
     let mut v = vec![
         Scenario::up(
@@ -328,8 +397,50 @@ pub fn matrix(sites: &Sites) -> Vec<Scenario> {
     encap.ours.encap = true;
     encap.theirs.encap = true;
     v.push(encap);
+
+    // RFC 9370 additional key exchanges: IKE_INTERMEDIATE at setup (the CHILD SA of
+    // IKE_AUTH has no key exchange), IKE_FOLLOWUP_KE in every rekey, by both sides.
+    let all_rekeys = [
+        RekeyChild(Ikev2d),
+        RekeyChild(StrongSwan),
+        RekeyIke(Ikev2d),
+        RekeyIke(StrongSwan),
+    ];
+    for initiator in [Ikev2d, StrongSwan] {
+        v.push(
+            Scenario::up(
+                &format!("post-quantum hybrid x25519-ke1_mlkem768, {initiator} initiates"),
+                sites,
+                initiator,
+                "aes256gcm16-prfsha384-x25519-ke1_mlkem768",
+                "aes256gcm16-x25519-ke1_mlkem768",
+                BASE_ESP,
+            )
+            .expect_ike("aes256gcm16-prfsha384-curve25519-ke1_mlkem768")
+            .then(&all_rekeys)
+            .releases(&[V6_1], NO_ML_KEM),
+        );
+    }
+    v.push(
+        Scenario::up(
+            "additional key exchange x25519-ke1_ecp384",
+            sites,
+            Ikev2d,
+            "aes256gcm16-prfsha384-x25519-ke1_ecp384",
+            "aes256gcm16-x25519-ke1_ecp384",
+            BASE_ESP,
+        )
+        .expect_ike("aes256gcm16-prfsha384-curve25519-ke1_ecp384")
+        .then(&all_rekeys)
+        .releases(&[V6_0, V6_1], NO_RFC_9370),
+    );
     v
 }
+
+const NO_RFC_9370: &str = "strongSwan 5.9 has no RFC 9370 additional key exchanges (it \
+                           cannot parse keN_ in its configuration)";
+const NO_ML_KEM: &str = "ML-KEM needs strongSwan 6.1 (Debian 13's 6.0.1 openssl plugin has \
+                         none; 5.9 has no RFC 9370)";
 
 /// `10.1.0.0/24` -> `10.1.0.0/16` (a wider selector for the narrowing scenario).
 fn widen(net: &str) -> String {
@@ -542,7 +653,7 @@ pub fn run_all(tb: &mut dyn Testbed, filter: Option<&str>) -> (Vec<String>, Vec<
         if filter.is_some_and(|f| !sc.name.contains(f)) {
             continue;
         }
-        if let Err(why) = sc.applies_to(tb.kind()) {
+        if let Err(why) = sc.applies_to(tb.kind(), tb.strongswan()) {
             table.push(format!("n/a     {} ({why})", sc.name));
             continue;
         }
@@ -579,12 +690,34 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), n, "duplicate scenario names");
         for kind in [BackendKind::Netns, BackendKind::Vagrant] {
-            assert!(
-                m.iter().filter(|s| s.applies_to(kind).is_ok()).count() >= 20,
-                "{kind:?}"
-            );
+            for release in Release::ALL {
+                assert!(
+                    m.iter()
+                        .filter(|s| s.applies_to(kind, release).is_ok())
+                        .count()
+                        >= 20,
+                    "{kind:?} {release}"
+                );
+            }
         }
-        assert!(m.iter().any(|s| s.applies_to(BackendKind::Netns).is_err()));
+        let netns = |r| {
+            m.iter()
+                .filter(move |s| s.applies_to(BackendKind::Netns, r).is_ok())
+        };
+        assert!(netns(Release::V5_9).count() < netns(Release::V6_0).count());
+        assert!(netns(Release::V6_0).count() < netns(Release::V6_1).count());
+        assert!(
+            m.iter()
+                .any(|s| s.applies_to(BackendKind::Netns, Release::V6_1).is_err())
+        );
+    }
+
+    #[test]
+    fn releases_parse_from_version_strings() {
+        assert_eq!(Release::parse("5.9.8-5+deb12u6"), Some(Release::V5_9));
+        assert_eq!(Release::parse("strongSwan 6.0.1"), Some(Release::V6_0));
+        assert_eq!(Release::parse("6.1.0-2"), Some(Release::V6_1));
+        assert_eq!(Release::parse("4.6"), None);
     }
 
     #[test]

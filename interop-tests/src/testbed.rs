@@ -1,6 +1,9 @@
 //! The namespace backend of the shared scenarios ([`crate::scenario`]): ikev2d in
 //! namespace A, strongSwan (kernel-libipsec) in namespace B of a [`Pair`], both
-//! restarted with fresh configurations for every scenario.
+//! restarted with fresh configurations for every scenario. strongSwan is the host's
+//! (5.9.8) or runs from a Debian chroot (6.0.1, 6.1.0: `scripts/strongswan6-chroot`).
+
+use std::path::PathBuf;
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::ExitStatus;
@@ -9,8 +12,8 @@ use std::time::Duration;
 use crate::cmd::Output;
 use crate::conn::{ConnSpec, Sites};
 use crate::ping::ping;
-use crate::scenario::{BackendKind, Side, Testbed};
-use crate::{Charon, Ikev2d, Ikev2dConfig, Pair};
+use crate::scenario::{BackendKind, Release, Side, Testbed};
+use crate::{Charon, CharonOptions, Ikev2d, Ikev2dConfig, Pair};
 
 /// The daemons are stopped (explicitly, in [`Drop`]) before the namespaces go.
 #[derive(Debug)]
@@ -18,14 +21,31 @@ pub struct NetnsTestbed {
     net: Pair,
     ikev2d: Option<Ikev2d>,
     charon: Option<Charon>,
+    release: Release,
+    /// charon's root when it is not the host's.
+    chroot: Option<PathBuf>,
 }
 
 impl NetnsTestbed {
+    /// With the host's strongSwan (Debian 12: 5.9.8).
     pub fn new() -> Self {
         Self {
             ikev2d: None,
             charon: None,
             net: Pair::new(),
+            release: Release::V5_9,
+            chroot: None,
+        }
+    }
+
+    /// With strongSwan `release` from the Debian chroot `root`.
+    pub fn with_chroot(root: PathBuf, release: Release) -> Self {
+        Self {
+            ikev2d: None,
+            charon: None,
+            net: Pair::new(),
+            release,
+            chroot: Some(root),
         }
     }
 }
@@ -48,6 +68,10 @@ impl Testbed for NetnsTestbed {
         BackendKind::Netns
     }
 
+    fn strongswan(&self) -> Release {
+        self.release
+    }
+
     fn sites(&self) -> Sites {
         Sites::netns()
     }
@@ -55,7 +79,15 @@ impl Testbed for NetnsTestbed {
     fn load(&mut self, ours: &ConnSpec, theirs: &ConnSpec) -> Result<(), String> {
         self.ikev2d.take();
         self.charon.take();
-        self.charon = Some(Charon::start(&self.net.b, std::slice::from_ref(theirs)));
+        let opts = CharonOptions {
+            chroot: self.chroot.clone(),
+            ..CharonOptions::default()
+        };
+        self.charon = Some(Charon::start_with(
+            &self.net.b,
+            std::slice::from_ref(theirs),
+            &opts,
+        ));
         self.ikev2d = Some(Ikev2d::start(
             &self.net.a,
             &Ikev2dConfig::new(vec![ours.clone()]),

@@ -22,7 +22,7 @@ use crate::cmd::{self, Output};
 use crate::conn::{ConnSpec, Sites};
 use crate::ikev2d::Ikev2dConfig;
 use crate::ping::parse_received;
-use crate::scenario::{BackendKind, Side, Testbed};
+use crate::scenario::{BackendKind, Release, Side, Testbed};
 use crate::strongswan::swanctl_conf;
 
 /// VM names in the Vagrantfile.
@@ -47,6 +47,9 @@ pub fn sites() -> Sites {
 #[derive(Debug)]
 pub struct VagrantTestbed {
     ssh_config: tempfile::NamedTempFile,
+    /// The strongSwan release of the strongSwan VM (Debian 12 box: 5.9.8, Debian 13
+    /// box: 6.0.1).
+    release: Release,
 }
 
 impl VagrantTestbed {
@@ -75,13 +78,23 @@ impl VagrantTestbed {
         }
         let ssh_config = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
         std::fs::write(ssh_config.path(), &o.stdout).map_err(|e| e.to_string())?;
-        let tb = Self { ssh_config };
+        let mut tb = Self {
+            ssh_config,
+            release: Release::V5_9,
+        };
         for vm in [IKEV2D_VM, STRONGSWAN_VM] {
             let o = tb.sh(vm, "true", Duration::from_secs(30));
             if !o.ok() {
                 return Err(format!("ssh to VM {vm} fails: {o}"));
             }
         }
+        let v = tb.sh(
+            STRONGSWAN_VM,
+            "dpkg-query -W -f '${Version}' strongswan-charon",
+            Duration::from_secs(30),
+        );
+        tb.release = Release::parse(&v.stdout)
+            .ok_or_else(|| format!("strongSwan version on {STRONGSWAN_VM}: {v}"))?;
         Ok(tb)
     }
 
@@ -131,6 +144,10 @@ impl VagrantTestbed {
 impl Testbed for VagrantTestbed {
     fn kind(&self) -> BackendKind {
         BackendKind::Vagrant
+    }
+
+    fn strongswan(&self) -> Release {
+        self.release
     }
 
     fn sites(&self) -> Sites {
