@@ -35,6 +35,11 @@ impl Endpoint {
         self.sh.child_spis.get(&spi_in).copied().flatten()
     }
 
+    /// Whether inbound ESP SPI `spi` is reserved or in use.
+    pub(crate) fn spi_taken(&self, spi: u32) -> bool {
+        self.sh.child_spis.contains_key(&spi)
+    }
+
     /// IKE SA `id` itself (tests that speak for the peer with its keys).
     pub(crate) fn sa_mut(&mut self, id: IkeSaId) -> Option<&mut IkeSa> {
         self.sas.get_mut(&id).map(|sa| &mut **sa)

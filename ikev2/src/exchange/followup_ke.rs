@@ -50,7 +50,7 @@ pub(crate) struct Rounds {
     /// SK(1), SK(2), ... of the exchanges done.
     pub(crate) secrets: Vec<SecretBytes>,
     /// The responder's ADDITIONAL_KEY_EXCHANGE data for the next request.
-    link: Vec<u8>,
+    pub(crate) link: Vec<u8>,
 }
 
 impl Rounds {

@@ -5,6 +5,7 @@
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod sim;
 
+mod followup_ke_refusal;
 mod sa_index;
 mod sim_retry;
 mod sk_refusal;
