@@ -394,6 +394,7 @@ mod tests {
                     spi_in: String::new(),
                     spi_out: String::new(),
                     proposal: String::new(),
+                    algorithms: String::new(),
                     local_ts: vec![],
                     remote_ts: vec![],
                     bytes_in: 10,

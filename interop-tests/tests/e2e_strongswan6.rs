@@ -109,6 +109,8 @@ fn run(chroot: &Path, who: Initiator, peer: &Peer) {
         st["ike_sa"]["proposal"], peer.ike_status,
         "ikev2d's IKE SA: {st}"
     );
+    // ikev2d's status names the algorithms as swanctl does.
+    assert_eq!(st["ike_sa"]["algorithms"], peer.sw_ike, "ikev2d's IKE SA: {st}");
     let text = charon.list_sas_text();
     assert!(
         text.contains(peer.sw_ike),
@@ -199,6 +201,8 @@ fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis, pe
                 st["children"][0]["proposal"], peer.child_status,
                 "{what}: {st}"
             );
+            let algorithms = st["children"][0]["algorithms"].as_str().unwrap_or_default();
+            assert_eq!(format!("ESP:{algorithms}"), peer.sw_child, "{what}: {st}");
         }
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),

@@ -14,10 +14,17 @@
 //! SA count stays small during a rate run; with `--hold` SAs stay up and the process
 //! keeps answering (DPD, retransmissions) until killed, after printing `READY`.
 //!
+//! Every establishment is checked against the suite asked for: the negotiated IKE suite
+//! (encryption, integrity, PRF, key exchange and the RFC 9370 additional key exchanges,
+//! e.g. ML-KEM-768 in IKE_INTERMEDIATE for `x25519-ke1_mlkem768`) must be the one of the
+//! first `--ike` proposal, else the establishment counts as failed (`wrong_suite`).
+//! `--any-suite` turns the check off (needed when that proposal offers several choices).
+//!
 //! Output: progress lines on stderr, one result line `key=value ...` on stdout.
 //! This binary never reads the clock inside the endpoint: it passes `Instant::now()`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::sync::Arc;
@@ -26,6 +33,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use ikev2::config::{ChildConfig, ConnectionConfig, EndpointConfig, Identity, SharedSecret};
+use ikev2::crypto::algorithms::IkeSuite;
 use ikev2::crypto::proposal::Proposal;
 use ikev2::event::{Event, IkeSaId};
 use ikev2::ts::TsSpec;
@@ -88,6 +96,11 @@ struct Args {
     /// Retransmission timeout of the first try (seconds).
     #[arg(long, default_value_t = 2.0)]
     retransmit_timeout: f64,
+    /// Accept any negotiated IKE suite. Without it, an establishment counts only if
+    /// the suite (including the additional key exchanges) is exactly the first
+    /// `--ike` proposal, which must then offer one algorithm per transform type.
+    #[arg(long)]
+    any_suite: bool,
 }
 
 fn main() -> Result<()> {
@@ -104,6 +117,7 @@ fn main() -> Result<()> {
         args.pool.max(args.window * 2)
     };
     let config = endpoint_config(&args, conns)?;
+    let expect = expected_suite(&args)?;
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
     let mut ep = Endpoint::new(Arc::new(config), seed);
@@ -154,7 +168,7 @@ fn main() -> Result<()> {
             }
         }
         flush(&mut ep, &s500, &s4500, &mut run);
-        drain_events(&mut ep, now, &mut run, args.hold);
+        drain_events(&mut ep, now, &mut run, args.hold, expect.as_ref());
         flush(&mut ep, &s500, &s4500, &mut run);
 
         if !starting && run.in_flight.is_empty() {
@@ -163,7 +177,7 @@ fn main() -> Result<()> {
             }
             if !ready_printed {
                 ready_printed = true;
-                print_result(&args, &run, start, measured, now);
+                print_result(&args, &run, &ep, expect.as_ref(), start, measured, now);
                 let rss = rss_kib();
                 let per = match (rss_start, rss) {
                     (Some(a), Some(b)) if run.established > 0 => {
@@ -243,7 +257,7 @@ fn main() -> Result<()> {
     }
     let now = Instant::now();
     if !ready_printed {
-        print_result(&args, &run, start, measured, now);
+        print_result(&args, &run, &ep, expect.as_ref(), start, measured, now);
     }
     Ok(())
 }
@@ -259,6 +273,10 @@ struct Run {
     sent: u64,
     received: u64,
     first_failure: Option<String>,
+    /// In flight, IKE SA up with the expected suite, first CHILD SA not yet reported.
+    suite_ok: HashSet<IkeSaId>,
+    /// Establishments whose IKE SA came up with another suite (counted in `failed`).
+    wrong_suite: usize,
 }
 
 impl Run {
@@ -276,6 +294,8 @@ impl Run {
 fn print_result(
     args: &Args,
     run: &Run,
+    ep: &Endpoint,
+    expect: Option<&IkeSuite>,
     start: Instant,
     measured: Option<(Instant, usize)>,
     now: Instant,
@@ -303,9 +323,12 @@ fn print_result(
             lat[i.min(lat.len() - 1)]
         }
     };
+    let st = ep.stats();
     println!(
         "RESULT ike={} window={} established={} failed={} measured={} seconds={:.3} rate={:.1} \
-         setup_ms_p50={:.2} setup_ms_p99={:.2} total_seconds={:.3} first_failure={:?}",
+         setup_ms_p50={:.2} setup_ms_p99={:.2} total_seconds={:.3} suite={} wrong_suite={} \
+         sent={} received={} fragmented={} reassembled={} retransmitted={} \
+         first_failure={:?}",
         args.ike,
         args.window,
         run.established,
@@ -316,6 +339,13 @@ fn print_result(
         pct(0.5) as f64 / 1000.0,
         pct(0.99) as f64 / 1000.0,
         now.duration_since(start).as_secs_f64(),
+        expect.map_or_else(|| "any".to_owned(), key_exchanges),
+        run.wrong_suite,
+        run.sent,
+        run.received,
+        st.fragmented_messages,
+        st.reassembled_messages,
+        st.retransmitted_requests,
         run.first_failure.as_deref().unwrap_or("")
     );
 }
@@ -399,11 +429,41 @@ fn flush(ep: &mut Endpoint, s500: &UdpSocket, s4500: &UdpSocket, run: &mut Run) 
     }
 }
 
-fn drain_events(ep: &mut Endpoint, now: Instant, run: &mut Run, hold: bool) {
+fn drain_events(
+    ep: &mut Endpoint,
+    now: Instant,
+    run: &mut Run,
+    hold: bool,
+    expect: Option<&IkeSuite>,
+) {
     let mut to_delete = Vec::new();
     while let Some(e) = ep.poll_event() {
         match e {
+            // IKE_AUTH reports the IKE SA up before the CHILD SA it carried.
+            Event::IkeSaUp(up) if up.initiator && run.in_flight.contains_key(&up.ike_sa) => {
+                match expect {
+                    Some(want) if up.suite != *want => {
+                        run.wrong_suite += 1;
+                        run.fail(up.ike_sa, || {
+                            format!(
+                                "wrong suite: {} ({:?}), expected {}",
+                                key_exchanges(&up.suite),
+                                up.suite,
+                                key_exchanges(want)
+                            )
+                        });
+                        to_delete.push(up.ike_sa);
+                    }
+                    _ => {
+                        run.suite_ok.insert(up.ike_sa);
+                    }
+                }
+            }
             Event::ChildSaInstalled(c) if c.initiator && c.rekey_of.is_none() => {
+                if !run.suite_ok.remove(&c.ike_sa) {
+                    run.fail(c.ike_sa, || "CHILD SA without IkeSaUp".to_owned());
+                    continue;
+                }
                 if let Some(t0) = run.in_flight.remove(&c.ike_sa) {
                     run.established += 1;
                     run.established_at.push(now);
@@ -416,10 +476,14 @@ fn drain_events(ep: &mut Endpoint, now: Instant, run: &mut Run, hold: bool) {
             }
             Event::Failed(f) => {
                 if let Some(id) = f.ike_sa {
+                    run.suite_ok.remove(&id);
                     run.fail(id, || format!("{:?}: {}", f.phase, f.cause));
                 }
             }
-            Event::IkeSaDown(d) => run.fail(d.ike_sa, || format!("down: {}", d.reason)),
+            Event::IkeSaDown(d) => {
+                run.suite_ok.remove(&d.ike_sa);
+                run.fail(d.ike_sa, || format!("down: {}", d.reason));
+            }
             _ => {}
         }
     }
@@ -427,4 +491,32 @@ fn drain_events(ep: &mut Endpoint, now: Instant, run: &mut Run, hold: bool) {
         // Already gone is fine: the count is what matters.
         let _ = ep.terminate_ike_sa(now, id);
     }
+}
+
+/// The suite every establishment must negotiate: the first `--ike` proposal's, unless
+/// `--any-suite`.
+fn expected_suite(args: &Args) -> Result<Option<IkeSuite>> {
+    if args.any_suite {
+        return Ok(None);
+    }
+    let ike = Proposal::parse_list(ProtocolId::IKE, &args.ike)
+        .map_err(|e| anyhow::anyhow!("--ike {}: {e}", args.ike))?;
+    let first = ike.first().context("--ike: no proposal")?;
+    match first.ike_suite() {
+        Some(s) => Ok(Some(s)),
+        None => bail!(
+            "--ike {}: the first proposal offers several algorithms of one kind, so the \
+             expected suite is not known; give one of each or --any-suite",
+            args.ike
+        ),
+    }
+}
+
+/// The key exchanges of a suite: `CURVE_25519`, `CURVE_25519+ke1=ML_KEM_768`.
+fn key_exchanges(s: &IkeSuite) -> String {
+    let mut out = s.dh.to_string();
+    for (n, m) in s.additional() {
+        let _ = write!(out, "+ke{n}={m}");
+    }
+    out
 }

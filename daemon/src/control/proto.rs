@@ -274,6 +274,10 @@ pub struct IkeSaStatus {
     pub spi_r: String,
     /// The negotiated suite in strongSwan's notation (`aes256-sha256-modp2048`).
     pub proposal: String,
+    /// The same as `swanctl --list-sas` shows it
+    /// (`AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`).
+    #[serde(default)]
+    pub algorithms: String,
     pub established_secs: u64,
     pub rekeys: u64,
     /// The addresses and ports the IKE SA uses now (`192.0.2.1:4500`): with several
@@ -294,6 +298,10 @@ pub struct ChildStatus {
     pub spi_in: String,
     pub spi_out: String,
     pub proposal: String,
+    /// The suite as `swanctl --list-sas` shows it, without the `ESP:` prefix
+    /// (`AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768`); empty when down.
+    #[serde(default)]
+    pub algorithms: String,
     pub local_ts: Vec<String>,
     pub remote_ts: Vec<String>,
     /// Cumulative over every SA this child has had (rekeys do not reset them).

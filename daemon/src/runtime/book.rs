@@ -478,6 +478,7 @@ impl Book {
                         spi_i: format!("{:016x}", s.spi_i.0),
                         spi_r: format!("{:016x}", s.spi_r.0),
                         proposal: ike_proposal(&suite),
+                        algorithms: swanctl_ike(&suite),
                         established_secs: now.saturating_duration_since(since).as_secs(),
                         rekeys,
                         local: s.local.to_string(),
@@ -503,6 +504,7 @@ impl Book {
                             spi_in: String::new(),
                             spi_out: String::new(),
                             proposal: String::new(),
+                            algorithms: String::new(),
                             local_ts: child.local_ts.iter().map(ToString::to_string).collect(),
                             remote_ts: child.remote_ts.iter().map(ToString::to_string).collect(),
                             bytes_in: t.inbound.bytes,
@@ -541,6 +543,7 @@ impl Book {
                             st.spi_in = format!("{:08x}", c.spi_in);
                             st.spi_out = format!("{:08x}", c.spi_out);
                             st.proposal = esp_proposal(&c.suite);
+                            st.algorithms = swanctl_esp(&c.suite);
                             st.local_ts = c.local_ts.iter().map(ToString::to_string).collect();
                             st.remote_ts = c.remote_ts.iter().map(ToString::to_string).collect();
                             st.sa_bytes_in = sa_in.bytes;
@@ -804,9 +807,102 @@ pub fn esp_proposal(s: &EspSuite) -> String {
     Proposal::from_transforms(1, ProtocolId::ESP, t).to_string()
 }
 
+/// A key exchange method as strongSwan names it (`CURVE_25519`, `ML_KEM_768`).
+fn swanctl_ke(method: ikev2::wire::DhGroup) -> String {
+    use ikev2::wire::DhGroup;
+    match method {
+        DhGroup::CURVE25519 => "CURVE_25519".to_owned(),
+        DhGroup::CURVE448 => "CURVE_448".to_owned(),
+        m => m.to_string(),
+    }
+}
+
+/// An encryption algorithm as `swanctl --list-sas` shows it (`AES_GCM_16-256`).
+fn swanctl_encr(e: ikev2::crypto::algorithms::EncrAlgorithm) -> String {
+    use ikev2::crypto::algorithms::EncrAlgorithm;
+    match e {
+        EncrAlgorithm::AesCbc { key_bits } => format!("AES_CBC-{key_bits}"),
+        EncrAlgorithm::AesGcm { key_bits, icv_len } => format!("AES_GCM_{icv_len}-{key_bits}"),
+        EncrAlgorithm::ChaCha20Poly1305 => "CHACHA20_POLY1305-256".to_owned(),
+        other => match other.to_transform() {
+            (id, Some(bits)) => format!("{id}-{bits}"),
+            (id, None) => id.to_string(),
+        },
+    }
+}
+
+/// The key exchanges of a suite, `/`-joined as swanctl shows them: the first one, then
+/// `KE1_ML_KEM_768` and so on for RFC 9370 additional ones.
+fn swanctl_kes(
+    first: Option<ikev2::wire::DhGroup>,
+    additional: impl Iterator<Item = (u8, ikev2::wire::DhGroup)>,
+) -> Vec<String> {
+    first
+        .map(swanctl_ke)
+        .into_iter()
+        .chain(additional.map(|(n, m)| format!("KE{n}_{}", swanctl_ke(m))))
+        .collect()
+}
+
+/// A negotiated IKE suite as `swanctl --list-sas` shows it
+/// (`AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`).
+pub fn swanctl_ike(s: &IkeSuite) -> String {
+    let mut parts = vec![swanctl_encr(s.encr)];
+    parts.extend(s.integ.map(|i| i.id().to_string()));
+    parts.push(format!("PRF_{}", s.prf.id()));
+    parts.extend(swanctl_kes(Some(s.dh), s.additional()));
+    parts.join("/")
+}
+
+/// A negotiated ESP suite as `swanctl --list-sas` shows it after `ESP:`
+/// (`AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768`, `/ESN` last when ESN is on).
+pub fn swanctl_esp(s: &EspSuite) -> String {
+    let mut parts = vec![swanctl_encr(s.encr)];
+    parts.extend(s.integ.map(|i| i.id().to_string()));
+    parts.extend(swanctl_kes(s.dh, s.additional()));
+    if s.esn {
+        parts.push("ESN".to_owned());
+    }
+    parts.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suites_print_as_swanctl_lists_them() {
+        let ike = |s: &str| {
+            Proposal::parse_ike(s)
+                .expect("parses")
+                .ike_suite()
+                .expect("complete")
+        };
+        let esp = |s: &str| {
+            Proposal::parse_esp(s)
+                .expect("parses")
+                .esp_suite()
+                .expect("complete")
+        };
+        // As strongSwan 5.9.8 and 6.1.0 list them in the captures and interop tests.
+        assert_eq!(
+            swanctl_ike(&ike("aes256gcm16-prfsha384-x25519-ke1_mlkem768")),
+            "AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768"
+        );
+        assert_eq!(
+            swanctl_ike(&ike("aes256-sha256-modp2048")),
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
+        );
+        assert_eq!(
+            swanctl_esp(&esp("aes256gcm16-x25519-ke1_mlkem768")),
+            "AES_GCM_16-256/CURVE_25519/KE1_ML_KEM_768"
+        );
+        assert_eq!(swanctl_esp(&esp("aes256gcm16")), "AES_GCM_16-256");
+        assert_eq!(
+            swanctl_esp(&esp("aes128-sha256-ecp384-esn")),
+            "AES_CBC-128/HMAC_SHA2_256_128/ECP_384/ESN"
+        );
+    }
 
     #[test]
     fn suites_print_as_strongswan_keywords() {
