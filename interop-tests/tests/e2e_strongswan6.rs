@@ -110,7 +110,10 @@ fn run(chroot: &Path, who: Initiator, peer: &Peer) {
         "ikev2d's IKE SA: {st}"
     );
     // ikev2d's status names the algorithms as swanctl does.
-    assert_eq!(st["ike_sa"]["algorithms"], peer.sw_ike, "ikev2d's IKE SA: {st}");
+    assert_eq!(
+        st["ike_sa"]["algorithms"], peer.sw_ike,
+        "ikev2d's IKE SA: {st}"
+    );
     let text = charon.list_sas_text();
     assert!(
         text.contains(peer.sw_ike),
