@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libvirt Vagrant box `ikev2d/bookworm` from the Debian mirror alone (no
-# Vagrant Cloud): debootstrap bookworm onto a partitioned disk image, extlinux as the
+# Builds the libvirt Vagrant box `ikev2d/SUITE` (bookworm: Debian 12, strongSwan 5.9.8;
+# trixie: Debian 13, strongSwan 6.0.1) from the Debian mirror alone (no Vagrant
+# Cloud): debootstrap SUITE onto a partitioned disk image, extlinux as the
 # boot loader, a `vagrant` user with passwordless sudo and Vagrant's insecure public
 # key, DHCP on eth0; then qcow2 + metadata.json + Vagrantfile in a .box, and
 # `vagrant box add`. As root (loop devices, mount, chroot); run host-setup.sh first.
@@ -8,14 +9,19 @@
 #   sudo vagrant/build-box.sh            # skips the build when the box is there
 #   sudo vagrant/build-box.sh --force    # rebuilds and re-adds it
 #
-# Environment: IKEV2D_BOX_DIR (build output and cache, default /var/tmp/ikev2d-box),
-# IKEV2D_BOX_NAME (default ikev2d/bookworm), DEBIAN_MIRROR, IKEV2D_BOX_SIZE_GB (20).
+# Environment: IKEV2D_BOX_SUITE (bookworm, the default, or trixie), IKEV2D_BOX_DIR
+# (build output and cache, default /var/tmp/ikev2d-box), IKEV2D_BOX_NAME (default
+# ikev2d/SUITE), DEBIAN_MIRROR, IKEV2D_BOX_SIZE_GB (20).
 set -euo pipefail
 
 dir=${IKEV2D_BOX_DIR:-/var/tmp/ikev2d-box}
-name=${IKEV2D_BOX_NAME:-ikev2d/bookworm}
+suite=${IKEV2D_BOX_SUITE:-bookworm}
+case "$suite" in
+    bookworm | trixie) ;;
+    *) echo "error: IKEV2D_BOX_SUITE=$suite: bookworm or trixie" >&2; exit 1 ;;
+esac
+name=${IKEV2D_BOX_NAME:-ikev2d/$suite}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-suite=bookworm
 size_gb=${IKEV2D_BOX_SIZE_GB:-20}
 force=0
 [ "${1:-}" = --force ] && force=1
@@ -24,7 +30,7 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "error: run as root" >&2
     exit 1
 fi
-box="$dir/ikev2d-bookworm-libvirt.box"
+box="$dir/ikev2d-$suite-libvirt.box"
 
 box_added() { vagrant box list 2>/dev/null | grep "^$name *(libvirt" >/dev/null; }
 
@@ -51,7 +57,7 @@ if [ -z "$pubkey" ] || [ ! -f "$pubkey" ]; then
     exit 1
 fi
 
-mkdir -p "$dir/debs"
+mkdir -p "$dir/debs-$suite"
 raw="$dir/disk.raw"
 mnt="$dir/mnt"
 loop=""
@@ -78,7 +84,7 @@ mkdir -p "$mnt"
 mount "$loop" "$mnt"
 
 include=linux-image-amd64,systemd-sysv,dbus,openssh-server,sudo,rsync,ifupdown,isc-dhcp-client,iproute2,iputils-ping,ca-certificates,locales,less,procps,curl,gnupg
-debootstrap --include="$include" --cache-dir="$dir/debs" "$suite" "$mnt" "$mirror"
+debootstrap --include="$include" --cache-dir="$dir/debs-$suite" "$suite" "$mnt" "$mirror"
 
 for m in dev dev/pts proc sys; do
     mount --bind "/$m" "$mnt/$m"
