@@ -1063,12 +1063,15 @@ impl ChildCreate {
             Err(Cause::AdditionalKe {
                 problem: AddKeProblem::Refused(NotifyType::TEMPORARY_FAILURE),
                 ..
-            }) if self.rekey.is_none() => {
-                // The peer is busy: create it again later, as after a TEMPORARY_FAILURE
-                // to the CREATE_CHILD_SA request.
+            }) => {
+                // The peer is busy: as after a TEMPORARY_FAILURE to the CREATE_CHILD_SA
+                // request, not a failure. A new CHILD SA is asked for again later; a
+                // rekey is retried by its task (child_rekey).
                 ctx.sh.child_spis.remove(&f.0.proposed.spi_in);
-                let at = ctx.now + super::rekey_retry_delay(&mut ctx.sh.rng);
-                sa.child_retries.push((at, self.child));
+                if self.rekey.is_none() {
+                    let at = ctx.now + super::rekey_retry_delay(&mut ctx.sh.rng);
+                    sa.child_retries.push((at, self.child));
+                }
                 Outcome::Done
             }
             Err(cause) => {

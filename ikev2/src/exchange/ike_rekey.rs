@@ -230,7 +230,8 @@ impl IkeRekey {
         if let Some(peer_min) = peer_waiting {
             if our_min < peer_min {
                 // We lost: the peer's rekey goes on and is adopted after its last
-                // IKE_FOLLOWUP_KE.
+                // IKE_FOLLOWUP_KE. Should that never come, we rekey again later.
+                sa.rekey_at = Some(ctx.now + rekey_retry_delay(&mut ctx.sh.rng));
                 return Outcome::Done;
             }
             // We won: the peer abandons its sequence.
