@@ -299,6 +299,8 @@ impl IkeSa {
     pub(crate) fn schedule_ike_rekey(&mut self, ctx: &mut Ctx<'_>) {
         let conn = &self.conn;
         if conn.rekey_time.is_zero() {
+            // Not rekeyed on a timer; a retry armed for the SA this one replaces goes.
+            self.rekey_at = None;
             return;
         }
         let jitter = crate::exchange::child_create::random_duration(
