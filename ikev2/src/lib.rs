@@ -26,6 +26,7 @@ pub mod event;
 mod exchange;
 mod ike_sa;
 pub mod nat;
+pub mod pki;
 pub mod remotes;
 mod status;
 mod timer_index;

@@ -13,6 +13,7 @@ mod kat_hmac;
 mod kat_independent;
 mod kat_kdf;
 mod kem_mlkem;
+mod pki;
 mod signatures;
 mod sk_fragments;
 mod sk_rfc7634;
