@@ -88,9 +88,12 @@ impl VagrantTestbed {
                 return Err(format!("ssh to VM {vm} fails: {o}"));
             }
         }
+        // charon-systemd: the package of the daemon the VM runs (strongswan.service),
+        // installed on both boxes. Not strongswan-charon: provision/strongswan.sh does
+        // not install it, and dpkg-query then prints an empty version with exit 0.
         let v = tb.sh(
             STRONGSWAN_VM,
-            "dpkg-query -W -f '${Version}' strongswan-charon",
+            "dpkg-query -W -f '${Version}' charon-systemd",
             Duration::from_secs(30),
         );
         tb.release = Release::parse(&v.stdout)
