@@ -255,6 +255,50 @@ pub struct ConnectionConfig {
     /// strongSwan's `ike_sa.c` `retransmit()` does. With `dpd_action = restart` and 0,
     /// a tunnel comes back whenever the peer does.
     pub keyingtries: u32,
+    /// How we authenticate (`local.auth`): a PSK, or a signature with our key and
+    /// certificate.
+    pub local_auth: LocalAuth,
+    /// How the peer must authenticate (`remote.auth`).
+    pub remote_auth: RemoteAuth,
+}
+
+/// Our side of IKE_AUTH.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LocalAuth {
+    /// `auth = "psk"`: the PSK found by both identities.
+    #[default]
+    Psk,
+    /// `auth = "pubkey"`: we sign with this key and send this certificate chain.
+    Pubkey(std::sync::Arc<LocalCredentials>),
+}
+
+/// Our certificate chain (end entity first, then intermediates; no root) and the
+/// private key of the end entity.
+#[derive(Debug)]
+pub struct LocalCredentials {
+    pub chain: Vec<crate::pki::Certificate>,
+    pub key: crate::crypto::signature::PrivateKey,
+}
+
+impl PartialEq for LocalCredentials {
+    fn eq(&self, other: &Self) -> bool {
+        self.chain == other.chain && self.key.spki() == other.key.spki()
+    }
+}
+
+impl Eq for LocalCredentials {}
+
+/// The peer's side of IKE_AUTH.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RemoteAuth {
+    #[default]
+    Psk,
+    /// A signature by the key of a certificate that chains to one of these CAs (and
+    /// carries the peer's ID), under this revocation policy.
+    Pubkey {
+        trust: std::sync::Arc<crate::pki::TrustStore>,
+        revocation: crate::pki::Revocation,
+    },
 }
 
 /// What happens when a liveness check (or any exchange) times out, or the IKE SA
@@ -295,6 +339,13 @@ pub enum DpdAction {
 }
 
 impl ConnectionConfig {
+    /// Whether either side authenticates with a signature (then IKE_SA_INIT carries
+    /// SIGNATURE_HASH_ALGORITHMS).
+    pub fn uses_pubkey(&self) -> bool {
+        matches!(self.local_auth, LocalAuth::Pubkey(_))
+            || matches!(self.remote_auth, RemoteAuth::Pubkey { .. })
+    }
+
     /// The longest an unanswered liveness check may take (`dpd_timeout`, else
     /// 5 × `dpd_delay`).
     pub fn dpd_bound(&self) -> Duration {
@@ -327,6 +378,8 @@ impl ConnectionConfig {
             local_id: Identity::Any,
             remote_id: Identity::Any,
             proposals: Proposal::defaults(ProtocolId::IKE),
+            local_auth: LocalAuth::Psk,
+            remote_auth: RemoteAuth::Psk,
             encap: false,
             fragmentation: Fragmentation::Yes,
             childless: Childless::Allow,

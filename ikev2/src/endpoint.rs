@@ -586,6 +586,14 @@ impl Endpoint {
             .collect()
     }
 
+    /// Tells the endpoint the wall-clock time: at `now` it is `unix_secs` seconds
+    /// since the Unix epoch. Certificates and CRLs are checked against it (the
+    /// caller sets it at start and again from time to time, to follow clock steps);
+    /// without it, a peer's certificate is not accepted.
+    pub fn set_wall_clock(&mut self, now: Instant, unix_secs: u64) {
+        self.sh.wall_clock = Some((now, unix_secs));
+    }
+
     /// Sets the NAT-keepalive interval of connection `conn` at run time, for its
     /// IKE SAs now and later (`None`: back to the configured one), e.g. after the
     /// NAT in front of us dropped our mapping during a silence shorter than the

@@ -155,6 +155,17 @@ pub enum Cause {
     },
     /// The peer authenticates with a method ikev2d does not implement.
     UnsupportedAuthMethod(AuthMethod),
+    /// The peer's public-key authentication failed: its certificate (trust, ID,
+    /// validity, revocation) or its signature; the text says which, in full.
+    PeerPubkey(String),
+    /// We cannot authenticate with our key and certificate (no scheme the peer can
+    /// verify, signing failed).
+    OurPubkey(String),
+    /// The peer used another kind of authentication than `remote.auth` asks for.
+    AuthKindMismatch {
+        expected: &'static str,
+        got: AuthMethod,
+    },
     /// The peer's KE payload does not hold a valid public value of its group.
     InvalidKe(DhError),
     /// The responder's KE payload is of another group than the one we sent or the
@@ -337,7 +348,13 @@ impl fmt::Display for Cause {
             ),
             Cause::UnsupportedAuthMethod(m) => write!(
                 f,
-                "peer authenticates with {m}; ikev2d only does pre-shared keys"
+                "peer authenticates with {m}, which ikev2d does not implement"
+            ),
+            Cause::PeerPubkey(why) => f.write_str(why),
+            Cause::OurPubkey(why) => write!(f, "cannot authenticate with our key: {why}"),
+            Cause::AuthKindMismatch { expected, got } => write!(
+                f,
+                "peer authenticated with {got}, but remote auth is {expected} for this connection"
             ),
             Cause::InvalidKe(e) => write!(f, "peer sent an invalid KE payload: {e}"),
             Cause::AdditionalKe { n, method, problem } => write!(

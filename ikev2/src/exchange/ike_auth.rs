@@ -1,9 +1,13 @@
-//! IKE_AUTH with pre-shared keys (RFC 7296 sections 1.2, 2.15, 2.21.2; strongSwan
-//! `ike_auth.c`), carrying the first CHILD SA (or none: RFC 6023 childless).
+//! IKE_AUTH (RFC 7296 sections 1.2, 2.15, 2.21.2; strongSwan `ike_auth.c`), carrying
+//! the first CHILD SA (or none: RFC 6023 childless). Both AUTHs cover the same
+//! octets, `<message 1 or 2 as sent> | peer nonce | prf(SK_px, ID body)` (and the
+//! IntAuth of IKE_INTERMEDIATE); what is done with them depends on `local.auth` and
+//! `remote.auth` ([`super::auth`]):
 //!
 //! ```text
-//! AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <message 1 or 2 as sent> | peer nonce |
-//!            prf(SK_px, ID body))
+//! psk:    AUTH = prf(prf(PSK, "Key Pad for IKEv2"), octets)
+//! pubkey: AUTH = signature(octets) with our key, CERT payloads with our chain;
+//!         the peer's certificate must chain to remote cacerts and carry its ID
 //! ```
 //!
 //! The PSK is looked up by both identities ([`EndpointConfig::find_psk`]). A
@@ -15,11 +19,11 @@
 //! [`EndpointConfig::find_psk`]: crate::config::EndpointConfig::find_psk
 
 use crate::config::{Childless, ConnectionConfig, IdMatch, Identity};
-use crate::crypto::keymat::{psk_auth, signed_octets, verify_psk_auth};
+use crate::crypto::keymat::signed_octets;
 use crate::error::{Cause, Phase};
 use crate::ike_sa::IkeSa;
 use crate::ike_sa::ctx::{Action, Ctx};
-use crate::wire::{Auth, AuthMethod, Id, NotifyType, Payload};
+use crate::wire::{Auth, Id, NotifyType, Payload};
 
 use super::child_create::{self, Proposed};
 use super::{Chain, Outcome, Task, find, first_error, has_notify};
@@ -48,13 +52,6 @@ impl IkeAuth {
     pub(crate) fn build(&mut self, sa: &mut IkeSa, ctx: &mut Ctx<'_>) -> Result<Chain, Cause> {
         let conn = sa.conn.clone();
         let local_id = conn.effective_local_id(sa.local);
-        let psk = ctx
-            .config
-            .find_psk(&local_id, &conn.remote_id)
-            .ok_or_else(|| Cause::NoPsk {
-                local_id: local_id.clone(),
-                peer_id: conn.remote_id.clone(),
-            })?;
         let (ty, data) = local_id
             .to_wire()
             .ok_or_else(|| Cause::Internal("no local identity".into()))?;
@@ -73,18 +70,21 @@ impl IkeAuth {
         );
         // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
         octets.extend_from_slice(&sa.int_auth.octets());
-        let auth = psk_auth(prf, psk, &octets);
+        let (method, auth) = super::auth::ours(sa, ctx, &local_id, &conn.remote_id, &octets)?;
 
+        // strongSwan's order: IDi, CERT*, N(INITIAL_CONTACT), CERTREQ, IDr, AUTH.
         let mut c = Chain::new();
         c.push(&Payload::IdI(idi))?;
+        super::auth::push_certs(sa, &mut c)?;
         if sa.first_contact && conn.initial_contact {
             c.notify(NotifyType::INITIAL_CONTACT, &[])?;
         }
+        super::auth::push_certreq([&conn.remote_auth], &mut c)?;
         if let Some((ty, data)) = conn.remote_id.to_wire() {
             c.push(&Payload::IdR(Id::new(ty, &data)))?;
         }
         c.push(&Payload::Auth(Auth {
-            method: AuthMethod::SHARED_KEY_MIC,
+            method,
             data: &auth,
         }))?;
         self.childless = match conn.childless {
@@ -148,17 +148,6 @@ impl IkeAuth {
             };
             return failed(sa, ctx, cause);
         }
-        let Some(psk) = ctx.config.find_psk(&sa.local_id, &peer_id) else {
-            let cause = Cause::NoPsk {
-                local_id: sa.local_id.clone(),
-                peer_id,
-            };
-            return failed(sa, ctx, cause);
-        };
-        if auth.method != AuthMethod::SHARED_KEY_MIC {
-            let cause = Cause::UnsupportedAuthMethod(auth.method);
-            return failed(sa, ctx, cause);
-        }
         let Some(crypto) = sa.crypto.as_ref() else {
             return Outcome::Failed(Cause::Internal("no keys".into()));
         };
@@ -172,8 +161,10 @@ impl IkeAuth {
         );
         // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
         octets.extend_from_slice(&sa.int_auth.octets());
-        if !verify_psk_auth(prf, psk, &octets, auth.data) {
-            return failed(sa, ctx, Cause::AuthMismatch { peer_id });
+        let checked =
+            super::auth::check_peer(sa, ctx, &peer_id, auth.method, auth.data, payloads, &octets);
+        if let Err(cause) = checked {
+            return failed(sa, ctx, cause);
         }
         sa.remote_id = peer_id;
         sa.established(ctx);
@@ -267,17 +258,6 @@ pub(crate) fn process_request(
     sa.conn = conn.clone();
     sa.local_id = conn.effective_local_id(sa.local);
     sa.remote_id = peer_id.clone();
-    let Some(psk) = ctx.config.find_psk(&sa.local_id, &peer_id) else {
-        let cause = Cause::NoPsk {
-            local_id: sa.local_id.clone(),
-            peer_id,
-        };
-        return reject(sa, ctx, resp, cause);
-    };
-    if auth.method != AuthMethod::SHARED_KEY_MIC {
-        let cause = Cause::UnsupportedAuthMethod(auth.method);
-        return reject(sa, ctx, resp, cause);
-    }
     let Some(crypto) = sa.crypto.as_ref() else {
         return reject(sa, ctx, resp, Cause::Internal("no keys".into()));
     };
@@ -291,8 +271,10 @@ pub(crate) fn process_request(
     );
     // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
     octets.extend_from_slice(&sa.int_auth.octets());
-    if !verify_psk_auth(prf, psk, &octets, auth.data) {
-        return reject(sa, ctx, resp, Cause::AuthMismatch { peer_id });
+    let checked =
+        super::auth::check_peer(sa, ctx, &peer_id, auth.method, auth.data, payloads, &octets);
+    if let Err(cause) = checked {
+        return reject(sa, ctx, resp, cause);
     }
 
     // RFC 6023: SA, TSi and TSr all absent is a childless IKE_AUTH.
@@ -331,8 +313,8 @@ pub(crate) fn process_request(
         return reject(sa, ctx, resp, Cause::Internal("no local identity".into()));
     };
     let id = Id::new(ty, &data);
-    let Some(psk) = ctx.config.find_psk(&sa.local_id, &sa.remote_id) else {
-        return;
+    let Some(crypto) = sa.crypto.as_ref() else {
+        return reject(sa, ctx, resp, Cause::Internal("no keys".into()));
     };
     let mut octets = signed_octets(
         prf,
@@ -343,13 +325,21 @@ pub(crate) fn process_request(
     );
     // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
     octets.extend_from_slice(&sa.int_auth.octets());
-    let our_auth = psk_auth(prf, psk, &octets);
-    let built = resp.push(&Payload::IdR(id.clone())).and_then(|()| {
-        resp.push(&Payload::Auth(Auth {
-            method: AuthMethod::SHARED_KEY_MIC,
-            data: &our_auth,
-        }))
-    });
+    let (local_id, remote_id) = (sa.local_id.clone(), sa.remote_id.clone());
+    let (method, our_auth) = match super::auth::ours(sa, ctx, &local_id, &remote_id, &octets) {
+        Ok(a) => a,
+        Err(cause) => return reject(sa, ctx, resp, cause),
+    };
+    // strongSwan's order: IDr, CERT*, AUTH.
+    let built = resp
+        .push(&Payload::IdR(id.clone()))
+        .and_then(|()| super::auth::push_certs(sa, resp))
+        .and_then(|()| {
+            resp.push(&Payload::Auth(Auth {
+                method,
+                data: &our_auth,
+            }))
+        });
     if let Err(cause) = built {
         return reject(sa, ctx, resp, cause);
     }

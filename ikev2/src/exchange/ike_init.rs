@@ -118,6 +118,9 @@ impl IkeInit {
             // RFC 9370 section 2.2.1: additional key exchanges need IKE_INTERMEDIATE.
             c.notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED, &[])?;
         }
+        if conn.uses_pubkey() {
+            super::auth::push_hash_algorithms(&mut c)?;
+        }
         Ok(c)
     }
 
@@ -266,6 +269,7 @@ impl IkeInit {
         sa.peer_fragmentation = conn.fragmentation != Fragmentation::No
             && has_notify(payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED);
         sa.peer_childless = has_notify(payloads, NotifyType::CHILDLESS_IKEV2_SUPPORTED);
+        sa.peer_hashes = peer_hash_algorithms(payloads);
         if sa.nat_t && (sa.nat.any() || conn.encap) {
             // RFC 7296 section 2.23: continue on port 4500.
             sa.local = float_port(sa.local);
@@ -400,6 +404,15 @@ pub(crate) fn respond(
     let peer_frag = has_notify(payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED);
     let we_frag = conn.fragmentation != Fragmentation::No;
     sa.peer_fragmentation = peer_frag && we_frag;
+    // RFC 7427: answered when one of the connections the peer may be for signs.
+    let pubkey = sa.candidates.iter().any(|c| c.uses_pubkey()) || conn.uses_pubkey();
+    sa.peer_hashes = peer_hash_algorithms(payloads);
+    let certreq_for: Vec<crate::config::RemoteAuth> = sa
+        .candidates
+        .iter()
+        .map(|c| c.remote_auth.clone())
+        .chain(std::iter::once(conn.remote_auth.clone()))
+        .collect();
 
     let mut c = Chain::new();
     let build = |c: &mut Chain, ctx: &mut Ctx<'_>, sa: &IkeSa| -> Result<(), Cause> {
@@ -432,6 +445,10 @@ pub(crate) fn respond(
         if suite.additional().next().is_some() {
             c.notify(NotifyType::INTERMEDIATE_EXCHANGE_SUPPORTED, &[])?;
         }
+        if pubkey && !sa.peer_hashes.is_empty() {
+            super::auth::push_hash_algorithms(c)?;
+        }
+        super::auth::push_certreq(&certreq_for, c)?;
         Ok(())
     };
     build(&mut c, ctx, sa).map_err(no_proposal)?;
@@ -469,3 +486,10 @@ pub(crate) fn notify_response(
 /// Where an IKE_SA_INIT request came from and went to, for the endpoint's index of
 /// half-open SAs.
 pub(crate) type InitKey = (IkeSpi, SocketAddr);
+
+/// The hashes of the peer's SIGNATURE_HASH_ALGORITHMS notify, if it sent one.
+fn peer_hash_algorithms(payloads: &[Payload<'_>]) -> Vec<crate::crypto::signature::HashAlgorithm> {
+    super::find_notify(payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .map(|n| crate::crypto::signature::HashAlgorithm::parse_notify(n.data))
+        .unwrap_or_default()
+}

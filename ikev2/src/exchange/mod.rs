@@ -16,6 +16,7 @@
 //! [`rules`] checks payload counts before any of them runs; [`refusal`] is the one
 //! table of what a malformed or invalid request is answered with.
 
+pub(crate) mod auth;
 pub(crate) mod child_create;
 pub(crate) mod child_delete;
 pub(crate) mod child_rekey;

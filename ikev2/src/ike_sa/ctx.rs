@@ -105,6 +105,10 @@ pub(crate) struct Shared {
     pub remotes: crate::remotes::RemoteLog,
     /// Test-only fault injection; empty outside tests.
     pub faults: Faults,
+    /// The wall clock: an instant and the Unix time then, given by the caller
+    /// (certificate validity and CRLs are in wall-clock time, everything else in
+    /// `Instant`s).
+    pub wall_clock: Option<(std::time::Instant, u64)>,
 }
 
 impl Shared {
@@ -119,7 +123,19 @@ impl Shared {
             actions: Vec::new(),
             remotes: crate::remotes::RemoteLog::default(),
             faults: Faults::default(),
+            wall_clock: None,
         }
+    }
+
+    /// The Unix time (seconds) at `now`, if the caller gave the wall clock.
+    pub(crate) fn unix_time(&self, now: std::time::Instant) -> Option<u64> {
+        self.wall_clock.map(|(at, unix)| {
+            if now >= at {
+                unix + now.duration_since(at).as_secs()
+            } else {
+                unix.saturating_sub(at.duration_since(now).as_secs())
+            }
+        })
     }
 
     /// Queues an IKE message from `local` to `remote` (the sender adds the non-ESP

@@ -153,6 +153,9 @@ pub(crate) struct IkeSa {
     pub pending_keys: Option<Box<SaCrypto>>,
     /// The IntAuth chains over the IKE_INTERMEDIATE messages, for AUTH.
     pub int_auth: crate::exchange::ike_intermediate::IntAuth,
+    /// The hashes the peer can verify signatures with (its SIGNATURE_HASH_ALGORITHMS,
+    /// RFC 7427); empty when it sent none.
+    pub peer_hashes: Vec<crate::crypto::signature::HashAlgorithm>,
     /// Responder: a CREATE_CHILD_SA waiting for its IKE_FOLLOWUP_KE exchanges.
     pub followup: Option<Box<crate::exchange::followup_ke::Passive>>,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,
@@ -258,6 +261,7 @@ impl IkeSa {
             pending_keys: None,
             int_auth: Default::default(),
             followup: None,
+            peer_hashes: Vec::new(),
             init_key: None,
             nat: NatStatus::default(),
             nat_t: false,

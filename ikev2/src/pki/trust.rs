@@ -100,7 +100,7 @@ impl ExtendedKeyUsageValidator for AnyEku {
 }
 
 /// The configured CAs and CRLs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustStore {
     pub anchors: Vec<Certificate>,
     /// CRLs as DER.

@@ -239,9 +239,7 @@ fn revocation_policies_as_swanctl_means_them() {
         crl(&root, &[], (2027, 1, 1)),
     ]);
     for policy in [Revocation::Relaxed, Revocation::IfUri, Revocation::Strict] {
-        let e = revoked
-            .verify(&gw, &im_c, NOW, policy)
-            .unwrap_err();
+        let e = revoked.verify(&gw, &im_c, NOW, policy).unwrap_err();
         assert!(matches!(e, TrustError::Revoked { .. }), "{policy:?}: {e}");
         assert!(e.to_string().contains("CN=gw.b is revoked"), "{e}");
     }

@@ -17,6 +17,7 @@ mod lifecycle;
 mod lifecycle_prop;
 mod nat_ts_cookies;
 mod path_probe;
+mod pubkey;
 mod rekey;
 mod reload;
 mod suites;

@@ -1,0 +1,199 @@
+//! The AUTH payload both ways, whatever the method: a PSK MAC or a signature (RFC
+//! 7296 section 2.15, RFC 7427), and the CERT and CERTREQ payloads that go with
+//! public-key authentication. [`super::ike_auth`] builds and checks the signed octets
+//! and calls these for what depends on `local.auth` and `remote.auth`.
+
+use crate::config::{Identity, LocalAuth, RemoteAuth};
+use crate::crypto::keymat::{psk_auth, verify_psk_auth};
+use crate::crypto::signature::{HashAlgorithm, SignatureScheme};
+use crate::error::Cause;
+use crate::ike_sa::IkeSa;
+use crate::ike_sa::ctx::Ctx;
+use crate::pki::Certificate;
+use crate::wire::{AuthMethod, Cert, CertEncoding, CertReq, NotifyType, Payload};
+
+use super::Chain;
+
+/// Our AUTH data over `octets`: (method, data).
+pub(crate) fn ours(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+    local_id: &Identity,
+    peer_id: &Identity,
+    octets: &[u8],
+) -> Result<(AuthMethod, Vec<u8>), Cause> {
+    let crypto = sa
+        .crypto
+        .as_ref()
+        .ok_or_else(|| Cause::Internal("no keys".into()))?;
+    match &sa.conn.local_auth {
+        LocalAuth::Psk => {
+            let psk = ctx
+                .config
+                .find_psk(local_id, peer_id)
+                .ok_or_else(|| Cause::NoPsk {
+                    local_id: local_id.clone(),
+                    peer_id: peer_id.clone(),
+                })?;
+            Ok((
+                AuthMethod::SHARED_KEY_MIC,
+                psk_auth(crypto.suite.prf, psk, octets),
+            ))
+        }
+        LocalAuth::Pubkey(cred) => {
+            let fail =
+                |e: crate::crypto::signature::SignatureError| Cause::OurPubkey(e.to_string());
+            if sa.peer_hashes.is_empty() {
+                // A peer without RFC 7427: the classic ECDSA methods; RSA would need
+                // SHA-1 and Ed25519 has none.
+                let method = cred.key.kind().classic_method().ok_or_else(|| {
+                    Cause::OurPubkey(format!(
+                        "the peer did not announce SIGNATURE_HASH_ALGORITHMS (RFC 7427), and a \
+                         {} key has no classic method ikev2d signs with",
+                        cred.key.kind().name()
+                    ))
+                })?;
+                return Ok((method, cred.key.sign_classic(octets).map_err(fail)?));
+            }
+            let scheme = cred.key.choose_scheme(&sa.peer_hashes).map_err(fail)?;
+            let signature = cred.key.sign(scheme, octets).map_err(fail)?;
+            Ok((AuthMethod::DIGITAL_SIGNATURE, scheme.auth_data(&signature)))
+        }
+    }
+}
+
+/// The CERT payloads of our chain (end entity first), with public-key authentication.
+pub(crate) fn push_certs(sa: &IkeSa, c: &mut Chain) -> Result<(), Cause> {
+    if let LocalAuth::Pubkey(cred) = &sa.conn.local_auth {
+        for cert in &cred.chain {
+            c.push(&Payload::Cert(Cert {
+                encoding: CertEncoding::X509_SIGNATURE,
+                data: cert.der(),
+            }))?;
+        }
+    }
+    Ok(())
+}
+
+/// A CERTREQ naming the CAs we trust for the peer, when the peer must sign (as
+/// responder in IKE_SA_INIT, those of every connection the peer may be for): without
+/// one, strongSwan (`send_cert = ifasked`) sends no certificate.
+pub(crate) fn push_certreq<'r>(
+    remote: impl IntoIterator<Item = &'r RemoteAuth>,
+    c: &mut Chain,
+) -> Result<(), Cause> {
+    let mut hashes: Vec<[u8; 20]> = Vec::new();
+    let mut any = false;
+    for r in remote {
+        if let RemoteAuth::Pubkey { trust, .. } = r {
+            any = true;
+            for h in trust.anchors.iter().map(Certificate::certreq_hash) {
+                if !hashes.contains(&h) {
+                    hashes.push(h);
+                }
+            }
+        }
+    }
+    if any {
+        c.push(&Payload::CertReq(CertReq {
+            encoding: CertEncoding::X509_SIGNATURE,
+            data: &hashes.concat(),
+        }))?;
+    }
+    Ok(())
+}
+
+/// The SIGNATURE_HASH_ALGORITHMS notify (RFC 7427 section 4) we send in IKE_SA_INIT.
+pub(crate) fn push_hash_algorithms(c: &mut Chain) -> Result<(), Cause> {
+    c.notify(
+        NotifyType::SIGNATURE_HASH_ALGORITHMS,
+        &HashAlgorithm::notify_data(&HashAlgorithm::ANNOUNCED),
+    )
+}
+
+/// Checks the peer's AUTH over `octets` for identity `peer_id`, as `remote.auth`
+/// asks: the PSK, or the signature of the certificate the peer sent, which must
+/// chain to our CAs and carry `peer_id`.
+pub(crate) fn check_peer(
+    sa: &IkeSa,
+    ctx: &Ctx<'_>,
+    peer_id: &Identity,
+    method: AuthMethod,
+    data: &[u8],
+    payloads: &[Payload<'_>],
+    octets: &[u8],
+) -> Result<(), Cause> {
+    let crypto = sa
+        .crypto
+        .as_ref()
+        .ok_or_else(|| Cause::Internal("no keys".into()))?;
+    match &sa.conn.remote_auth {
+        RemoteAuth::Psk => {
+            if method != AuthMethod::SHARED_KEY_MIC {
+                return Err(Cause::AuthKindMismatch {
+                    expected: "psk",
+                    got: method,
+                });
+            }
+            let psk = ctx
+                .config
+                .find_psk(&sa.local_id, peer_id)
+                .ok_or_else(|| Cause::NoPsk {
+                    local_id: sa.local_id.clone(),
+                    peer_id: peer_id.clone(),
+                })?;
+            if verify_psk_auth(crypto.suite.prf, psk, octets, data) {
+                Ok(())
+            } else {
+                Err(Cause::AuthMismatch {
+                    peer_id: peer_id.clone(),
+                })
+            }
+        }
+        RemoteAuth::Pubkey { trust, revocation } => {
+            if method == AuthMethod::SHARED_KEY_MIC {
+                return Err(Cause::AuthKindMismatch {
+                    expected: "pubkey",
+                    got: method,
+                });
+            }
+            let pk = Cause::PeerPubkey;
+            let mut certs = payloads.iter().filter_map(|p| match p {
+                Payload::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE => Some(c.data),
+                _ => None,
+            });
+            let ee = certs.next().ok_or_else(|| {
+                pk(format!(
+                    "peer {peer_id} sent no certificate and we have no public key for it (our \
+                     CERTREQ names the CAs of remote cacerts)"
+                ))
+            })?;
+            let ee = Certificate::from_der(ee).map_err(|e| pk(format!("peer certificate: {e}")))?;
+            let intermediates = certs
+                .map(Certificate::from_der)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| pk(format!("peer intermediate certificate: {e}")))?;
+            let now = ctx.sh.unix_time(ctx.now).ok_or_else(|| {
+                Cause::Internal("the wall clock was not set (Endpoint::set_wall_clock)".into())
+            })?;
+            trust
+                .verify(&ee, &intermediates, now, *revocation)
+                .map_err(|e| pk(e.to_string()))?;
+            crate::pki::ids::check(&ee, peer_id).map_err(|e| pk(format!("ID {e}")))?;
+            let key = ee.public_key().map_err(|e| pk(e.to_string()))?;
+            let checked = if method == AuthMethod::DIGITAL_SIGNATURE {
+                let (scheme, signature) =
+                    SignatureScheme::parse_auth_data(data).map_err(|e| pk(e.to_string()))?;
+                key.verify(scheme, octets, signature, false)
+            } else {
+                key.verify_classic(method, octets, data, false)
+            };
+            checked.map_err(|e| {
+                pk(format!(
+                    "signature of {peer_id} (certificate {}): {e}",
+                    ee.subject
+                ))
+            })
+        }
+    }
+}
