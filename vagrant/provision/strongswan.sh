@@ -7,8 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get install -y -qq --no-install-recommends charon-systemd strongswan-swanctl \
     libstrongswan-standard-plugins libstrongswan-extra-plugins
 # Wireshark-readable keys for the wire check (strongSwan's save-keys plugin), when the
-# package has it: Debian's strongSwan 5.9.8 (bookworm) is built without it. The ESP keys
-# of the kernel's SAs are readable anyway: `sudo ip xfrm state`.
+# package has it: Debian's strongSwan 5.9.8 (bookworm) and 6.0.1 (trixie) are built
+# without it. The ESP keys of the kernel's SAs are readable anyway: `sudo ip xfrm state`.
 if [ ! -e /usr/lib/ipsec/plugins/libstrongswan-save-keys.so ]; then
     echo "note: this strongSwan has no save-keys plugin (not built by Debian): no IKE key export; ESP keys: ip xfrm state"
 fi
