@@ -629,8 +629,8 @@ pub(crate) fn process_request(
     };
     // RFC 9370: with additional key exchanges nothing is installed before the last
     // IKE_FOLLOWUP_KE; the response links to the first of them.
-    let followup = match &dh_and_secret {
-        Some((_, _, secret)) if a.suite.additional().next().is_some() => {
+    let (followup, pending) = match &dh_and_secret {
+        Some((_, _, secret)) if a.suite.additional().next().is_some() => (
             Some(Box::new(Passive::new(
                 Pending::Child(pending),
                 ni.clone(),
@@ -638,9 +638,10 @@ pub(crate) fn process_request(
                 secret.clone(),
                 a.suite.additional(),
                 ctx,
-            )))
-        }
-        _ => None,
+            ))),
+            None,
+        ),
+        _ => (None, Some(pending)),
     };
     let built = (|| -> Result<(), Cause> {
         resp.push(&Payload::Sa(wire::Sa {
@@ -666,19 +667,11 @@ pub(crate) fn process_request(
     }
     if let Some(f) = followup {
         sa.followup = Some(f);
-        return;
     }
-    let g_ir = dh_and_secret.as_ref().map(|(_, _, s)| s);
-    let pending = PendingChild {
-        child: a.child,
-        spi_in,
-        spi_out: a.spi_out,
-        suite: a.suite,
-        local_ts: a.tsr,
-        remote_ts: a.tsi,
-        rekey_of,
-    };
-    install_responder(sa, ctx, pending, &ni, &nr, g_ir, &[]);
+    if let Some(pending) = pending {
+        let g_ir = dh_and_secret.as_ref().map(|(_, _, s)| s);
+        install_responder(sa, ctx, pending, &ni, &nr, g_ir, &[]);
+    }
 }
 
 /// The responder installs the CHILD SA a CREATE_CHILD_SA (and its IKE_FOLLOWUP_KE
