@@ -40,21 +40,6 @@ fn ike_times(rekey: u64, over: u64, action: DpdAction) -> impl Fn(&mut EndpointC
     }
 }
 
-fn child_rekeys(net: &Network, node: usize) -> usize {
-    net.children(node)
-        .iter()
-        .filter(|c| c.rekey_of.is_some())
-        .count()
-}
-
-fn ike_rekeys(net: &Network, node: usize) -> usize {
-    net.nodes[node]
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::IkeSaRekeyed(_)))
-        .count()
-}
-
 fn downs(net: &Network, node: usize) -> Vec<DownReason> {
     net.nodes[node]
         .events

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::harness::*;
 use ikev2::crypto::proposal::Proposal;
-use ikev2::event::Event;
 use ikev2::wire::{DhGroup, ExchangeType, Header, ProtocolId};
 
 const IKE: &str = "aes256gcm16-prfsha384-x25519-ke1_mlkem768";
@@ -31,21 +30,6 @@ fn hybrid(esp: &'static str, child: u64, ike: u64) -> impl Fn(&mut ikev2::config
     }
 }
 
-fn child_rekeys(net: &Network, node: usize) -> usize {
-    net.children(node)
-        .iter()
-        .filter(|c| c.rekey_of.is_some())
-        .count()
-}
-
-fn ike_rekeys(net: &Network, node: usize) -> usize {
-    net.nodes[node]
-        .events
-        .iter()
-        .filter(|e| matches!(e, Event::IkeSaRekeyed(_)))
-        .count()
-}
-
 /// How many requests of exchange `ty` node `node` sent (each IKE SA and message ID
 /// once, whatever the retransmissions and fragments).
 fn requests(net: &Network, node: usize, ty: ExchangeType) -> usize {
@@ -57,32 +41,6 @@ fn requests(net: &Network, node: usize, ty: ExchangeType) -> usize {
         .map(|h| (h.spi_i(), h.message_id()))
         .collect();
     ids.len()
-}
-
-/// The CHILD SAs in use on a node: (inbound, outbound) SPIs.
-fn current_children(net: &Network, node: usize) -> Vec<(u32, u32)> {
-    let mut v: Vec<(u32, u32)> = net.nodes[node]
-        .ep
-        .ike_sas()
-        .iter()
-        .flat_map(|s| s.children.iter())
-        .filter(|c| {
-            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
-        })
-        .map(|c| (c.spi_in, c.spi_out))
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-fn assert_same_children(net: &Network) {
-    let a = current_children(net, 0);
-    let mut b: Vec<(u32, u32)> = current_children(net, 1)
-        .into_iter()
-        .map(|(i, o)| (o, i))
-        .collect();
-    b.sort_unstable();
-    assert_eq!(a, b, "A and B disagree on the CHILD SAs");
 }
 
 #[test]

@@ -674,3 +674,47 @@ pub fn assert_child_pair(a: &ChildSaInstalled, b: &ChildSaInstalled) {
     assert_eq!(a.child, b.child);
     assert!(a.initiator != b.initiator);
 }
+
+/// How many CHILD SAs node `node` installed as rekeys.
+pub fn child_rekeys(net: &Network, node: usize) -> usize {
+    net.children(node)
+        .iter()
+        .filter(|c| c.rekey_of.is_some())
+        .count()
+}
+
+/// How many times node `node`'s IKE SA was rekeyed.
+pub fn ike_rekeys(net: &Network, node: usize) -> usize {
+    net.nodes[node]
+        .events
+        .iter()
+        .filter(|e| matches!(e, ikev2::event::Event::IkeSaRekeyed(_)))
+        .count()
+}
+
+/// The CHILD SAs in use (not replaced) on a node: (inbound, outbound) SPIs.
+pub fn current_children(net: &Network, node: usize) -> Vec<(u32, u32)> {
+    let mut v: Vec<(u32, u32)> = net.nodes[node]
+        .ep
+        .ike_sas()
+        .iter()
+        .flat_map(|s| s.children.iter())
+        .filter(|c| {
+            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
+        })
+        .map(|c| (c.spi_in, c.spi_out))
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// Both nodes agree on the CHILD SAs: each of A's pairs is one of B's, mirrored.
+pub fn assert_same_children(net: &Network) {
+    let a = current_children(net, 0);
+    let mut b: Vec<(u32, u32)> = current_children(net, 1)
+        .into_iter()
+        .map(|(i, o)| (o, i))
+        .collect();
+    b.sort_unstable();
+    assert_eq!(a, b, "A and B disagree on the CHILD SAs");
+}

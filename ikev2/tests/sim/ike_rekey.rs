@@ -18,13 +18,6 @@ fn ike_rekeys(net: &Network, node: usize) -> Vec<&IkeSaRekeyed> {
         .collect()
 }
 
-fn child_rekeys(net: &Network, node: usize) -> usize {
-    net.children(node)
-        .iter()
-        .filter(|c| c.rekey_of.is_some())
-        .count()
-}
-
 fn ike_rekey_every(secs: u64) -> impl Fn(&mut ikev2::config::EndpointConfig) {
     move |c| {
         conn(c).rekey_time = Duration::from_secs(secs);

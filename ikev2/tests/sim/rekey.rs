@@ -7,40 +7,6 @@ use std::time::Duration;
 use crate::harness::*;
 use ikev2::event::Event;
 
-fn rekeys(net: &Network, node: usize) -> usize {
-    net.children(node)
-        .iter()
-        .filter(|c| c.rekey_of.is_some())
-        .count()
-}
-
-/// The CHILD SAs in use (not replaced) on a node: (inbound, outbound) SPIs.
-fn current_children(net: &Network, node: usize) -> Vec<(u32, u32)> {
-    let mut v: Vec<(u32, u32)> = net.nodes[node]
-        .ep
-        .ike_sas()
-        .iter()
-        .flat_map(|s| s.children.iter())
-        .filter(|c| {
-            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
-        })
-        .map(|c| (c.spi_in, c.spi_out))
-        .collect();
-    v.sort_unstable();
-    v
-}
-
-/// Both nodes agree on the CHILD SAs: each of A's pairs is one of B's, mirrored.
-fn assert_same_children(net: &Network) {
-    let a = current_children(net, 0);
-    let mut b: Vec<(u32, u32)> = current_children(net, 1)
-        .into_iter()
-        .map(|(i, o)| (o, i))
-        .collect();
-    b.sort_unstable();
-    assert_eq!(a, b, "A and B disagree on the CHILD SAs");
-}
-
 fn short_lifetimes(rekey: u64) -> impl Fn(&mut ikev2::config::EndpointConfig) {
     move |c| {
         let child = &mut conn(c).children[0];
@@ -56,13 +22,13 @@ fn a_thousand_child_rekeys_lose_no_packet() {
     assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
     net.start_traffic(Duration::from_millis(250));
     let done = net.drive_until(Duration::from_secs(30_000), |n| {
-        rekeys(n, 0) >= 1000 && rekeys(n, 1) >= 1000
+        child_rekeys(n, 0) >= 1000 && child_rekeys(n, 1) >= 1000
     });
-    assert!(done, "only {} rekeys", rekeys(&net, 0));
+    assert!(done, "only {} rekeys", child_rekeys(&net, 0));
     eprintln!(
         "rekeys {} / {}, installs {}, rekey time {:?}",
-        rekeys(&net, 0),
-        rekeys(&net, 1),
+        child_rekeys(&net, 0),
+        child_rekeys(&net, 1),
         net.children(0).len(),
         net.elapsed()
     );
@@ -93,7 +59,7 @@ fn rekey_switches_outbound_after_install_and_deletes_the_old_sa_later() {
     net.initiate(0, "ab");
     assert!(net.drive_until(Duration::from_secs(5), |n| n.established(1)));
     let first = net.children(0)[0].spi_in;
-    assert!(net.drive_until(Duration::from_secs(200), |n| rekeys(n, 0) == 1));
+    assert!(net.drive_until(Duration::from_secs(200), |n| child_rekeys(n, 0) == 1));
     net.drive_for(Duration::from_secs(1));
     // A (initiator of the rekey): installed, switched, still holding the old inbound.
     let kinds: Vec<&str> = net.nodes[0]
@@ -158,8 +124,8 @@ fn simultaneous_child_rekey_is_resolved_the_same_on_both_sides() {
         net.nodes[1].ep.rekey_child(now, b).unwrap();
         net.drive_for(Duration::from_secs(10));
         // Two rekey exchanges completed on each side: four new SAs in all, one kept.
-        assert_eq!(rekeys(&net, 0), 2, "seed {s}");
-        assert_eq!(rekeys(&net, 1), 2, "seed {s}");
+        assert_eq!(child_rekeys(&net, 0), 2, "seed {s}");
+        assert_eq!(child_rekeys(&net, 1), 2, "seed {s}");
         assert_same_children(&net);
         let kept = current_children(&net, 0);
         assert_eq!(kept.len(), 1, "seed {s}");
@@ -204,8 +170,8 @@ fn a_delayed_colliding_rekey_request_is_refused() {
     net.nodes[0].ep.rekey_child(now, a).unwrap();
     net.nodes[1].ep.rekey_child(now, b).unwrap();
     net.drive_for(Duration::from_secs(20));
-    assert_eq!(rekeys(&net, 0), 1);
-    assert_eq!(rekeys(&net, 1), 1);
+    assert_eq!(child_rekeys(&net, 0), 1);
+    assert_eq!(child_rekeys(&net, 1), 1);
     assert_same_children(&net);
     assert_eq!(current_children(&net, 1).len(), 1);
     for i in 0..2 {
@@ -238,7 +204,7 @@ fn rekey_collides_with_delete() {
         net.drive_for(Duration::from_secs(30));
         assert!(current_children(&net, 0).is_empty(), "order {order}");
         assert!(current_children(&net, 1).is_empty(), "order {order}");
-        assert_eq!(rekeys(&net, 0), 0);
+        assert_eq!(child_rekeys(&net, 0), 0);
         assert!(net.nodes[0].dp.inbound.is_empty());
         assert!(net.nodes[1].dp.inbound.is_empty());
         assert_eq!(net.nodes[0].ep.ike_sa_count(), 1);
@@ -293,9 +259,9 @@ fn child_rekeys_under_twenty_percent_loss() {
     net.loss = 0.2;
     net.start_traffic(Duration::from_millis(500));
     let done = net.drive_until(Duration::from_secs(3600), |n| {
-        rekeys(n, 0) >= 30 && rekeys(n, 1) >= 30
+        child_rekeys(n, 0) >= 30 && child_rekeys(n, 1) >= 30
     });
-    assert!(done, "{} rekeys", rekeys(&net, 0));
+    assert!(done, "{} rekeys", child_rekeys(&net, 0));
     net.loss = 0.0;
     net.stop_traffic();
     net.drive_for(Duration::from_secs(200));
@@ -329,7 +295,7 @@ fn pfs_rekey_and_pfs_mismatch() {
     net.drive_for(Duration::from_secs(1));
     assert!(net.failures(0).is_empty(), "{:?}", net.failures(0));
     assert!(net.failures(1).is_empty(), "{:?}", net.failures(1));
-    assert_eq!(rekeys(&net, 0), 1);
+    assert_eq!(child_rekeys(&net, 0), 1);
     assert_child_pair(net.children(0)[1], net.children(1)[1]);
     // The request was large: it carried a 256-octet MODP_2048 KE.
     let big = net.nodes[0]
