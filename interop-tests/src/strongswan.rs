@@ -440,6 +440,58 @@ pub fn wait_agreed_on(
     })
 }
 
+/// Which SA a rekey replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rekey {
+    Child,
+    Ike,
+}
+
+/// Waits (up to `timeout`) until ikev2d and charon agree on connection `lab` with all
+/// SPIs of the rekeyed kind new on both sides (rekey commands return before the rekey
+/// is done), and asserts that the SPIs of the other kind did not change: a CHILD rekey
+/// keeps the IKE SA, and an IKE rekey moves the CHILD SAs to the new IKE SA as they are
+/// (RFC 7296 sections 2.8, 2.18). Returns the new SPIs and ikev2d's status of the
+/// connection.
+#[track_caller]
+pub fn wait_rekeyed(
+    ikev2d: &crate::Ikev2d,
+    charon: &Charon,
+    before: &TunnelSpis,
+    what: Rekey,
+    timeout: Duration,
+    context: &str,
+) -> (TunnelSpis, serde_json::Value) {
+    let renewed = |st: &serde_json::Value, sw: &IkeSa| {
+        let now = TunnelSpis::of(st, sw);
+        match what {
+            Rekey::Child => now.esp_all_new(before),
+            Rekey::Ike => now.ike_all_new(before),
+        }
+    };
+    let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", timeout, &renewed).unwrap_or_else(|e| {
+        panic!(
+            "{context}: no agreed tunnel with new {what:?} SPIs: {e}\nbefore: {before:?}\n{}\n{}",
+            ikev2d.log_tail(60),
+            charon.logs_tail(120)
+        )
+    });
+    let now = TunnelSpis::of(&st, &sw);
+    match what {
+        Rekey::Child => assert_eq!(
+            (&now.ikev2d_ike, &now.strongswan_ike),
+            (&before.ikev2d_ike, &before.strongswan_ike),
+            "{context}: a CHILD rekey changed the IKE SPIs\nbefore: {before:?}\nafter: {now:?}"
+        ),
+        Rekey::Ike => assert_eq!(
+            (&now.ikev2d_esp, &now.strongswan_esp),
+            (&before.ikev2d_esp, &before.strongswan_esp),
+            "{context}: an IKE rekey changed the ESP SPIs\nbefore: {before:?}\nafter: {now:?}"
+        ),
+    }
+    (now, st)
+}
+
 /// The SPIs of one agreed tunnel as each side reports them: IKE SPIs (i, r) and ESP
 /// SPIs (in, out) from ikev2d's status and from strongSwan's `--list-sas`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use interop_tests::ikev2d::child_counter;
 use interop_tests::prereq::{
     ikev2d_binary, require_iptables, require_root, require_strongswan, require_tun,
 };
-use interop_tests::strongswan::{IkeSa, TunnelSpis, wait_agreed, wait_agreed_on};
+use interop_tests::strongswan::{
+    IkeSa, Rekey, TunnelSpis, wait_agreed, wait_agreed_on, wait_rekeyed,
+};
 use interop_tests::topology::{INNER_A, INNER_B, VETH};
 use interop_tests::{
     Charon, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, ping_until, require,
@@ -93,58 +95,11 @@ fn check(net: &Pair, ours: &Value, ikev2d: &Ikev2d, charon: &Charon, sw: &IkeSa)
     );
 }
 
-/// Which SA a rekey replaces.
-#[derive(Clone, Copy, Debug)]
-enum Rekey {
-    Child,
-    Ike,
-}
-
 /// The SPIs of the tunnel both sides agree on now.
 fn agreed_spis(ikev2d: &Ikev2d, charon: &Charon) -> TunnelSpis {
     let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(15), &|_, _| true)
         .unwrap_or_else(|e| panic!("{e}"));
     TunnelSpis::of(&st, &sw)
-}
-
-/// Wait until both sides agree on a tunnel whose SPIs of the rekeyed kind are all new
-/// on both sides (the rekey commands return before the rekey is done); the SPIs of the
-/// other kind must be unchanged: a CHILD rekey keeps the IKE SA, and an IKE rekey
-/// moves the CHILD SAs to the new IKE SA as they are (RFC 7296 sections 2.8, 2.18).
-/// Returns the new SPIs.
-#[track_caller]
-fn wait_rekeyed(
-    ikev2d: &Ikev2d,
-    charon: &Charon,
-    before: &TunnelSpis,
-    what: Rekey,
-    context: &str,
-) -> TunnelSpis {
-    let renewed = |st: &Value, sw: &IkeSa| {
-        let now = TunnelSpis::of(st, sw);
-        match what {
-            Rekey::Child => now.esp_all_new(before),
-            Rekey::Ike => now.ike_all_new(before),
-        }
-    };
-    let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(15), &renewed)
-        .unwrap_or_else(|e| {
-            panic!("{context}: no agreed tunnel with new {what:?} SPIs: {e}\nbefore: {before:?}")
-        });
-    let now = TunnelSpis::of(&st, &sw);
-    match what {
-        Rekey::Child => assert_eq!(
-            (&now.ikev2d_ike, &now.strongswan_ike),
-            (&before.ikev2d_ike, &before.strongswan_ike),
-            "{context}: a CHILD rekey changed the IKE SPIs\nbefore: {before:?}\nafter: {now:?}"
-        ),
-        Rekey::Ike => assert_eq!(
-            (&now.ikev2d_esp, &now.strongswan_esp),
-            (&before.ikev2d_esp, &before.strongswan_esp),
-            "{context}: an IKE rekey changed the ESP SPIs\nbefore: {before:?}\nafter: {now:?}"
-        ),
-    }
-    now
 }
 
 #[test]
@@ -233,6 +188,7 @@ fn strongswan_initiator_ikev2d_responder() {
         &charon,
         &before,
         Rekey::Child,
+        Duration::from_secs(15),
         "strongSwan's PFS child rekey",
     );
     assert!(
@@ -295,7 +251,7 @@ fn rekeys_both_ways_with_strongswan() {
             (false, Rekey::Ike) => charon.swanctl(&["--rekey", "--ike", "lab"]),
         };
         assert!(r.ok(), "{what}: {r}");
-        spis = wait_rekeyed(&ikev2d, &charon, &spis, kind, what);
+        spis = wait_rekeyed(&ikev2d, &charon, &spis, kind, Duration::from_secs(15), what).0;
         pings(what);
     }
     ikev2d.stop_clean();
@@ -397,8 +353,10 @@ fn simultaneous_child_rekeys_with_strongswan() {
             &charon,
             &spis,
             Rekey::Child,
+            Duration::from_secs(15),
             &format!("round {round}"),
-        );
+        )
+        .0;
         assert!(
             ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
             "round {round}: no traffic after simultaneous rekeys"
@@ -477,7 +435,14 @@ fn delayed_collision(test: &str, what: Rekey) {
         panic!("{test}: {e}\n{}", exchanges(&ikev2d, &charon));
     }
     // strongSwan's rekey (or ikev2d's, if it won) replaced the SA.
-    wait_rekeyed(&ikev2d, &charon, &before, what, test);
+    wait_rekeyed(
+        &ikev2d,
+        &charon,
+        &before,
+        what,
+        Duration::from_secs(15),
+        test,
+    );
     assert!(
         ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(10)),
         "{test}: no traffic after the collision"

@@ -21,7 +21,7 @@ use interop_tests::prereq::{
     STRONGSWAN61_SUITE, STRONGSWAN601_SUITE, ikev2d_binary, require_root, require_strongswan6,
     require_tun,
 };
-use interop_tests::strongswan::{TunnelSpis, wait_agreed_on};
+use interop_tests::strongswan::{Rekey, TunnelSpis, wait_agreed_on, wait_rekeyed};
 use interop_tests::topology::{INNER_A, INNER_B};
 use interop_tests::{
     Charon, CharonOptions, ConnSpec, Ikev2d, Ikev2dConfig, Pair, TimeBound, ping, ping_until,
@@ -180,23 +180,9 @@ fn rekeys(net: &Pair, ikev2d: &Ikev2d, charon: &Charon, mut spis: TunnelSpis, pe
             (false, true) => charon.swanctl(&["--rekey", "--ike", "lab"]),
         };
         assert!(r.ok(), "{what}: {r}");
-        let renewed = |st: &serde_json::Value, sw: &interop_tests::strongswan::IkeSa| {
-            let now = TunnelSpis::of(st, sw);
-            if ike {
-                now.ike_all_new(&spis)
-            } else {
-                now.esp_all_new(&spis)
-            }
-        };
-        let (st, sw) = wait_agreed_on(ikev2d, charon, "lab", Duration::from_secs(20), &renewed)
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{what}: no agreed tunnel with new SPIs: {e}\n{}\n{}",
-                    ikev2d.log_tail(60),
-                    charon.logs_tail(120)
-                )
-            });
-        spis = TunnelSpis::of(&st, &sw);
+        let kind = if ike { Rekey::Ike } else { Rekey::Child };
+        let (now, st) = wait_rekeyed(ikev2d, charon, &spis, kind, Duration::from_secs(20), what);
+        spis = now;
         if ike {
             assert_eq!(st["ike_sa"]["proposal"], peer.ike_status, "{what}: {st}");
         } else {
