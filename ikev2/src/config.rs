@@ -590,8 +590,8 @@ pub enum Identity {
     Rfc822(String),
     /// Opaque octets (`@#0123ab`).
     KeyId(Vec<u8>),
-    /// A DER-encoded distinguished name (`asn1dn:#3012...`); textual DNs are not
-    /// parsed.
+    /// A DER-encoded distinguished name, written `C=CH, O=Example, CN=gw` (encoded
+    /// as strongSwan encodes it) or `asn1dn:#3012...`.
     DerAsn1Dn(Vec<u8>),
     /// Any other ID type, as octets (`<type number>:#hex` is not accepted in
     /// configuration; this variant describes received identities).
@@ -609,11 +609,8 @@ pub enum IdentityError {
     Hex(String),
     #[error("invalid IP address in identity {0:?}")]
     Address(String),
-    #[error(
-        "identity {0:?} looks like a distinguished name; textual DNs are not supported, \
-         use asn1dn:#<DER hex>"
-    )]
-    TextualDn(String),
+    #[error("identity {0:?} is not a distinguished name ikev2d can encode: {1}")]
+    Dn(String, String),
     #[error("unknown identity type prefix in {0:?}")]
     Prefix(String),
     #[error("empty identity")]
@@ -675,6 +672,13 @@ impl Identity {
             (Identity::Fqdn(p), Identity::Fqdn(n)) | (Identity::Rfc822(p), Identity::Rfc822(n)) => {
                 names(p, n)
             }
+            (Identity::DerAsn1Dn(p), Identity::DerAsn1Dn(n)) => {
+                match crate::pki::dn::matches(n, p) {
+                    Some(0) => IdMatch::Perfect,
+                    Some(_) => IdMatch::Wildcard,
+                    None => IdMatch::None,
+                }
+            }
             (Identity::Ipv4(a), Identity::Ipv4(b)) => exact(a == b),
             (Identity::Ipv6(a), Identity::Ipv6(b)) => exact(a == b),
             (a, b) => exact(a == b),
@@ -727,6 +731,7 @@ fn parse_hex(s: &str, whole: &str) -> Result<Vec<u8>, IdentityError> {
 /// | `vpn.example.com`, `@vpn.example.com` | FQDN |
 /// | `alice@example.com`, `@@alice` | RFC 822 |
 /// | `@#0a0b0c` | KEY_ID |
+/// | `C=CH, O=Example, CN=gw` (any text with `=`) | DER_ASN1_DN, encoded as strongSwan does |
 /// | `ipv4:`, `ipv6:`, `fqdn:`, `rfc822:`/`email:`, `keyid:`, `asn1dn:` prefix | that type; a value `#hex` gives raw octets |
 impl FromStr for Identity {
     type Err = IdentityError;
@@ -779,6 +784,12 @@ impl FromStr for Identity {
                 return Err(IdentityError::Prefix(s.to_owned()));
             }
         }
+        // As strongSwan: an `=` makes a DN before anything else (`E=a@b, CN=x`).
+        if s.contains('=') && !s.starts_with('@') {
+            return crate::pki::dn::from_text(s)
+                .map(Identity::DerAsn1Dn)
+                .map_err(|e| IdentityError::Dn(s.to_owned(), e.to_string()));
+        }
         if let Some(rest) = s.strip_prefix("@#") {
             return Ok(Identity::KeyId(parse_hex(rest, s)?));
         }
@@ -790,9 +801,6 @@ impl FromStr for Identity {
         }
         if s.contains('@') {
             return Ok(Identity::Rfc822(s.to_owned()));
-        }
-        if s.contains('=') {
-            return Err(IdentityError::TextualDn(s.to_owned()));
         }
         if let Ok(a) = s.parse::<IpAddr>() {
             return Ok(Identity::from(a));
@@ -820,8 +828,14 @@ impl fmt::Display for Identity {
                 hex(f, k)
             }
             Identity::DerAsn1Dn(d) => {
-                f.write_str("asn1dn:#")?;
-                hex(f, d)
+                // The text form when it encodes back to the same octets.
+                let text = crate::pki::dn::to_text(d);
+                if crate::pki::dn::from_text(&text).is_ok_and(|back| back == *d) {
+                    f.write_str(&text)
+                } else {
+                    f.write_str("asn1dn:#")?;
+                    hex(f, d)
+                }
             }
             Identity::Other { id_type, data } => {
                 write!(f, "{id_type}:#")?;

@@ -34,9 +34,22 @@ fn parses_swanctl_identities() {
         p("ipv4:10.0.0.1"),
         Identity::Ipv4(Ipv4Addr::new(10, 0, 0, 1))
     );
+    // Text DNs, encoded as strongSwan's atodn does (PrintableString values).
+    let c_ch_cn_x = vec![
+        0x30, 0x19, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C',
+        b'H', 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, 0x01, b'x',
+    ];
+    assert_eq!(p("C=CH, CN=x"), Identity::DerAsn1Dn(c_ch_cn_x.clone()));
+    assert_eq!(p("/C=CH/CN=x"), Identity::DerAsn1Dn(c_ch_cn_x.clone()));
+    assert_eq!(p(" c = CH ,cn=x "), Identity::DerAsn1Dn(c_ch_cn_x));
+    assert!(matches!(p("E=alice@example.com, CN=x"), Identity::DerAsn1Dn(_)));
     assert!(matches!(
-        "C=CH, CN=x".parse::<Identity>(),
-        Err(IdentityError::TextualDn(_))
+        "Foo=bar".parse::<Identity>(),
+        Err(IdentityError::Dn(..))
+    ));
+    assert!(matches!(
+        "C=CH, CN".parse::<Identity>(),
+        Err(IdentityError::Dn(..))
     ));
     assert!("@#0g".parse::<Identity>().is_err());
     assert!("".parse::<Identity>().is_err());
@@ -52,6 +65,11 @@ fn display_round_trips() {
         "alice@example.com",
         "@#0a0b",
         "asn1dn:#3000",
+        "C=CH, O=Example Ltd, CN=gw.example.org",
+        "CN=Zürich, E=a@b.example",
+        // A DN strongSwan would encode differently (UTF8String where it writes a
+        // PrintableString) is shown as hex, so that it reads back the same.
+        "asn1dn:#300f310d300b06035504030c0461616161",
     ] {
         let id: Identity = s.parse().unwrap();
         assert_eq!(id.to_string().parse::<Identity>().unwrap(), id, "{s}");
@@ -97,6 +115,28 @@ fn matching() {
     );
     assert_eq!(p("192.0.2.1").matches(&p("192.0.2.2")), IdMatch::None);
     assert_eq!(p("192.0.2.1").matches(&p("fqdn:192.0.2.1")), IdMatch::None);
+}
+
+#[test]
+fn dn_matching_as_strongswan() {
+    let p = |s: &str| s.parse::<Identity>().unwrap();
+    let gw = p("C=CH, O=Example, CN=gw.example.org");
+    assert_eq!(p("C=CH, O=Example, CN=gw.example.org").matches(&gw), IdMatch::Perfect);
+    // PrintableString values compare without case.
+    assert_eq!(p("c=ch, o=EXAMPLE, cn=GW.example.org").matches(&gw), IdMatch::Perfect);
+    assert_eq!(p("C=CH, O=Example, CN=*").matches(&gw), IdMatch::Wildcard);
+    assert_eq!(p("C=CH, O=*, CN=*").matches(&gw), IdMatch::Wildcard);
+    // Order, count and attribute types must agree.
+    assert_eq!(p("CN=gw.example.org, O=Example, C=CH").matches(&gw), IdMatch::None);
+    assert_eq!(p("C=CH, CN=gw.example.org").matches(&gw), IdMatch::None);
+    assert_eq!(p("C=CH, OU=Example, CN=gw.example.org").matches(&gw), IdMatch::None);
+    assert_eq!(p("C=CH, O=Example, CN=gw2.example.org").matches(&gw), IdMatch::None);
+    // A UTF8String value (here from a DER ID) keeps its case; the type may differ.
+    let utf8 = p("asn1dn:#300f310d300b06035504030c0461616161"); // CN=aaaa, UTF8String
+    assert_eq!(p("CN=aaaa").matches(&utf8), IdMatch::Perfect);
+    assert_eq!(p("CN=AAAA").matches(&utf8), IdMatch::None);
+    // A DN never matches another ID type.
+    assert_eq!(p("CN=gw.example.org").matches(&p("gw.example.org")), IdMatch::None);
 }
 
 #[test]

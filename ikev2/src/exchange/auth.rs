@@ -158,17 +158,44 @@ pub(crate) fn check_peer(
                 });
             }
             let pk = Cause::PeerPubkey;
-            let mut certs = payloads.iter().filter_map(|p| match p {
-                Payload::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE => Some(c.data),
-                _ => None,
-            });
-            let ee = certs.next().ok_or_else(|| {
-                pk(format!(
-                    "peer {peer_id} sent no certificate and we have no public key for it (our \
-                     CERTREQ names the CAs of remote cacerts)"
-                ))
-            })?;
+            let signed_by = |key: &crate::crypto::signature::PublicKey| {
+                if method == AuthMethod::DIGITAL_SIGNATURE {
+                    let (scheme, signature) = SignatureScheme::parse_auth_data(data)?;
+                    key.verify(scheme, octets, signature, false)
+                } else {
+                    key.verify_classic(method, octets, data, false)
+                }
+            };
+            let sent = |encoding: CertEncoding| {
+                payloads.iter().filter_map(move |p| match p {
+                    Payload::Cert(c) if c.encoding == encoding => Some(c.data),
+                    _ => None,
+                })
+            };
+            let mut certs = sent(CertEncoding::X509_SIGNATURE);
+            let Some(ee) = certs.next() else {
+                return check_raw_key(trust, sent(CertEncoding::RAW_PUBLIC_KEY).next(), peer_id)
+                    .and_then(|keys| {
+                        let mut last = None;
+                        for key in &keys {
+                            match signed_by(key) {
+                                Ok(()) => return Ok(()),
+                                Err(e) => last = Some(e),
+                            }
+                        }
+                        Err(pk(format!(
+                            "signature of {peer_id} does not verify with any key of remote \
+                             pubkeys{}",
+                            last.map(|e| format!(" ({e})")).unwrap_or_default()
+                        )))
+                    });
+            };
             let ee = Certificate::from_der(ee).map_err(|e| pk(format!("peer certificate: {e}")))?;
+            if trust.anchors.is_empty() && trust.raw_keys.contains(&ee.spki) {
+                // A certificate around a key we trust as such (`pubkeys` only).
+                let key = ee.public_key().map_err(|e| pk(e.to_string()))?;
+                return signed_by(&key).map_err(|e| pk(format!("signature of {peer_id}: {e}")));
+            }
             let intermediates = certs
                 .map(Certificate::from_der)
                 .collect::<Result<Vec<_>, _>>()
@@ -181,14 +208,7 @@ pub(crate) fn check_peer(
                 .map_err(|e| pk(e.to_string()))?;
             crate::pki::ids::check(&ee, peer_id).map_err(|e| pk(format!("ID {e}")))?;
             let key = ee.public_key().map_err(|e| pk(e.to_string()))?;
-            let checked = if method == AuthMethod::DIGITAL_SIGNATURE {
-                let (scheme, signature) =
-                    SignatureScheme::parse_auth_data(data).map_err(|e| pk(e.to_string()))?;
-                key.verify(scheme, octets, signature, false)
-            } else {
-                key.verify_classic(method, octets, data, false)
-            };
-            checked.map_err(|e| {
+            signed_by(&key).map_err(|e| {
                 pk(format!(
                     "signature of {peer_id} (certificate {}): {e}",
                     ee.subject
@@ -196,4 +216,35 @@ pub(crate) fn check_peer(
             })
         }
     }
+}
+
+/// The keys a peer without a certificate may have signed with: the raw public key it
+/// sent (RFC 7670), which must be one of `remote pubkeys`, or else all of them.
+fn check_raw_key(
+    trust: &crate::pki::TrustStore,
+    sent: Option<&[u8]>,
+    peer_id: &Identity,
+) -> Result<Vec<crate::crypto::signature::PublicKey>, Cause> {
+    use crate::crypto::signature::PublicKey;
+    let pk = Cause::PeerPubkey;
+    if trust.raw_keys.is_empty() {
+        return Err(pk(format!(
+            "peer {peer_id} sent no certificate and we have no public key for it (our \
+             CERTREQ names the CAs of remote cacerts)"
+        )));
+    }
+    let keys: Vec<&Vec<u8>> = match sent {
+        Some(spki) => {
+            let known = trust.raw_keys.iter().find(|k| k.as_slice() == spki);
+            vec![known.ok_or_else(|| {
+                pk(format!(
+                    "peer {peer_id} sent a raw public key that is not among remote pubkeys"
+                ))
+            })?]
+        }
+        None => trust.raw_keys.iter().collect(),
+    };
+    keys.into_iter()
+        .map(|k| PublicKey::from_spki(k).map_err(|e| pk(format!("remote pubkeys: {e}"))))
+        .collect()
 }

@@ -149,13 +149,5 @@ impl Certificate {
 /// certificate, `, ` between them (`C=CH, O=strongSwan, CN=moon`); the DER in hex if
 /// it does not parse.
 pub fn dn_text(der: &[u8]) -> String {
-    match x509_cert::name::Name::from_der(der) {
-        Ok(n) => {
-            n.0.iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        }
-        Err(_) => der.iter().map(|b| format!("{b:02x}")).collect(),
-    }
+    super::dn::to_text(der)
 }

@@ -35,12 +35,14 @@ pub fn check(cert: &Certificate, id: &Identity) -> Result<(), IdMismatch> {
             .alt_names
             .iter()
             .any(|n| matches!(n, AltName::Ip(ip) if *ip == std::net::IpAddr::V6(*a))),
+        // strongSwan compares the DNs for equality here (no wildcards).
         Identity::DerAsn1Dn(der) => {
-            *der == cert.subject_der
+            let same = |d: &[u8]| super::dn::matches(d, der) == Some(0);
+            same(&cert.subject_der)
                 || cert
                     .alt_names
                     .iter()
-                    .any(|n| matches!(n, AltName::Dn(d) if d == der))
+                    .any(|n| matches!(n, AltName::Dn(d) if same(d)))
         }
         Identity::Any | Identity::KeyId(_) | Identity::Other { .. } => false,
     };

@@ -99,12 +99,15 @@ impl ExtendedKeyUsageValidator for AnyEku {
     }
 }
 
-/// The configured CAs and CRLs.
+/// The configured CAs and CRLs, and the raw public keys trusted without a
+/// certificate (`pubkeys`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustStore {
     pub anchors: Vec<Certificate>,
     /// CRLs as DER.
     pub crls: Vec<Vec<u8>>,
+    /// SubjectPublicKeyInfos as DER (RFC 7670 raw public keys).
+    pub raw_keys: Vec<Vec<u8>>,
 }
 
 /// A chain that was accepted: subjects from the end entity to the anchor.

@@ -10,7 +10,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ikev2::config::Identity;
-use ikev2::pki::ids;
+use ikev2::pki::{encoding, ids};
 use ikev2::pki::{Certificate, Revocation, TrustError, TrustStore};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
@@ -96,7 +96,7 @@ fn three_level_chains_verify_for_every_key_type() {
     );
     let store = TrustStore {
         anchors: vec![parsed(&root)],
-        crls: Vec::new(),
+        ..TrustStore::default()
     };
     let mut checked = 0;
     for alg in [
@@ -134,7 +134,7 @@ fn failures_name_the_certificate_and_the_cause() {
     let other = ca("Other CA", &rcgen::PKCS_ECDSA_P256_SHA256, None);
     let store = TrustStore {
         anchors: vec![parsed(&root)],
-        crls: Vec::new(),
+        ..TrustStore::default()
     };
     let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
 
@@ -213,6 +213,7 @@ fn revocation_policies_as_swanctl_means_them() {
     let with = |crls: Vec<Vec<u8>>| TrustStore {
         anchors: vec![parsed(&root)],
         crls,
+        ..TrustStore::default()
     };
     // No CRL at all: relaxed passes, strict fails and says so.
     assert!(
@@ -319,6 +320,14 @@ fn identities_match_subject_alt_names_and_subjects_as_strongswan_does() {
     assert_eq!(ok(Identity::Ipv4(Ipv4Addr::new(192, 0, 2, 2))), Ok(()));
     assert_eq!(ok(Identity::Rfc822("ops@example.org".into())), Ok(()));
     assert_eq!(ok(Identity::DerAsn1Dn(gw.subject_der.clone())), Ok(()));
+    // The subject written as text, as in swanctl.conf (rcgen encodes UTF8String,
+    // the text PrintableString: strongSwan compares the values, not the types).
+    assert_eq!(gw.subject, "CN=gw.b.example.org");
+    assert_eq!(ok("CN=gw.b.example.org".parse().unwrap()), Ok(()));
+    let e = ok("CN=gw.x.example.org".parse().unwrap()).unwrap_err();
+    assert!(e.contains("subject (CN=gw.b.example.org)"), "{e}");
+    // A wildcard names no certificate (IDs compare for equality here).
+    assert!(ok("CN=*".parse().unwrap()).is_err());
     // A wildcard in the certificate matches nothing; neither does the CN alone.
     let e = ok(Identity::Fqdn("x.wild.example.org".into())).unwrap_err();
     assert!(
@@ -347,4 +356,62 @@ fn certreq_hash_is_sha1_of_the_subject_public_key_info() {
     let want = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, &spki);
     assert_eq!(c.certreq_hash().as_slice(), want.as_ref());
     assert!(c.is_ca);
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap());
+        out.push('\n');
+    }
+    out + &format!("-----END {label}-----\n")
+}
+
+#[test]
+fn credential_files_in_pem_and_der() {
+    let root = ca("Root CA", &rcgen::PKCS_ECDSA_P256_SHA256, None);
+    let im = ca("Intermediate", &rcgen::PKCS_ECDSA_P384_SHA384, Some(&root));
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = ee_params("gw", vec![dns("gw.example.org")])
+        .signed_by(&key, &im.cert, &im.key)
+        .unwrap();
+
+    // A PEM bundle keeps its order (end entity, then intermediate); DER is one cert.
+    let bundle = format!("# comment\n{}{}", cert.pem(), im.cert.pem());
+    let got = encoding::certificates(bundle.as_bytes()).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].subject, "CN=gw");
+    assert_eq!(got[1].subject, "CN=Intermediate, O=ikev2d test");
+    assert_eq!(encoding::certificates(cert.der()).unwrap()[0], got[0]);
+    assert!(encoding::certificates(b"-----BEGIN X-----\nAAAA\n-----END X-----\n").is_err());
+    assert!(encoding::certificates(&cert.der()[..100]).is_err());
+
+    // Private keys: PKCS#8 in PEM and DER give the certificate's public key.
+    let k = encoding::private_key(key.serialize_pem().as_bytes()).unwrap();
+    assert_eq!(k.spki(), got[0].spki.as_slice());
+    let k = encoding::private_key(&key.serialize_der()).unwrap();
+    assert_eq!(k.spki(), got[0].spki.as_slice());
+    // An encrypted key is refused with the way out; garbage is an error, not a panic.
+    let enc = pem("ENCRYPTED PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x00]);
+    let e = encoding::private_key(enc.as_bytes()).unwrap_err().to_string();
+    assert!(e.contains("encrypted") && e.contains("openssl pkey"), "{e}");
+    assert!(encoding::private_key(b"not a key").is_err());
+
+    // Raw public keys: the SPKI, in PEM as `pki --pub` writes it, or DER.
+    let (spki, _) = encoding::public_key(pem("PUBLIC KEY", &key.public_key_der()).as_bytes())
+        .unwrap();
+    assert_eq!(spki, got[0].spki);
+    assert_eq!(encoding::public_key(&key.public_key_der()).unwrap().0, spki);
+    assert!(encoding::public_key(b"\x30\x00").is_err());
+
+    // CRLs in PEM and DER.
+    let der = crl(&root, &[7], (2027, 1, 1));
+    assert_eq!(encoding::crls(&der).unwrap(), vec![der.clone()]);
+    assert_eq!(
+        encoding::crls(pem("X509 CRL", &der).as_bytes()).unwrap(),
+        vec![der.clone()]
+    );
+    assert!(encoding::crls(&der[..der.len() - 3]).is_err());
 }

@@ -71,7 +71,7 @@ fn trust(pki: &Pki) -> RemoteAuth {
     RemoteAuth::Pubkey {
         trust: Arc::new(TrustStore {
             anchors: vec![Certificate::from_der(pki.root.der()).unwrap()],
-            crls: Vec::new(),
+            ..TrustStore::default()
         }),
         revocation: Revocation::Relaxed,
     }
@@ -239,4 +239,59 @@ fn without_the_wall_clock_no_certificate_is_accepted() {
     );
     let text = failure(net, 1);
     assert!(text.contains("wall clock"), "{text}");
+}
+
+/// Raw public keys (`pubkeys`): no certificate on the wire, each side trusts the
+/// other's key as configured.
+fn raw_key(alg: &'static SignatureAlgorithm) -> (Arc<LocalCredentials>, Vec<u8>) {
+    let key = PrivateKey::from_der(&KeyPair::generate_for(alg).unwrap().serialize_der()).unwrap();
+    let spki = key.spki().to_vec();
+    (
+        Arc::new(LocalCredentials {
+            chain: Vec::new(),
+            key,
+        }),
+        spki,
+    )
+}
+
+fn trust_keys(keys: Vec<Vec<u8>>) -> RemoteAuth {
+    RemoteAuth::Pubkey {
+        trust: Arc::new(TrustStore {
+            raw_keys: keys,
+            ..TrustStore::default()
+        }),
+        revocation: Revocation::Relaxed,
+    }
+}
+
+#[test]
+fn raw_public_keys_authenticate_without_certificates() {
+    let (a, a_pub) = raw_key(&rcgen::PKCS_ED25519);
+    let (b, b_pub) = raw_key(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (_, other_pub) = raw_key(&rcgen::PKCS_ECDSA_P256_SHA256);
+    // A trusts two keys, B's among them.
+    let mut net = clocked(pair_with(
+        10,
+        with(
+            LocalAuth::Pubkey(a.clone()),
+            trust_keys(vec![other_pub.clone(), b_pub]),
+        ),
+        with(LocalAuth::Pubkey(b.clone()), trust_keys(vec![a_pub.clone()])),
+    ));
+    assert!(up(&mut net), "{:?} {:?}", net.failures(0), net.failures(1));
+
+    // B's key is not the one A trusts.
+    let text = failure(
+        clocked(pair_with(
+            11,
+            with(LocalAuth::Pubkey(a), trust_keys(vec![other_pub])),
+            with(LocalAuth::Pubkey(b), trust_keys(vec![a_pub])),
+        )),
+        0,
+    );
+    assert!(
+        text.contains("does not verify with any key of remote pubkeys"),
+        "{text}"
+    );
 }
