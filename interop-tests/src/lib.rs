@@ -15,6 +15,7 @@
 //!   `INTEROP_BACKEND=vagrant`) implement [`scenario::Testbed`];
 //! - [`ikev2d`]: `ikev2d run` with a generated TOML configuration and its control CLI;
 //! - [`iperf`]: iperf3 TCP runs through a tunnel;
+//! - [`pki`]: CAs, certificates, keys and CRLs made with strongSwan's `pki` tool;
 //! - [`ping`](mod@ping), [`cmd`], [`proc`], [`cleanup`]: commands with time limits,
 //!   daemons with log files, and a per-test time bound.
 //!
@@ -30,6 +31,7 @@ pub mod ikev2d;
 pub mod iperf;
 pub mod netns;
 pub mod ping;
+pub mod pki;
 pub mod prereq;
 pub mod proc;
 pub mod scenario;

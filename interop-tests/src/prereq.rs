@@ -83,6 +83,11 @@ pub fn require_iperf3() -> Result<(), Missing> {
     require_tools(&[("iperf3", "iperf3")])
 }
 
+/// strongSwan's `pki` tool, which makes the test certificates ([`crate::pki`]).
+pub fn require_pki() -> Result<(), Missing> {
+    require_tools(&[("pki", "strongswan-pki")])
+}
+
 /// charon, swanctl and the kernel-libipsec, openssl and gcm plugins.
 pub fn require_strongswan() -> Result<(), Missing> {
     let install = format!("apt-get install --no-install-recommends {APT_PACKAGES}");
