@@ -260,6 +260,22 @@ pub struct ConnectionConfig {
     pub local_auth: LocalAuth,
     /// How the peer must authenticate (`remote.auth`).
     pub remote_auth: RemoteAuth,
+    /// When our certificates go out (`send_cert`).
+    pub send_cert: SendCert,
+    /// Whether we ask for the peer's certificate with a CERTREQ naming our CAs
+    /// (`send_certreq`).
+    pub send_certreq: bool,
+}
+
+/// swanctl.conf's `send_cert`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SendCert {
+    /// Only when the peer sent a CERTREQ (strongSwan's default).
+    #[default]
+    IfAsked,
+    Always,
+    /// Never: the peer has our certificate already.
+    Never,
 }
 
 /// Our side of IKE_AUTH.
@@ -273,11 +289,13 @@ pub enum LocalAuth {
 }
 
 /// Our certificate chain (end entity first, then intermediates; no root) and the
-/// private key of the end entity.
+/// private key of the end entity. An empty chain: a raw public key (`pubkeys`), no
+/// certificate sent.
 #[derive(Debug)]
 pub struct LocalCredentials {
     pub chain: Vec<crate::pki::Certificate>,
-    pub key: crate::crypto::signature::PrivateKey,
+    /// Shared: several connections may sign with one key.
+    pub key: std::sync::Arc<crate::crypto::signature::PrivateKey>,
 }
 
 impl PartialEq for LocalCredentials {
@@ -380,6 +398,8 @@ impl ConnectionConfig {
             proposals: Proposal::defaults(ProtocolId::IKE),
             local_auth: LocalAuth::Psk,
             remote_auth: RemoteAuth::Psk,
+            send_cert: SendCert::IfAsked,
+            send_certreq: true,
             encap: false,
             fragmentation: Fragmentation::Yes,
             childless: Childless::Allow,

@@ -3,7 +3,7 @@
 //! public-key authentication. [`super::ike_auth`] builds and checks the signed octets
 //! and calls these for what depends on `local.auth` and `remote.auth`.
 
-use crate::config::{Identity, LocalAuth, RemoteAuth};
+use crate::config::{ConnectionConfig, Identity, LocalAuth, RemoteAuth, SendCert};
 use crate::crypto::keymat::{psk_auth, verify_psk_auth};
 use crate::crypto::signature::{HashAlgorithm, SignatureScheme};
 use crate::error::Cause;
@@ -62,8 +62,17 @@ pub(crate) fn ours(
     }
 }
 
-/// The CERT payloads of our chain (end entity first), with public-key authentication.
+/// The CERT payloads of our chain (end entity first), with public-key authentication,
+/// as `send_cert` says.
 pub(crate) fn push_certs(sa: &IkeSa, c: &mut Chain) -> Result<(), Cause> {
+    let wanted = match sa.conn.send_cert {
+        SendCert::Always => true,
+        SendCert::IfAsked => sa.peer_certreq,
+        SendCert::Never => false,
+    };
+    if !wanted {
+        return Ok(());
+    }
     if let LocalAuth::Pubkey(cred) = &sa.conn.local_auth {
         for cert in &cred.chain {
             c.push(&Payload::Cert(Cert {
@@ -75,17 +84,18 @@ pub(crate) fn push_certs(sa: &IkeSa, c: &mut Chain) -> Result<(), Cause> {
     Ok(())
 }
 
-/// A CERTREQ naming the CAs we trust for the peer, when the peer must sign (as
-/// responder in IKE_SA_INIT, those of every connection the peer may be for): without
-/// one, strongSwan (`send_cert = ifasked`) sends no certificate.
+/// A CERTREQ naming the CAs we trust for the peer, when the peer must sign and
+/// `send_certreq` is on (as responder in IKE_SA_INIT, for every connection the peer
+/// may be for): without one, strongSwan (`send_cert = ifasked`) sends no
+/// certificate.
 pub(crate) fn push_certreq<'r>(
-    remote: impl IntoIterator<Item = &'r RemoteAuth>,
+    conns: impl IntoIterator<Item = &'r ConnectionConfig>,
     c: &mut Chain,
 ) -> Result<(), Cause> {
     let mut hashes: Vec<[u8; 20]> = Vec::new();
     let mut any = false;
-    for r in remote {
-        if let RemoteAuth::Pubkey { trust, .. } = r {
+    for conn in conns.into_iter().filter(|c| c.send_certreq) {
+        if let RemoteAuth::Pubkey { trust, .. } = &conn.remote_auth {
             any = true;
             for h in trust.anchors.iter().map(Certificate::certreq_hash) {
                 if !hashes.contains(&h) {
@@ -174,7 +184,8 @@ pub(crate) fn check_peer(
             };
             let mut certs = sent(CertEncoding::X509_SIGNATURE);
             let Some(ee) = certs.next() else {
-                return check_raw_key(trust, sent(CertEncoding::RAW_PUBLIC_KEY).next(), peer_id)
+                let sent_raw = sent(CertEncoding::RAW_PUBLIC_KEY).next();
+                return check_raw_key(trust, sent_raw, peer_id, sa.conn.send_certreq)
                     .and_then(|keys| {
                         let mut last = None;
                         for key in &keys {
@@ -224,13 +235,19 @@ fn check_raw_key(
     trust: &crate::pki::TrustStore,
     sent: Option<&[u8]>,
     peer_id: &Identity,
+    asked: bool,
 ) -> Result<Vec<crate::crypto::signature::PublicKey>, Cause> {
     use crate::crypto::signature::PublicKey;
     let pk = Cause::PeerPubkey;
     if trust.raw_keys.is_empty() {
+        let why = if asked {
+            "our CERTREQ named the CAs of remote cacerts: check the peer's send_cert and \
+             that its certificate is from one of them"
+        } else {
+            "send_certreq is off, and a peer with send_cert = ifasked then sends none"
+        };
         return Err(pk(format!(
-            "peer {peer_id} sent no certificate and we have no public key for it (our \
-             CERTREQ names the CAs of remote cacerts)"
+            "peer {peer_id} sent no certificate and we have no public key for it ({why})"
         )));
     }
     let keys: Vec<&Vec<u8>> = match sent {

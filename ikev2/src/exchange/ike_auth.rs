@@ -79,7 +79,7 @@ impl IkeAuth {
         if sa.first_contact && conn.initial_contact {
             c.notify(NotifyType::INITIAL_CONTACT, &[])?;
         }
-        super::auth::push_certreq([&conn.remote_auth], &mut c)?;
+        super::auth::push_certreq([&*conn], &mut c)?;
         if let Some((ty, data)) = conn.remote_id.to_wire() {
             c.push(&Payload::IdR(Id::new(ty, &data)))?;
         }
@@ -227,6 +227,7 @@ pub(crate) fn process_request(
         Payload::Auth(a) => Some(a),
         _ => None,
     });
+    sa.peer_certreq |= payloads.iter().any(|p| matches!(p, Payload::CertReq(_)));
     let (Some(idi), Some(auth)) = (idi, auth) else {
         // The rules make both present; be defensive.
         let _ = resp.notify(NotifyType::INVALID_SYNTAX, &[]);

@@ -270,6 +270,7 @@ impl IkeInit {
             && has_notify(payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED);
         sa.peer_childless = has_notify(payloads, NotifyType::CHILDLESS_IKEV2_SUPPORTED);
         sa.peer_hashes = peer_hash_algorithms(payloads);
+        sa.peer_certreq = payloads.iter().any(|p| matches!(p, Payload::CertReq(_)));
         if sa.nat_t && (sa.nat.any() || conn.encap) {
             // RFC 7296 section 2.23: continue on port 4500.
             sa.local = float_port(sa.local);
@@ -407,11 +408,12 @@ pub(crate) fn respond(
     // RFC 7427: answered when one of the connections the peer may be for signs.
     let pubkey = sa.candidates.iter().any(|c| c.uses_pubkey()) || conn.uses_pubkey();
     sa.peer_hashes = peer_hash_algorithms(payloads);
-    let certreq_for: Vec<crate::config::RemoteAuth> = sa
+    sa.peer_certreq = payloads.iter().any(|p| matches!(p, Payload::CertReq(_)));
+    let certreq_for: Vec<std::sync::Arc<crate::config::ConnectionConfig>> = sa
         .candidates
         .iter()
-        .map(|c| c.remote_auth.clone())
-        .chain(std::iter::once(conn.remote_auth.clone()))
+        .cloned()
+        .chain(std::iter::once(conn.clone()))
         .collect();
 
     let mut c = Chain::new();
@@ -448,7 +450,7 @@ pub(crate) fn respond(
         if pubkey && !sa.peer_hashes.is_empty() {
             super::auth::push_hash_algorithms(c)?;
         }
-        super::auth::push_certreq(&certreq_for, c)?;
+        super::auth::push_certreq(certreq_for.iter().map(|c| &**c), c)?;
         Ok(())
     };
     build(&mut c, ctx, sa).map_err(no_proposal)?;

@@ -156,6 +156,9 @@ pub(crate) struct IkeSa {
     /// The hashes the peer can verify signatures with (its SIGNATURE_HASH_ALGORITHMS,
     /// RFC 7427); empty when it sent none.
     pub peer_hashes: Vec<crate::crypto::signature::HashAlgorithm>,
+    /// The peer sent a CERTREQ (IKE_SA_INIT or IKE_AUTH): `send_cert = ifasked`
+    /// sends our certificates then.
+    pub peer_certreq: bool,
     /// Responder: a CREATE_CHILD_SA waiting for its IKE_FOLLOWUP_KE exchanges.
     pub followup: Option<Box<crate::exchange::followup_ke::Passive>>,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,
@@ -262,6 +265,7 @@ impl IkeSa {
             int_auth: Default::default(),
             followup: None,
             peer_hashes: Vec::new(),
+            peer_certreq: false,
             init_key: None,
             nat: NatStatus::default(),
             nat_t: false,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::harness::*;
-use ikev2::config::{EndpointConfig, LocalAuth, LocalCredentials, RemoteAuth};
+use ikev2::config::{EndpointConfig, LocalAuth, LocalCredentials, RemoteAuth, SendCert};
 use ikev2::crypto::signature::PrivateKey;
 use ikev2::error::Phase;
 use ikev2::pki::{Certificate, Revocation, TrustStore};
@@ -63,7 +63,7 @@ fn gateway(
             Certificate::from_der(cert.der()).unwrap(),
             Certificate::from_der(pki.im.der()).unwrap(),
         ],
-        key: PrivateKey::from_der(&key.serialize_der()).unwrap(),
+        key: Arc::new(PrivateKey::from_der(&key.serialize_der()).unwrap()),
     })
 }
 
@@ -249,7 +249,7 @@ fn raw_key(alg: &'static SignatureAlgorithm) -> (Arc<LocalCredentials>, Vec<u8>)
     (
         Arc::new(LocalCredentials {
             chain: Vec::new(),
-            key,
+            key: Arc::new(key),
         }),
         spki,
     )
@@ -294,4 +294,39 @@ fn raw_public_keys_authenticate_without_certificates() {
         text.contains("does not verify with any key of remote pubkeys"),
         "{text}"
     );
+}
+
+/// `send_cert` and `send_certreq` as strongSwan means them: by default a side sends
+/// its certificates only when asked with a CERTREQ.
+#[test]
+fn certificates_go_out_when_asked_or_always() {
+    let (pa, pb) = (pki("A"), pki("B"));
+    let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
+    let setup = |seed, a_certreq: bool, b_send: SendCert| {
+        let (a, b) = (gateway(&pa, IP_A, alg, 2030), gateway(&pb, IP_B, alg, 2030));
+        let (ta, tb) = (trust(&pb), trust(&pa));
+        clocked(pair_with(
+            seed,
+            move |c| {
+                with(LocalAuth::Pubkey(a), ta)(c);
+                conn(c).send_certreq = a_certreq;
+            },
+            move |c| {
+                with(LocalAuth::Pubkey(b), tb)(c);
+                conn(c).send_cert = b_send;
+            },
+        ))
+    };
+    // A asks (default): B sends its certificate.
+    let mut net = setup(12, true, SendCert::IfAsked);
+    assert!(up(&mut net), "{:?} {:?}", net.failures(0), net.failures(1));
+    // A does not ask: B (ifasked) sends none, and A cannot verify B.
+    let text = failure(setup(13, false, SendCert::IfAsked), 0);
+    assert!(text.contains("sent no certificate"), "{text}");
+    // B sends always: A need not ask.
+    let mut net = setup(14, false, SendCert::Always);
+    assert!(up(&mut net), "{:?} {:?}", net.failures(0), net.failures(1));
+    // B never sends.
+    let text = failure(setup(15, true, SendCert::Never), 0);
+    assert!(text.contains("sent no certificate"), "{text}");
 }
