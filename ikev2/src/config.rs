@@ -357,6 +357,21 @@ pub enum DpdAction {
 }
 
 impl ConnectionConfig {
+    /// Whether `other` is this connection with other credentials only (certificates,
+    /// keys, CAs, CRLs), the kinds of authentication unchanged.
+    pub fn same_apart_from_credentials(&self, other: &ConnectionConfig) -> bool {
+        let kinds = |c: &ConnectionConfig| {
+            (
+                matches!(c.local_auth, LocalAuth::Pubkey(_)),
+                matches!(c.remote_auth, RemoteAuth::Pubkey { .. }),
+            )
+        };
+        let mut o = other.clone();
+        o.local_auth = self.local_auth.clone();
+        o.remote_auth = self.remote_auth.clone();
+        kinds(self) == kinds(other) && *self == o
+    }
+
     /// Whether either side authenticates with a signature (then IKE_SA_INIT carries
     /// SIGNATURE_HASH_ALGORITHMS).
     pub fn uses_pubkey(&self) -> bool {
@@ -848,10 +863,10 @@ impl fmt::Display for Identity {
                 hex(f, k)
             }
             Identity::DerAsn1Dn(d) => {
-                // The text form when it encodes back to the same octets.
-                let text = crate::pki::dn::to_text(d);
-                if crate::pki::dn::from_text(&text).is_ok_and(|back| back == *d) {
-                    f.write_str(&text)
+                // As strongSwan shows it; that text parses back to a DN that matches
+                // this one (the string types may differ), hex if it is not a DN.
+                if crate::pki::dn::from_text(&crate::pki::dn::to_text(d)).is_ok() {
+                    f.write_str(&crate::pki::dn::to_text(d))
                 } else {
                     f.write_str("asn1dn:#")?;
                     hex(f, d)

@@ -116,6 +116,12 @@ impl Endpoint {
                     }
                     conns.push(old.clone());
                 }
+                Some(old) if old.same_apart_from_credentials(new) => {
+                    if first {
+                        summary.credentials.push(new.name.clone());
+                    }
+                    conns.push(Arc::new(new.clone()));
+                }
                 Some(_) => {
                     if first {
                         summary.changed.push(new.name.clone());
@@ -152,8 +158,13 @@ impl Endpoint {
         for sa in self.sas.values_mut() {
             // A half-open responder SA picks its connection in IKE_AUTH: only among
             // those still configured as they were.
-            sa.candidates
-                .retain(|c| summary.unchanged.iter().any(|n| *n == c.name));
+            sa.candidates.retain(|c| {
+                summary
+                    .unchanged
+                    .iter()
+                    .chain(&summary.credentials)
+                    .any(|n| *n == c.name)
+            });
         }
         for id in ids {
             self.terminate_sa(now, id);

@@ -121,6 +121,10 @@ pub struct ReloadSummary {
     /// Connections configured exactly as before: their SAs, timers and state are
     /// untouched.
     pub unchanged: Vec<String>,
+    /// Connections whose certificates, keys, CAs or CRLs changed and nothing else:
+    /// their SAs stay (as strongSwan keeps them when credentials are reloaded); new
+    /// IKE SAs authenticate with the new credentials.
+    pub credentials: Vec<String>,
 }
 
 /// Where an IKE SA is, as [`IkeSaStatus`] shows it. `Display` gives the upper-case

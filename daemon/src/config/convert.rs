@@ -3,13 +3,16 @@
 //! value was checked when the file was loaded.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ikev2::config::{
-    ChildConfig, ConnectionConfig, DpdAction, EndpointConfig, Identity, SharedSecret,
+    ChildConfig, ConnectionConfig, DpdAction, EndpointConfig, Identity, LocalAuth, RemoteAuth,
+    SharedSecret,
 };
 use ikev2::crypto::secret::SecretBytes;
+use ikev2::pki::TrustStore;
 
-use super::{Child, Connection, DaemonConfig, PeerAction};
+use super::{AuthMethod, Child, Connection, DaemonConfig, PeerAction};
 
 impl DaemonConfig {
     /// The endpoint configuration the `ikev2` state machine runs with, without any
@@ -88,6 +91,21 @@ impl Connection {
         c.remote_port = self.remote_port;
         c.local_id = self.local.id.clone();
         c.remote_id = self.remote.id.clone();
+        if let Some(cred) = &self.credentials {
+            c.local_auth = LocalAuth::Pubkey(Arc::clone(cred));
+        }
+        if self.remote.auth == AuthMethod::Pubkey {
+            c.remote_auth = RemoteAuth::Pubkey {
+                trust: Arc::new(TrustStore {
+                    anchors: self.remote.cacerts.iter().map(|l| l.cert.clone()).collect(),
+                    crls: self.remote.crls.iter().map(|l| l.der.clone()).collect(),
+                    raw_keys: self.remote.pubkeys.iter().map(|l| l.der.clone()).collect(),
+                }),
+                revocation: self.remote.revocation,
+            };
+        }
+        c.send_cert = self.send_cert;
+        c.send_certreq = self.send_certreq;
         c.proposals = self.proposals.clone();
         c.encap = self.encap;
         c.fragmentation = self.fragmentation;

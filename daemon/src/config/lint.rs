@@ -7,6 +7,8 @@
 //! - warnings: `weak-psk`, `strength-mismatch`, `weak-algorithm` (SHA-1, MODP < 2048),
 //!   `mtu-mss`, `keep-alive`.
 //!
+//! Certificates (`pki`): `cert-expiry`, `cert-chain`, `crl-expired`.
+//!
 //! Extra checks a strongSwan user appreciates, labelled `extra/...`: `extra/pfs-group`
 //! (warning), `extra/no-remote-addrs` (error), `extra/dpd-disabled` (warning),
 //! `extra/reauth` (warning).
@@ -23,7 +25,11 @@ use ikev2::crypto::proposal::Proposal;
 use ikev2::ts::TsSpec;
 use ikev2::wire::{DhGroup, TransformType};
 
-use super::{DaemonConfig, Finding, KeepAlive, MssClamp, PeerAction, Severity, StartAction};
+use super::{
+    AuthMethod, DaemonConfig, Finding, KeepAlive, MssClamp, PeerAction, Severity, StartAction,
+};
+
+mod pki;
 
 /// Longest NAT-T keepalive interval that stays under typical NAT idle timeouts.
 pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);
@@ -34,6 +40,15 @@ pub const MIN_PSK_CLASSES: usize = 3;
 
 /// All lint findings, errors first, then by line.
 pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    lint_at(cfg, now)
+}
+
+/// [`lint`] with the time of day given (seconds since the epoch): certificate
+/// validity depends on it.
+pub fn lint_at(cfg: &DaemonConfig, now: u64) -> Vec<Finding> {
     let mut l = Lints {
         cfg,
         out: Vec::new(),
@@ -57,9 +72,10 @@ pub fn lint(cfg: &DaemonConfig) -> Vec<Finding> {
         let base = format!("connections.{}", c.name);
         if c.break_glass.is_some() {
             l.break_glass(ci, &base);
-        } else {
+        } else if c.local.auth == AuthMethod::Psk || c.remote.auth == AuthMethod::Psk {
             l.missing_secret(ci, &base);
         }
+        l.certificates(c, &base, now);
         l.algorithms(&format!("{base}.proposals"), &c.proposals);
         if !c.proposals.is_empty() && c.proposals.iter().all(Proposal::needs_additional_ke) {
             l.push(

@@ -16,14 +16,20 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use ikev2::config::RemoteHost;
+pub use ikev2::config::SendCert;
 use ikev2::config::{
-    ChildConfig, Childless, EndpointConfig, Fragmentation, Identity, RetransmitConfig,
+    ChildConfig, Childless, EndpointConfig, Fragmentation, Identity, LocalCredentials,
+    RetransmitConfig,
 };
 use ikev2::crypto::proposal::Proposal;
 use ikev2::crypto::secret::SecretBytes;
+use ikev2::crypto::signature::PrivateKey;
+use ikev2::pki::Certificate;
+pub use ikev2::pki::Revocation;
 use ikev2::ts::TsSpec;
 
 mod convert;
@@ -123,6 +129,8 @@ pub struct DaemonConfig {
     /// In file order (the first matching connection wins, as in strongSwan).
     pub connections: Vec<Connection>,
     pub secrets: Vec<Secret>,
+    /// Private key files (`[secrets.private-*]`).
+    pub private_keys: Vec<PrivateKeyFile>,
     /// Line of every key and table that was written, by key path.
     locations: BTreeMap<String, usize>,
 }
@@ -311,14 +319,29 @@ impl Default for DaemonSettings {
 pub enum AuthMethod {
     #[default]
     Psk,
+    /// A signature: with a certificate (`certs`, `cacerts`) or a raw public key
+    /// (`pubkeys`).
+    Pubkey,
 }
 
 /// A `local` or `remote` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSection {
     pub auth: AuthMethod,
-    /// `%any` when not set (the local side then uses its IP address).
+    /// `%any` when not set (the local side then uses its IP address, or the subject
+    /// of its certificate).
     pub id: Identity,
+    /// `local.certs`: our end-entity certificate first, then the intermediates to
+    /// send (self-signed roots are not sent).
+    pub certs: Vec<LoadedCert>,
+    /// `remote.cacerts`: the trust anchors for the peer's certificate.
+    pub cacerts: Vec<LoadedCert>,
+    /// `pubkeys`: raw public keys (local: ours, remote: those the peer may sign
+    /// with), each as a SubjectPublicKeyInfo.
+    pub pubkeys: Vec<LoadedFile>,
+    /// `remote.crls`: CRLs (DER) for `revocation`.
+    pub crls: Vec<LoadedFile>,
+    pub revocation: Revocation,
 }
 
 impl Default for AuthSection {
@@ -326,8 +349,36 @@ impl Default for AuthSection {
         Self {
             auth: AuthMethod::Psk,
             id: Identity::Any,
+            certs: Vec::new(),
+            cacerts: Vec::new(),
+            pubkeys: Vec::new(),
+            crls: Vec::new(),
+            revocation: Revocation::Relaxed,
         }
     }
+}
+
+/// A certificate and the file it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedCert {
+    pub path: PathBuf,
+    pub cert: Certificate,
+}
+
+/// DER read from a file (a public key's SubjectPublicKeyInfo, a CRL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedFile {
+    pub path: PathBuf,
+    pub der: Vec<u8>,
+}
+
+/// `secrets.private-<name>` (or `rsa-`, `ecdsa-`, `pkcs8-`): a private key file.
+/// Connections find their key by the public key of their certificate.
+#[derive(Debug, Clone)]
+pub struct PrivateKeyFile {
+    pub name: String,
+    pub path: PathBuf,
+    pub key: Arc<PrivateKey>,
 }
 
 /// `connections.<name>`.
@@ -363,6 +414,13 @@ pub struct Connection {
     pub keep_alive: Option<KeepAlive>,
     pub local: AuthSection,
     pub remote: AuthSection,
+    /// `send_cert`: when our certificates go out.
+    pub send_cert: SendCert,
+    /// `send_certreq`: whether we ask for the peer's certificate.
+    pub send_certreq: bool,
+    /// With `local.auth = pubkey`: our chain and the private key that matches it,
+    /// found among the `[secrets]` when the file was loaded.
+    pub credentials: Option<Arc<LocalCredentials>>,
     /// In file order.
     pub children: Vec<Child>,
     /// Set for `break_glass = true`: not loaded until activated with both halves.

@@ -110,6 +110,8 @@ pub(crate) struct RawConnection {
     pub break_glass: Option<Sp<bool>>,
     pub break_glass_hashes: Option<Vec<Sp<String>>>,
     pub break_glass_ttl: Option<Sp<IntOrStr>>,
+    pub send_cert: Option<Sp<String>>,
+    pub send_certreq: Option<Sp<BoolOrStr>>,
     pub local: Option<Sp<RawAuth>>,
     pub remote: Option<Sp<RawAuth>>,
     #[serde(default)]
@@ -121,6 +123,11 @@ pub(crate) struct RawConnection {
 pub(crate) struct RawAuth {
     pub auth: Option<Sp<String>>,
     pub id: Option<Sp<String>>,
+    pub certs: Option<Vec<Sp<String>>>,
+    pub cacerts: Option<Vec<Sp<String>>>,
+    pub pubkeys: Option<Vec<Sp<String>>>,
+    pub revocation: Option<Sp<String>>,
+    pub crls: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,8 +166,6 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
     ("pull", "IKEv1 mode config is not supported"),
     ("dscp", "DSCP marking of IKE packets is not supported"),
     ("mobike", "MOBIKE is not supported"),
-    ("send_certreq", "certificates are not supported (PSK only)"),
-    ("send_cert", "certificates are not supported (PSK only)"),
     ("ppk_id", "post-quantum preshared keys are not supported"),
     (
         "ppk_required",
@@ -178,15 +183,14 @@ pub const UNSUPPORTED_KEYS: &[(&str, &str)] = &[
         "if_id_out",
         "XFRM interface IDs do not apply to a userspace data plane",
     ),
-    ("certs", "certificates are not supported (PSK only)"),
-    ("cacerts", "certificates are not supported (PSK only)"),
-    ("pubkeys", "raw public keys are not supported (PSK only)"),
-    ("eap_id", "EAP is not supported (PSK only)"),
+    ("eap_id", "EAP is not supported (PSK and public keys only)"),
     ("xauth_id", "XAuth is not supported (IKEv2 PSK only)"),
     ("aaa_id", "EAP/AAA is not supported"),
     ("groups", "group membership constraints are not supported"),
-    ("cert_policy", "certificates are not supported (PSK only)"),
-    ("revocation", "certificates are not supported (PSK only)"),
+    (
+        "cert_policy",
+        "certificate policy constraints are not supported",
+    ),
     ("round", "multiple authentication rounds are not supported"),
     ("ah_proposals", "AH is not supported (ESP only)"),
     ("sha256_96", "truncated HMAC-SHA-256 is not supported"),

@@ -230,7 +230,8 @@ async fn daemon(config: DaemonConfig, opts: &RunOptions) -> Result<Exit, String>
 
     let mut seed = [0u8; 32];
     OsRng.fill_bytes(&mut seed);
-    let endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
+    let mut endpoint = Endpoint::new(Arc::new(config.to_endpoint_config()), seed);
+    supervisor::set_wall_clock(&mut endpoint, std::time::Instant::now());
     let audit = crate::control::audit::AuditLog::new(config.control.audit_log.clone());
     let mut sup = Supervisor::new(
         Arc::clone(&config),

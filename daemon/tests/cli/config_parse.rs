@@ -311,11 +311,14 @@ fn unsupported_strongswan_keys_say_so() {
     );
     assert!(m.contains("IKEv1-only"), "{m}");
     let m = one_error(
-        "[connections.c.local]\nauth = \"pubkey\"\n",
+        "[connections.c.local]\nauth = \"eap-mschapv2\"\n",
         "connections.c.local.auth",
         2,
     );
-    assert!(m.contains("pre-shared keys only"), "{m}");
+    assert!(
+        m.contains("not supported") && m.contains("auth = \"pubkey\""),
+        "{m}"
+    );
     let m = one_error("[secrets.eap-x]\nsecret = \"x\"\n", "secrets.eap-x", 1);
     assert!(m.contains("only IKE pre-shared keys"), "{m}");
 }

@@ -6,6 +6,7 @@ mod config_cli;
 mod config_docs;
 mod config_lint;
 mod config_parse;
+mod config_pubkey;
 mod decode_cli;
 mod peer_filter;
 mod run_cli;

@@ -36,13 +36,16 @@ fn parses_swanctl_identities() {
     );
     // Text DNs, encoded as strongSwan's atodn does (PrintableString values).
     let c_ch_cn_x = vec![
-        0x30, 0x19, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C',
-        b'H', 0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, 0x01, b'x',
+        0x30, 0x19, 0x31, 0x0b, 0x30, 0x09, 0x06, 0x03, 0x55, 0x04, 0x06, 0x13, 0x02, b'C', b'H',
+        0x31, 0x0a, 0x30, 0x08, 0x06, 0x03, 0x55, 0x04, 0x03, 0x13, 0x01, b'x',
     ];
     assert_eq!(p("C=CH, CN=x"), Identity::DerAsn1Dn(c_ch_cn_x.clone()));
     assert_eq!(p("/C=CH/CN=x"), Identity::DerAsn1Dn(c_ch_cn_x.clone()));
     assert_eq!(p(" c = CH ,cn=x "), Identity::DerAsn1Dn(c_ch_cn_x));
-    assert!(matches!(p("E=alice@example.com, CN=x"), Identity::DerAsn1Dn(_)));
+    assert!(matches!(
+        p("E=alice@example.com, CN=x"),
+        Identity::DerAsn1Dn(_)
+    ));
     assert!(matches!(
         "Foo=bar".parse::<Identity>(),
         Err(IdentityError::Dn(..))
@@ -67,12 +70,24 @@ fn display_round_trips() {
         "asn1dn:#3000",
         "C=CH, O=Example Ltd, CN=gw.example.org",
         "CN=Zürich, E=a@b.example",
-        // A DN strongSwan would encode differently (UTF8String where it writes a
-        // PrintableString) is shown as hex, so that it reads back the same.
-        "asn1dn:#300f310d300b06035504030c0461616161",
     ] {
         let id: Identity = s.parse().unwrap();
         assert_eq!(id.to_string().parse::<Identity>().unwrap(), id, "{s}");
+    }
+    // A DN with other string types than strongSwan writes (here UTF8String) shows as
+    // text that reads back as a DN matching it.
+    let utf8: Identity = "asn1dn:#300f310d300b06035504030c0461616161"
+        .parse()
+        .unwrap();
+    assert_eq!(utf8.to_string(), "CN=aaaa");
+    assert_eq!(
+        utf8.matches(&utf8.to_string().parse().unwrap()),
+        IdMatch::Perfect
+    );
+    // What is no DN shows as hex and reads back the same.
+    for s in ["asn1dn:#3000", "asn1dn:#0102"] {
+        let id: Identity = s.parse().unwrap();
+        assert_eq!(id.to_string(), s);
     }
 }
 
@@ -121,22 +136,40 @@ fn matching() {
 fn dn_matching_as_strongswan() {
     let p = |s: &str| s.parse::<Identity>().unwrap();
     let gw = p("C=CH, O=Example, CN=gw.example.org");
-    assert_eq!(p("C=CH, O=Example, CN=gw.example.org").matches(&gw), IdMatch::Perfect);
+    assert_eq!(
+        p("C=CH, O=Example, CN=gw.example.org").matches(&gw),
+        IdMatch::Perfect
+    );
     // PrintableString values compare without case.
-    assert_eq!(p("c=ch, o=EXAMPLE, cn=GW.example.org").matches(&gw), IdMatch::Perfect);
+    assert_eq!(
+        p("c=ch, o=EXAMPLE, cn=GW.example.org").matches(&gw),
+        IdMatch::Perfect
+    );
     assert_eq!(p("C=CH, O=Example, CN=*").matches(&gw), IdMatch::Wildcard);
     assert_eq!(p("C=CH, O=*, CN=*").matches(&gw), IdMatch::Wildcard);
     // Order, count and attribute types must agree.
-    assert_eq!(p("CN=gw.example.org, O=Example, C=CH").matches(&gw), IdMatch::None);
+    assert_eq!(
+        p("CN=gw.example.org, O=Example, C=CH").matches(&gw),
+        IdMatch::None
+    );
     assert_eq!(p("C=CH, CN=gw.example.org").matches(&gw), IdMatch::None);
-    assert_eq!(p("C=CH, OU=Example, CN=gw.example.org").matches(&gw), IdMatch::None);
-    assert_eq!(p("C=CH, O=Example, CN=gw2.example.org").matches(&gw), IdMatch::None);
+    assert_eq!(
+        p("C=CH, OU=Example, CN=gw.example.org").matches(&gw),
+        IdMatch::None
+    );
+    assert_eq!(
+        p("C=CH, O=Example, CN=gw2.example.org").matches(&gw),
+        IdMatch::None
+    );
     // A UTF8String value (here from a DER ID) keeps its case; the type may differ.
     let utf8 = p("asn1dn:#300f310d300b06035504030c0461616161"); // CN=aaaa, UTF8String
     assert_eq!(p("CN=aaaa").matches(&utf8), IdMatch::Perfect);
     assert_eq!(p("CN=AAAA").matches(&utf8), IdMatch::None);
     // A DN never matches another ID type.
-    assert_eq!(p("CN=gw.example.org").matches(&p("gw.example.org")), IdMatch::None);
+    assert_eq!(
+        p("CN=gw.example.org").matches(&p("gw.example.org")),
+        IdMatch::None
+    );
 }
 
 #[test]

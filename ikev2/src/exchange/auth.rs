@@ -185,8 +185,8 @@ pub(crate) fn check_peer(
             let mut certs = sent(CertEncoding::X509_SIGNATURE);
             let Some(ee) = certs.next() else {
                 let sent_raw = sent(CertEncoding::RAW_PUBLIC_KEY).next();
-                return check_raw_key(trust, sent_raw, peer_id, sa.conn.send_certreq)
-                    .and_then(|keys| {
+                return check_raw_key(trust, sent_raw, peer_id, sa.conn.send_certreq).and_then(
+                    |keys| {
                         let mut last = None;
                         for key in &keys {
                             match signed_by(key) {
@@ -199,7 +199,8 @@ pub(crate) fn check_peer(
                              pubkeys{}",
                             last.map(|e| format!(" ({e})")).unwrap_or_default()
                         )))
-                    });
+                    },
+                );
             };
             let ee = Certificate::from_der(ee).map_err(|e| pk(format!("peer certificate: {e}")))?;
             if trust.anchors.is_empty() && trust.raw_keys.contains(&ee.spki) {

@@ -101,7 +101,10 @@ pub fn from_text(text: &str) -> Result<Vec<u8>, DnError> {
         if name.is_empty() {
             return Err(DnError::Syntax(part.to_owned()));
         }
-        let (oid, tag) = match ATTRIBUTES.iter().find(|(n, ..)| n.eq_ignore_ascii_case(name)) {
+        let (oid, tag) = match ATTRIBUTES
+            .iter()
+            .find(|(n, ..)| n.eq_ignore_ascii_case(name))
+        {
             Some((_, oid, tag)) => (
                 ObjectIdentifier::new(oid).map_err(|_| DnError::Attribute(name.to_owned()))?,
                 *tag,

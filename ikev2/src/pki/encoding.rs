@@ -96,10 +96,9 @@ pub fn public_key(bytes: &[u8]) -> Result<(Vec<u8>, PublicKey), FileError> {
         bytes.to_vec()
     };
     // Re-encode through `spki` so that equal keys compare equal as octets.
-    let info = <x509_cert::spki::SubjectPublicKeyInfoOwned as x509_cert::der::Decode>::from_der(
-        &der,
-    )
-    .map_err(|e| FileError::PublicKey(e.to_string()))?;
+    let info =
+        <x509_cert::spki::SubjectPublicKeyInfoOwned as x509_cert::der::Decode>::from_der(&der)
+            .map_err(|e| FileError::PublicKey(e.to_string()))?;
     let der = info
         .to_der()
         .map_err(|e| FileError::PublicKey(e.to_string()))?;

@@ -328,3 +328,11 @@ impl Certificate {
         self.spki.ends_with(spki_contents) && self.spki.len() - spki_contents.len() <= 4
     }
 }
+
+/// A CRL's nextUpdate in seconds since the epoch (`None`: it has none or does not
+/// parse), for `ikev2d check`.
+pub fn crl_next_update(der: &[u8]) -> Option<u64> {
+    use x509_cert::der::Decode as _;
+    let crl = x509_cert::crl::CertificateList::from_der(der).ok()?;
+    Some(crl.tbs_cert_list.next_update?.to_unix_duration().as_secs())
+}

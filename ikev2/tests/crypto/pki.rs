@@ -10,8 +10,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ikev2::config::Identity;
-use ikev2::pki::{encoding, ids};
 use ikev2::pki::{Certificate, Revocation, TrustError, TrustStore};
+use ikev2::pki::{encoding, ids};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
     DnType, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
@@ -395,13 +395,15 @@ fn credential_files_in_pem_and_der() {
     assert_eq!(k.spki(), got[0].spki.as_slice());
     // An encrypted key is refused with the way out; garbage is an error, not a panic.
     let enc = pem("ENCRYPTED PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x00]);
-    let e = encoding::private_key(enc.as_bytes()).unwrap_err().to_string();
+    let e = encoding::private_key(enc.as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("encrypted") && e.contains("openssl pkey"), "{e}");
     assert!(encoding::private_key(b"not a key").is_err());
 
     // Raw public keys: the SPKI, in PEM as `pki --pub` writes it, or DER.
-    let (spki, _) = encoding::public_key(pem("PUBLIC KEY", &key.public_key_der()).as_bytes())
-        .unwrap();
+    let (spki, _) =
+        encoding::public_key(pem("PUBLIC KEY", &key.public_key_der()).as_bytes()).unwrap();
     assert_eq!(spki, got[0].spki);
     assert_eq!(encoding::public_key(&key.public_key_der()).unwrap().0, spki);
     assert!(encoding::public_key(b"\x30\x00").is_err());

@@ -277,7 +277,10 @@ fn raw_public_keys_authenticate_without_certificates() {
             LocalAuth::Pubkey(a.clone()),
             trust_keys(vec![other_pub.clone(), b_pub]),
         ),
-        with(LocalAuth::Pubkey(b.clone()), trust_keys(vec![a_pub.clone()])),
+        with(
+            LocalAuth::Pubkey(b.clone()),
+            trust_keys(vec![a_pub.clone()]),
+        ),
     ));
     assert!(up(&mut net), "{:?} {:?}", net.failures(0), net.failures(1));
 
@@ -329,4 +332,46 @@ fn certificates_go_out_when_asked_or_always() {
     // B never sends.
     let text = failure(setup(15, true, SendCert::Never), 0);
     assert!(text.contains("sent no certificate"), "{text}");
+}
+
+/// A reload that changes only credentials (a new certificate) keeps the running SAs;
+/// the next IKE SA authenticates with the new certificate (here one from a CA the
+/// peer does not trust, so that the test sees which one went out).
+#[test]
+fn a_credentials_only_reload_keeps_the_sas() {
+    let (pa, pb) = (pki("A"), pki("B"));
+    let alg = &rcgen::PKCS_ECDSA_P256_SHA256;
+    let mut net = clocked(pair_with(
+        16,
+        with(LocalAuth::Pubkey(gateway(&pa, IP_A, alg, 2030)), trust(&pb)),
+        with(LocalAuth::Pubkey(gateway(&pb, IP_B, alg, 2030)), trust(&pa)),
+    ));
+    assert!(up(&mut net), "{:?} {:?}", net.failures(0), net.failures(1));
+    let before = net.nodes[1].ep.ike_sas();
+
+    // B gets a certificate from another CA.
+    let renewed = gateway(&pki("Other"), IP_B, alg, 2031);
+    let mut cfg = net.nodes[1].ep.config().clone();
+    cfg.connections[0].local_auth = LocalAuth::Pubkey(Arc::clone(&renewed));
+    let now = net.now;
+    let summary = net.nodes[1].ep.reload(now, Arc::new(cfg));
+    assert_eq!(summary.credentials, vec!["ab".to_owned()], "{summary:?}");
+    assert!(summary.changed.is_empty(), "{summary:?}");
+    net.drive_for(Duration::from_secs(5));
+    let after = net.nodes[1].ep.ike_sas();
+    assert_eq!(after.len(), 1);
+    assert_eq!(
+        (after[0].spi_i, after[0].spi_r),
+        (before[0].spi_i, before[0].spi_r)
+    );
+
+    // A new IKE SA: B sends the new certificate, which A refuses.
+    net.nodes[0].ep.terminate(net.now, "ab").unwrap();
+    net.drive_for(Duration::from_secs(5));
+    assert!(net.nodes[1].ep.ike_sas().is_empty());
+    let text = failure(net, 0);
+    assert!(
+        text.contains("no trust anchor for issuer CN=Other"),
+        "{text}"
+    );
 }

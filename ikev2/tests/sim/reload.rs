@@ -89,6 +89,7 @@ fn reload_keeps_unchanged_connections_and_terminates_changed_and_removed_ones() 
             removed: vec!["y".into()],
             changed: vec!["x".into()],
             unchanged: vec!["ab".into()],
+            credentials: vec![],
         }
     );
     assert_eq!(net.nodes[0].ep.config().retransmit.tries, 3);

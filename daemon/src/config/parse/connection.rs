@@ -149,6 +149,20 @@ impl Cx<'_> {
         let standby = self.standby(&base, r);
         let local = self.auth(&p("local"), r.local.as_ref());
         let remote = self.auth(&p("remote"), r.remote.as_ref());
+        let send_cert = self
+            .word(
+                &p("send_cert"),
+                r.send_cert.as_ref(),
+                &[
+                    ("ifasked", SendCert::IfAsked),
+                    ("always", SendCert::Always),
+                    ("never", SendCert::Never),
+                ],
+            )
+            .unwrap_or_default();
+        let send_certreq = self
+            .yes_no(&p("send_certreq"), r.send_certreq.as_ref())
+            .unwrap_or(true);
         let mut kids: Vec<_> = r.children.iter().collect();
         kids.sort_by_key(|(k, _)| k.span().start);
         let children = kids
@@ -178,6 +192,9 @@ impl Cx<'_> {
             keep_alive,
             local,
             remote,
+            send_cert,
+            send_certreq,
+            credentials: None,
             children,
             break_glass,
             standby,
@@ -419,7 +436,7 @@ impl Cx<'_> {
             self.err(
                 &base,
                 name,
-                "only IKE pre-shared keys are supported: name the section ike-<something> (swanctl's eap, xauth, ntlm, private key and token secrets are not supported)",
+                "only IKE pre-shared keys (ike-<something>) and private key files (private-<something>, also rsa-, ecdsa-, pkcs8-) are supported (swanctl's eap, xauth, ntlm and token secrets are not)",
             );
             return None;
         }

@@ -4,6 +4,7 @@
 //! and secrets are in [`connection`].
 
 mod connection;
+mod credentials;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -40,17 +41,32 @@ impl DaemonConfig {
         let metrics = cx.metrics(&raw.metrics);
         let mut conns: Vec<_> = raw.connections.iter().collect();
         conns.sort_by_key(|(k, _)| k.span().start);
-        let connections: Vec<Connection> = conns
+        let mut connections: Vec<Connection> = conns
             .into_iter()
             .map(|(name, c)| cx.connection(name, c))
             .collect();
         cx.standby_groups(&raw, &connections);
         let mut secrets: Vec<_> = raw.secrets.iter().collect();
         secrets.sort_by_key(|(k, _)| k.span().start);
-        let secrets = secrets
+        let (key_sections, psk_sections): (Vec<_>, Vec<_>) =
+            secrets.into_iter().partition(|(name, _)| {
+                credentials::PRIVATE_KEY_PREFIXES
+                    .iter()
+                    .any(|p| name.get_ref().starts_with(p))
+            });
+        let secrets = psk_sections
             .into_iter()
             .filter_map(|(name, s)| cx.secret(name, s))
             .collect();
+        let key_sections_count = key_sections.len();
+        let private_keys: Vec<PrivateKeyFile> = key_sections
+            .into_iter()
+            .filter_map(|(name, s)| cx.private_key(name, s))
+            .collect();
+        // A key file that failed is reported already: not again as a missing key.
+        if private_keys.len() == key_sections_count {
+            cx.local_credentials(&mut connections, &private_keys);
+        }
         if !cx.errors.is_empty() {
             cx.errors.sort_by_key(|f| f.line);
             return Err(LoadError::Invalid(cx.errors));
@@ -61,6 +77,7 @@ impl DaemonConfig {
             metrics,
             connections,
             secrets,
+            private_keys,
             locations: cx.locations,
         })
     }
@@ -260,6 +277,21 @@ impl Cx<'_> {
             Ok(x) if (min..=max).contains(&i) => Some(x),
             _ => {
                 self.err(path, v, format!("{i} is out of range ({min}..={max})"));
+                None
+            }
+        }
+    }
+
+    /// A TOML boolean or swanctl's `yes`/`no`.
+    fn yes_no(&mut self, path: &str, v: Option<&Sp<BoolOrStr>>) -> Option<bool> {
+        let v = v?;
+        self.at(path, v);
+        match v.get_ref() {
+            BoolOrStr::Bool(b) => Some(*b),
+            BoolOrStr::Str(s) if s.eq_ignore_ascii_case("yes") => Some(true),
+            BoolOrStr::Str(s) if s.eq_ignore_ascii_case("no") => Some(false),
+            BoolOrStr::Str(s) => {
+                self.err(path, v, format!("invalid value {s:?}: expected yes or no"));
                 None
             }
         }
@@ -546,14 +578,14 @@ impl Cx<'_> {
         if let Some(m) = self.word(
             &format!("{path}.auth"),
             r.auth.as_ref(),
-            &[("psk", AuthMethod::Psk)],
+            &[("psk", AuthMethod::Psk), ("pubkey", AuthMethod::Pubkey)],
         ) {
             a.auth = m;
         } else if let Some(v) = &r.auth {
             // Replace the generic message for the strongSwan methods we lack.
             if let Some(last) = self.errors.last_mut() {
                 last.message = format!(
-                    "auth method {:?} is not supported: ikev2d authenticates with pre-shared keys only (auth = \"psk\")",
+                    "auth method {:?} is not supported: ikev2d authenticates with pre-shared keys (auth = \"psk\") or signatures (auth = \"pubkey\"; the key type comes from the certificate)",
                     v.get_ref()
                 );
             }
@@ -566,6 +598,29 @@ impl Cx<'_> {
                 Err(e) => self.err(&p, v, e.to_string()),
             }
         }
+        self.pubkey_auth(path, r, &mut a);
         a
+    }
+
+    /// An error about `path`, at the line where it (or its closest parent) is
+    /// written.
+    fn err_at(&mut self, path: &str, message: impl Into<String>) {
+        let mut p = path;
+        let line = loop {
+            if let Some(&l) = self.locations.get(p) {
+                break Some(l);
+            }
+            match p.rfind(['.', '[']) {
+                Some(cut) => p = &p[..cut],
+                None => break None,
+            }
+        };
+        self.errors.push(Finding {
+            severity: Severity::Error,
+            path: path.to_owned(),
+            line,
+            message: message.into(),
+            rule: "invalid",
+        });
     }
 }

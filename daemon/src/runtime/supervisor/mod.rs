@@ -315,6 +315,8 @@ impl Supervisor {
                 _ = tick.tick() => {
                     self.expire_waiters();
                     let now = Instant::now();
+                    // Certificates are checked against this: follow clock steps.
+                    set_wall_clock(&mut self.endpoint, now);
                     self.expire_activations(now).await;
                     self.admission.expire(now);
                     self.expire_key_export(now);
@@ -552,4 +554,13 @@ pub fn dpd_action(a: crate::config::PeerAction) -> DpdAction {
         crate::config::PeerAction::Trap => DpdAction::Trap,
         _ => DpdAction::Clear,
     }
+}
+
+/// Gives the endpoint the time of day (certificate validity, CRLs): at start and on
+/// every tick, so a clock step is followed within half a second.
+pub(crate) fn set_wall_clock(endpoint: &mut ikev2::Endpoint, now: Instant) {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    endpoint.set_wall_clock(now, unix);
 }

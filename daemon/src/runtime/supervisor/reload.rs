@@ -13,7 +13,8 @@ use crate::config::DaemonConfig;
 impl Supervisor {
     /// SIGHUP: reads the configuration again. Connections that are new or changed
     /// start per their `start_action`; removed and changed ones lose their SAs (DELETE
-    /// sent); unchanged ones keep their SAs. A file that does not load leaves the
+    /// sent); unchanged ones keep their SAs, and so do those with new certificates,
+    /// keys, CAs or CRLs only (new IKE SAs use them). A file that does not load leaves the
     /// running configuration in place.
     pub(super) async fn reload(&mut self) {
         let new = match DaemonConfig::load(&self.config_path) {
@@ -75,10 +76,11 @@ impl Supervisor {
             self.drain_peers_of(name);
         }
         tracing::info!(
-            "SIGHUP: configuration reloaded: added {:?}, removed {:?}, changed {:?}, unchanged {:?}",
+            "SIGHUP: configuration reloaded: added {:?}, removed {:?}, changed {:?}, new credentials (SAs kept) {:?}, unchanged {:?}",
             summary.added,
             summary.removed,
             summary.changed,
+            summary.credentials,
             summary.unchanged
         );
         let config = Arc::clone(&self.config);
