@@ -82,6 +82,35 @@ fn split_escaped(s: &str, sep: char) -> Vec<String> {
     parts
 }
 
+/// A dotted OID (`2.5.4.3`). Encoded here, not by const-oid's
+/// `ObjectIdentifier::new`: that overflows on an arc above `u32::MAX` (a panic with
+/// overflow checks, another OID without: 2.5.4.4294967299 became 2.5.4.3, CN) and
+/// writes arcs with a base-128 digit of exactly 0x80 wrong (1.2.128 became 1.2.0).
+/// `ObjectIdentifier::from_bytes` checks the result, so what is written reads back.
+fn dotted_oid(text: &str) -> Option<ObjectIdentifier> {
+    let arcs = text
+        .split('.')
+        .map(|a| {
+            let digits = !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit());
+            digits.then(|| a.parse::<u32>().ok()).flatten()
+        })
+        .collect::<Option<Vec<u32>>>()?;
+    let [first @ 0..=2, second @ 0..=39, rest @ ..] = arcs.as_slice() else {
+        return None;
+    };
+    let mut der = vec![u8::try_from(first * 40 + second).ok()?];
+    for &arc in rest {
+        let start = der.len();
+        let mut n = arc;
+        der.push((n & 0x7f) as u8);
+        while n > 0x7f {
+            n >>= 7;
+            der.insert(start, (n & 0x7f) as u8 | 0x80);
+        }
+    }
+    ObjectIdentifier::from_bytes(&der).ok()
+}
+
 /// The DER of a text DN (`C=CH, O=Example, CN=gw`; `/C=CH/O=Example/CN=gw` too), one
 /// attribute per RDN, in the order written, as strongSwan encodes it.
 pub fn from_text(text: &str) -> Result<Vec<u8>, DnError> {
@@ -105,15 +134,10 @@ pub fn from_text(text: &str) -> Result<Vec<u8>, DnError> {
             .iter()
             .find(|(n, ..)| n.eq_ignore_ascii_case(name))
         {
-            Some((_, oid, tag)) => (
-                ObjectIdentifier::new(oid).map_err(|_| DnError::Attribute(name.to_owned()))?,
-                *tag,
-            ),
-            None => (
-                ObjectIdentifier::new(name).map_err(|_| DnError::Attribute(name.to_owned()))?,
-                Tag::PrintableString,
-            ),
+            Some((_, oid, tag)) => (*oid, *tag),
+            None => (name, Tag::PrintableString),
         };
+        let oid = dotted_oid(oid).ok_or_else(|| DnError::Attribute(name.to_owned()))?;
         let tag = if tag == Tag::PrintableString && !printable(value) {
             Tag::Utf8String
         } else {

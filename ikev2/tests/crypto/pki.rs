@@ -417,3 +417,39 @@ fn credential_files_in_pem_and_der() {
     );
     assert!(encoding::crls(&der[..der.len() - 3]).is_err());
 }
+
+/// Found by the `cert_chain` fuzz target (an ID written as a DN with a dotted OID):
+/// const-oid's `ObjectIdentifier::new` overflowed on an arc above `u32::MAX` (a
+/// panic with overflow checks, another OID without: 2^32 + 3 became 3, and 2.5.4.3
+/// is CN), and wrote arcs with a base-128 digit of exactly 0x80 (128, 16384) wrong.
+#[test]
+fn dotted_oids_in_text_dns_are_checked_and_encoded_exactly() {
+    use ikev2::pki::dn;
+    for bad in [
+        "2.5.4.4294967299=gw",
+        "2.5.4.99999999999999999999=gw",
+        "1.2.3.+5=gw",
+        "2.5..3=gw",
+        "3.1.2=gw",
+        "1.40.2=gw",
+    ] {
+        assert!(dn::from_text(bad).is_err(), "{bad}");
+        assert!(bad.parse::<Identity>().is_err(), "{bad}");
+    }
+    // The attribute's OID as DER (tag 06, length, arcs) and back to text.
+    for (text, oid) in [
+        ("1.2.128=x", &[0x2a, 0x81, 0x00][..]),
+        ("1.2.16384=x", &[0x2a, 0x81, 0x80, 0x00]),
+        ("1.2.268435455=x", &[0x2a, 0xff, 0xff, 0xff, 0x7f]),
+        ("2.5.4.3=x", &[0x55, 0x04, 0x03]),
+    ] {
+        let der = dn::from_text(text).unwrap();
+        let tlv = [&[0x06, oid.len() as u8][..], oid].concat();
+        assert!(
+            der.windows(tlv.len()).any(|w| w == tlv),
+            "{text}: {der:02x?}"
+        );
+        let back = text.replace("2.5.4.3", "CN");
+        assert_eq!(dn::to_text(&der), back);
+    }
+}
