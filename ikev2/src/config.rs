@@ -296,11 +296,15 @@ pub struct LocalCredentials {
     pub chain: Vec<crate::pki::Certificate>,
     /// Shared: several connections may sign with one key.
     pub key: std::sync::Arc<crate::crypto::signature::PrivateKey>,
+    /// An RSA key signs with RSASSA-PSS (swanctl `auth = rsa/pss`), not PKCS#1 v1.5.
+    pub rsa_pss: bool,
 }
 
 impl PartialEq for LocalCredentials {
     fn eq(&self, other: &Self) -> bool {
-        self.chain == other.chain && self.key.spki() == other.key.spki()
+        self.chain == other.chain
+            && self.key.spki() == other.key.spki()
+            && self.rsa_pss == other.rsa_pss
     }
 }
 

@@ -87,6 +87,10 @@ pub struct IkeSaStatus {
     pub remote_id: Identity,
     /// Once IKE_SA_INIT completed.
     pub suite: Option<IkeSuite>,
+    /// How we and the peer authenticated, once IKE_AUTH completed (`pre-shared
+    /// key`, `ECDSA with SHA-256, certificate CN=gw-b`).
+    pub auth_local: Option<String>,
+    pub auth_remote: Option<String>,
     pub nat: NatStatus,
     pub children: Vec<ChildSaStatus>,
 }

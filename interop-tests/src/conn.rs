@@ -40,6 +40,8 @@ pub struct ConnSpec {
     pub local_id: String,
     pub remote_id: String,
     pub psk: String,
+    /// Public-key authentication on both sides (`auth = pubkey`); `None`: the PSK.
+    pub pubkey: Option<Credentials>,
     /// IKE proposals, strongSwan syntax (`aes256-sha256-modp2048`).
     pub proposals: Vec<String>,
     pub rekey_time: Option<String>,
@@ -47,6 +49,101 @@ pub struct ConnSpec {
     /// Force UDP encapsulation of ESP (swanctl `encap`).
     pub encap: bool,
     pub children: Vec<ChildSpec>,
+}
+
+/// One daemon's certificate credentials, as file contents (PEM), so that every
+/// backend writes them where its daemon reads them ([`Credentials::files`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Our end-entity certificate, then the intermediates we send.
+    pub certs: Vec<String>,
+    /// Our private key.
+    pub key: String,
+    /// The CAs we trust for the peer.
+    pub cacerts: Vec<String>,
+    /// CRLs (ikev2d `remote.crls`, strongSwan's `x509crl` directory).
+    pub crls: Vec<String>,
+    /// `revocation` (`strict`, `ifuri`, `relaxed`); `None`: the default.
+    pub revocation: Option<String>,
+    /// `send_cert` (`ifasked`, `always`, `never`); `None`: the default.
+    pub send_cert: Option<String>,
+    /// `send_certreq`; `None`: the default (yes).
+    pub send_certreq: Option<bool>,
+    /// Our RSA key signs AUTH with RSASSA-PSS (`local.auth = rsa/pss`).
+    pub rsa_pss: bool,
+}
+
+/// What a credential file is, for where a daemon keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredKind {
+    /// Our end-entity certificate (strongSwan: `x509/`).
+    Cert,
+    /// An intermediate we send (strongSwan: `x509ca/`, as it builds chains from its CAs).
+    Intermediate,
+    /// A CA we trust for the peer (strongSwan: `x509ca/`).
+    Ca,
+    /// A CRL (strongSwan: `x509crl/`).
+    Crl,
+    /// Our private key, mode 0600 (strongSwan: `private/`).
+    Key,
+}
+
+impl CredKind {
+    /// strongSwan's directory under `/etc/swanctl` for this kind.
+    pub fn swanctl_dir(self) -> &'static str {
+        match self {
+            Self::Cert => "x509",
+            Self::Intermediate | Self::Ca => "x509ca",
+            Self::Crl => "x509crl",
+            Self::Key => "private",
+        }
+    }
+}
+
+/// One credential file: its kind, a name unique per connection, its contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredFile {
+    pub kind: CredKind,
+    pub name: String,
+    pub contents: String,
+}
+
+impl Credentials {
+    /// The files of connection `conn`, named `<conn>-cert0.pem`, `<conn>-cert1.pem`
+    /// (intermediates), `<conn>-ca0.pem`, `<conn>-crl0.pem`, `<conn>-key.pem`.
+    pub fn files(&self, conn: &str) -> Vec<CredFile> {
+        let f = |kind, name: String, contents: &String| CredFile {
+            kind,
+            name,
+            contents: contents.clone(),
+        };
+        let mut v = Vec::new();
+        for (i, c) in self.certs.iter().enumerate() {
+            let kind = if i == 0 {
+                CredKind::Cert
+            } else {
+                CredKind::Intermediate
+            };
+            v.push(f(kind, format!("{conn}-cert{i}.pem"), c));
+        }
+        for (i, c) in self.cacerts.iter().enumerate() {
+            v.push(f(CredKind::Ca, format!("{conn}-ca{i}.pem"), c));
+        }
+        for (i, c) in self.crls.iter().enumerate() {
+            v.push(f(CredKind::Crl, format!("{conn}-crl{i}.pem"), c));
+        }
+        v.push(f(CredKind::Key, format!("{conn}-key.pem"), &self.key));
+        v
+    }
+
+    /// The names of the files of `kind`.
+    pub fn names(&self, conn: &str, kinds: &[CredKind]) -> Vec<String> {
+        self.files(conn)
+            .into_iter()
+            .filter(|f| kinds.contains(&f.kind))
+            .map(|f| f.name)
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +208,7 @@ impl ConnSpec {
             local_id: sites.outer_a.to_string(),
             remote_id: sites.outer_b.to_string(),
             psk: TEST_PSK.to_owned(),
+            pubkey: None,
             proposals: vec!["aes256-sha256-modp2048".to_owned()],
             rekey_time: None,
             dpd_delay: None,
@@ -134,9 +232,11 @@ impl ConnSpec {
         Self::site_a().mirrored()
     }
 
-    /// The peer's view: addresses, IDs and selectors swapped, start actions `none`.
+    /// The peer's view: addresses, IDs and selectors swapped, start actions `none`;
+    /// no credentials (the peer's are its own: set [`ConnSpec::pubkey`]).
     pub fn mirrored(&self) -> Self {
         Self {
+            pubkey: None,
             local_addr: self.remote_addr,
             remote_addr: self.local_addr,
             remote_hosts: None,

@@ -10,6 +10,7 @@
 //! - [`dns`]: a dnsmasq whose answers a test changes, as another namespace's resolver;
 //! - [`strongswan`]: charon with kernel-libipsec (the host's 5.9.8, or strongSwan 6 from
 //!   a chroot: `scripts/strongswan6-chroot`), swanctl, `--list-sas` parsing;
+//! - [`certs`]: the certificate setups of scenarios, made with [`pki`];
 //! - [`scenario`]: the interop scenario list shared by both backends, and its runner;
 //!   [`testbed`] (namespaces, the default) and [`vagrant`] (two VMs,
 //!   `INTEROP_BACKEND=vagrant`) implement [`scenario::Testbed`];
@@ -22,6 +23,7 @@
 //! It never touches the host's network: everything happens in namespaces it creates.
 //! Everything needs root.
 
+pub mod certs;
 pub mod cleanup;
 pub mod cmd;
 pub mod conn;

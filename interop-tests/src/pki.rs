@@ -40,7 +40,7 @@ const ROOT_DAYS: u32 = 3650;
 const INTERMEDIATE_DAYS: u32 = 1825;
 
 /// A key and, when it signs certificates or CRLs, how it signs them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyType {
     /// RSA of this many bits; signs with PKCS#1 v1.5 and SHA-256.
     Rsa(u32),

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::certs::{CertSetup, Flaw};
 use crate::cmd::Output;
 use crate::conn::{ConnSpec, Sites};
 use crate::ikev2d::conn_of;
+use crate::pki::KeyType;
 use crate::strongswan::{IkeSa, agreement, parse_list_sas};
 
 /// Which daemon does something.
@@ -142,6 +144,12 @@ pub enum Action {
     /// On a quiet tunnel, what one side counts out the other counts in (packets and
     /// octets, `ikev2d status --json` against `swanctl --list-sas`).
     CountersAgree,
+    /// IKE fragmentation was used both ways: ikev2d's `ike_fragmented_messages` and
+    /// `ike_reassembled_messages` counters are not zero.
+    Fragmented,
+    /// ikev2d's status says how strongSwan authenticated (`remote_auth` contains
+    /// this, e.g. `RSASSA-PSS`), and that we signed the same way (`local_auth`).
+    Signed(&'static str),
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +166,8 @@ pub struct Scenario {
     pub only: Option<(BackendKind, &'static str)>,
     /// Runs only against these strongSwan releases; the reason the others cannot.
     pub releases: Option<(&'static [Release], &'static str)>,
+    /// Certificates instead of the PSK, made when the scenario runs.
+    pub certs: Option<CertSetup>,
 }
 
 impl Scenario {
@@ -175,7 +185,13 @@ impl Scenario {
             then: Vec::new(),
             only: None,
             releases: None,
+            certs: None,
         }
+    }
+
+    fn certs(mut self, setup: CertSetup) -> Self {
+        self.certs = Some(setup);
+        self
     }
 
     /// The IKE suite as ikev2d's status shows it, where it differs from the proposal.
@@ -434,7 +450,106 @@ pub fn matrix(sites: &Sites) -> Vec<Scenario> {
         .then(&all_rekeys)
         .releases(&[V6_0, V6_1], NO_RFC_9370),
     );
+    certificate_scenarios(sites, &mut v);
     v
+}
+
+/// Public-key authentication (docs/pubkey-auth.md): key types and chains both ways,
+/// fragmented IKE_AUTH, CERTREQ absent, and the flaws ikev2d must name.
+fn certificate_scenarios(sites: &Sites, v: &mut Vec<Scenario>) {
+    use Action::*;
+    use Side::*;
+    let up = |name: &str, initiator: Side, setup: CertSetup| {
+        Scenario::up(name, sites, initiator, BASE_IKE, BASE_ESP, BASE_ESP).certs(setup)
+    };
+    let ecdsa = CertSetup::chains(KeyType::Ecdsa(384), KeyType::Ecdsa(256));
+    for initiator in [Ikev2d, StrongSwan] {
+        v.push(
+            up(
+                &format!("certificates ECDSA P-256 (3-level chains), {initiator} initiates"),
+                initiator,
+                ecdsa,
+            )
+            .then(&[
+                Signed("ECDSA with SHA-256, certificate C=CH, O=ikev2d interop, CN=gw-"),
+                RekeyIke(StrongSwan),
+                RekeyChild(Ikev2d),
+                Signed("ECDSA with SHA-256"),
+            ]),
+        );
+        // 4096-bit RSA chains make IKE_AUTH about 5 kB: fragmented both ways.
+        v.push(
+            up(
+                &format!("certificates RSA-PSS 4096 (fragmented IKE_AUTH), {initiator} initiates"),
+                initiator,
+                CertSetup::chains(KeyType::RsaPss(4096), KeyType::RsaPss(4096)),
+            )
+            .then(&[Fragmented, Signed("RSASSA-PSS")]),
+        );
+    }
+    v.push(
+        up(
+            "certificates Ed25519 (root-signed, 2 levels)",
+            StrongSwan,
+            CertSetup {
+                intermediate: false,
+                ..CertSetup::chains(KeyType::Ed25519, KeyType::Ed25519)
+            },
+        )
+        .then(&[Signed("Ed25519")]),
+    );
+    v.push(
+        up(
+            "certificates RSA 3072 (PKCS#1 v1.5), no CERTREQ from ikev2d, strongSwan send_cert = always",
+            Ikev2d,
+            CertSetup {
+                ours_send_certreq: Some(false),
+                theirs_send_cert: Some("always"),
+                ..CertSetup::chains(KeyType::Rsa(3072), KeyType::Rsa(3072))
+            },
+        )
+        .then(&[Signed("RSA PKCS#1 v1.5 with SHA-256")]),
+    );
+    let fails = |name: &str, setup: CertSetup, reason: &'static str| {
+        let mut s = up(name, Ikev2d, setup);
+        s.expect = Expect::Fails {
+            phase: "IKE_AUTH",
+            reason,
+        };
+        s
+    };
+    v.push(fails(
+        "certificate: no CERTREQ from ikev2d, strongSwan sends no certificate",
+        CertSetup {
+            ours_send_certreq: Some(false),
+            ..ecdsa
+        },
+        "sent no certificate and we have no public key for it",
+    ));
+    v.push(fails(
+        "certificate: strongSwan's certificate expired",
+        CertSetup {
+            flaw: Flaw::Expired,
+            ..ecdsa
+        },
+        "peer certificate C=CH, O=ikev2d interop, CN=gw-b.ikev2d.test expired on",
+    ));
+    v.push(fails(
+        "certificate: strongSwan's CA is not trusted",
+        CertSetup {
+            flaw: Flaw::UnknownCa,
+            ..ecdsa
+        },
+        "no trust anchor for issuer C=CH, O=ikev2d interop, CN=X Intermediate CA",
+    ));
+    v.push(fails(
+        "certificate: strongSwan's certificate is revoked",
+        CertSetup {
+            flaw: Flaw::Revoked,
+            ..ecdsa
+        },
+        "revoked",
+    ));
 }
 
 const NO_RFC_9370: &str = "strongSwan 5.9 has no RFC 9370 additional key exchanges (it \
@@ -451,7 +566,11 @@ fn widen(net: &str) -> String {
 /// Run one scenario; the error names the step and carries both daemons' logs.
 pub fn run(tb: &mut dyn Testbed, sc: &Scenario) -> Result<(), String> {
     let fail = |tb: &dyn Testbed, what: String| format!("{what}\n{}", tb.logs());
-    tb.load(&sc.ours, &sc.theirs)?;
+    let (mut ours, mut theirs) = (sc.ours.clone(), sc.theirs.clone());
+    if let Some(c) = &sc.certs {
+        c.apply(&mut ours, &mut theirs);
+    }
+    tb.load(&ours, &theirs)?;
     let conn = sc.ours.name.as_str();
     let child = sc.ours.child().name.clone();
     let started = match sc.initiator {
@@ -531,6 +650,8 @@ fn act(
 ) -> Result<(Value, IkeSa), String> {
     let (out, spis): (Output, SpiPair) = match action {
         Action::CountersAgree => return counters_agree(tb, conn),
+        Action::Fragmented => return fragmented(tb, conn),
+        Action::Signed(how) => return signed(tb, conn, how),
         Action::RekeyChild(Side::Ikev2d) => {
             (tb.ikev2d(&["rekey", conn, "--child", child]), spis_child)
         }
@@ -550,6 +671,28 @@ fn act(
 
 /// Wait (5 s: the data plane reports its counters with a delay) until ikev2d's
 /// outbound packets and octets equal strongSwan's inbound ones and the other way round.
+fn signed(tb: &dyn Testbed, conn: &str, how: &str) -> Result<(Value, IkeSa), String> {
+    let (ours, theirs) = agreed(tb, conn, None)?;
+    for k in ["remote_auth", "local_auth"] {
+        let got = ours["ike_sa"][k].as_str().unwrap_or_default();
+        if !got.contains(how) {
+            return Err(format!("ike_sa.{k} is {got:?}, expected {how:?} in it"));
+        }
+    }
+    Ok((ours, theirs))
+}
+
+fn fragmented(tb: &dyn Testbed, conn: &str) -> Result<(Value, IkeSa), String> {
+    let o = tb.ikev2d(&["status", "--json"]);
+    let st: Value = serde_json::from_str(&o.stdout).map_err(|e| format!("status: {e}: {o}"))?;
+    for k in ["ike_fragmented_messages", "ike_reassembled_messages"] {
+        if st["counters"][k].as_u64().unwrap_or(0) == 0 {
+            return Err(format!("{k} is 0: {}", st["counters"]));
+        }
+    }
+    agreed(tb, conn, None)
+}
+
 fn counters_agree(tb: &dyn Testbed, conn: &str) -> Result<(Value, IkeSa), String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -23,7 +23,7 @@ use crate::conn::{ConnSpec, Sites};
 use crate::ikev2d::Ikev2dConfig;
 use crate::ping::parse_received;
 use crate::scenario::{BackendKind, Release, Side, Testbed};
-use crate::strongswan::swanctl_conf;
+use crate::strongswan::{credential_files, swanctl_conf};
 
 /// VM names in the Vagrantfile.
 pub const IKEV2D_VM: &str = "ikev2d";
@@ -168,6 +168,19 @@ impl Testbed for VagrantTestbed {
             SWANCTL_CONFIG,
             &swanctl_conf(std::slice::from_ref(theirs)),
         )?;
+        // Certificates and keys (mode 600 from write_file's umask: fine for both);
+        // none of an earlier scenario may stay a CA strongSwan builds chains with.
+        let _ = self.sh(
+            STRONGSWAN_VM,
+            &format!(
+                "rm -f /etc/swanctl/x509*/{n}-* /etc/swanctl/private/{n}-*",
+                n = theirs.name
+            ),
+            long,
+        );
+        for (rel, contents, _) in credential_files(std::slice::from_ref(theirs)) {
+            self.write_file(STRONGSWAN_VM, &format!("/etc/swanctl/{rel}"), &contents)?;
+        }
         let o = self.sh(
             STRONGSWAN_VM,
             "systemctl start strongswan && for i in $(seq 50); do swanctl --stats >/dev/null 2>&1 && break; sleep 0.2; done; swanctl --load-all --noprompt",
@@ -177,8 +190,12 @@ impl Testbed for VagrantTestbed {
             return Err(format!("starting strongSwan: {o}"));
         }
 
-        let toml = Ikev2dConfig::new(vec![ours.clone()]).to_toml(CONTROL_SOCKET.as_ref());
+        let config = Ikev2dConfig::new(vec![ours.clone()]);
+        let toml = config.to_toml(CONTROL_SOCKET.as_ref());
         self.write_file(IKEV2D_VM, IKEV2D_CONFIG, &toml)?;
+        for (name, contents, _) in config.credential_files() {
+            self.write_file(IKEV2D_VM, &format!("/etc/ikev2d/{name}"), &contents)?;
+        }
         let o = self.sh(
             IKEV2D_VM,
             &format!(

@@ -342,6 +342,8 @@ pub struct AuthSection {
     /// `remote.crls`: CRLs (DER) for `revocation`.
     pub crls: Vec<LoadedFile>,
     pub revocation: Revocation,
+    /// `local.auth = "rsa/pss"`: an RSA key signs with RSASSA-PSS.
+    pub rsa_pss: bool,
 }
 
 impl Default for AuthSection {
@@ -354,6 +356,7 @@ impl Default for AuthSection {
             pubkeys: Vec::new(),
             crls: Vec::new(),
             revocation: Revocation::Relaxed,
+            rsa_pss: false,
         }
     }
 }

@@ -278,6 +278,12 @@ pub struct IkeSaStatus {
     /// (`AES_GCM_16-256/PRF_HMAC_SHA2_384/CURVE_25519/KE1_ML_KEM_768`).
     #[serde(default)]
     pub algorithms: String,
+    /// How we and the peer authenticated (`pre-shared key`, `RSASSA-PSS with
+    /// SHA-384, certificate C=CH, O=Example, CN=gw-b`).
+    #[serde(default)]
+    pub local_auth: String,
+    #[serde(default)]
+    pub remote_auth: String,
     pub established_secs: u64,
     pub rekeys: u64,
     /// The addresses and ports the IKE SA uses now (`192.0.2.1:4500`): with several

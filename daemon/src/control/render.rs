@@ -4,6 +4,7 @@
 //! ```text
 //! site-b: ESTABLISHED, 192.0.2.1[4500] <-> 198.51.100.2[4500], NAT detected
 //!   IKE   0123456789abcdef_i fedcba9876543210_r  aes256-sha256-modp2048  established 3h08m20s  rekeys 2
+//!   auth: peer ECDSA with SHA-256, certificate CN=gw-b; us pre-shared key
 //!   CHILD  STATE      SPI IN    SPI OUT   PROPOSAL     MTU   LOCAL === REMOTE              IN                 OUT               SA IN             SA OUT           REKEYS
 //!   net    INSTALLED  c1a2b3c4  d4e5f6a7  aes256gcm16  1400  10.1.0.0/24 === 10.2.0.0/24  1.2 MiB, 1034 pkt  340 KiB, 987 pkt  200 KiB, 100 pkt  50 KiB, 40 pkt   1
 //!   last error: IKE_AUTH: PSK mismatch (2026-11-23 14:00:00 UTC, 5m ago)
@@ -117,6 +118,13 @@ pub fn render_connection(out: &mut String, conn: &ConnStatus, now_unix: u64) {
             duration(ike.established_secs),
             ike.rekeys
         );
+        if !ike.remote_auth.is_empty() {
+            let _ = writeln!(
+                out,
+                "  auth: peer {}; us {}",
+                ike.remote_auth, ike.local_auth
+            );
+        }
     }
     if !conn.children.is_empty() {
         let mut rows = vec![
@@ -512,6 +520,8 @@ mod tests {
                         spi_r: "fedcba9876543210".into(),
                         proposal: "aes256-sha256-modp2048".into(),
                         algorithms: String::new(),
+                        local_auth: String::new(),
+                        remote_auth: String::new(),
                         established_secs: 11_300,
                         rekeys: 2,
                         local: "192.0.2.1:4500".into(),
@@ -609,6 +619,21 @@ mod tests {
             "  last error: IKE_AUTH: PSK mismatch (2026-11-29 14:00:00 UTC, 5m00s ago)"
         );
         assert!(s.lines().all(|l| l == l.trim_end()), "trailing spaces");
+    }
+
+    #[test]
+    fn how_both_sides_authenticated_follows_the_ike_line() {
+        let mut r = report();
+        let ike = r.connections[0].ike_sa.as_mut().expect("ike");
+        ike.remote_auth = "RSASSA-PSS with SHA-384, certificate CN=gw-b".into();
+        ike.local_auth = "ECDSA with SHA-256, certificate CN=gw-a".into();
+        let s = render_status(&r, 1_795_961_100);
+        let lines: Vec<&str> = s.lines().collect();
+        assert!(lines[3].starts_with("  IKE  "), "{s}");
+        assert_eq!(
+            lines[4],
+            "  auth: peer RSASSA-PSS with SHA-384, certificate CN=gw-b; us ECDSA with SHA-256, certificate CN=gw-a"
+        );
     }
 
     #[test]

@@ -479,6 +479,8 @@ impl Book {
                         spi_r: format!("{:016x}", s.spi_r.0),
                         proposal: ike_proposal(&suite),
                         algorithms: swanctl_ike(&suite),
+                        local_auth: s.auth_local.clone().unwrap_or_default(),
+                        remote_auth: s.auth_remote.clone().unwrap_or_default(),
                         established_secs: now.saturating_duration_since(since).as_secs(),
                         rekeys,
                         local: s.local.to_string(),

@@ -30,6 +30,8 @@ fn report() -> StatusReport {
                     spi_r: "fedcba9876543210".into(),
                     proposal: "aes256-sha256-modp2048".into(),
                     algorithms: "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048".into(),
+                    local_auth: "pre-shared key".into(),
+                    remote_auth: "pre-shared key".into(),
                     established_secs: 42,
                     rekeys: 0,
                     local: "192.0.2.1:4500".into(),

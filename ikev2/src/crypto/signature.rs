@@ -414,9 +414,24 @@ impl PrivateKey {
     /// The scheme to sign with for a peer that announced `peer` hashes (RFC 7427):
     /// our first one whose hash the peer can verify.
     pub fn choose_scheme(&self, peer: &[HashAlgorithm]) -> Result<SignatureScheme, SignatureError> {
+        self.choose_scheme_with(peer, false)
+    }
+
+    /// [`choose_scheme`](Self::choose_scheme), RSA keys signing with RSASSA-PSS
+    /// instead of PKCS#1 v1.5 when `rsa_pss` (swanctl `auth = rsa/pss`, strongSwan's
+    /// `charon.rsa_pss`).
+    pub fn choose_scheme_with(
+        &self,
+        peer: &[HashAlgorithm],
+        rsa_pss: bool,
+    ) -> Result<SignatureScheme, SignatureError> {
         self.kind
             .signing_schemes()
             .into_iter()
+            .map(|s| match s {
+                SignatureScheme::RsaPkcs1(h) if rsa_pss => SignatureScheme::RsaPss(h),
+                s => s,
+            })
             .find(|s| peer.contains(&s.hash()))
             .ok_or_else(|| SignatureError::NoCommonScheme {
                 key: self.kind.name(),

@@ -14,14 +14,30 @@ use crate::wire::{AuthMethod, Cert, CertEncoding, CertReq, NotifyType, Payload};
 
 use super::Chain;
 
-/// Our AUTH data over `octets`: (method, data).
+/// Our AUTH over `octets`: the method, its data, and what it is for status.
+pub(crate) struct OurAuth {
+    pub method: AuthMethod,
+    pub data: Vec<u8>,
+    pub described: String,
+}
+
+/// How a signature authenticated, for status: the scheme and the certificate (or
+/// raw key) it goes with.
+fn describe(scheme: &str, chain: Option<&Certificate>) -> String {
+    match chain {
+        Some(c) => format!("{scheme}, certificate {}", c.subject),
+        None => format!("{scheme}, raw public key"),
+    }
+}
+
+/// Our AUTH data over `octets`.
 pub(crate) fn ours(
     sa: &IkeSa,
     ctx: &Ctx<'_>,
     local_id: &Identity,
     peer_id: &Identity,
     octets: &[u8],
-) -> Result<(AuthMethod, Vec<u8>), Cause> {
+) -> Result<OurAuth, Cause> {
     let crypto = sa
         .crypto
         .as_ref()
@@ -35,10 +51,11 @@ pub(crate) fn ours(
                     local_id: local_id.clone(),
                     peer_id: peer_id.clone(),
                 })?;
-            Ok((
-                AuthMethod::SHARED_KEY_MIC,
-                psk_auth(crypto.suite.prf, psk, octets),
-            ))
+            Ok(OurAuth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: psk_auth(crypto.suite.prf, psk, octets),
+                described: "pre-shared key".to_owned(),
+            })
         }
         LocalAuth::Pubkey(cred) => {
             let fail =
@@ -53,11 +70,22 @@ pub(crate) fn ours(
                         cred.key.kind().name()
                     ))
                 })?;
-                return Ok((method, cred.key.sign_classic(octets).map_err(fail)?));
+                return Ok(OurAuth {
+                    method,
+                    data: cred.key.sign_classic(octets).map_err(fail)?,
+                    described: describe(&format!("{method} (classic)"), cred.chain.first()),
+                });
             }
-            let scheme = cred.key.choose_scheme(&sa.peer_hashes).map_err(fail)?;
+            let scheme = cred
+                .key
+                .choose_scheme_with(&sa.peer_hashes, cred.rsa_pss)
+                .map_err(fail)?;
             let signature = cred.key.sign(scheme, octets).map_err(fail)?;
-            Ok((AuthMethod::DIGITAL_SIGNATURE, scheme.auth_data(&signature)))
+            Ok(OurAuth {
+                method: AuthMethod::DIGITAL_SIGNATURE,
+                data: scheme.auth_data(&signature),
+                described: describe(&scheme.to_string(), cred.chain.first()),
+            })
         }
     }
 }
@@ -123,7 +151,7 @@ pub(crate) fn push_hash_algorithms(c: &mut Chain) -> Result<(), Cause> {
 
 /// Checks the peer's AUTH over `octets` for identity `peer_id`, as `remote.auth`
 /// asks: the PSK, or the signature of the certificate the peer sent, which must
-/// chain to our CAs and carry `peer_id`.
+/// chain to our CAs and carry `peer_id`. What it checked, for status.
 pub(crate) fn check_peer(
     sa: &IkeSa,
     ctx: &Ctx<'_>,
@@ -132,7 +160,7 @@ pub(crate) fn check_peer(
     data: &[u8],
     payloads: &[Payload<'_>],
     octets: &[u8],
-) -> Result<(), Cause> {
+) -> Result<String, Cause> {
     let crypto = sa
         .crypto
         .as_ref()
@@ -153,7 +181,7 @@ pub(crate) fn check_peer(
                     peer_id: peer_id.clone(),
                 })?;
             if verify_psk_auth(crypto.suite.prf, psk, octets, data) {
-                Ok(())
+                Ok("pre-shared key".to_owned())
             } else {
                 Err(Cause::AuthMismatch {
                     peer_id: peer_id.clone(),
@@ -168,12 +196,15 @@ pub(crate) fn check_peer(
                 });
             }
             let pk = Cause::PeerPubkey;
+            // The scheme's name when the signature verifies.
             let signed_by = |key: &crate::crypto::signature::PublicKey| {
                 if method == AuthMethod::DIGITAL_SIGNATURE {
                     let (scheme, signature) = SignatureScheme::parse_auth_data(data)?;
                     key.verify(scheme, octets, signature, false)
+                        .map(|()| scheme.to_string())
                 } else {
                     key.verify_classic(method, octets, data, false)
+                        .map(|()| format!("{method} (classic)"))
                 }
             };
             let sent = |encoding: CertEncoding| {
@@ -190,7 +221,7 @@ pub(crate) fn check_peer(
                         let mut last = None;
                         for key in &keys {
                             match signed_by(key) {
-                                Ok(()) => return Ok(()),
+                                Ok(scheme) => return Ok(describe(&scheme, None)),
                                 Err(e) => last = Some(e),
                             }
                         }
@@ -206,7 +237,9 @@ pub(crate) fn check_peer(
             if trust.anchors.is_empty() && trust.raw_keys.contains(&ee.spki) {
                 // A certificate around a key we trust as such (`pubkeys` only).
                 let key = ee.public_key().map_err(|e| pk(e.to_string()))?;
-                return signed_by(&key).map_err(|e| pk(format!("signature of {peer_id}: {e}")));
+                return signed_by(&key)
+                    .map(|scheme| describe(&scheme, Some(&ee)))
+                    .map_err(|e| pk(format!("signature of {peer_id}: {e}")));
             }
             let intermediates = certs
                 .map(Certificate::from_der)
@@ -220,12 +253,14 @@ pub(crate) fn check_peer(
                 .map_err(|e| pk(e.to_string()))?;
             crate::pki::ids::check(&ee, peer_id).map_err(|e| pk(format!("ID {e}")))?;
             let key = ee.public_key().map_err(|e| pk(e.to_string()))?;
-            signed_by(&key).map_err(|e| {
-                pk(format!(
-                    "signature of {peer_id} (certificate {}): {e}",
-                    ee.subject
-                ))
-            })
+            signed_by(&key)
+                .map(|scheme| describe(&scheme, Some(&ee)))
+                .map_err(|e| {
+                    pk(format!(
+                        "signature of {peer_id} (certificate {}): {e}",
+                        ee.subject
+                    ))
+                })
         }
     }
 }

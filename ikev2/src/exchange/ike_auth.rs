@@ -70,7 +70,9 @@ impl IkeAuth {
         );
         // RFC 9242 section 3.3.2: the IKE_INTERMEDIATE messages too, if any.
         octets.extend_from_slice(&sa.int_auth.octets());
-        let (method, auth) = super::auth::ours(sa, ctx, &local_id, &conn.remote_id, &octets)?;
+        let ours = super::auth::ours(sa, ctx, &local_id, &conn.remote_id, &octets)?;
+        let (method, auth) = (ours.method, ours.data);
+        sa.auth_local = Some(ours.described);
 
         // strongSwan's order: IDi, CERT*, N(INITIAL_CONTACT), CERTREQ, IDr, AUTH.
         let mut c = Chain::new();
@@ -163,8 +165,9 @@ impl IkeAuth {
         octets.extend_from_slice(&sa.int_auth.octets());
         let checked =
             super::auth::check_peer(sa, ctx, &peer_id, auth.method, auth.data, payloads, &octets);
-        if let Err(cause) = checked {
-            return failed(sa, ctx, cause);
+        match checked {
+            Ok(how) => sa.auth_remote = Some(how),
+            Err(cause) => return failed(sa, ctx, cause),
         }
         sa.remote_id = peer_id;
         sa.established(ctx);
@@ -274,8 +277,9 @@ pub(crate) fn process_request(
     octets.extend_from_slice(&sa.int_auth.octets());
     let checked =
         super::auth::check_peer(sa, ctx, &peer_id, auth.method, auth.data, payloads, &octets);
-    if let Err(cause) = checked {
-        return reject(sa, ctx, resp, cause);
+    match checked {
+        Ok(how) => sa.auth_remote = Some(how),
+        Err(cause) => return reject(sa, ctx, resp, cause),
     }
 
     // RFC 6023: SA, TSi and TSr all absent is a childless IKE_AUTH.
@@ -328,7 +332,10 @@ pub(crate) fn process_request(
     octets.extend_from_slice(&sa.int_auth.octets());
     let (local_id, remote_id) = (sa.local_id.clone(), sa.remote_id.clone());
     let (method, our_auth) = match super::auth::ours(sa, ctx, &local_id, &remote_id, &octets) {
-        Ok(a) => a,
+        Ok(a) => {
+            sa.auth_local = Some(a.described);
+            (a.method, a.data)
+        }
         Err(cause) => return reject(sa, ctx, resp, cause),
     };
     // strongSwan's order: IDr, CERT*, AUTH.

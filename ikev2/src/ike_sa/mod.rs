@@ -159,6 +159,10 @@ pub(crate) struct IkeSa {
     /// The peer sent a CERTREQ (IKE_SA_INIT or IKE_AUTH): `send_cert = ifasked`
     /// sends our certificates then.
     pub peer_certreq: bool,
+    /// How we and the peer authenticated, for status (`RSASSA-PSS with SHA-384,
+    /// certificate CN=gw-b`); set in IKE_AUTH, kept across IKE rekeys.
+    pub auth_local: Option<String>,
+    pub auth_remote: Option<String>,
     /// Responder: a CREATE_CHILD_SA waiting for its IKE_FOLLOWUP_KE exchanges.
     pub followup: Option<Box<crate::exchange::followup_ke::Passive>>,
     /// Responder: the key under which the endpoint indexes our IKE_SA_INIT request,
@@ -266,6 +270,8 @@ impl IkeSa {
             followup: None,
             peer_hashes: Vec::new(),
             peer_certreq: false,
+            auth_local: None,
+            auth_remote: None,
             init_key: None,
             nat: NatStatus::default(),
             nat_t: false,
@@ -334,6 +340,8 @@ impl IkeSa {
             local_id: self.local_id.clone(),
             remote_id: self.remote_id.clone(),
             suite: self.crypto.as_ref().map(|c| c.suite),
+            auth_local: self.auth_local.clone(),
+            auth_remote: self.auth_remote.clone(),
             nat: self.nat,
             children: self
                 .children

@@ -185,6 +185,15 @@ fn scheme_follows_the_peers_hashes_as_strongswan_chooses() {
         rsa(KeySize::Rsa2048).choose_scheme(&[Sha512]),
         Ok(RsaPkcs1(Sha512))
     );
+    // `auth = rsa/pss`: the same hashes with RSASSA-PSS; other keys are unaffected.
+    assert_eq!(
+        rsa(KeySize::Rsa4096).choose_scheme_with(&all, true),
+        Ok(RsaPss(Sha384))
+    );
+    assert_eq!(
+        ed25519().choose_scheme_with(&all, true),
+        Ok(SignatureScheme::Ed25519)
+    );
     assert_eq!(
         ecdsa(&sig::ECDSA_P384_SHA384_ASN1_SIGNING).choose_scheme(&all),
         Ok(Ecdsa(Sha384))

@@ -64,6 +64,8 @@ fn gateway(
             Certificate::from_der(pki.im.der()).unwrap(),
         ],
         key: Arc::new(PrivateKey::from_der(&key.serialize_der()).unwrap()),
+        // RSA keys sign with RSASSA-PSS here (PKCS#1 v1.5 in the crypto tests).
+        rsa_pss: std::ptr::eq(alg, &rcgen::PKCS_RSA_SHA256),
     })
 }
 
@@ -104,10 +106,26 @@ fn up(net: &mut Network) -> bool {
 fn certificates_of_every_key_type_authenticate_both_ways() {
     let (pa, pb) = (pki("A"), pki("B"));
     let mut checked = 0;
-    for (alg_a, alg_b) in [
-        (&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ED25519),
-        (&rcgen::PKCS_RSA_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384),
-        (&rcgen::PKCS_ED25519, &rcgen::PKCS_ECDSA_P521_SHA512),
+    // With the schemes each side must see the other sign with (status).
+    for (alg_a, alg_b, a_signs, b_signs) in [
+        (
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ED25519,
+            "ECDSA with SHA-256",
+            "Ed25519",
+        ),
+        (
+            &rcgen::PKCS_RSA_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            "RSASSA-PSS with SHA-256",
+            "ECDSA with SHA-384",
+        ),
+        (
+            &rcgen::PKCS_ED25519,
+            &rcgen::PKCS_ECDSA_P521_SHA512,
+            "Ed25519",
+            "ECDSA with SHA-512",
+        ),
     ] {
         let a = gateway(&pa, IP_A, alg_a, 2030);
         let b = gateway(&pb, IP_B, alg_b, 2030);
@@ -124,6 +142,19 @@ fn certificates_of_every_key_type_authenticate_both_ways() {
         );
         // The certificates made IKE_AUTH larger than a fragment.
         assert!(net.nodes[0].ep.stats().fragmented_messages > 0);
+        let auth = |n: usize| {
+            let sa = &net.nodes[n].ep.ike_sas()[0];
+            (
+                sa.auth_local.clone().unwrap(),
+                sa.auth_remote.clone().unwrap(),
+            )
+        };
+        let (a_local, a_remote) = auth(0);
+        let (b_local, b_remote) = auth(1);
+        assert_eq!(a_local, format!("{a_signs}, certificate CN=gw {IP_A}"));
+        assert_eq!(b_remote, a_local);
+        assert_eq!(b_local, format!("{b_signs}, certificate CN=gw {IP_B}"));
+        assert_eq!(a_remote, b_local);
         assert_child_pair(net.children(0)[0], net.children(1)[0]);
         net.start_traffic(Duration::from_millis(100));
         net.drive_for(Duration::from_secs(2));
@@ -250,6 +281,7 @@ fn raw_key(alg: &'static SignatureAlgorithm) -> (Arc<LocalCredentials>, Vec<u8>)
         Arc::new(LocalCredentials {
             chain: Vec::new(),
             key: Arc::new(key),
+            rsa_pss: false,
         }),
         spki,
     )

@@ -299,6 +299,7 @@ impl Cx<'_> {
             c.credentials = Some(Arc::new(LocalCredentials {
                 chain,
                 key: Arc::clone(&key.key),
+                rsa_pss: c.local.rsa_pss,
             }));
         }
     }

@@ -575,7 +575,23 @@ impl Cx<'_> {
         let Some(r) = r else { return a };
         self.at(path, r);
         let r = r.get_ref();
-        if let Some(m) = self.word(
+        let pss = r
+            .auth
+            .as_ref()
+            .filter(|v| v.get_ref().trim().eq_ignore_ascii_case("rsa/pss"));
+        if let Some(v) = pss {
+            // swanctl: RSA keys sign with RSASSA-PSS.
+            self.at(&format!("{path}.auth"), v);
+            a.auth = AuthMethod::Pubkey;
+            a.rsa_pss = true;
+            if !path.ends_with(".local") {
+                self.err(
+                    &format!("{path}.auth"),
+                    v,
+                    "rsa/pss in remote would restrict the peer's signature scheme; ikev2d accepts every scheme RFC 7427 allows except SHA-1: use auth = \"pubkey\"",
+                );
+            }
+        } else if let Some(m) = self.word(
             &format!("{path}.auth"),
             r.auth.as_ref(),
             &[("psk", AuthMethod::Psk), ("pubkey", AuthMethod::Pubkey)],
