@@ -121,14 +121,12 @@ fn side(pki: &Pki, tag: &str, s: &CertSetup) -> Side {
 }
 
 fn make(s: &CertSetup) -> (Credentials, Credentials) {
-    // Kept for the process: the files are read into the credentials, and a failing
-    // test's report may name them.
+    // Removed on return: the credentials carry the files' contents.
     let dir = tempfile::Builder::new()
         .prefix("ikev2d-interop-pki-")
         .tempdir()
-        .unwrap_or_else(|e| panic!("temp dir: {e}"))
-        .keep();
-    let pki = Pki::new(&dir);
+        .unwrap_or_else(|e| panic!("temp dir: {e}"));
+    let pki = Pki::new(dir.path());
     let (a, b) = (side(&pki, "A", s), side(&pki, "B", s));
     let gw_a = pki.end_entity(
         &a.issuer,
