@@ -45,6 +45,9 @@ pub struct CertSetup {
     pub ours_send_certreq: Option<bool>,
     /// strongSwan's `send_cert` (`None`: default, ifasked).
     pub theirs_send_cert: Option<&'static str>,
+    /// No certificates: each side trusts the other's raw public key (`pubkeys`);
+    /// `ca`, `intermediate` and `flaw` do not apply.
+    pub raw_keys: bool,
 }
 
 impl CertSetup {
@@ -57,6 +60,15 @@ impl CertSetup {
             flaw: Flaw::None,
             ours_send_certreq: None,
             theirs_send_cert: None,
+            raw_keys: false,
+        }
+    }
+
+    /// Raw public keys of type `key` on both sides, no certificates.
+    pub fn raw_keys(key: KeyType) -> Self {
+        Self {
+            raw_keys: true,
+            ..Self::chains(key, key)
         }
     }
 
@@ -127,6 +139,24 @@ fn make(s: &CertSetup) -> (Credentials, Credentials) {
         .tempdir()
         .unwrap_or_else(|e| panic!("temp dir: {e}"));
     let pki = Pki::new(dir.path());
+    if s.raw_keys {
+        // Self-signed certificates only for their keys: nothing but the public
+        // keys is configured.
+        let key = |tag: &str| {
+            pki.ca(&format!("{tag}-key"), &format!("CN={tag}"), s.gateway)
+                .cert
+                .key
+        };
+        let (ka, kb) = (key("A"), key("B"));
+        let (pa, pb) = (crate::pki::public_key(&ka), crate::pki::public_key(&kb));
+        let creds = |key: &std::path::Path, ours: &String, peer: &String| Credentials {
+            key: read(key),
+            pubkey: Some(ours.clone()),
+            peer_pubkeys: vec![peer.clone()],
+            ..Credentials::default()
+        };
+        return (creds(&ka, &pa, &pb), creds(&kb, &pb, &pa));
+    }
     let (a, b) = (side(&pki, "A", s), side(&pki, "B", s));
     let gw_a = pki.end_entity(
         &a.issuer,

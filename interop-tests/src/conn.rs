@@ -52,11 +52,17 @@ pub struct ConnSpec {
 }
 
 /// One daemon's certificate credentials, as file contents (PEM), so that every
-/// backend writes them where its daemon reads them ([`Credentials::files`]).
+/// backend writes them where its daemon reads them ([`Credentials::files`]). With
+/// `pubkey` instead of `certs` and `peer_pubkeys` instead of `cacerts`: raw public
+/// keys (swanctl `pubkeys`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     /// Our end-entity certificate, then the intermediates we send.
     pub certs: Vec<String>,
+    /// Our raw public key (SubjectPublicKeyInfo), when we have no certificate.
+    pub pubkey: Option<String>,
+    /// The raw public keys the peer may sign with.
+    pub peer_pubkeys: Vec<String>,
     /// Our private key.
     pub key: String,
     /// The CAs we trust for the peer.
@@ -86,6 +92,10 @@ pub enum CredKind {
     Crl,
     /// Our private key, mode 0600 (strongSwan: `private/`).
     Key,
+    /// Our raw public key (strongSwan: `pubkey/`).
+    Pubkey,
+    /// A raw public key of the peer (strongSwan: `pubkey/`).
+    PeerPubkey,
 }
 
 impl CredKind {
@@ -96,6 +106,7 @@ impl CredKind {
             Self::Intermediate | Self::Ca => "x509ca",
             Self::Crl => "x509crl",
             Self::Key => "private",
+            Self::Pubkey | Self::PeerPubkey => "pubkey",
         }
     }
 }
@@ -131,6 +142,12 @@ impl Credentials {
         }
         for (i, c) in self.crls.iter().enumerate() {
             v.push(f(CredKind::Crl, format!("{conn}-crl{i}.pem"), c));
+        }
+        if let Some(p) = &self.pubkey {
+            v.push(f(CredKind::Pubkey, format!("{conn}-pub.pem"), p));
+        }
+        for (i, p) in self.peer_pubkeys.iter().enumerate() {
+            v.push(f(CredKind::PeerPubkey, format!("{conn}-peerpub{i}.pem"), p));
         }
         v.push(f(CredKind::Key, format!("{conn}-key.pem"), &self.key));
         v

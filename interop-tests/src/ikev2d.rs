@@ -194,19 +194,33 @@ impl Ikev2dConfig {
                         let _ = writeln!(s, "send_certreq = {v}");
                     }
                     let names = |k: &[CredKind]| list(&cred.names(&c.name, k));
+                    let ours = if cred.certs.is_empty() {
+                        format!("pubkeys = {}", names(&[CredKind::Pubkey]))
+                    } else {
+                        format!(
+                            "certs = {}",
+                            names(&[CredKind::Cert, CredKind::Intermediate])
+                        )
+                    };
                     let _ = writeln!(
                         s,
-                        "[{base}.local]\nauth = {}\nid = {}\ncerts = {}",
+                        "[{base}.local]\nauth = {}\nid = {}\n{ours}",
                         q(if cred.rsa_pss { "rsa/pss" } else { "pubkey" }),
                         q(&c.local_id),
-                        names(&[CredKind::Cert, CredKind::Intermediate])
                     );
+                    let trusted = if cred.cacerts.is_empty() {
+                        format!("pubkeys = {}", names(&[CredKind::PeerPubkey]))
+                    } else {
+                        format!(
+                            "cacerts = {}\ncrls = {}",
+                            names(&[CredKind::Ca]),
+                            names(&[CredKind::Crl])
+                        )
+                    };
                     let _ = writeln!(
                         s,
-                        "[{base}.remote]\nauth = \"pubkey\"\nid = {}\ncacerts = {}\ncrls = {}",
+                        "[{base}.remote]\nauth = \"pubkey\"\nid = {}\n{trusted}",
                         q(&c.remote_id),
-                        names(&[CredKind::Ca]),
-                        names(&[CredKind::Crl])
                     );
                     if let Some(r) = &cred.revocation {
                         let _ = writeln!(s, "revocation = {}", q(r));

@@ -386,6 +386,13 @@ impl Pki {
     }
 }
 
+/// The public key of a private key file as a SubjectPublicKeyInfo in PEM
+/// (`pki --pub --outform pem`), as `pubkeys` in swanctl.conf and ikev2d take it.
+#[track_caller]
+pub fn public_key(key: &Path) -> String {
+    pki(&["--pub", "--in", &path_arg(key), "--outform", "pem"]).stdout
+}
+
 /// `pki --print --type <ty> --in <path>`.
 #[track_caller]
 pub fn print(path: &Path, ty: &str) -> String {

@@ -510,6 +510,18 @@ fn certificate_scenarios(sites: &Sites, v: &mut Vec<Scenario>) {
         )
         .then(&[Signed("RSA PKCS#1 v1.5 with SHA-256")]),
     );
+    // Raw public keys (swanctl `pubkeys`; strongSwan sends no CERT, RFC 7670's
+    // encoding 15 is never on the wire).
+    for initiator in [Ikev2d, StrongSwan] {
+        v.push(
+            up(
+                &format!("raw public keys ECDSA P-256 (pubkeys), {initiator} initiates"),
+                initiator,
+                CertSetup::raw_keys(KeyType::Ecdsa(256)),
+            )
+            .then(&[Signed("ECDSA with SHA-256, raw public key")]),
+        );
+    }
     let fails = |name: &str, setup: CertSetup, reason: &'static str| {
         let mut s = up(name, Ikev2d, setup);
         s.expect = Expect::Fails {

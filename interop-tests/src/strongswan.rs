@@ -88,6 +88,7 @@ impl Charon {
             "swanctl/x509ca",
             "swanctl/x509crl",
             "swanctl/private",
+            "swanctl/pubkey",
         ] {
             std::fs::create_dir_all(path.join(sub)).unwrap_or_else(|e| panic!("mkdir {sub}: {e}"));
         }
@@ -350,10 +351,17 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
                 if let Some(v) = cred.send_certreq {
                     let _ = writeln!(s, "\t\tsend_certreq = {}", if v { "yes" } else { "no" });
                 }
-                let certs = cred.names(&c.name, &[CredKind::Cert]).join(",");
+                // Certificates, or raw public keys (`pubkeys`).
+                let ours = match cred.names(&c.name, &[CredKind::Cert]).join(",") {
+                    certs if !certs.is_empty() => format!("certs = {certs}"),
+                    _ => format!(
+                        "pubkeys = {}",
+                        cred.names(&c.name, &[CredKind::Pubkey]).join(",")
+                    ),
+                };
                 let _ = writeln!(
                     s,
-                    "\t\tlocal {{\n\t\t\tauth = {}\n\t\t\tid = \"{}\"\n\t\t\tcerts = {certs}\n\t\t}}",
+                    "\t\tlocal {{\n\t\t\tauth = {}\n\t\t\tid = \"{}\"\n\t\t\t{ours}\n\t\t}}",
                     // strongSwan signs with the IKE schemes of its local round:
                     // RSASSA-PSS needs them named (hashes too).
                     if cred.rsa_pss {
@@ -363,10 +371,16 @@ pub fn swanctl_conf(conns: &[ConnSpec]) -> String {
                     },
                     c.local_id
                 );
-                let cas = cred.names(&c.name, &[CredKind::Ca]).join(",");
+                let trusted = match cred.names(&c.name, &[CredKind::Ca]).join(",") {
+                    cas if !cas.is_empty() => format!("cacerts = {cas}"),
+                    _ => format!(
+                        "pubkeys = {}",
+                        cred.names(&c.name, &[CredKind::PeerPubkey]).join(",")
+                    ),
+                };
                 let _ = writeln!(
                     s,
-                    "\t\tremote {{\n\t\t\tauth = pubkey\n\t\t\tid = \"{}\"\n\t\t\tcacerts = {cas}\n\t\t\trevocation = {}\n\t\t}}",
+                    "\t\tremote {{\n\t\t\tauth = pubkey\n\t\t\tid = \"{}\"\n\t\t\t{trusted}\n\t\t\trevocation = {}\n\t\t}}",
                     c.remote_id,
                     cred.revocation.as_deref().unwrap_or("relaxed")
                 );

@@ -173,7 +173,7 @@ impl Testbed for VagrantTestbed {
         let _ = self.sh(
             STRONGSWAN_VM,
             &format!(
-                "rm -f /etc/swanctl/x509*/{n}-* /etc/swanctl/private/{n}-*",
+                "rm -f /etc/swanctl/x509*/{n}-* /etc/swanctl/private/{n}-* /etc/swanctl/pubkey/{n}-*",
                 n = theirs.name
             ),
             long,
