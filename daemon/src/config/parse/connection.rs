@@ -537,26 +537,13 @@ impl Cx<'_> {
     ) -> Result<(SecretBytes, Option<(usize, usize)>), String> {
         let path = self.base_dir.join(file);
         let shown = path.display();
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = meta.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(format!(
-                    "secret_file {shown} is accessible by group or others (mode {mode:03o}); run chmod 600 on it"
-                ));
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = meta;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read secret_file {shown}: {e}"))?;
+        let bytes = read_owner_only(&path, "secret_file")?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| format!("secret_file {shown} is not UTF-8 text"))?;
         let text = text
             .strip_suffix("\r\n")
             .or_else(|| text.strip_suffix('\n'))
-            .unwrap_or(&text);
+            .unwrap_or(text);
         decode_secret(text).map_err(|m| format!("secret_file {shown}: {m}"))
     }
 }

@@ -14,34 +14,41 @@ use super::*;
 /// The `[secrets]` section prefixes that hold a private key file (swanctl's).
 pub(super) const PRIVATE_KEY_PREFIXES: &[&str] = &["private", "rsa", "ecdsa", "pkcs8"];
 
-fn read_file(base: &Path, what: &str, file: &str) -> Result<(PathBuf, Vec<u8>), String> {
-    let path = base.join(file);
-    std::fs::read(&path)
-        .map(|b| (path.clone(), b))
-        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))
-}
-
 impl Cx<'_> {
+    /// The items of every file of `list` (paths relative to the configuration's
+    /// directory), decoded by `decode` and paired with their file by `wrap`.
+    fn credential_files<T, D, E: std::fmt::Display>(
+        &mut self,
+        path: &str,
+        list: Option<&Vec<Sp<String>>>,
+        what: &str,
+        decode: impl Fn(&[u8]) -> Result<Vec<D>, E>,
+        wrap: impl Fn(PathBuf, D) -> T,
+    ) -> Vec<T> {
+        let base = self.base_dir;
+        self.string_list(path, list, |f| {
+            let p = base.join(f);
+            let bytes = std::fs::read(&p)
+                .map_err(|e| format!("cannot read {what} {}: {e}", p.display()))?;
+            let items = decode(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
+            Ok(items.into_iter().map(|d| wrap(p.clone(), d)).collect())
+        })
+        .unwrap_or_default()
+    }
+
     /// Every certificate in the files of `list` (PEM bundles keep their order).
     pub(super) fn cert_files(
         &mut self,
         path: &str,
         list: Option<&Vec<Sp<String>>>,
     ) -> Vec<LoadedCert> {
-        let base = self.base_dir;
-        self.string_list(path, list, |f| {
-            let (p, bytes) = read_file(base, "certificate", f)?;
-            let certs =
-                encoding::certificates(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(certs
-                .into_iter()
-                .map(|cert| LoadedCert {
-                    path: p.clone(),
-                    cert,
-                })
-                .collect())
-        })
-        .unwrap_or_default()
+        self.credential_files(
+            path,
+            list,
+            "certificate",
+            encoding::certificates,
+            |path, cert| LoadedCert { path, cert },
+        )
     }
 
     /// The raw public keys of `pubkeys`.
@@ -50,14 +57,11 @@ impl Cx<'_> {
         path: &str,
         list: Option<&Vec<Sp<String>>>,
     ) -> Vec<LoadedFile> {
-        let base = self.base_dir;
-        self.string_list(path, list, |f| {
-            let (p, bytes) = read_file(base, "public key", f)?;
-            let (der, _) =
-                encoding::public_key(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(vec![LoadedFile { path: p, der }])
+        let one_key = |b: &[u8]| encoding::public_key(b).map(|(der, _)| vec![der]);
+        self.credential_files(path, list, "public key", one_key, |path, der| LoadedFile {
+            path,
+            der,
         })
-        .unwrap_or_default()
     }
 
     /// The CRLs of `crls`.
@@ -66,19 +70,10 @@ impl Cx<'_> {
         path: &str,
         list: Option<&Vec<Sp<String>>>,
     ) -> Vec<LoadedFile> {
-        let base = self.base_dir;
-        self.string_list(path, list, |f| {
-            let (p, bytes) = read_file(base, "CRL", f)?;
-            let crls = encoding::crls(&bytes).map_err(|e| format!("{}: {e}", p.display()))?;
-            Ok(crls
-                .into_iter()
-                .map(|der| LoadedFile {
-                    path: p.clone(),
-                    der,
-                })
-                .collect())
+        self.credential_files(path, list, "CRL", encoding::crls, |path, der| LoadedFile {
+            path,
+            der,
         })
-        .unwrap_or_default()
     }
 
     /// The public-key keys of a `local`/`remote` section, checked against `auth`.
@@ -307,24 +302,8 @@ impl Cx<'_> {
 
 /// Reads a private key file, refusing one that group or others may read.
 pub(crate) fn read_private_key(path: &Path) -> Result<(PathBuf, PrivateKey), String> {
-    let shown = path.display();
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read private key {shown}: {e}"))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "private key {shown} is accessible by group or others (mode {mode:03o}); run chmod 600 on it"
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = meta;
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| format!("cannot read private key {shown}: {e}"))?,
-    );
-    let key = encoding::private_key(&bytes).map_err(|e| format!("private key {shown}: {e}"))?;
+    let bytes = read_owner_only(path, "private key")?;
+    let key = encoding::private_key(&bytes)
+        .map_err(|e| format!("private key {}: {e}", path.display()))?;
     Ok((path.to_owned(), key))
 }

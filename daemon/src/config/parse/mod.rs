@@ -83,6 +83,29 @@ impl DaemonConfig {
     }
 }
 
+/// The contents of a file with secrets (`secret_file`, a private key), refused when
+/// group or others may access it; `what` names it in errors. The buffer is wiped
+/// when dropped.
+fn read_owner_only(path: &Path, what: &str) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {what} {shown}: {e}"))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{what} {shown} is accessible by group or others (mode {mode:03o}); run chmod 600 on it"
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    std::fs::read(path)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| format!("cannot read {what} {shown}: {e}"))
+}
+
 fn line_of_offset(src: &str, offset: usize) -> usize {
     line_of(src, offset)
 }
