@@ -867,10 +867,13 @@ impl fmt::Display for Identity {
                 hex(f, k)
             }
             Identity::DerAsn1Dn(d) => {
-                // As strongSwan shows it; that text parses back to a DN that matches
-                // this one (the string types may differ), hex if it is not a DN.
-                if crate::pki::dn::from_text(&crate::pki::dn::to_text(d)).is_ok() {
-                    f.write_str(&crate::pki::dn::to_text(d))
+                // As strongSwan shows it when that text parses back to a DN matching
+                // this one (the string types may differ); hex otherwise (not a DN, or
+                // values with commas or control characters).
+                let text = crate::pki::dn::to_text(d);
+                let back = crate::pki::dn::from_text(&text);
+                if back.is_ok_and(|b| crate::pki::dn::matches(&b, d) == Some(0)) {
+                    f.write_str(&text)
                 } else {
                     f.write_str("asn1dn:#")?;
                     hex(f, d)

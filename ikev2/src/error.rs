@@ -82,7 +82,10 @@ pub enum Cause {
     TooManyRetries { what: &'static str },
     /// The peer answered AUTHENTICATION_FAILED: our AUTH did not verify with its key,
     /// or it has no connection or key for our ID.
-    PeerAuthenticationFailed,
+    PeerAuthenticationFailed {
+        /// We signed (certificate or raw key) rather than using a PSK.
+        signed: bool,
+    },
     /// The peer's AUTH did not verify with the key we have for its ID.
     AuthMismatch { peer_id: Identity },
     /// No pre-shared key is configured for this pair of identities.
@@ -246,9 +249,14 @@ impl fmt::Display for Cause {
             Cause::TooManyRetries { what } => {
                 write!(f, "giving up after 5 retries: peer kept asking for {what}")
             }
-            Cause::PeerAuthenticationFailed => {
+            Cause::PeerAuthenticationFailed { signed: false } => {
                 f.write_str("peer answered AUTHENTICATION_FAILED: pre-shared key or ID mismatch")
             }
+            Cause::PeerAuthenticationFailed { signed: true } => f.write_str(
+                "peer answered AUTHENTICATION_FAILED: it did not accept our certificate, \
+                 signature or ID (check the CA it trusts for us, its revocation settings, \
+                 and the ID it expects; its log says which)",
+            ),
             Cause::AuthMismatch { peer_id } => write!(
                 f,
                 "peer sent AUTH that does not verify: pre-shared key mismatch (peer ID {peer_id})"

@@ -84,6 +84,11 @@ fn display_round_trips() {
         utf8.matches(&utf8.to_string().parse().unwrap()),
         IdMatch::Perfect
     );
+    // A value with a comma (escaped when written) would read back as two RDNs:
+    // shown as hex, which reads back the same.
+    let comma: Identity = r"O=Example\, Inc, CN=gw".parse().unwrap();
+    assert!(comma.to_string().starts_with("asn1dn:#"), "{comma}");
+    assert_eq!(comma.to_string().parse::<Identity>().unwrap(), comma);
     // What is no DN shows as hex and reads back the same.
     for s in ["asn1dn:#3000", "asn1dn:#0102"] {
         let id: Identity = s.parse().unwrap();

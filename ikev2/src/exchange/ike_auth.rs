@@ -128,7 +128,9 @@ impl IkeAuth {
             // Without AUTH the response is an error notify (the rules ensure one).
             let ty = first_error(payloads).map_or(NotifyType::INVALID_SYNTAX, |n| n.ty);
             return Outcome::Failed(match ty {
-                NotifyType::AUTHENTICATION_FAILED => Cause::PeerAuthenticationFailed,
+                NotifyType::AUTHENTICATION_FAILED => Cause::PeerAuthenticationFailed {
+                    signed: matches!(sa.conn.local_auth, crate::config::LocalAuth::Pubkey(_)),
+                },
                 NotifyType::INVALID_SYNTAX if self.childless => Cause::Childless(
                     "peer answered INVALID_SYNTAX to our childless IKE_AUTH: it has \
                      childless = never",

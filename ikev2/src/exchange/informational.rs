@@ -57,7 +57,9 @@ pub(crate) fn process_request(
         sa.fail(
             ctx,
             Phase::IkeAuth,
-            Cause::PeerAuthenticationFailed,
+            Cause::PeerAuthenticationFailed {
+                signed: matches!(sa.conn.local_auth, crate::config::LocalAuth::Pubkey(_)),
+            },
             false,
             None,
         );

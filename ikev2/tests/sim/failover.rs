@@ -215,7 +215,10 @@ fn an_authentication_failure_moves_on_to_the_next_address() {
     let f = net.failures(0);
     assert_eq!(f.len(), 1, "{f:?}");
     assert!(
-        matches!(f[0].cause, Cause::PeerAuthenticationFailed),
+        matches!(
+            f[0].cause,
+            Cause::PeerAuthenticationFailed { signed: false }
+        ),
         "{f:?}"
     );
     assert_eq!(f[0].next_remote, Some(ip(IP_B2)));

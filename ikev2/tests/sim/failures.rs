@@ -30,7 +30,10 @@ fn psk_mismatch_is_reported_by_both_sides() {
     assert_eq!(fa.len(), 1, "{fa:?}");
     assert_eq!(fb.len(), 1, "{fb:?}");
     assert_eq!(fa[0].phase, Phase::IkeAuth);
-    assert_eq!(fa[0].cause, Cause::PeerAuthenticationFailed);
+    assert_eq!(
+        fa[0].cause,
+        Cause::PeerAuthenticationFailed { signed: false }
+    );
     assert_eq!(
         fa[0].cause.to_string(),
         "peer answered AUTHENTICATION_FAILED: pre-shared key or ID mismatch"
@@ -63,7 +66,10 @@ fn missing_psk_is_named() {
             .to_string()
             .starts_with("no PSK for peer ID 198.51.100.1")
     );
-    assert_eq!(net.failures(0)[0].cause, Cause::PeerAuthenticationFailed);
+    assert_eq!(
+        net.failures(0)[0].cause,
+        Cause::PeerAuthenticationFailed { signed: false }
+    );
 }
 
 #[test]
@@ -77,7 +83,10 @@ fn unknown_peer_id_is_refused() {
         "{fb:?}"
     );
     assert!(fb[0].cause.to_string().contains("a.example.com"));
-    assert_eq!(net.failures(0)[0].cause, Cause::PeerAuthenticationFailed);
+    assert_eq!(
+        net.failures(0)[0].cause,
+        Cause::PeerAuthenticationFailed { signed: false }
+    );
 }
 
 #[test]

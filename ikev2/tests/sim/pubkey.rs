@@ -226,6 +226,22 @@ fn failures_say_what_is_wrong_with_the_peers_certificate() {
         text.contains("no trust anchor for issuer CN=Other Root CA"),
         "{text}"
     );
+    // ... and A, told AUTHENTICATION_FAILED, points at its certificate, not a PSK.
+    let text = failure(
+        clocked(pair_with(
+            6,
+            with(
+                LocalAuth::Pubkey(gateway(&other, IP_A, alg, 2030)),
+                trust(&pb),
+            ),
+            with(LocalAuth::Pubkey(gateway(&pb, IP_B, alg, 2030)), trust(&pa)),
+        )),
+        0,
+    );
+    assert!(
+        text.contains("did not accept our certificate") && !text.contains("pre-shared"),
+        "{text}"
+    );
 
     // B's certificate is for another address than B's ID.
     let text = failure(
