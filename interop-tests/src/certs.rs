@@ -28,6 +28,8 @@ pub enum Flaw {
     UnknownCa,
     /// Listed in the CRL of its issuer, which ikev2d has.
     Revoked,
+    /// Its subjectAltName is another name than the ID strongSwan sends.
+    IdNotInCert,
 }
 
 /// The certificates of a scenario.
@@ -170,11 +172,16 @@ fn make(s: &CertSetup) -> (Credentials, Credentials) {
         Flaw::UnknownCa => side(&pki, "X", s).issuer,
         _ => b.issuer.clone(),
     };
+    let san_b = if s.flaw == Flaw::IdNotInCert {
+        "gw-x.ikev2d.test"
+    } else {
+        ID_B
+    };
     let gw_b = pki.end_entity(
         &b_issuer,
         "gw-b",
         &format!("C=CH, O=ikev2d interop, CN={ID_B}"),
-        &[ID_B],
+        &[san_b],
         s.gateway,
         if s.flaw == Flaw::Expired {
             Validity::Expired

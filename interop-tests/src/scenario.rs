@@ -555,6 +555,14 @@ fn certificate_scenarios(sites: &Sites, v: &mut Vec<Scenario>) {
         "no trust anchor for issuer C=CH, O=ikev2d interop, CN=X Intermediate CA",
     ));
     v.push(fails(
+        "certificate: strongSwan's ID is not in its certificate",
+        CertSetup {
+            flaw: Flaw::IdNotInCert,
+            ..ecdsa
+        },
+        "ID gw-b.ikev2d.test does not match the certificate's subjectAltName (DNS:gw-x.ikev2d.test)",
+    ));
+    v.push(fails(
         "certificate: strongSwan's certificate is revoked",
         CertSetup {
             flaw: Flaw::Revoked,
