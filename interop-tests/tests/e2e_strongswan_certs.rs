@@ -55,20 +55,23 @@ fn a_renewed_certificate_loaded_with_sighup_keeps_the_sas_and_is_used_next() {
         ecdsa,
     );
     let root_b = pki.ca("B-root", "C=CH, O=ikev2d interop, CN=B Root CA", ecdsa);
-    let issue = |name: &str, dn: &str, issuer, id: &str| {
-        pki.end_entity(issuer, name, dn, &[id], ecdsa, Validity::Days(30))
+    let issue = |name: &str, dn: &str, issuer, id: &str, days| {
+        pki.end_entity(issuer, name, dn, &[id], ecdsa, Validity::Days(days))
     };
+    // Ours expires in 20 days: the daemon warns (within 30).
     let gw_a = issue(
         "gw-a",
         "C=CH, O=ikev2d interop, CN=gw-a.ikev2d.test",
         &im_a,
         ID_A,
+        20,
     );
     let gw_b = issue(
         "gw-b",
         "C=CH, O=ikev2d interop, CN=gw-b.ikev2d.test",
         &root_b,
         ID_B,
+        365,
     );
     // The renewal: a new key, a new subject (so that status shows which one signed).
     let renewed = issue(
@@ -76,6 +79,7 @@ fn a_renewed_certificate_loaded_with_sighup_keeps_the_sas_and_is_used_next() {
         "C=CH, O=ikev2d renewed, CN=gw-a.ikev2d.test",
         &im_a,
         ID_A,
+        365,
     );
 
     let mut ours = ConnSpec::site_a();
@@ -109,6 +113,20 @@ fn a_renewed_certificate_loaded_with_sighup_keeps_the_sas_and_is_used_next() {
         "{first}"
     );
     assert!(ping_until(&net.a, INNER_A, INNER_B, Duration::from_secs(5)));
+    let expiry = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("[cert-expiry]"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let warned = expiry(&a.log());
+    assert_eq!(warned.len(), 1, "{warned:?}\n{}", a.log_tail(20));
+    assert!(
+        warned[0].contains("WARN")
+            && warned[0].contains("certificate C=CH, O=ikev2d interop, CN=gw-a.ikev2d.test")
+            && (warned[0].contains("(in 19 days)") || warned[0].contains("(in 20 days)")),
+        "{warned:?}"
+    );
 
     // The files as the configuration names them, replaced in place, then SIGHUP.
     let files = config.credential_files();
@@ -135,6 +153,10 @@ fn a_renewed_certificate_loaded_with_sighup_keeps_the_sas_and_is_used_next() {
                 .then_some(())
         });
     assert!(reloaded.is_some(), "no reload logged\n{}", a.log_tail(20));
+
+    // The renewal is not about to expire: no new warning after the reload's check.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(expiry(&a.log()), warned);
 
     // The same IKE SA, still carrying traffic.
     let kept = a.conn_status("lab").expect("status");

@@ -30,6 +30,7 @@ use super::{
 };
 
 mod pki;
+pub use pki::{EXPIRY_WARNING_DAYS, credential_findings};
 
 /// Longest NAT-T keepalive interval that stays under typical NAT idle timeouts.
 pub const MAX_KEEP_ALIVE: Duration = Duration::from_secs(30);

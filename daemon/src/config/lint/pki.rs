@@ -12,6 +12,19 @@ use super::Lints;
 /// How long before expiry `check` warns.
 pub const EXPIRY_WARNING_DAYS: u64 = 30;
 
+/// The certificate lints alone (expiry, chains, CRLs), for the daemon's own
+/// warnings at start, on SIGHUP and once a day.
+pub fn credential_findings(cfg: &super::super::DaemonConfig, now: u64) -> Vec<super::Finding> {
+    let mut l = Lints {
+        cfg,
+        out: Vec::new(),
+    };
+    for c in &cfg.connections {
+        l.certificates(c, &format!("connections.{}", c.name), now);
+    }
+    l.out
+}
+
 impl Lints<'_> {
     pub(super) fn certificates(&mut self, c: &Connection, base: &str, now: u64) {
         for (side, certs) in [

@@ -13,11 +13,13 @@
 //!   workers' usage reports back ([`sa_sync::ChildPairs`]);
 //! - [`commands`]: control-socket requests, audit, `up` waiters, key export;
 //! - [`reload`]: what SIGHUP does;
+//! - [`credentials`]: certificate expiry and chain warnings in the log;
 //! - break-glass activations live in [`super::breakglass`].
 
 mod admission;
 mod black_hole;
 mod commands;
+mod credentials;
 pub mod liveness;
 pub mod nat_mapping;
 pub mod one_way;
@@ -126,6 +128,8 @@ pub struct Supervisor {
     resolved_rx: Option<mpsc::UnboundedReceiver<resolver::Resolved>>,
     /// When the names in `remote_addrs` were last resolved for the responder's view.
     names_refreshed: Option<Instant>,
+    /// When the certificate warnings were last logged (`None`: at the next tick).
+    credentials_checked: Option<Instant>,
     /// Admin requests whose audit record is written, back from the writer.
     audited_tx: mpsc::UnboundedSender<commands::Audited>,
     audited_rx: Option<mpsc::UnboundedReceiver<commands::Audited>>,
@@ -178,6 +182,7 @@ impl Supervisor {
             resolved_tx,
             resolved_rx: Some(resolved_rx),
             names_refreshed: None,
+            credentials_checked: None,
             config,
             config_path,
             endpoint,
@@ -326,6 +331,7 @@ impl Supervisor {
                     self.watch_tcp_opens(now);
                     self.watch_rp_filter(now);
                     self.refresh_names(now);
+                    self.watch_credentials(now);
                     self.nat.expire(now);
                 }
             }

@@ -67,6 +67,7 @@ impl Supervisor {
         self.standbys = super::standby::StandbyGroups::from_config(&self.config, &self.standbys);
         // Names may have been added: resolve them now, not in up to a minute.
         self.names_refreshed = None;
+        self.credentials_checked = None;
         self.refresh_names(now);
         let summary = self.apply_endpoint_config(now).await;
         self.reapply_keep_alives();
