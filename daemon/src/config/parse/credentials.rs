@@ -95,9 +95,9 @@ impl Cx<'_> {
         ) {
             a.revocation = v;
         }
-        // Keys that belong to the other side, or to the other method.
-        let misplaced: [(&str, bool, &str); 5] = if local {
-            [
+        // Keys that belong to the other side.
+        let misplaced: &[(&str, bool, &str)] = if local {
+            &[
                 (
                     "cacerts",
                     r.cacerts.is_some(),
@@ -113,26 +113,16 @@ impl Cx<'_> {
                     r.revocation.is_some(),
                     "revocation belongs in remote",
                 ),
-                ("certs", false, ""),
-                ("pubkeys", false, ""),
             ]
         } else {
-            [
-                (
-                    "certs",
-                    r.certs.is_some(),
-                    "remote.certs (pinning the peer's certificate) is not supported: give its CA in cacerts, or its public key in pubkeys",
-                ),
-                ("cacerts", false, ""),
-                ("crls", false, ""),
-                ("revocation", false, ""),
-                ("pubkeys", false, ""),
-            ]
+            &[(
+                "certs",
+                r.certs.is_some(),
+                "remote.certs (pinning the peer's certificate) is not supported: give its CA in cacerts, or its public key in pubkeys",
+            )]
         };
-        for (k, set, why) in misplaced {
-            if set {
-                self.err_at(&key(k), why);
-            }
+        for (k, _, why) in misplaced.iter().filter(|(_, set, _)| *set) {
+            self.err_at(&key(k), *why);
         }
         let material = [
             ("certs", r.certs.is_some()),
