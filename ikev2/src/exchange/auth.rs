@@ -30,6 +30,20 @@ fn describe(scheme: &str, chain: Option<&Certificate>) -> String {
     }
 }
 
+/// The PSK both identities own (`[secrets]`), or why there is none.
+fn psk_for<'c>(
+    ctx: &'c Ctx<'_>,
+    local_id: &Identity,
+    peer_id: &Identity,
+) -> Result<&'c crate::crypto::secret::SecretBytes, Cause> {
+    ctx.config
+        .find_psk(local_id, peer_id)
+        .ok_or_else(|| Cause::NoPsk {
+            local_id: local_id.clone(),
+            peer_id: peer_id.clone(),
+        })
+}
+
 /// Our AUTH data over `octets`.
 pub(crate) fn ours(
     sa: &IkeSa,
@@ -44,13 +58,7 @@ pub(crate) fn ours(
         .ok_or_else(|| Cause::Internal("no keys".into()))?;
     match &sa.conn.local_auth {
         LocalAuth::Psk => {
-            let psk = ctx
-                .config
-                .find_psk(local_id, peer_id)
-                .ok_or_else(|| Cause::NoPsk {
-                    local_id: local_id.clone(),
-                    peer_id: peer_id.clone(),
-                })?;
+            let psk = psk_for(ctx, local_id, peer_id)?;
             Ok(OurAuth {
                 method: AuthMethod::SHARED_KEY_MIC,
                 data: psk_auth(crypto.suite.prf, psk, octets),
@@ -173,13 +181,7 @@ pub(crate) fn check_peer(
                     got: method,
                 });
             }
-            let psk = ctx
-                .config
-                .find_psk(&sa.local_id, peer_id)
-                .ok_or_else(|| Cause::NoPsk {
-                    local_id: sa.local_id.clone(),
-                    peer_id: peer_id.clone(),
-                })?;
+            let psk = psk_for(ctx, &sa.local_id, peer_id)?;
             if verify_psk_auth(crypto.suite.prf, psk, octets, data) {
                 Ok("pre-shared key".to_owned())
             } else {

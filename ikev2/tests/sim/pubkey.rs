@@ -210,8 +210,9 @@ fn failures_say_what_is_wrong_with_the_peers_certificate() {
         "{text}"
     );
 
-    // A's certificate is from a CA B does not trust: B, the responder, says so.
-    let text = failure(
+    // A's certificate is from a CA B does not trust: B, the responder, says so, and
+    // A, told AUTHENTICATION_FAILED, points at its certificate, not at a PSK.
+    let untrusted_a = || {
         clocked(pair_with(
             6,
             with(
@@ -219,25 +220,14 @@ fn failures_say_what_is_wrong_with_the_peers_certificate() {
                 trust(&pb),
             ),
             with(LocalAuth::Pubkey(gateway(&pb, IP_B, alg, 2030)), trust(&pa)),
-        )),
-        1,
-    );
+        ))
+    };
+    let text = failure(untrusted_a(), 1);
     assert!(
         text.contains("no trust anchor for issuer CN=Other Root CA"),
         "{text}"
     );
-    // ... and A, told AUTHENTICATION_FAILED, points at its certificate, not a PSK.
-    let text = failure(
-        clocked(pair_with(
-            6,
-            with(
-                LocalAuth::Pubkey(gateway(&other, IP_A, alg, 2030)),
-                trust(&pb),
-            ),
-            with(LocalAuth::Pubkey(gateway(&pb, IP_B, alg, 2030)), trust(&pa)),
-        )),
-        0,
-    );
+    let text = failure(untrusted_a(), 0);
     assert!(
         text.contains("did not accept our certificate") && !text.contains("pre-shared"),
         "{text}"
