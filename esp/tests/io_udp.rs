@@ -391,3 +391,15 @@ fn a_port_unreachable_is_reported_with_its_quote() {
     // Drained.
     assert_eq!(recv_error(sock.as_raw_fd()).ok(), Some(None));
 }
+
+/// An address this host does not have (TEST-NET-3) can be bound only with
+/// `freebind` (a VRRP address keepalived adds later); without it, binding fails as
+/// it always did, so a mistyped address is still noticed.
+#[test]
+fn freebind_binds_an_address_the_host_does_not_have() {
+    let absent = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 77)), 0);
+    let e = UdpEncapSocket::bind(absent, false).expect_err("not a local address");
+    assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
+    let s = UdpEncapSocket::bind_with(absent, false, true).expect("freebind");
+    assert_eq!(s.local_addr().expect("bound").ip(), absent.ip());
+}

@@ -301,17 +301,34 @@ async fn bind_sockets(
     let mut ike = Vec::new();
     let mut local = Vec::new();
     for addr in addrs {
-        let udp500 = UdpSocket::bind(SocketAddr::new(addr, 500))
-            .await
+        // An address this host does not have yet (a VRRP address keepalived adds when
+        // we become master): bound with IP_FREEBIND, and said so, since a mistyped
+        // local_addrs looks the same.
+        let freebind = !addr.is_unspecified()
+            && matches!(
+                std::net::UdpSocket::bind(SocketAddr::new(addr, 0)),
+                Err(ref e) if e.kind() == std::io::ErrorKind::AddrNotAvailable
+            );
+        if freebind {
+            tracing::warn!(
+                "local address {addr} is not on this host (yet): listening on it anyway \
+                 (IP_FREEBIND); IKE and ESP on it work once it is added, e.g. by keepalived"
+            );
+        }
+        let udp500 = UdpEncapSocket::bind_with(SocketAddr::new(addr, 500), false, freebind)
+            .and_then(|s| {
+                s.set_nonblocking(true)?;
+                UdpSocket::from_std(s.into_std())
+            })
             .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 500)))?;
         // ICMP unreachable for our IKE_SA_INIT: the setup moves on to the next peer
         // address at once (supervisor/liveness.rs).
         if let Err(e) = esp::io::errqueue::enable_reports(udp500.as_raw_fd(), addr.is_ipv6()) {
             tracing::warn!("UDP {addr}:500: no ICMP error reports ({e})");
         }
-        let udp4500 = UdpEncapSocket::bind(SocketAddr::new(addr, 4500), true)
+        let udp4500 = UdpEncapSocket::bind_with(SocketAddr::new(addr, 4500), true, freebind)
             .map_err(|e| format!("cannot bind UDP {}: {e}", SocketAddr::new(addr, 4500)))?;
-        let raw = match RawEspSocket::bind(addr) {
+        let raw = match RawEspSocket::bind_with(addr, freebind) {
             Ok(s) => Some(s),
             Err(e) => {
                 tracing::warn!("no raw ESP socket on {addr} ({e}): only ESP in UDP is possible");

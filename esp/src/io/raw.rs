@@ -25,9 +25,18 @@ impl RawEspSocket {
     /// Opens a raw ESP socket for `local`'s family; binds to `local` unless it is the
     /// unspecified address. Blocking; see [`Self::set_nonblocking`].
     pub fn bind(local: IpAddr) -> io::Result<Self> {
+        Self::bind_with(local, false)
+    }
+
+    /// [`Self::bind`], and with `freebind` to an address this host does not have
+    /// (yet): `IP_FREEBIND` (see [`super::UdpEncapSocket::bind_with`]).
+    pub fn bind_with(local: IpAddr, freebind: bool) -> io::Result<Self> {
         let v4 = local.is_ipv4();
         let domain = if v4 { libc::AF_INET } else { libc::AF_INET6 };
         let fd = socket(domain, libc::SOCK_RAW, libc::IPPROTO_ESP)?;
+        if freebind {
+            super::udp::set_freebind(fd.as_raw_fd(), !v4)?;
+        }
         if !local.is_unspecified() {
             let (sa, len) = to_sockaddr(&SocketAddr::new(local, 0));
             // SAFETY: `sa` is a valid sockaddr of `len` octets for the family.

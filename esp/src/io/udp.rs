@@ -22,6 +22,13 @@ impl UdpEncapSocket {
     /// `IPV6_V6ONLY` so an IPv4 socket can share the port. Blocking; see
     /// [`Self::set_nonblocking`].
     pub fn bind(addr: SocketAddr, reuse_addr: bool) -> io::Result<Self> {
+        Self::bind_with(addr, reuse_addr, false)
+    }
+
+    /// [`Self::bind`], and with `freebind` to an address this host does not have
+    /// (yet): `IP_FREEBIND`, for a virtual address another program adds later (a
+    /// VRRP address). Sending from it fails until it is there.
+    pub fn bind_with(addr: SocketAddr, reuse_addr: bool, freebind: bool) -> io::Result<Self> {
         let domain = match addr {
             SocketAddr::V4(_) => libc::AF_INET,
             SocketAddr::V6(_) => libc::AF_INET6,
@@ -29,6 +36,9 @@ impl UdpEncapSocket {
         let fd = socket(domain, libc::SOCK_DGRAM, 0)?;
         if reuse_addr {
             setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        }
+        if freebind {
+            set_freebind(fd.as_raw_fd(), addr.is_ipv6())?;
         }
         if addr.is_ipv6() {
             setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
@@ -64,6 +74,11 @@ impl UdpEncapSocket {
     /// Non-blocking mode: an empty receive gives [`io::ErrorKind::WouldBlock`].
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.sock.set_nonblocking(nonblocking)
+    }
+
+    /// The socket itself, e.g. for an async runtime.
+    pub fn into_std(self) -> UdpSocket {
+        self.sock
     }
 
     /// The underlying socket (for `SO_RCVBUF`, timeouts, ...).
@@ -220,6 +235,16 @@ pub(crate) fn socket(domain: i32, ty: i32, proto: i32) -> io::Result<OwnedFd> {
     }
     // SAFETY: `fd` was just returned by socket(2) and nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `IP_FREEBIND` (`IPV6_FREEBIND` for IPv6): bind to an address that is not
+/// (yet) configured on this host.
+pub(crate) fn set_freebind(fd: RawFd, v6: bool) -> io::Result<()> {
+    if v6 {
+        setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_FREEBIND, 1)
+    } else {
+        setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND, 1)
+    }
 }
 
 pub(crate) fn setsockopt_int(fd: RawFd, level: i32, name: i32, value: i32) -> io::Result<()> {
