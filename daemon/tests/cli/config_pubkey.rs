@@ -167,6 +167,18 @@ fn certificates_keys_cas_and_crls_reach_the_connection() {
     assert!(!format!("{cfg:?}").contains(body));
     // A sound configuration: nothing for `check` to say.
     assert_eq!(lint::lint_at(&cfg, NOW), vec![]);
+
+    // Our root in the bundle too: it is never sent.
+    let full = std::fs::read_to_string(dir.path().join("gw.pem")).unwrap()
+        + &std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
+    write(dir.path(), "gw-full.pem", full.as_bytes(), 0o644);
+    let cfg = load(dir.path(), &CONF.replace("\"gw.pem\"", "\"gw-full.pem\"")).unwrap();
+    assert_eq!(cfg.connections[0].local.certs.len(), 3);
+    let LocalAuth::Pubkey(cred) = cfg.connections[0].to_ikev2().local_auth else {
+        panic!()
+    };
+    let sent: Vec<&str> = cred.chain.iter().map(|c| c.subject.as_str()).collect();
+    assert_eq!(sent, ["CN=gw-a", "CN=Intermediate CA"]);
 }
 
 #[test]

@@ -137,6 +137,12 @@ impl Certificate {
         })
     }
 
+    /// A root: a CA certificate issued by itself (it is never sent; the peer has it
+    /// or not).
+    pub fn is_self_signed_ca(&self) -> bool {
+        self.is_ca && self.subject == self.issuer
+    }
+
     /// The value this CA contributes to a CERTREQ (RFC 7296 section 3.7): the SHA-1
     /// of its SubjectPublicKeyInfo.
     pub fn certreq_hash(&self) -> [u8; 20] {

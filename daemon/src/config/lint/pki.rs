@@ -101,13 +101,12 @@ impl Lints<'_> {
         let Some(ee) = c.local.certs.first() else {
             return;
         };
-        let self_signed = |l: &&LoadedCert| l.cert.is_ca && l.cert.subject == l.cert.issuer;
         let anchors: Vec<Certificate> = self
             .cfg
             .connections
             .iter()
             .flat_map(|c| c.remote.cacerts.iter())
-            .chain(c.local.certs.iter().filter(self_signed))
+            .chain(c.local.certs.iter().filter(|l| l.cert.is_self_signed_ca()))
             .map(|l| l.cert.clone())
             .collect();
         let path = format!("{base}.local.certs");

@@ -278,7 +278,7 @@ impl Cx<'_> {
                 .certs
                 .iter()
                 .enumerate()
-                .filter(|(i, l)| *i == 0 || !(l.cert.is_ca && l.cert.subject == l.cert.issuer))
+                .filter(|(i, l)| *i == 0 || !l.cert.is_self_signed_ca())
                 .map(|(_, l)| l.cert.clone())
                 .collect();
             c.credentials = Some(Arc::new(LocalCredentials {
