@@ -34,24 +34,13 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// [`current_children`], as the peer names them (outbound, inbound) with `mirror`.
 fn current(net: &Network, node: usize, mirror: bool) -> Vec<(u32, u32)> {
-    let mut v: Vec<(u32, u32)> = net.nodes[node]
-        .ep
-        .ike_sas()
-        .iter()
-        .flat_map(|s| s.children.iter())
-        .filter(|c| {
-            c.state == ikev2::ChildSaState::Installed || c.state == ikev2::ChildSaState::Rekeying
-        })
-        .map(|c| {
-            if mirror {
-                (c.spi_out, c.spi_in)
-            } else {
-                (c.spi_in, c.spi_out)
-            }
-        })
-        .collect();
-    v.sort_unstable();
+    let mut v = current_children(net, node);
+    if mirror {
+        v = v.into_iter().map(|(i, o)| (o, i)).collect();
+        v.sort_unstable();
+    }
     v
 }
 
