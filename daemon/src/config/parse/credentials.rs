@@ -151,27 +151,20 @@ impl Cx<'_> {
         } else {
             path.to_owned()
         };
-        if local
-            && a.certs.is_empty()
-            && a.pubkeys.is_empty()
-            && r.certs.is_none()
-            && r.pubkeys.is_none()
-        {
-            self.err_at(
-                &at,
+        // What each side needs (a file that failed to load is reported already).
+        let (given, needs) = if local {
+            (
+                r.certs.is_some() || r.pubkeys.is_some(),
                 "auth = \"pubkey\" needs certs = [\"our certificate\"] or pubkeys = [\"our public key\"]",
-            );
-        }
-        if !local
-            && a.cacerts.is_empty()
-            && a.pubkeys.is_empty()
-            && r.cacerts.is_none()
-            && r.pubkeys.is_none()
-        {
-            self.err_at(
-                &at,
+            )
+        } else {
+            (
+                r.cacerts.is_some() || r.pubkeys.is_some(),
                 "auth = \"pubkey\" needs cacerts = [\"the peer's CA\"] or pubkeys = [\"the peer's public key\"] (strongSwan trusts every CA it loaded when cacerts is empty; ikev2d wants them named)",
-            );
+            )
+        };
+        if !given {
+            self.err_at(&at, needs);
         }
         if local {
             if let Some(ee) = a.certs.first() {
